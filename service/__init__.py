@@ -1,0 +1,1 @@
+"""Tally: a Stripe-compatible invoice-payment service."""

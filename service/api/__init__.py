@@ -1,0 +1,144 @@
+"""The HTTP layer: authentication, Request-Id, idempotency and error rendering
+around the blueprints that parse parameters and render objects."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from service.api import deps, idempotency
+from service.api.params import request_params
+from service.config import API_VERSION
+from service.db import TRANSIENT_ERRORS
+from service.domain.ids import REQUEST, new_id
+from service.errors import (
+    AuthenticationFailed,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TallyError,
+)
+from service.operations.context import Caller
+
+log = logging.getLogger(__name__)
+
+
+def register(app: Flask) -> None:
+    from service.api import (
+        customers,
+        events,
+        health,
+        invoice_items,
+        invoice_payments,
+        invoices,
+        payment_intents,
+        payment_records,
+        webhook_endpoints,
+        webhooks,
+    )
+
+    for module in (
+        customers,
+        events,
+        health,
+        invoice_items,
+        invoice_payments,
+        invoices,
+        payment_intents,
+        payment_records,
+        webhook_endpoints,
+        webhooks,
+    ):
+        app.register_blueprint(module.bp)
+    app.before_request(_before)
+    app.after_request(_after)
+    app.teardown_request(deps.release_conn)
+    app.register_error_handler(TallyError, _render_error)
+    app.register_error_handler(HTTPException, _render_http_error)
+    app.register_error_handler(Exception, _render_unexpected)
+
+
+def _before() -> Response | None:
+    g.request_id = new_id(REQUEST)
+    if not request.path.startswith("/v1/"):
+        return None
+    key = _authenticate(deps.settings().api_keys)
+    g.api_key_hash = hashlib.sha256(key.encode()).hexdigest()[:32]
+    g.params = request_params(request)
+    replay = idempotency.begin(g.params)
+    g.caller = Caller(
+        livemode=key.startswith("sk_live_"),
+        request_id=g.request_id,
+        idempotency_key=request.headers.get("Idempotency-Key")
+        if request.method == "POST"
+        else None,
+    )
+    return replay
+
+
+def _authenticate(keys: tuple[str, ...]) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            credential = base64.b64decode(credential, validate=True).decode().partition(":")[0]
+        except ValueError:
+            credential = ""
+    elif scheme.lower() != "bearer":
+        credential = ""
+    credential = credential.strip()
+    if not credential:
+        raise AuthenticationFailed(
+            "You did not provide an API key. Provide it in the Authorization header "
+            "as 'Bearer sk_...' or as the HTTP Basic user name."
+        )
+    # Compare against every key so the timing reveals nothing about which matched.
+    matched = [k for k in keys if hmac.compare_digest(k.encode(), credential.encode())]
+    if not matched:
+        shown = credential[:8] + "*" * 4 + credential[-4:] if len(credential) > 12 else "****"
+        raise AuthenticationFailed(f"Invalid API Key provided: {shown}")
+    return matched[0]
+
+
+def _after(response: Response) -> Response:
+    try:
+        idempotency.finish(response)
+    except TRANSIENT_ERRORS:
+        log.warning("could not record the idempotent response of %s", g.get("request_id"))
+    response.headers["Request-Id"] = g.get("request_id") or new_id(REQUEST)
+    if "Stripe-Version" in request.headers or request.path.startswith("/v1/"):
+        response.headers["Stripe-Version"] = API_VERSION
+    return response
+
+
+def _render_error(error: TallyError) -> tuple[Response, int]:
+    return jsonify(error.to_dict()), error.status
+
+
+def _render_http_error(error: HTTPException) -> tuple[Response, int]:
+    if isinstance(error, RequestEntityTooLarge):
+        return _render_error(PayloadTooLarge("The request body is too large."))
+    if error.code == 404:
+        return _render_error(
+            NotFound(f"Unrecognized request URL ({request.method}: {request.path}).")
+        )
+    if error.code == 405:
+        return _render_error(
+            InvalidRequest(f"Unrecognized request URL ({request.method}: {request.path}).")
+        )
+    return _render_error(InvalidRequest(error.description or "Bad request."))
+
+
+def _render_unexpected(error: Exception) -> tuple[Response, int]:
+    if isinstance(error, TRANSIENT_ERRORS):
+        log.warning("database unavailable during %s: %s", g.get("request_id"), type(error).__name__)
+        return _render_error(ServiceUnavailable("The service is temporarily unavailable; retry."))
+    log.exception("unexpected error in request %s", g.get("request_id"))
+    body = {"error": {"type": "api_error", "message": "An unexpected error occurred."}}
+    return jsonify(body), 500

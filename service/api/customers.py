@@ -1,0 +1,63 @@
+"""/v1/customers"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, g
+from marshmallow import fields, validate
+
+from service.api import deps
+from service.api.expansion import expand, expandable
+from service.api.lists import list_response
+from service.api.params import load
+from service.api.schemas import ListParamsSchema, Metadata, RequestSchema, text
+from service.errors import NotFound
+from service.operations.customers import create_customer
+from service.render.customers import render_customer
+from service.store import customers
+
+bp = Blueprint("customers", __name__, url_prefix="/v1/customers")
+
+
+class CreateCustomerSchema(RequestSchema):
+    email = fields.Email(validate=validate.Length(max=512))
+    name = text(256)
+    phone = text(20)
+    description = text(350)
+    metadata = Metadata()
+
+
+_create = CreateCustomerSchema()
+_retrieve = RequestSchema()
+_list = ListParamsSchema()
+
+
+@expandable("cus")
+def fetch_customer(customer_id: str, livemode: bool) -> dict[str, Any] | None:
+    row = customers.get(deps.get_conn(), customer_id, livemode)
+    return render_customer(row) if row else None
+
+
+@bp.post("")
+def create() -> dict[str, Any]:
+    params = load(_create, g.params)
+    row = create_customer(deps.get_conn(), deps.caller(), params, now=int(time.time()))
+    return expand(render_customer(row), params["expand"], deps.caller().livemode)
+
+
+@bp.get("/<customer_id>")
+def retrieve(customer_id: str) -> dict[str, Any]:
+    params = load(_retrieve, g.params)
+    customer = fetch_customer(customer_id, deps.caller().livemode)
+    if customer is None:
+        raise NotFound(f"No such customer: '{customer_id}'", param="id")
+    return expand(customer, params["expand"], deps.caller().livemode)
+
+
+@bp.get("")
+def list_customers() -> dict[str, Any]:
+    return list_response(
+        "/v1/customers", "customers", customers.LIST_COLUMNS, render_customer, _list
+    )

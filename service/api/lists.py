@@ -1,0 +1,39 @@
+"""Stripe's list object around one page of rendered objects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import g
+from psycopg import sql
+
+from service.api import deps
+from service.api.expansion import expand
+from service.api.params import load
+from service.api.schemas import ListParamsSchema
+from service.store.pages import list_page
+
+
+def list_response(
+    url: str,
+    table: str,
+    columns: sql.Composable,
+    render: Callable[[dict[str, Any]], dict[str, Any]],
+    schema: ListParamsSchema,
+    filters: Callable[[dict[str, Any]], dict[str, Any]] = lambda _: {},
+) -> dict[str, Any]:
+    """Validate the list parameters with `schema`, fetch the page, render and expand."""
+    args = load(schema, g.params)
+    rows, has_more = list_page(
+        deps.get_conn(),
+        table,
+        columns,
+        livemode=deps.caller().livemode,
+        filters=filters(args),
+        limit=args["limit"],
+        starting_after=args["starting_after"],
+        ending_before=args["ending_before"],
+    )
+    page = {"object": "list", "data": [render(r) for r in rows], "has_more": has_more, "url": url}
+    return expand(page, args["expand"], deps.caller().livemode)

@@ -1,0 +1,111 @@
+"""Request parameters: Stripe's bracket form encoding (or JSON) decoded into plain
+dicts and lists, then validated with a marshmallow schema into Stripe's errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+import marshmallow
+from flask import Request
+
+from service.errors import InvalidRequest, UnknownParameter
+
+_KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
+_SEGMENT = re.compile(r"\[([^\[\]]*)\]")
+
+
+def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Turn `a[b][0]=x`, `expand[]=y`, `expand[0]=y` pairs into nested values."""
+    root: dict[str, Any] = {}
+    for raw_key, value in pairs:
+        match = _KEY.match(raw_key)
+        if not match:
+            raise InvalidRequest(f"Invalid parameter name: {raw_key}", param=raw_key)
+        path = [match.group(1), *_SEGMENT.findall(match.group(2))]
+        node: Any = root
+        for depth, segment in enumerate(path[:-1]):
+            nxt = path[depth + 1]
+            child = node.get(segment) if isinstance(node, dict) else None
+            if child is None:
+                child = [] if nxt == "" else {}
+                _put(node, segment, child, raw_key)
+            elif not isinstance(child, (dict, list)):
+                raise InvalidRequest(f"Invalid parameter: {raw_key}", param=raw_key)
+            node = child
+        _put(node, path[-1], value, raw_key)
+    return _lists_from_indexes(root)
+
+
+def _put(node: Any, segment: str, value: Any, raw_key: str) -> None:
+    if isinstance(node, list):
+        if segment != "":
+            raise InvalidRequest(f"Invalid array parameter: {raw_key}", param=raw_key)
+        node.append(value)
+    elif segment == "":
+        raise InvalidRequest(f"Invalid array parameter: {raw_key}", param=raw_key)
+    else:
+        node[segment] = value
+
+
+def _lists_from_indexes(value: Any) -> Any:
+    """`{"0": a, "1": b}` (how the stripe SDK sends arrays) becomes `[a, b]`."""
+    if isinstance(value, list):
+        return [_lists_from_indexes(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    converted = {k: _lists_from_indexes(v) for k, v in value.items()}
+    if converted and all(k.isdigit() for k in converted):
+        return [converted[k] for k in sorted(converted, key=int)]
+    return converted
+
+
+def request_params(request: Request) -> dict[str, Any]:
+    """All parameters of a request: the query string, then the body (form or JSON)."""
+    params = decode_form(parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True))
+    if request.method in ("GET", "DELETE"):
+        return params
+    body = request.get_data(cache=True)
+    if not body:
+        return params
+    if (request.mimetype or "") == "application/json":
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            raise InvalidRequest("Invalid JSON body.") from None
+        if not isinstance(parsed, dict):
+            raise InvalidRequest("A JSON body must be an object.")
+        params.update(parsed)
+        return params
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("Invalid form-encoded body.") from None
+    params.update(decode_form(pairs))
+    return params
+
+
+def load(schema: marshmallow.Schema, params: dict[str, Any]) -> dict[str, Any]:
+    """Validate with `schema`, turning marshmallow's messages into one Stripe error."""
+    try:
+        return schema.load(params)
+    except marshmallow.ValidationError as err:
+        param, message = _first_error(err.messages)
+        if message == "Unknown field.":
+            raise UnknownParameter(f"Received unknown parameter: {param}", param=param) from None
+        raise InvalidRequest(f"Invalid {param}: {message}", param=param) from None
+
+
+def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
+    if isinstance(messages, dict):
+        key, inner = next(iter(messages.items()))
+        name = f"{prefix}[{key}]" if prefix else str(key)
+        return _first_error(inner, name)
+    if isinstance(messages, list) and messages:
+        if isinstance(messages[0], str):
+            return prefix, messages[0].rstrip(".") + "."
+        return _first_error(messages[0], prefix)
+    return prefix, str(messages)

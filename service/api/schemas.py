@@ -1,0 +1,88 @@
+"""Shared marshmallow fields and the base request schema for every endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from service.domain.ids import has_prefix
+from service.domain.money import CURRENCIES, MAX_AMOUNT
+
+MAX_STRING = 5000
+
+
+class RequestSchema(Schema):
+    """Unknown parameters are refused; `expand` is accepted everywhere."""
+
+    class Meta:
+        unknown = RAISE
+
+    expand = fields.List(fields.String(validate=validate.Length(max=200)), load_default=list)
+
+
+def text(max_length: int = MAX_STRING, **kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.Length(max=max_length), **kwargs)
+
+
+def amount(**kwargs: Any) -> fields.Integer:
+    """Integer minor units, 0 to 99,999,999; floats and strings like "1.5" are refused."""
+    return fields.Integer(strict=False, validate=validate.Range(0, MAX_AMOUNT), **kwargs)
+
+
+class Currency(fields.String):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        code = super()._deserialize(value, attr, data, **kwargs)
+        if code not in CURRENCIES:
+            raise ValidationError("must be a supported lowercase ISO currency code.")
+        return code
+
+
+class ObjectId(fields.String):
+    """An id of one kind of object, recognised by its prefix."""
+
+    def __init__(self, prefix: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.prefix = prefix
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text_value = super()._deserialize(value, attr, data, **kwargs)
+        if not has_prefix(text_value, self.prefix):
+            raise ValidationError(f"must be an id starting with {self.prefix}_.")
+        return text_value
+
+
+class Metadata(fields.Field):
+    """Stripe's metadata: up to 50 keys of 40 characters, values of 500."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, str]:
+        if value == "":
+            return {}
+        if not isinstance(value, dict):
+            raise ValidationError("must be a hash of string keys and values.")
+        if len(value) > 50:
+            raise ValidationError("may have at most 50 keys.")
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or not key or len(key) > 40:
+                raise ValidationError(f"key {key!r} must be 1 to 40 characters.")
+            if isinstance(item, (dict, list)):
+                raise ValidationError(f"value of {key!r} must be a string.")
+            item_text = item if isinstance(item, str) else str(item)
+            if len(item_text) > 500:
+                raise ValidationError(f"value of {key!r} must be at most 500 characters.")
+            out[key] = item_text
+        return out
+
+
+class FormBoolean(fields.Boolean):
+    truthy = {"true", True}  # noqa: RUF012
+    falsy = {"false", False}  # noqa: RUF012
+
+
+class ListParamsSchema(RequestSchema):
+    limit = fields.Integer(strict=False, validate=validate.Range(1, 100), load_default=10)
+    starting_after = text(200, load_default=None)
+    ending_before = text(200, load_default=None)

@@ -1,0 +1,5 @@
+"""Placeholder: routes arrive with their issue."""
+
+from flask import Blueprint
+
+bp = Blueprint("webhook_endpoints", __name__)

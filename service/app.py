@@ -1,0 +1,31 @@
+"""The Flask application factory: settings, pool, Redis client, blueprints."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask
+
+from service import api
+from service.config import Settings
+from service.db import make_pool
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    pool = make_pool(settings.database_url, max_size=settings.pool_max_size, name="web")
+    # Opened here, after gunicorn forks its workers (never --preload).
+    pool.open(wait=False)
+    app.extensions["settings"] = settings
+    app.extensions["pool"] = pool
+    app.extensions["redis"] = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+    )
+    api.register(app)
+    if not app.debug:
+        logging.basicConfig(level=logging.INFO)
+    return app

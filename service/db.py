@@ -1,0 +1,35 @@
+"""Connection pools and the errors that mean "try again later". No Flask here."""
+
+from __future__ import annotations
+
+import psycopg
+import psycopg.errors
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+# Errors after which the same work may succeed if simply retried.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    PoolTimeout,
+)
+
+
+def make_pool(dsn: str, *, max_size: int = 10, name: str = "tally") -> ConnectionPool:
+    """An autocommit, dict-row pool; transactions are opened by operations only."""
+    return ConnectionPool(
+        dsn,
+        min_size=1,
+        max_size=max_size,
+        name=name,
+        kwargs={
+            "autocommit": True,
+            "row_factory": dict_row,
+            # Bound every statement so a stuck query cannot hold row locks forever.
+            "options": "-c statement_timeout=15000 -c idle_in_transaction_session_timeout=30000",
+        },
+        check=ConnectionPool.check_connection,
+        timeout=5.0,
+        open=False,
+    )

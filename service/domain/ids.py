@@ -1,0 +1,30 @@
+"""Prefixed random ids, as Stripe makes them."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+_ALPHABET = string.ascii_letters + string.digits
+
+CUSTOMER = "cus"
+INVOICE_ITEM = "ii"
+INVOICE_LINE = "il"
+INVOICE = "in"
+PAYMENT_INTENT = "pi"
+INVOICE_PAYMENT = "inpay"
+PAYMENT_RECORD = "pr"
+EVENT = "evt"
+WEBHOOK_ENDPOINT = "we"
+REQUEST = "req"
+WEBHOOK_SECRET = "whsec"
+
+
+def new_id(prefix: str, length: int = 24) -> str:
+    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def has_prefix(value: str, prefix: str) -> bool:
+    """True when `value` looks like an id of this kind (prefix, then 1–64 id chars)."""
+    head, sep, tail = value.partition("_")
+    return bool(sep) and head == prefix and 0 < len(tail) <= 64 and tail.isalnum()

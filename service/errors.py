@@ -1,0 +1,96 @@
+"""Tally's errors, each carrying the Stripe error shape it renders as."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class TallyError(Exception):
+    """Base: an error the API renders as Stripe's {"error": {...}} object."""
+
+    status: ClassVar[int] = 400
+    type: ClassVar[str] = "invalid_request_error"
+    default_code: ClassVar[str | None] = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code or self.default_code
+
+    def to_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {"type": self.type, "message": self.message}
+        if self.code:
+            body["code"] = self.code
+        if self.param:
+            body["param"] = self.param
+        return {"error": body}
+
+
+class InvalidRequest(TallyError):
+    """A parameter is missing, malformed or not allowed in this state."""
+
+
+class UnknownParameter(InvalidRequest):
+    """A parameter the endpoint does not take."""
+
+    default_code = "parameter_unknown"
+
+
+class ResourceMissing(InvalidRequest):
+    """An id in the body names nothing this key can see (400, as Stripe does)."""
+
+    default_code = "resource_missing"
+
+
+class NotFound(TallyError):
+    """The object in the URL path does not exist for this key (404)."""
+
+    status = 404
+    default_code = "resource_missing"
+
+
+class PaymentStateConflict(TallyError):
+    """The object's state forbids the move (Stripe answers these with 400)."""
+
+    default_code = "invoice_not_editable"
+
+
+class AuthenticationFailed(TallyError):
+    """No key, or a key Tally does not know."""
+
+    status = 401
+    type = "authentication_error"
+
+
+class IdempotencyMismatch(TallyError):
+    """An Idempotency-Key reused with other parameters."""
+
+    type = "idempotency_error"
+
+
+class IdempotencyInProgress(TallyError):
+    """An Idempotency-Key whose first request is still running."""
+
+    status = 409
+    type = "idempotency_error"
+    default_code = "idempotency_key_in_use"
+
+
+class PayloadTooLarge(TallyError):
+    """The request body exceeds what Tally accepts."""
+
+    status = 413
+
+
+class ServiceUnavailable(TallyError):
+    """A dependency (PostgreSQL) is unreachable; the caller should retry."""
+
+    status = 503
+    type = "api_error"
+
+
+class SignatureInvalid(InvalidRequest):
+    """An inbound webhook whose Stripe-Signature does not verify."""
+
+    default_code = "signature_invalid"

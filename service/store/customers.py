@@ -1,0 +1,33 @@
+"""Customers."""
+
+from __future__ import annotations
+
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+COLUMNS: LiteralString = "id, livemode, email, name, phone, description, metadata, created"
+LIST_COLUMNS = sql.SQL(COLUMNS)
+
+
+def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str, Any]:
+    row = conn.execute(
+        """
+        INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created)
+        VALUES (%(id)s, %(livemode)s, %(email)s, %(name)s, %(phone)s, %(description)s,
+                %(metadata)s, %(created)s)
+        RETURNING """
+        + COLUMNS,
+        {**customer, "metadata": Jsonb(customer["metadata"])},
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> dict[str, Any] | None:
+    return conn.execute(
+        "SELECT " + COLUMNS + " FROM customers WHERE id = %(id)s AND livemode = %(livemode)s",
+        {"id": customer_id, "livemode": livemode},
+    ).fetchone()

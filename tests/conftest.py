@@ -1,0 +1,120 @@
+"""Shared fixtures: a real PostgreSQL database migrated once per run, the app, and
+a real HTTP server on loopback for the stripe SDK."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import dict_row
+from werkzeug.serving import make_server
+
+from service.app import create_app
+from service.config import Settings
+from service.migrate import migrate
+
+TEST_KEY = "sk_test_tally_suite_key"
+LIVE_KEY = "sk_live_tally_suite_key"
+WEBHOOK_SECRET = "whsec_tally_suite_secret"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _service_urls() -> dict[str, str]:
+    """Configured URLs, else local servers, else embedded ones (see README)."""
+    from service.localenv import ensure_local_services
+
+    return ensure_local_services(ROOT / ".tally-data", database_name="tally_test")
+
+
+@pytest.fixture(scope="session")
+def service_urls() -> dict[str, str]:
+    urls = _service_urls()
+    base = urls["DATABASE_URL"]
+    dsn = make_conninfo(base, dbname=f"tally_test_{os.getpid()}")
+    admin = make_conninfo(base, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "tally_test_{os.getpid()}"')
+    migrate(dsn)
+    yield {**urls, "DATABASE_URL": dsn}
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "tally_test_{os.getpid()}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def settings(service_urls: dict[str, str]) -> Settings:
+    return Settings(
+        database_url=service_urls["DATABASE_URL"],
+        redis_url=service_urls["REDIS_URL"],
+        api_keys=(TEST_KEY, LIVE_KEY),
+        webhook_secrets=(WEBHOOK_SECRET,),
+        delivery_retry_schedule=(1, 1, 2),
+        allow_private_webhook_urls=True,
+        pool_max_size=20,
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Any:
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["pool"].close()
+
+
+class ApiClient:
+    """Flask's test client with a key and Stripe's form encoding."""
+
+    def __init__(self, app: Any, key: str = TEST_KEY):
+        self.client = app.test_client()
+        self.key = key
+
+    def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}", **(headers or {})}
+
+    def post(
+        self, path: str, data: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> Any:
+        return self.client.post(path, data=data or {}, headers=self._headers(headers))
+
+    def get(
+        self, path: str, query: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> Any:
+        return self.client.get(path, query_string=query or {}, headers=self._headers(headers))
+
+    def delete(self, path: str, headers: dict[str, str] | None = None) -> Any:
+        return self.client.delete(path, headers=self._headers(headers))
+
+
+@pytest.fixture
+def api(app: Any) -> ApiClient:
+    return ApiClient(app)
+
+
+@pytest.fixture
+def live_api(app: Any) -> ApiClient:
+    return ApiClient(app, LIVE_KEY)
+
+
+@pytest.fixture(scope="session")
+def server(app: Any) -> Iterator[str]:
+    """The app served over real HTTP on loopback; yields its base URL."""
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+
+
+@pytest.fixture
+def db(service_urls: dict[str, str]) -> Iterator[psycopg.Connection[Any]]:
+    """A direct connection for asserting on what the database holds."""
+    with psycopg.connect(
+        service_urls["DATABASE_URL"], autocommit=True, row_factory=dict_row
+    ) as conn:
+        yield conn
