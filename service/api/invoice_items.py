@@ -1,5 +1,92 @@
-"""Placeholder: routes arrive with their issue."""
+"""/v1/invoiceitems: pending charges of a customer, or lines added to a draft invoice."""
 
-from flask import Blueprint
+from __future__ import annotations
 
-bp = Blueprint("invoice_items", __name__)
+import time
+from typing import Any
+
+from flask import Blueprint, g
+from marshmallow import fields, validate
+
+from service.api import deps
+from service.api.expansion import expand, expandable
+from service.api.lists import list_response
+from service.api.params import load
+from service.api.schemas import (
+    Currency,
+    FormBoolean,
+    ListParamsSchema,
+    Metadata,
+    ObjectId,
+    RequestSchema,
+    text,
+)
+from service.api.schemas import amount as amount_field
+from service.domain.ids import CUSTOMER, INVOICE
+from service.domain.money import MAX_AMOUNT
+from service.errors import NotFound
+from service.operations.invoices import create_invoice_item
+from service.render.invoices import render_invoice_item
+from service.store import invoice_items
+
+bp = Blueprint("invoice_items", __name__, url_prefix="/v1/invoiceitems")
+
+
+class CreateInvoiceItemSchema(RequestSchema):
+    customer = ObjectId(CUSTOMER, required=True)
+    amount = amount_field()
+    unit_amount = amount_field()
+    quantity = fields.Integer(strict=False, validate=validate.Range(1, MAX_AMOUNT))
+    currency = Currency(required=True)
+    description = text(500)
+    metadata = Metadata()
+    invoice = ObjectId(INVOICE)
+
+
+class ListInvoiceItemsSchema(ListParamsSchema):
+    customer = text(200, load_default=None)
+    invoice = text(200, load_default=None)
+    pending = FormBoolean(load_default=None)
+
+
+_create = CreateInvoiceItemSchema()
+_retrieve = RequestSchema()
+_list = ListInvoiceItemsSchema()
+
+
+@expandable("ii")
+def fetch_invoice_item(item_id: str, livemode: bool) -> dict[str, Any] | None:
+    row = invoice_items.get(deps.get_conn(), item_id, livemode)
+    return render_invoice_item(row) if row else None
+
+
+@bp.post("")
+def create() -> dict[str, Any]:
+    params = load(_create, g.params)
+    row = create_invoice_item(deps.get_conn(), deps.caller(), params, now=int(time.time()))
+    return expand(render_invoice_item(row), params["expand"], deps.caller().livemode)
+
+
+@bp.get("/<item_id>")
+def retrieve(item_id: str) -> dict[str, Any]:
+    params = load(_retrieve, g.params)
+    item = fetch_invoice_item(item_id, deps.caller().livemode)
+    if item is None:
+        raise NotFound(f"No such invoiceitem: '{item_id}'", param="id")
+    return expand(item, params["expand"], deps.caller().livemode)
+
+
+@bp.get("")
+def list_invoice_items() -> dict[str, Any]:
+    return list_response(
+        "/v1/invoiceitems",
+        "invoice_items",
+        invoice_items.LIST_COLUMNS,
+        render_invoice_item,
+        _list,
+        filters=lambda args: {
+            "customer": args["customer"],
+            "invoice": args["invoice"],
+            "pending": args["pending"],
+        },
+    )

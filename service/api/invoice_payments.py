@@ -1,5 +1,122 @@
-"""Placeholder: routes arrive with their issue."""
+"""/v1/invoice_payments, the includable `payments` of an invoice, and attach_payment."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, g
+from marshmallow import Schema, fields, validate, validates_schema
+from marshmallow import ValidationError as SchemaError
+
+from service.api import deps
+from service.api.expansion import expand, expandable, includable
+from service.api.lists import list_response
+from service.api.params import load
+from service.api.schemas import ListParamsSchema, ObjectId, RequestSchema
+from service.errors import InvalidRequest, NotFound
+from service.operations.payments import attach_payment
+from service.render.invoices import render_invoice
+from service.render.payments import render_invoice_payment
+from service.store import invoice_payments
 
 bp = Blueprint("invoice_payments", __name__)
+
+# How many payments an invoice shows inline when `payments` is expanded.
+INCLUDED_PAYMENTS = 10
+
+
+class AttachPaymentSchema(RequestSchema):
+    payment_intent = ObjectId("pi", load_default=None)
+    payment_record = ObjectId("pr", load_default=None)
+
+
+class PaymentFilterSchema(Schema):
+    type = fields.String(validate=validate.OneOf(["payment_intent", "payment_record"]))
+    payment_intent = ObjectId("pi")
+    payment_record = ObjectId("pr")
+
+
+class ListInvoicePaymentsSchema(ListParamsSchema):
+    invoice = ObjectId("in", load_default=None)
+    status = fields.String(validate=validate.OneOf(["open", "paid", "canceled"]), load_default=None)
+    payment = fields.Nested(PaymentFilterSchema, load_default=dict)
+
+    @validates_schema
+    def _one_payment_kind(self, data: dict[str, Any], **_: Any) -> None:
+        payment = data.get("payment") or {}
+        if payment.get("payment_intent") and payment.get("payment_record"):
+            raise SchemaError("give payment_intent or payment_record, not both.", "payment")
+
+
+_attach = AttachPaymentSchema()
+_retrieve = RequestSchema()
+_list = ListInvoicePaymentsSchema()
+
+
+@expandable("inpay")
+def fetch_invoice_payment(payment_id: str, livemode: bool) -> dict[str, Any] | None:
+    row = invoice_payments.get(deps.get_conn(), payment_id, livemode)
+    return render_invoice_payment(row) if row else None
+
+
+@includable("invoice", "payments")
+def include_payments(invoice: dict[str, Any], livemode: bool) -> dict[str, Any]:
+    rows = invoice_payments.for_invoice(deps.get_conn(), invoice["id"], INCLUDED_PAYMENTS + 1)
+    return {
+        "object": "list",
+        "data": [render_invoice_payment(r) for r in rows[:INCLUDED_PAYMENTS]],
+        "has_more": len(rows) > INCLUDED_PAYMENTS,
+        "url": f"/v1/invoices/{invoice['id']}/payments",
+    }
+
+
+@bp.post("/v1/invoices/<invoice_id>/attach_payment")
+def attach(invoice_id: str) -> dict[str, Any]:
+    params = load(_attach, g.params)
+    if (params["payment_intent"] is None) == (params["payment_record"] is None):
+        raise InvalidRequest(
+            "Provide exactly one of payment_intent or payment_record.",
+            param="payment_intent" if params["payment_intent"] is None else "payment_record",
+        )
+    caller = deps.caller()
+    conn = deps.get_conn()
+    row = attach_payment(
+        conn,
+        caller,
+        invoice_id,
+        payment_intent=params["payment_intent"],
+        payment_record=params["payment_record"],
+        now=int(time.time()),
+    )
+    return expand(render_invoice(conn, row), params["expand"], caller.livemode)
+
+
+@bp.get("/v1/invoice_payments/<payment_id>")
+def retrieve(payment_id: str) -> dict[str, Any]:
+    params = load(_retrieve, g.params)
+    payment = fetch_invoice_payment(payment_id, deps.caller().livemode)
+    if payment is None:
+        raise NotFound(f"No such invoice_payment: '{payment_id}'", param="id")
+    return expand(payment, params["expand"], deps.caller().livemode)
+
+
+@bp.get("/v1/invoice_payments")
+def list_payments() -> dict[str, Any]:
+    def filters(args: dict[str, Any]) -> dict[str, Any]:
+        payment = args["payment"]
+        return {
+            "invoice": args["invoice"],
+            "status": args["status"],
+            "payment_intent": payment.get("payment_intent"),
+            "payment_record": payment.get("payment_record"),
+        }
+
+    return list_response(
+        "/v1/invoice_payments",
+        "invoice_payments",
+        invoice_payments.LIST_COLUMNS,
+        render_invoice_payment,
+        _list,
+        filters=filters,
+    )

@@ -1,5 +1,208 @@
-"""Placeholder: routes arrive with their issue."""
+"""/v1/invoices: drafts, their updates, Stripe's status moves, and their lines."""
 
-from flask import Blueprint
+from __future__ import annotations
 
-bp = Blueprint("invoices", __name__)
+import time
+from typing import Any
+
+from flask import Blueprint, g
+from marshmallow import fields, validate
+
+from service.api import deps
+from service.api.expansion import expand, expandable
+from service.api.lists import list_response
+from service.api.params import load
+from service.api.schemas import (
+    MAX_STRING,
+    Currency,
+    FormBoolean,
+    ListParamsSchema,
+    Metadata,
+    ObjectId,
+    RequestSchema,
+    text,
+)
+from service.domain.ids import CUSTOMER
+from service.domain.invoices import STATUSES
+from service.errors import InvalidRequest, NotFound
+from service.operations import invoices as operations
+from service.render.invoices import lines_url, render_invoice, render_line_item
+from service.store import invoice_items, invoices
+
+bp = Blueprint("invoices", __name__, url_prefix="/v1/invoices")
+
+COLLECTION_METHODS = ("charge_automatically", "send_invoice")
+
+
+def _timestamp(**kwargs: Any) -> fields.Integer:
+    return fields.Integer(strict=False, validate=validate.Range(0, 2**40), **kwargs)
+
+
+class CreateInvoiceSchema(RequestSchema):
+    customer = ObjectId(CUSTOMER, required=True)
+    currency = Currency()
+    pending_invoice_items_behavior = fields.String(validate=validate.OneOf(("exclude", "include")))
+    auto_advance = FormBoolean()
+    collection_method = fields.String(validate=validate.OneOf(COLLECTION_METHODS))
+    description = text(1500)
+    footer = text(MAX_STRING)
+    due_date = _timestamp()
+    days_until_due = fields.Integer(strict=False, validate=validate.Range(0, 1825))
+    metadata = Metadata()
+
+
+class UpdateInvoiceSchema(RequestSchema):
+    description = text(1500, allow_none=True)
+    footer = text(MAX_STRING, allow_none=True)
+    metadata = Metadata()
+    auto_advance = FormBoolean()
+    collection_method = fields.String(validate=validate.OneOf(COLLECTION_METHODS))
+    due_date = _timestamp(allow_none=True)
+
+
+class FinalizeSchema(RequestSchema):
+    auto_advance = FormBoolean()
+
+
+class PaySchema(RequestSchema):
+    paid_out_of_band = FormBoolean()
+
+
+class ListInvoicesSchema(ListParamsSchema):
+    customer = text(200, load_default=None)
+    status = fields.String(validate=validate.OneOf(STATUSES), load_default=None)
+
+
+_create = CreateInvoiceSchema()
+_update = UpdateInvoiceSchema()
+_finalize = FinalizeSchema()
+_pay = PaySchema()
+_plain = RequestSchema()
+_list = ListInvoicesSchema()
+_lines = ListParamsSchema()
+
+
+@expandable("in")
+def fetch_invoice(invoice_id: str, livemode: bool) -> dict[str, Any] | None:
+    conn = deps.get_conn()
+    row = invoices.get(conn, invoice_id, livemode)
+    return render_invoice(conn, row) if row else None
+
+
+def _respond(row: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    return expand(render_invoice(deps.get_conn(), row), params["expand"], deps.caller().livemode)
+
+
+def _blank_to_none(params: dict[str, Any]) -> dict[str, Any]:
+    """Stripe clears a field sent as an empty string."""
+    return {k: None if v == "" and k != "metadata" else v for k, v in params.items()}
+
+
+def _list_rows(row: dict[str, Any]) -> dict[str, Any]:
+    return render_invoice(deps.get_conn(), row)
+
+
+@bp.post("")
+def create() -> dict[str, Any]:
+    params = load(_create, g.params)
+    row = operations.create_invoice(deps.get_conn(), deps.caller(), params, now=int(time.time()))
+    return _respond(row, params)
+
+
+@bp.get("/<invoice_id>")
+def retrieve(invoice_id: str) -> dict[str, Any]:
+    params = load(_plain, g.params)
+    invoice = fetch_invoice(invoice_id, deps.caller().livemode)
+    if invoice is None:
+        raise NotFound(f"No such invoice: '{invoice_id}'", param="id")
+    return expand(invoice, params["expand"], deps.caller().livemode)
+
+
+@bp.post("/<invoice_id>")
+def update(invoice_id: str) -> dict[str, Any]:
+    params = load(_update, _blank_to_none(g.params))
+    changes = {k: v for k, v in params.items() if k != "expand"}
+    row = operations.update_invoice(
+        deps.get_conn(), deps.caller(), invoice_id, changes, now=int(time.time())
+    )
+    return _respond(row, params)
+
+
+@bp.get("")
+def list_invoices() -> dict[str, Any]:
+    return list_response(
+        "/v1/invoices",
+        "invoices",
+        invoices.LIST_COLUMNS,
+        _list_rows,
+        _list,
+        filters=lambda args: {"customer": args["customer"], "status": args["status"]},
+    )
+
+
+@bp.post("/<invoice_id>/finalize")
+def finalize(invoice_id: str) -> dict[str, Any]:
+    params = load(_finalize, g.params)
+    row = operations.finalize_invoice(
+        deps.get_conn(),
+        deps.caller(),
+        invoice_id,
+        auto_advance=params.get("auto_advance"),
+        now=int(time.time()),
+    )
+    return _respond(row, params)
+
+
+@bp.post("/<invoice_id>/void")
+def void(invoice_id: str) -> dict[str, Any]:
+    params = load(_plain, g.params)
+    row = operations.void_invoice(deps.get_conn(), deps.caller(), invoice_id, now=int(time.time()))
+    return _respond(row, params)
+
+
+@bp.post("/<invoice_id>/mark_uncollectible")
+def mark_uncollectible(invoice_id: str) -> dict[str, Any]:
+    params = load(_plain, g.params)
+    row = operations.mark_uncollectible(
+        deps.get_conn(), deps.caller(), invoice_id, now=int(time.time())
+    )
+    return _respond(row, params)
+
+
+@bp.post("/<invoice_id>/pay")
+def pay(invoice_id: str) -> dict[str, Any]:
+    params = load(_pay, g.params)
+    if not params.get("paid_out_of_band"):
+        # Tally moves no money: an invoice is paid through attach_payment or out of band.
+        raise InvalidRequest(
+            "Tally is not a payment processor: pay an invoice by attaching a payment "
+            "(POST /v1/invoices/:id/attach_payment), or pass paid_out_of_band=true.",
+            param="paid_out_of_band",
+        )
+    row = operations.pay_out_of_band(
+        deps.get_conn(), deps.caller(), invoice_id, now=int(time.time())
+    )
+    return _respond(row, params)
+
+
+@bp.get("/<invoice_id>/lines")
+def lines(invoice_id: str) -> dict[str, Any]:
+    args = load(_lines, g.params)
+    conn = deps.get_conn()
+    livemode = deps.caller().livemode
+    if invoices.get(conn, invoice_id, livemode) is None:
+        raise NotFound(f"No such invoice: '{invoice_id}'", param="id")
+    rows, has_more = invoice_items.lines_page(
+        conn,
+        invoice_id,
+        limit=args["limit"],
+        starting_after=args["starting_after"],
+        ending_before=args["ending_before"],
+    )
+    page = {
+        "object": "list",
+        "data": [render_line_item(r) for r in rows],
+        "has_more": has_more,
+        "url": lines_url(invoice_id),
+    }
+    return expand(page, args["expand"], livemode)

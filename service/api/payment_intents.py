@@ -1,5 +1,109 @@
-"""Placeholder: routes arrive with their issue."""
+"""/v1/payment_intents: Tally's mirror of PaymentIntents, kept current by webhooks."""
 
-from flask import Blueprint
+from __future__ import annotations
 
-bp = Blueprint("payment_intents", __name__)
+import time
+from typing import Any
+
+from flask import Blueprint, g
+from marshmallow import fields, validate
+
+from service.api import deps
+from service.api.expansion import expand, expandable
+from service.api.lists import list_response
+from service.api.params import load
+from service.api.schemas import (
+    Currency,
+    ListParamsSchema,
+    Metadata,
+    ObjectId,
+    RequestSchema,
+    amount,
+    text,
+)
+from service.errors import NotFound, ResourceMissing
+from service.operations.payments import cancel_payment_intent, create_payment_intent
+from service.render.payments import render_payment_intent
+from service.store import customers, payment_intents
+
+bp = Blueprint("payment_intents", __name__, url_prefix="/v1/payment_intents")
+
+
+class CreatePaymentIntentSchema(RequestSchema):
+    amount = amount(required=True)
+    currency = Currency(required=True)
+    customer = ObjectId("cus")
+    description = text(1000)
+    metadata = Metadata()
+    # Accepted for the SDK's sake; Tally is not a processor and does not confirm.
+    payment_method_types = fields.List(text(50))
+    receipt_email = text(800)
+
+
+class CancelSchema(RequestSchema):
+    cancellation_reason = fields.String(
+        validate=validate.OneOf(["duplicate", "fraudulent", "requested_by_customer", "abandoned"]),
+        load_default=None,
+    )
+
+
+class ListPaymentIntentsSchema(ListParamsSchema):
+    customer = ObjectId("cus", load_default=None)
+
+
+_create = CreatePaymentIntentSchema()
+_cancel = CancelSchema()
+_retrieve = RequestSchema()
+_list = ListPaymentIntentsSchema()
+
+
+@expandable("pi")
+def fetch_payment_intent(pi_id: str, livemode: bool) -> dict[str, Any] | None:
+    row = payment_intents.get(deps.get_conn(), pi_id, livemode)
+    return render_payment_intent(row) if row else None
+
+
+@bp.post("")
+def create() -> dict[str, Any]:
+    params = load(_create, g.params)
+    caller = deps.caller()
+    conn = deps.get_conn()
+    customer = params.get("customer")
+    if customer and customers.get(conn, customer, caller.livemode) is None:
+        raise ResourceMissing(f"No such customer: '{customer}'", param="customer")
+    row = create_payment_intent(conn, caller, params, now=int(time.time()))
+    return expand(render_payment_intent(row), params["expand"], caller.livemode)
+
+
+@bp.get("/<pi_id>")
+def retrieve(pi_id: str) -> dict[str, Any]:
+    params = load(_retrieve, g.params)
+    pi = fetch_payment_intent(pi_id, deps.caller().livemode)
+    if pi is None:
+        raise NotFound(f"No such payment_intent: '{pi_id}'", param="intent")
+    return expand(pi, params["expand"], deps.caller().livemode)
+
+
+@bp.get("")
+def list_payment_intents() -> dict[str, Any]:
+    return list_response(
+        "/v1/payment_intents",
+        "payment_intents",
+        payment_intents.LIST_COLUMNS,
+        render_payment_intent,
+        _list,
+        filters=lambda args: {"customer": args["customer"]},
+    )
+
+
+@bp.post("/<pi_id>/cancel")
+def cancel(pi_id: str) -> dict[str, Any]:
+    params = load(_cancel, g.params)
+    row = cancel_payment_intent(
+        deps.get_conn(),
+        deps.caller(),
+        pi_id,
+        reason=params["cancellation_reason"],
+        now=int(time.time()),
+    )
+    return expand(render_payment_intent(row), params["expand"], deps.caller().livemode)

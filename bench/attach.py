@@ -1,0 +1,110 @@
+"""Attach latency and throughput: `python -m bench.attach [--requests N] [--concurrency C]`.
+
+Starts Tally under gunicorn on loopback, prepares N open invoices each with a
+PaymentIntent (half already succeeded, so half the attaches also credit), then
+attaches them all from C client threads, with an Idempotency-Key on every POST as
+the stripe SDK sends. Prints requests/s, p50 and p99. The loop is bounded by N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from bench.common import BENCH_KEY, bench_env, gunicorn, summarize
+
+
+def prepare(base: str, count: int) -> list[tuple[str, str, bool]]:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {BENCH_KEY}"
+    pairs = []
+    customer = session.post(f"{base}/v1/customers", data={"email": "bench@example.com"}).json()[
+        "id"
+    ]
+    for i in range(count):
+        session.post(
+            f"{base}/v1/invoiceitems",
+            data={"customer": customer, "amount": 1000, "currency": "usd"},
+        )
+        draft = session.post(
+            f"{base}/v1/invoices",
+            data={"customer": customer, "pending_invoice_items_behavior": "include"},
+        ).json()["id"]
+        session.post(f"{base}/v1/invoices/{draft}/finalize")
+        pi = session.post(
+            f"{base}/v1/payment_intents",
+            data={"amount": 1000, "currency": "usd", "customer": customer},
+        ).json()["id"]
+        pairs.append((draft, pi, i % 2 == 0))
+    return pairs
+
+
+def settle(env: dict[str, str], pis: list[str]) -> None:
+    """Mark PaymentIntents succeeded through the same domain call the worker makes."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from service.operations.payments import apply_payment_intent_update
+
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True, row_factory=dict_row) as conn:
+        for pi in pis:
+            with conn.transaction():
+                apply_payment_intent_update(
+                    conn,
+                    {
+                        "id": pi,
+                        "amount": 1000,
+                        "amount_received": 1000,
+                        "currency": "usd",
+                        "status": "succeeded",
+                        "livemode": False,
+                        "customer": None,
+                    },
+                    now=int(time.time()),
+                )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    env = bench_env()
+    with gunicorn(env) as base:
+        pairs = prepare(base, args.requests)
+        settle(env, [pi for _, pi, succeeded in pairs if succeeded])
+        local = threading.local()
+        latencies: list[float] = []
+        failures: list[int] = []
+
+        def attach(pair: tuple[str, str, bool]) -> None:
+            session = getattr(local, "session", None)
+            if session is None:
+                session = local.session = requests.Session()
+                session.headers["Authorization"] = f"Bearer {BENCH_KEY}"
+            invoice, pi, _ = pair
+            started = time.perf_counter()
+            response = session.post(
+                f"{base}/v1/invoices/{invoice}/attach_payment",
+                data={"payment_intent": pi},
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+            )
+            latencies.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                failures.append(response.status_code)
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            list(pool.map(attach, pairs))
+        elapsed = time.perf_counter() - started
+    print(summarize(f"attach_payment (concurrency {args.concurrency})", latencies, elapsed))
+    print(f"non-200 responses: {len(failures)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Shared pieces of the benchmarks: a gunicorn Tally on loopback and latency figures."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_KEY = "sk_test_bench_key"
+BENCH_SECRET = "whsec_bench_secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bench_env() -> dict[str, str]:
+    """The environment of a benchmark run: local services, a fresh database."""
+    sys.path.insert(0, str(ROOT))
+    from service.localenv import ensure_local_services
+    from service.migrate import migrate
+
+    urls = ensure_local_services(ROOT / ".tally-data", database_name="tally_bench")
+    migrate(urls["DATABASE_URL"])
+    return {
+        **os.environ,
+        **urls,
+        "TALLY_API_KEYS": BENCH_KEY,
+        "STRIPE_WEBHOOK_SECRETS": BENCH_SECRET,
+        "TALLY_ALLOW_PRIVATE_WEBHOOK_URLS": "1",
+    }
+
+
+@contextmanager
+def gunicorn(
+    env: dict[str, str], app: str = "service.app:create_app()", workers: int = 2
+) -> Iterator[str]:
+    """Serve `app` on a loopback port until the block ends; yields the base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            app,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                requests.get(f"{base}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def summarize(name: str, latencies: list[float], elapsed: float) -> str:
+    ordered = sorted(latencies)
+    n = len(ordered)
+    p50 = ordered[n // 2] * 1000
+    p99 = ordered[min(n - 1, int(n * 0.99))] * 1000
+    return f"{name}: {n} requests in {elapsed:.2f}s = {n / elapsed:.0f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"

@@ -1,0 +1,106 @@
+"""Invoice status rules: which moves each status allows, and what finalizing produces."""
+
+from __future__ import annotations
+
+import hashlib
+
+from service.errors import InvalidRequest, PaymentStateConflict
+
+STATUSES = ("draft", "open", "paid", "void", "uncollectible")
+
+# action -> statuses it may start from (Stripe's invoice lifecycle).
+MOVES: dict[str, tuple[str, ...]] = {
+    "finalize": ("draft",),
+    "void": ("open", "uncollectible"),
+    "mark_uncollectible": ("open",),
+    "pay": ("open", "uncollectible"),
+}
+
+# Invoice payments in these statuses block the move (DESIGN.md, "The ledger").
+BLOCKING_PAYMENTS: dict[str, tuple[str, ...]] = {
+    "void": ("open", "paid"),
+    "mark_uncollectible": ("open",),
+}
+
+# Fields POST /v1/invoices/:id may change, by status. Monetary values and
+# collection_method freeze at finalization; paid and void invoices keep only notes.
+UPDATABLE: dict[str, frozenset[str]] = {
+    "draft": frozenset(
+        {"description", "footer", "metadata", "auto_advance", "due_date", "collection_method"}
+    ),
+    "open": frozenset({"description", "footer", "metadata", "auto_advance", "due_date"}),
+    "uncollectible": frozenset({"description", "footer", "metadata", "auto_advance", "due_date"}),
+    "paid": frozenset({"description", "footer", "metadata"}),
+    "void": frozenset({"description", "footer", "metadata"}),
+}
+
+_VERB = {
+    "finalize": "finalize",
+    "void": "void",
+    "mark_uncollectible": "mark as uncollectible",
+    "pay": "pay",
+}
+
+
+def check_move(status: str, action: str) -> None:
+    """Refuse `action` on an invoice in `status`."""
+    allowed = MOVES[action]
+    if status in allowed:
+        return
+    if action == "finalize":
+        message = "This invoice is already finalized; only a draft invoice can be finalized."
+    elif action == "pay" and status == "paid":
+        message = "This invoice is already paid."
+    else:
+        message = (
+            f"You can only {_VERB[action]} an invoice whose status is "
+            f"{' or '.join(allowed)}; this invoice is {status}."
+        )
+    raise PaymentStateConflict(message, code="invoice_not_editable")
+
+
+def check_payments_allow(action: str, invoice_id: str, blocked: bool) -> None:
+    """Refuse `action` when the invoice has invoice payments that block it."""
+    if blocked:
+        kinds = " or ".join(BLOCKING_PAYMENTS[action])
+        raise PaymentStateConflict(
+            f"Invoice {invoice_id} has {kinds} invoice payments, so you cannot {_VERB[action]} it.",
+            code="invoice_payment_in_progress",
+        )
+
+
+def check_items_addable(status: str, invoice_id: str) -> None:
+    """Items can only be added to a draft: a finalized invoice's total is frozen."""
+    if status != "draft":
+        raise InvalidRequest(
+            f"Invoice {invoice_id} is {status}; invoice items can only be added to a draft "
+            "invoice.",
+            param="invoice",
+            code="invoice_not_editable",
+        )
+
+
+def check_update(status: str, fields: set[str]) -> None:
+    """Refuse changes to fields the invoice's status has frozen."""
+    frozen = sorted(fields - UPDATABLE[status])
+    if frozen:
+        raise InvalidRequest(
+            f"You cannot update {frozen[0]} on an invoice whose status is {status}.",
+            param=frozen[0],
+            code="invoice_not_editable",
+        )
+
+
+def finalized_status(total: int) -> str:
+    """A finalized invoice with nothing due is paid at once, as in Stripe."""
+    return "paid" if total == 0 else "open"
+
+
+def number_prefix(customer_id: str) -> str:
+    """A stable 8-character prefix per customer, like Stripe's invoice_prefix."""
+    return hashlib.sha256(customer_id.encode()).hexdigest()[:8].upper()
+
+
+def invoice_number(customer_id: str, sequence: int) -> str:
+    """Stripe's default numbering: the customer's prefix and a per-customer sequence."""
+    return f"{number_prefix(customer_id)}-{sequence:04d}"

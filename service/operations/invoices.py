@@ -1,0 +1,366 @@
+"""Invoice items and invoices: create, update, and the status moves of Stripe's lifecycle.
+
+Every use case runs in one transaction. Those that change an invoice lock its row
+first (`store.invoices.get_for_update`), then touch its items or read its payments,
+and write their events in the same transaction. A refusal raises before anything is
+written, so the rollback leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from service.domain import invoices as rules
+from service.domain.events import Event, changed_attributes
+from service.domain.ids import INVOICE, INVOICE_ITEM, INVOICE_LINE, new_id
+from service.domain.money import MAX_AMOUNT
+from service.errors import InvalidRequest, NotFound, ResourceMissing
+from service.operations.context import Caller
+from service.render.invoices import render_invoice, render_invoice_item
+from service.store import customers, events, invoice_items, invoices
+
+DAY = 86_400
+
+
+def _event(
+    caller: Caller,
+    type_: str,
+    obj: dict[str, Any],
+    *,
+    now: int,
+    previous: dict[str, Any] | None = None,
+) -> Event:
+    return Event(
+        type=type_,
+        livemode=caller.livemode,
+        created=now,
+        object=obj,
+        previous_attributes=previous,
+        request_id=caller.request_id,
+        idempotency_key=caller.idempotency_key,
+    )
+
+
+def _customer(conn: psycopg.Connection[Any], caller: Caller, customer_id: str) -> dict[str, Any]:
+    customer = customers.get(conn, customer_id, caller.livemode)
+    if customer is None:
+        raise ResourceMissing(f"No such customer: '{customer_id}'", param="customer")
+    return customer
+
+
+def _locked(conn: psycopg.Connection[Any], caller: Caller, invoice_id: str) -> dict[str, Any]:
+    invoice = invoices.get_for_update(conn, invoice_id, caller.livemode)
+    if invoice is None:
+        raise NotFound(f"No such invoice: '{invoice_id}'", param="id")
+    return invoice
+
+
+def _item_amounts(params: dict[str, Any]) -> tuple[int, int, int]:
+    """(amount, unit_amount, quantity): `amount` alone, or `unit_amount` times `quantity`."""
+    amount, unit_amount = params.get("amount"), params.get("unit_amount")
+    quantity = params.get("quantity")
+    if amount is not None and unit_amount is not None:
+        raise InvalidRequest(
+            "You may pass either amount or unit_amount, but not both.", param="unit_amount"
+        )
+    if amount is not None:
+        if quantity not in (None, 1):
+            raise InvalidRequest(
+                "quantity cannot be combined with amount; pass unit_amount instead.",
+                param="quantity",
+            )
+        return amount, amount, 1
+    if unit_amount is None:
+        raise InvalidRequest(
+            "Missing required param: amount (or unit_amount with quantity).", param="amount"
+        )
+    quantity = 1 if quantity is None else quantity
+    if unit_amount * quantity > MAX_AMOUNT:
+        raise InvalidRequest(
+            f"unit_amount * quantity must be at most {MAX_AMOUNT}.", param="quantity"
+        )
+    return unit_amount * quantity, unit_amount, quantity
+
+
+def create_invoice_item(
+    conn: psycopg.Connection[Any], caller: Caller, params: dict[str, Any], *, now: int
+) -> dict[str, Any]:
+    """Create a pending invoice item, or add it to a draft invoice (`invoice=`).
+
+    Adding to a draft locks the invoice, so it cannot be finalized meanwhile, and
+    recomputes its total; `invoiceitem.created` (and `invoice.updated`) are written.
+    """
+    amount, unit_amount, quantity = _item_amounts(params)
+    with conn.transaction():
+        _customer(conn, caller, params["customer"])
+        invoice_id = params.get("invoice")
+        invoice = None
+        if invoice_id is not None:
+            invoice = invoices.get_for_update(conn, invoice_id, caller.livemode)
+            if invoice is None:
+                raise ResourceMissing(f"No such invoice: '{invoice_id}'", param="invoice")
+            rules.check_items_addable(invoice["status"], invoice_id)
+            if invoice["customer"] != params["customer"]:
+                raise InvalidRequest(
+                    f"Invoice {invoice_id} belongs to customer {invoice['customer']}, "
+                    f"not {params['customer']}.",
+                    param="invoice",
+                )
+            if invoice["currency"] != params["currency"]:
+                raise InvalidRequest(
+                    f"Invoice {invoice_id} is in {invoice['currency']}; the item's currency "
+                    f"({params['currency']}) must match it.",
+                    param="invoice",
+                )
+        item = invoice_items.insert(
+            conn,
+            {
+                "id": new_id(INVOICE_ITEM),
+                "line_id": new_id(INVOICE_LINE) if invoice else None,
+                "livemode": caller.livemode,
+                "customer": params["customer"],
+                "invoice": invoice_id,
+                "amount": amount,
+                "unit_amount": unit_amount,
+                "quantity": quantity,
+                "currency": params["currency"],
+                "description": params.get("description"),
+                "metadata": params.get("metadata") or {},
+                "created": now,
+            },
+        )
+        written = [_event(caller, "invoiceitem.created", render_invoice_item(item), now=now)]
+        if invoice is not None:
+            before = render_invoice(conn, invoice)
+            after = render_invoice(conn, invoices.refresh_total(conn, invoice["id"]))
+            written.append(
+                _event(
+                    caller,
+                    "invoice.updated",
+                    after,
+                    now=now,
+                    previous=changed_attributes(before, after),
+                )
+            )
+        for event in written:
+            events.add(conn, event)
+    return item
+
+
+def create_invoice(
+    conn: psycopg.Connection[Any], caller: Caller, params: dict[str, Any], *, now: int
+) -> dict[str, Any]:
+    """Create a draft invoice; with `pending_invoice_items_behavior=include` the customer's
+    pending items in its currency become its lines. Writes `invoice.created`."""
+    collection_method = params.get("collection_method") or "charge_automatically"
+    due_date = _due_date(params, collection_method, created=now)
+    with conn.transaction():
+        customer = _customer(conn, caller, params["customer"])
+        currency = (
+            params.get("currency")
+            or invoice_items.latest_pending_currency(conn, customer["id"], caller.livemode)
+            or "usd"
+        )
+        invoice = invoices.insert(
+            conn,
+            {
+                "id": new_id(INVOICE),
+                "livemode": caller.livemode,
+                "customer": customer["id"],
+                "currency": currency,
+                "description": params.get("description"),
+                "footer": params.get("footer"),
+                "metadata": params.get("metadata") or {},
+                "auto_advance": bool(params.get("auto_advance", False)),
+                "collection_method": collection_method,
+                "due_date": due_date,
+                "customer_email": customer["email"],
+                "customer_name": customer["name"],
+                "created": now,
+            },
+        )
+        if params.get("pending_invoice_items_behavior") == "include":
+            pending = invoice_items.pending_ids_for_update(
+                conn, customer["id"], currency, caller.livemode
+            )
+            if pending:
+                invoice_items.bind(
+                    conn, invoice["id"], {item: new_id(INVOICE_LINE) for item in pending}
+                )
+                invoice = invoices.refresh_total(conn, invoice["id"])
+        events.add(conn, _event(caller, "invoice.created", render_invoice(conn, invoice), now=now))
+    return invoice
+
+
+def _due_date(params: dict[str, Any], collection_method: str, *, created: int) -> int | None:
+    """`due_date`, or `days_until_due` counted from creation; only for send_invoice."""
+    due_date, days = params.get("due_date"), params.get("days_until_due")
+    for name, value in (("due_date", due_date), ("days_until_due", days)):
+        if value is not None and collection_method != "send_invoice":
+            raise InvalidRequest(
+                f"{name} can only be set when collection_method is send_invoice.", param=name
+            )
+    if due_date is not None and days is not None:
+        raise InvalidRequest(
+            "Pass either due_date or days_until_due, not both.", param="days_until_due"
+        )
+    return created + days * DAY if days is not None else due_date
+
+
+def update_invoice(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    invoice_id: str,
+    params: dict[str, Any],
+    *,
+    now: int,
+) -> dict[str, Any]:
+    """Change an invoice's non-monetary fields (all of them on a draft, fewer once
+    finalized); writes `invoice.updated` with the previous values when anything changed."""
+    changes = {
+        k: params[k]
+        for k in (
+            "description",
+            "footer",
+            "metadata",
+            "auto_advance",
+            "due_date",
+            "collection_method",
+        )
+        if k in params
+    }
+    with conn.transaction():
+        invoice = _locked(conn, caller, invoice_id)
+        rules.check_update(invoice["status"], set(changes))
+        if changes.get("metadata"):
+            # Stripe merges metadata; an empty value unsets its key, `metadata=""` all keys.
+            merged = {**invoice["metadata"], **changes["metadata"]}
+            changes["metadata"] = {k: v for k, v in merged.items() if v != ""}
+        updated = {**invoice, **changes}
+        if updated["due_date"] is not None and updated["collection_method"] != "send_invoice":
+            param = "due_date" if "due_date" in changes else "collection_method"
+            raise InvalidRequest(
+                "due_date can only be set when collection_method is send_invoice.", param=param
+            )
+        if updated == invoice:
+            return invoice
+        before = render_invoice(conn, invoice)
+        invoice = invoices.update_details(conn, updated)
+        after = render_invoice(conn, invoice)
+        events.add(
+            conn,
+            _event(
+                caller,
+                "invoice.updated",
+                after,
+                now=now,
+                previous=changed_attributes(before, after),
+            ),
+        )
+    return invoice
+
+
+def finalize_invoice(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    invoice_id: str,
+    *,
+    auto_advance: bool | None = None,
+    now: int,
+) -> dict[str, Any]:
+    """Draft → open, with the customer's next invoice number; the total is frozen from here.
+
+    An invoice with nothing due is paid at once, as Stripe does, and then also writes
+    `invoice.paid` and `invoice.payment_succeeded` after `invoice.finalized`.
+    """
+    with conn.transaction():
+        invoice = _locked(conn, caller, invoice_id)
+        rules.check_move(invoice["status"], "finalize")
+        invoices.lock_numbering(conn, invoice["customer"])
+        sequence = invoices.count_numbered(conn, invoice["customer"]) + 1
+        status = rules.finalized_status(invoice["total"])
+        invoice = invoices.update_state(
+            conn,
+            {
+                **invoice,
+                "status": status,
+                "number": rules.invoice_number(invoice["customer"], sequence),
+                "auto_advance": invoice["auto_advance"] if auto_advance is None else auto_advance,
+                "finalized_at": now,
+                "paid_at": now if status == "paid" else None,
+            },
+        )
+        after = render_invoice(conn, invoice)
+        types = ["invoice.finalized"]
+        if status == "paid":
+            types += ["invoice.paid", "invoice.payment_succeeded"]
+        for type_ in types:
+            events.add(conn, _event(caller, type_, after, now=now))
+    return invoice
+
+
+def void_invoice(
+    conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, *, now: int
+) -> dict[str, Any]:
+    """Open or uncollectible → void, unless payments are open or paid; `invoice.voided`."""
+    return _move(conn, caller, invoice_id, "void", now=now)
+
+
+def mark_uncollectible(
+    conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, *, now: int
+) -> dict[str, Any]:
+    """Open → uncollectible, unless payments are open; `invoice.marked_uncollectible`."""
+    return _move(conn, caller, invoice_id, "mark_uncollectible", now=now)
+
+
+def pay_out_of_band(
+    conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, *, now: int
+) -> dict[str, Any]:
+    """Open or uncollectible → paid outside Stripe; `invoice.updated`, then `invoice.paid`.
+
+    amount_paid stays the sum of the invoice's paid payments (the ledger invariant);
+    the invoice renders amount_remaining 0 from now on.
+    """
+    return _move(conn, caller, invoice_id, "pay", now=now)
+
+
+def _move(
+    conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, action: str, *, now: int
+) -> dict[str, Any]:
+    with conn.transaction():
+        invoice = _locked(conn, caller, invoice_id)
+        rules.check_move(invoice["status"], action)
+        blocking = rules.BLOCKING_PAYMENTS.get(action)
+        if blocking:
+            rules.check_payments_allow(
+                action, invoice_id, invoices.has_payments(conn, invoice_id, blocking)
+            )
+        before = render_invoice(conn, invoice) if action == "pay" else {}
+        if action == "void":
+            changed = {"status": "void", "voided_at": now}
+        elif action == "mark_uncollectible":
+            changed = {"status": "uncollectible", "marked_uncollectible_at": now}
+        else:
+            changed = {"status": "paid", "paid_at": now, "paid_out_of_band": True}
+        invoice = invoices.update_state(conn, {**invoice, **changed})
+        after = render_invoice(conn, invoice)
+        if action == "void":
+            written = [_event(caller, "invoice.voided", after, now=now)]
+        elif action == "mark_uncollectible":
+            written = [_event(caller, "invoice.marked_uncollectible", after, now=now)]
+        else:
+            written = [
+                _event(
+                    caller,
+                    "invoice.updated",
+                    after,
+                    now=now,
+                    previous=changed_attributes(before, after),
+                ),
+                _event(caller, "invoice.paid", after, now=now),
+            ]
+        for event in written:
+            events.add(conn, event)
+    return invoice

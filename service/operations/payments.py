@@ -1,0 +1,301 @@
+"""PaymentIntent mirrors, payment records, attach_payment and crediting.
+
+Crediting is the heart of the ledger: one transaction locks the PaymentIntent,
+then the invoice, marks the invoice payment paid (only if it is still open, so a
+second credit changes nothing), updates the invoice's amounts and status, and
+writes the events of that change. Lock order: payment intent -> invoice -> payment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import psycopg.errors
+
+from service.domain import ledger
+from service.domain.events import Event, changed_attributes
+from service.domain.ids import INVOICE_PAYMENT, PAYMENT_INTENT, PAYMENT_RECORD, new_id
+from service.errors import InvalidRequest, NotFound, PaymentStateConflict, ResourceMissing
+from service.operations.context import Caller, webhook_caller
+from service.render.invoices import render_invoice
+from service.render.payments import render_invoice_payment
+from service.store import events, invoice_payments, invoices, payment_intents, payment_records
+
+
+def create_payment_intent(
+    conn: psycopg.Connection[Any], caller: Caller, params: dict[str, Any], *, now: int
+) -> dict[str, Any]:
+    """Mirror a new PaymentIntent awaiting its payment method."""
+    return payment_intents.insert(
+        conn,
+        {
+            "id": new_id(PAYMENT_INTENT),
+            "livemode": caller.livemode,
+            "amount": params["amount"],
+            "amount_received": 0,
+            "currency": params["currency"],
+            "customer": params.get("customer"),
+            "description": params.get("description"),
+            "status": "requires_payment_method",
+            "cancellation_reason": None,
+            "canceled_at": None,
+            "metadata": params.get("metadata") or {},
+            "created": now,
+        },
+    )
+
+
+def cancel_payment_intent(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    pi_id: str,
+    *,
+    reason: str | None,
+    now: int,
+) -> dict[str, Any]:
+    """Cancel a PaymentIntent that has not succeeded, and its open invoice payment."""
+    with conn.transaction():
+        pi = payment_intents.get_for_update(conn, pi_id, caller.livemode)
+        if pi is None:
+            raise NotFound(f"No such payment_intent: '{pi_id}'", param="intent")
+        if pi["status"] in ("succeeded", "canceled", "processing"):
+            raise PaymentStateConflict(
+                f"You cannot cancel this PaymentIntent because it has a status of {pi['status']}.",
+                code="payment_intent_unexpected_state",
+            )
+        pi = payment_intents.update_state(
+            conn, {**pi, "status": "canceled", "cancellation_reason": reason, "canceled_at": now}
+        )
+        _cancel_open_payments(conn, pi_id, now=now)
+    return pi
+
+
+def report_payment(
+    conn: psycopg.Connection[Any], caller: Caller, params: dict[str, Any], *, now: int
+) -> dict[str, Any]:
+    """Record a payment made outside Stripe."""
+    outcome = params.get("outcome") or "guaranteed"
+    return payment_records.insert(
+        conn,
+        {
+            "id": new_id(PAYMENT_RECORD),
+            "livemode": caller.livemode,
+            "amount": params["amount"],
+            "currency": params["currency"],
+            "customer": params.get("customer"),
+            "outcome": outcome,
+            "payment_method_type": params.get("payment_method_type") or "custom",
+            "payment_reference": params.get("payment_reference"),
+            "description": params.get("description"),
+            "initiated_at": params["initiated_at"],
+            "guaranteed_at": params.get("guaranteed_at") or now
+            if outcome == "guaranteed"
+            else None,
+            "failed_at": params.get("failed_at") or now if outcome == "failed" else None,
+            "metadata": params.get("metadata") or {},
+            "created": now,
+        },
+    )
+
+
+def attach_payment(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    invoice_id: str,
+    *,
+    payment_intent: str | None,
+    payment_record: str | None,
+    now: int,
+) -> dict[str, Any]:
+    """Attach a PaymentIntent or payment record to an invoice; return the invoice row.
+
+    A succeeded PaymentIntent or guaranteed record is credited at once, in the same
+    transaction. Any refusal raises before anything is written.
+    """
+    with conn.transaction():
+        # The path's invoice is checked first so a missing one is a 404 whatever the
+        # body says; it is locked only after the payment, keeping the lock order.
+        if invoices.get(conn, invoice_id, caller.livemode) is None:
+            raise NotFound(f"No such invoice: '{invoice_id}'", param="invoice")
+        if payment_intent is not None:
+            param = "payment_intent"
+            payment = payment_intents.get_for_update(conn, payment_intent, caller.livemode)
+            if payment is None:
+                raise ResourceMissing(f"No such payment_intent: '{payment_intent}'", param=param)
+            if payment["status"] == "canceled":
+                raise InvalidRequest(
+                    "A canceled PaymentIntent cannot be attached to an invoice.",
+                    param=param,
+                    code="payment_intent_unexpected_state",
+                )
+        else:
+            param = "payment_record"
+            payment = payment_records.get(conn, str(payment_record), caller.livemode)
+            if payment is None:
+                raise ResourceMissing(f"No such payment_record: '{payment_record}'", param=param)
+            if payment["outcome"] == "failed":
+                raise InvalidRequest(
+                    "A failed payment record cannot be attached to an invoice.", param=param
+                )
+        invoice = invoices.get_for_update(conn, invoice_id, caller.livemode)
+        if invoice is None:
+            raise NotFound(f"No such invoice: '{invoice_id}'", param="invoice")
+        attached = invoice_payments.find_attached(
+            conn, payment_intent=payment_intent, payment_record=payment_record
+        )
+        if attached is not None:
+            raise InvalidRequest(
+                f"This {param} is already attached to invoice {attached['invoice']}.",
+                param=param,
+                code="invoice_payment_already_attached",
+            )
+        ledger.check_attachable(
+            invoice,
+            param=param,
+            amount=payment["amount"],
+            currency=payment["currency"],
+            customer=payment["customer"],
+        )
+        try:
+            with conn.transaction():
+                inpay = invoice_payments.insert(
+                    conn,
+                    {
+                        "id": new_id(INVOICE_PAYMENT),
+                        "livemode": caller.livemode,
+                        "invoice": invoice_id,
+                        "payment_intent": payment_intent,
+                        "payment_record": payment_record,
+                        "currency": payment["currency"],
+                        "amount_requested": payment["amount"],
+                        "created": now,
+                    },
+                )
+        except psycopg.errors.UniqueViolation:
+            raise InvalidRequest(
+                f"This {param} is already attached to an invoice.",
+                param=param,
+                code="invoice_payment_already_attached",
+            ) from None
+        if payment_intent is not None and payment["status"] == "succeeded":
+            invoice = _credit(
+                conn,
+                caller,
+                invoice,
+                inpay,
+                ledger.amount_received(payment, payment["amount"]),
+                now,
+            )
+        elif payment_record is not None and payment["outcome"] == "guaranteed":
+            invoice = _credit(conn, caller, invoice, inpay, payment["amount"], now)
+    return invoice
+
+
+def apply_payment_intent_update(
+    conn: psycopg.Connection[Any], pi: dict[str, Any], *, now: int
+) -> None:
+    """Bring the mirror up to date with a PaymentIntent from a Stripe event, then credit
+    or cancel its open invoice payments. Runs inside the caller's transaction.
+
+    Terminal states never move (a late `processing` after `succeeded` is ignored), and
+    an invoice payment is credited only while open, so replays change nothing.
+    """
+    customer = pi.get("customer")
+    incoming = {
+        "id": pi["id"],
+        "livemode": bool(pi.get("livemode", False)),
+        "amount": int(pi["amount"]),
+        "amount_received": int(pi.get("amount_received") or 0),
+        "currency": str(pi["currency"]).lower(),
+        "customer": customer.get("id") if isinstance(customer, dict) else customer,
+        "description": pi.get("description"),
+        "status": str(pi["status"]),
+        "cancellation_reason": pi.get("cancellation_reason"),
+        "canceled_at": pi.get("canceled_at"),
+        "metadata": pi.get("metadata") or {},
+        "created": int(pi.get("created") or now),
+    }
+    current = payment_intents.upsert_locked(conn, incoming)
+    if not ledger.moves_forward(current["status"], incoming["status"]):
+        return
+    if (
+        current["status"] != incoming["status"]
+        or current["amount_received"] != incoming["amount_received"]
+    ):
+        current = payment_intents.update_state(conn, {**current, **_state_of(incoming)})
+    if current["status"] == "succeeded":
+        caller = webhook_caller(current["livemode"])
+        for inpay in invoice_payments.open_for_payment_intent(conn, current["id"]):
+            invoice = invoices.get_for_update(conn, inpay["invoice"], inpay["livemode"])
+            assert invoice is not None
+            _credit(
+                conn,
+                caller,
+                invoice,
+                inpay,
+                ledger.amount_received(current, inpay["amount_requested"]),
+                now,
+            )
+    elif current["status"] == "canceled":
+        _cancel_open_payments(conn, current["id"], now=now)
+
+
+def _state_of(pi: dict[str, Any]) -> dict[str, Any]:
+    keys = ("status", "amount", "amount_received", "cancellation_reason", "canceled_at")
+    return {k: pi[k] for k in keys}
+
+
+def _cancel_open_payments(conn: psycopg.Connection[Any], pi_id: str, *, now: int) -> None:
+    for inpay in invoice_payments.open_for_payment_intent(conn, pi_id):
+        invoice_payments.mark_canceled(conn, inpay["id"], now=now)
+
+
+def _credit(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    invoice: dict[str, Any],
+    inpay: dict[str, Any],
+    amount: int,
+    now: int,
+) -> dict[str, Any]:
+    """Credit `amount` of an open invoice payment to its locked invoice, with its events.
+
+    Returns the invoice row after the change (unchanged if the payment was not open).
+    """
+    paid = invoice_payments.mark_paid(conn, inpay["id"], amount_paid=amount, now=now)
+    if paid is None:
+        return invoice
+    before = render_invoice(conn, invoice)
+    credit = ledger.credit(invoice, amount, now=now)
+    invoice = invoices.set_amount_paid(
+        conn,
+        invoice["id"],
+        amount_paid=credit.amount_paid,
+        status=credit.status,
+        paid_at=credit.paid_at,
+    )
+    after = render_invoice(conn, invoice)
+
+    def event(type_: str, obj: dict[str, Any], previous: dict[str, Any] | None = None) -> Event:
+        return Event(
+            type=type_,
+            livemode=invoice["livemode"],
+            created=now,
+            object=obj,
+            previous_attributes=previous,
+            request_id=caller.request_id,
+            idempotency_key=caller.idempotency_key,
+        )
+
+    written = [
+        event("invoice_payment.paid", render_invoice_payment(paid)),
+        event("invoice.updated", after, changed_attributes(before, after)),
+    ]
+    if credit.became_paid:
+        written += [event("invoice.paid", after), event("invoice.payment_succeeded", after)]
+    if credit.newly_overpaid:
+        written.append(event("invoice.overpaid", after))
+    for item in written:
+        events.add(conn, item)
+    return invoice

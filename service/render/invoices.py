@@ -1,0 +1,212 @@
+"""Invoices, their line items and invoice items in Stripe's shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from marshmallow import Schema, fields
+
+from service.domain.money import overpaid, remaining
+from service.store import invoice_items
+
+# How many lines an invoice embeds; the rest are at GET /v1/invoices/:id/lines.
+EMBEDDED_LINES = 10
+
+
+def _period(row: dict[str, Any]) -> dict[str, int]:
+    return {"end": row["created"], "start": row["created"]}
+
+
+def _pricing(row: dict[str, Any]) -> dict[str, Any]:
+    # Tally has no prices or products: amounts are given directly, so no price_details.
+    return {
+        "price_details": None,
+        "type": "price_details",
+        "unit_amount_decimal": str(row["unit_amount"]),
+    }
+
+
+class InvoiceItemSchema(Schema):
+    id = fields.String()
+    object = fields.Constant("invoiceitem")
+    amount = fields.Integer()
+    currency = fields.String()
+    customer = fields.String()
+    date = fields.Integer(attribute="created", dump_only=True)
+    description = fields.String(allow_none=True)
+    discountable = fields.Constant(True)
+    discounts = fields.Constant([])
+    invoice = fields.String(allow_none=True)
+    livemode = fields.Boolean()
+    metadata = fields.Dict()
+    parent = fields.Constant(None)
+    period = fields.Function(_period)
+    pricing = fields.Function(_pricing)
+    proration = fields.Constant(False)
+    quantity = fields.Integer()
+    tax_rates = fields.Constant([])
+    test_clock = fields.Constant(None)
+    unit_amount_decimal = fields.Function(lambda row: str(row["unit_amount"]))
+
+
+class LineItemSchema(Schema):
+    id = fields.String(attribute="line_id")
+    object = fields.Constant("line_item")
+    amount = fields.Integer()
+    currency = fields.String()
+    description = fields.String(allow_none=True)
+    discount_amounts = fields.Constant([])
+    discountable = fields.Constant(True)
+    discounts = fields.Constant([])
+    invoice = fields.String()
+    livemode = fields.Boolean()
+    metadata = fields.Dict()
+    parent = fields.Method("_parent")
+    period = fields.Function(_period)
+    pricing = fields.Function(_pricing)
+    quantity = fields.Integer()
+    taxes = fields.Constant([])
+
+    def _parent(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "invoice_item_details",
+            "invoice_item_details": {
+                "invoice_item": row["id"],
+                "proration": False,
+                "proration_details": {"credited_items": None},
+                "subscription": None,
+            },
+        }
+
+
+class InvoiceSchema(Schema):
+    """The invoice as the seed shows it; `lines` is passed in precomputed, `payments`
+    is includable and added by expansion."""
+
+    id = fields.String()
+    object = fields.Constant("invoice")
+    account_country = fields.Constant("US")
+    account_name = fields.Constant("Tally")
+    account_tax_ids = fields.Constant(None)
+    amount_due = fields.Integer(attribute="total", dump_only=True)
+    amount_paid = fields.Integer()
+    amount_overpaid = fields.Method("_amount_overpaid")
+    amount_remaining = fields.Method("_amount_remaining")
+    amount_shipping = fields.Constant(0)
+    application = fields.Constant(None)
+    attempt_count = fields.Constant(0)
+    attempted = fields.Constant(False)
+    auto_advance = fields.Boolean()
+    automatic_tax = fields.Constant({"enabled": False, "liability": None, "status": None})
+    billing_reason = fields.Constant("manual")
+    collection_method = fields.String()
+    created = fields.Integer()
+    currency = fields.String()
+    custom_fields = fields.Constant(None)
+    customer = fields.String()
+    customer_address = fields.Constant(None)
+    customer_email = fields.String(allow_none=True)
+    customer_name = fields.String(allow_none=True)
+    customer_phone = fields.Constant(None)
+    customer_shipping = fields.Constant(None)
+    customer_tax_exempt = fields.Constant("none")
+    customer_tax_ids = fields.Constant([])
+    default_payment_method = fields.Constant(None)
+    default_source = fields.Constant(None)
+    default_tax_rates = fields.Constant([])
+    description = fields.String(allow_none=True)
+    discounts = fields.Constant([])
+    due_date = fields.Integer(allow_none=True)
+    effective_at = fields.Integer(attribute="finalized_at", allow_none=True)
+    ending_balance = fields.Method("_ending_balance")
+    footer = fields.String(allow_none=True)
+    from_invoice = fields.Constant(None)
+    hosted_invoice_url = fields.Constant(None)
+    invoice_pdf = fields.Constant(None)
+    issuer = fields.Constant({"type": "self"})
+    last_finalization_error = fields.Constant(None)
+    latest_revision = fields.Constant(None)
+    lines = fields.Raw(attribute="_lines")
+    livemode = fields.Boolean()
+    metadata = fields.Dict()
+    next_payment_attempt = fields.Constant(None)
+    number = fields.String(allow_none=True)
+    on_behalf_of = fields.Constant(None)
+    parent = fields.Constant(None)
+    payment_settings = fields.Constant(
+        {"default_mandate": None, "payment_method_options": None, "payment_method_types": None}
+    )
+    period_end = fields.Integer(attribute="created", dump_only=True)
+    period_start = fields.Integer(attribute="created", dump_only=True)
+    post_payment_credit_notes_amount = fields.Constant(0)
+    pre_payment_credit_notes_amount = fields.Constant(0)
+    receipt_number = fields.Constant(None)
+    redaction = fields.Constant(None)
+    shipping_cost = fields.Constant(None)
+    shipping_details = fields.Constant(None)
+    starting_balance = fields.Constant(0)
+    statement_descriptor = fields.Constant(None)
+    status = fields.String()
+    status_transitions = fields.Method("_status_transitions")
+    subtotal = fields.Integer(attribute="total", dump_only=True)
+    subtotal_excluding_tax = fields.Integer(attribute="total", dump_only=True)
+    test_clock = fields.Constant(None)
+    total = fields.Integer()
+    total_discount_amounts = fields.Constant([])
+    total_excluding_tax = fields.Integer(attribute="total", dump_only=True)
+    total_taxes = fields.Constant([])
+    transfer_data = fields.Constant(None)
+    webhooks_delivered_at = fields.Constant(None)
+
+    def _amount_remaining(self, row: dict[str, Any]) -> int:
+        # Paid out of band: nothing remains, though amount_paid stays the sum of the
+        # invoice's paid payments (the ledger invariant).
+        if row["paid_out_of_band"]:
+            return 0
+        return remaining(row["total"], row["amount_paid"])
+
+    def _amount_overpaid(self, row: dict[str, Any]) -> int:
+        return overpaid(row["total"], row["amount_paid"])
+
+    def _ending_balance(self, row: dict[str, Any]) -> int | None:
+        # No customer balances in Tally: 0 once finalized, null before (as Stripe).
+        return 0 if row["finalized_at"] is not None else None
+
+    def _status_transitions(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "finalized_at": row["finalized_at"],
+            "marked_uncollectible_at": row["marked_uncollectible_at"],
+            "paid_at": row["paid_at"],
+            "voided_at": row["voided_at"],
+        }
+
+
+_invoice = InvoiceSchema()
+_line = LineItemSchema()
+_item = InvoiceItemSchema()
+
+
+def render_line_item(row: dict[str, Any]) -> dict[str, Any]:
+    """An invoice item bound to an invoice, as that invoice's line."""
+    return _line.dump(row)  # type: ignore[no-any-return]
+
+
+def render_invoice_item(row: dict[str, Any]) -> dict[str, Any]:
+    return _item.dump(row)  # type: ignore[no-any-return]
+
+
+def lines_url(invoice_id: str) -> str:
+    return f"/v1/invoices/{invoice_id}/lines"
+
+
+def render_invoice(conn: psycopg.Connection[Any], row: dict[str, Any]) -> dict[str, Any]:
+    """An invoices row (from store.invoices) with its first lines embedded; one query."""
+    rows = invoice_items.lines(conn, row["id"], EMBEDDED_LINES + 1)
+    lines = {
+        "object": "list",
+        "data": [render_line_item(r) for r in rows[:EMBEDDED_LINES]],
+        "has_more": len(rows) > EMBEDDED_LINES,
+        "url": lines_url(row["id"]),
+    }
+    return _invoice.dump({**row, "_lines": lines})  # type: ignore[no-any-return]

@@ -1,0 +1,127 @@
+"""Invoice items: pending charges of a customer, and, once bound to an invoice, its lines."""
+
+from __future__ import annotations
+
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+COLUMNS: LiteralString = """id, line_id, livemode, customer, invoice, amount, unit_amount,
+    quantity, currency, description, metadata, created"""
+LIST_COLUMNS = sql.SQL(COLUMNS)
+
+
+def insert(conn: psycopg.Connection[Any], item: dict[str, Any]) -> dict[str, Any]:
+    row = conn.execute(
+        """
+        INSERT INTO invoice_items (id, line_id, livemode, customer, invoice, amount, unit_amount,
+            quantity, currency, description, metadata, created)
+        VALUES (%(id)s, %(line_id)s, %(livemode)s, %(customer)s, %(invoice)s, %(amount)s,
+            %(unit_amount)s, %(quantity)s, %(currency)s, %(description)s, %(metadata)s,
+            %(created)s)
+        RETURNING """
+        + COLUMNS,
+        {**item, "metadata": Jsonb(item["metadata"])},
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def get(conn: psycopg.Connection[Any], item_id: str, livemode: bool) -> dict[str, Any] | None:
+    return conn.execute(
+        "SELECT " + COLUMNS + " FROM invoice_items WHERE id = %(id)s AND livemode = %(livemode)s",
+        {"id": item_id, "livemode": livemode},
+    ).fetchone()
+
+
+def latest_pending_currency(
+    conn: psycopg.Connection[Any], customer: str, livemode: bool
+) -> str | None:
+    """The currency of the customer's newest pending item, if any."""
+    row = conn.execute(
+        """
+        SELECT currency FROM invoice_items
+        WHERE customer = %(customer)s AND livemode = %(livemode)s AND invoice IS NULL
+        ORDER BY seq DESC LIMIT 1
+        """,
+        {"customer": customer, "livemode": livemode},
+    ).fetchone()
+    return row["currency"] if row else None
+
+
+def pending_ids_for_update(
+    conn: psycopg.Connection[Any], customer: str, currency: str, livemode: bool
+) -> list[str]:
+    """Lock the customer's pending items in `currency`, oldest first."""
+    rows = conn.execute(
+        """
+        SELECT id FROM invoice_items
+        WHERE customer = %(customer)s AND currency = %(currency)s AND livemode = %(livemode)s
+          AND invoice IS NULL
+        ORDER BY seq
+        FOR UPDATE
+        """,
+        {"customer": customer, "currency": currency, "livemode": livemode},
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
+def bind(
+    conn: psycopg.Connection[Any], invoice_id: str, line_ids: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Put still-pending items on `invoice_id`, each becoming the line named in `line_ids`."""
+    return conn.execute(
+        """
+        UPDATE invoice_items SET invoice = %(invoice)s, line_id = l.line_id
+        FROM unnest(%(ids)s::text[], %(line_ids)s::text[]) AS l (id, line_id)
+        WHERE invoice_items.id = l.id AND invoice_items.invoice IS NULL
+        RETURNING invoice_items.id, invoice_items.line_id, invoice_items.livemode,
+            invoice_items.customer, invoice_items.invoice, invoice_items.amount,
+            invoice_items.unit_amount, invoice_items.quantity, invoice_items.currency,
+            invoice_items.description, invoice_items.metadata, invoice_items.created
+        """,
+        {"invoice": invoice_id, "ids": list(line_ids), "line_ids": list(line_ids.values())},
+    ).fetchall()
+
+
+def lines(conn: psycopg.Connection[Any], invoice_id: str, limit: int) -> list[dict[str, Any]]:
+    """The invoice's newest `limit` items, newest first (Stripe's order for invoice items)."""
+    return conn.execute(
+        "SELECT " + COLUMNS + " FROM invoice_items WHERE invoice = %(invoice)s"
+        " ORDER BY seq DESC LIMIT %(limit)s",
+        {"invoice": invoice_id, "limit": limit},
+    ).fetchall()
+
+
+def lines_page(
+    conn: psycopg.Connection[Any],
+    invoice_id: str,
+    *,
+    limit: int,
+    starting_after: str | None = None,
+    ending_before: str | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """One newest-first page of the invoice's lines, paged by line id (`il_…`)."""
+    cursor = "(SELECT seq FROM invoice_items WHERE line_id = %(cursor)s AND invoice = %(invoice)s)"
+    query: LiteralString = "SELECT " + COLUMNS + " FROM invoice_items WHERE invoice = %(invoice)s"
+    if starting_after is not None:
+        query += " AND seq < " + cursor + " ORDER BY seq DESC"
+    elif ending_before is not None:
+        query += " AND seq > " + cursor + " ORDER BY seq ASC"
+    else:
+        query += " ORDER BY seq DESC"
+    rows = conn.execute(
+        query + " LIMIT %(limit)s",
+        {
+            "invoice": invoice_id,
+            "cursor": starting_after or ending_before,
+            "limit": limit + 1,
+        },
+    ).fetchall()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if starting_after is None and ending_before is not None:
+        rows.reverse()
+    return rows, has_more

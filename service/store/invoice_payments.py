@@ -1,0 +1,91 @@
+"""Invoice payments: the link of one PaymentIntent or payment record to one invoice."""
+
+from __future__ import annotations
+
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg import sql
+
+COLUMNS: LiteralString = """id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created"""
+LIST_COLUMNS = sql.SQL(COLUMNS)
+
+
+def insert(conn: psycopg.Connection[Any], payment: dict[str, Any]) -> dict[str, Any]:
+    """Insert an open invoice payment; raises UniqueViolation if its payment is attached."""
+    row = conn.execute(
+        """
+        INSERT INTO invoice_payments (id, livemode, invoice, payment_intent, payment_record,
+            currency, amount_requested, status, created)
+        VALUES (%(id)s, %(livemode)s, %(invoice)s, %(payment_intent)s, %(payment_record)s,
+            %(currency)s, %(amount_requested)s, 'open', %(created)s)
+        RETURNING """
+        + COLUMNS,
+        payment,
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def get(conn: psycopg.Connection[Any], payment_id: str, livemode: bool) -> dict[str, Any] | None:
+    return conn.execute(
+        "SELECT "
+        + COLUMNS
+        + " FROM invoice_payments WHERE id = %(id)s AND livemode = %(livemode)s",
+        {"id": payment_id, "livemode": livemode},
+    ).fetchone()
+
+
+def find_attached(
+    conn: psycopg.Connection[Any], *, payment_intent: str | None, payment_record: str | None
+) -> dict[str, Any] | None:
+    return conn.execute(
+        "SELECT " + COLUMNS + " FROM invoice_payments"
+        " WHERE payment_intent = %(payment_intent)s OR payment_record = %(payment_record)s",
+        {"payment_intent": payment_intent, "payment_record": payment_record},
+    ).fetchone()
+
+
+def open_for_payment_intent(conn: psycopg.Connection[Any], pi_id: str) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT " + COLUMNS + " FROM invoice_payments"
+        " WHERE payment_intent = %(pi)s AND status = 'open'",
+        {"pi": pi_id},
+    ).fetchall()
+
+
+def mark_paid(
+    conn: psycopg.Connection[Any], payment_id: str, *, amount_paid: int, now: int
+) -> dict[str, Any] | None:
+    """Open → paid; None when it was not open (already credited or canceled)."""
+    return conn.execute(
+        """
+        UPDATE invoice_payments
+        SET status = 'paid', amount_paid = %(amount_paid)s, paid_at = %(now)s
+        WHERE id = %(id)s AND status = 'open'
+        RETURNING """
+        + COLUMNS,
+        {"id": payment_id, "amount_paid": amount_paid, "now": now},
+    ).fetchone()
+
+
+def mark_canceled(
+    conn: psycopg.Connection[Any], payment_id: str, *, now: int
+) -> dict[str, Any] | None:
+    return conn.execute(
+        """
+        UPDATE invoice_payments SET status = 'canceled', canceled_at = %(now)s
+        WHERE id = %(id)s AND status = 'open'
+        RETURNING """
+        + COLUMNS,
+        {"id": payment_id, "now": now},
+    ).fetchone()
+
+
+def for_invoice(conn: psycopg.Connection[Any], invoice_id: str, limit: int) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT " + COLUMNS + " FROM invoice_payments WHERE invoice = %(invoice)s"
+        " ORDER BY seq DESC LIMIT %(limit)s",
+        {"invoice": invoice_id, "limit": limit},
+    ).fetchall()

@@ -1,0 +1,148 @@
+"""Invoices. Lock order: invoice row first, then its items and payments."""
+
+from __future__ import annotations
+
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+COLUMNS: LiteralString = """id, livemode, customer, status, currency, number, description, footer,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
+    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
+    created"""
+LIST_COLUMNS = sql.SQL(COLUMNS)
+
+
+def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
+    row = conn.execute(
+        """
+        INSERT INTO invoices (id, livemode, customer, status, currency, description, footer,
+            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+            created)
+        VALUES (%(id)s, %(livemode)s, %(customer)s, 'draft', %(currency)s, %(description)s,
+            %(footer)s, %(metadata)s, %(auto_advance)s, %(collection_method)s, %(due_date)s,
+            %(customer_email)s, %(customer_name)s, %(created)s)
+        RETURNING """
+        + COLUMNS,
+        {**invoice, "metadata": Jsonb(invoice["metadata"])},
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def get(conn: psycopg.Connection[Any], invoice_id: str, livemode: bool) -> dict[str, Any] | None:
+    return conn.execute(
+        "SELECT " + COLUMNS + " FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s",
+        {"id": invoice_id, "livemode": livemode},
+    ).fetchone()
+
+
+def get_for_update(
+    conn: psycopg.Connection[Any], invoice_id: str, livemode: bool
+) -> dict[str, Any] | None:
+    """The invoice row, locked until the end of the caller's transaction."""
+    return conn.execute(
+        "SELECT " + COLUMNS + " FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s"
+        " FOR UPDATE",
+        {"id": invoice_id, "livemode": livemode},
+    ).fetchone()
+
+
+def set_amount_paid(
+    conn: psycopg.Connection[Any],
+    invoice_id: str,
+    *,
+    amount_paid: int,
+    status: str,
+    paid_at: int | None,
+) -> dict[str, Any]:
+    """Record a credit's outcome on a locked invoice."""
+    row = conn.execute(
+        """
+        UPDATE invoices
+        SET amount_paid = %(amount_paid)s, status = %(status)s, paid_at = %(paid_at)s
+        WHERE id = %(id)s
+        RETURNING """
+        + COLUMNS,
+        {"id": invoice_id, "amount_paid": amount_paid, "status": status, "paid_at": paid_at},
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def refresh_total(conn: psycopg.Connection[Any], invoice_id: str) -> dict[str, Any]:
+    """Recompute a draft's total from its items."""
+    row = conn.execute(
+        """
+        UPDATE invoices SET total = (
+            SELECT coalesce(sum(amount), 0) FROM invoice_items WHERE invoice = %(id)s)
+        WHERE id = %(id)s
+        RETURNING """
+        + COLUMNS,
+        {"id": invoice_id},
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def update_details(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
+    """Write the editable, non-monetary fields of `invoice`."""
+    row = conn.execute(
+        """
+        UPDATE invoices SET description = %(description)s, footer = %(footer)s,
+            metadata = %(metadata)s, auto_advance = %(auto_advance)s,
+            collection_method = %(collection_method)s, due_date = %(due_date)s
+        WHERE id = %(id)s
+        RETURNING """
+        + COLUMNS,
+        {**invoice, "metadata": Jsonb(invoice["metadata"])},
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def update_state(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
+    """Write a status move of `invoice`: status, number and the transition timestamps."""
+    row = conn.execute(
+        """
+        UPDATE invoices SET status = %(status)s, number = %(number)s,
+            auto_advance = %(auto_advance)s, paid_out_of_band = %(paid_out_of_band)s,
+            finalized_at = %(finalized_at)s, paid_at = %(paid_at)s, voided_at = %(voided_at)s,
+            marked_uncollectible_at = %(marked_uncollectible_at)s
+        WHERE id = %(id)s
+        RETURNING """
+        + COLUMNS,
+        invoice,
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def lock_numbering(conn: psycopg.Connection[Any], customer: str) -> None:
+    """Serialise number assignment per customer until the transaction ends."""
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('invoice-number:' || %(customer)s, 0))",
+        {"customer": customer},
+    )
+
+
+def count_numbered(conn: psycopg.Connection[Any], customer: str) -> int:
+    """How many of the customer's invoices already have a number (call after lock_numbering)."""
+    row = conn.execute(
+        "SELECT count(*) AS n FROM invoices WHERE customer = %(customer)s AND number IS NOT NULL",
+        {"customer": customer},
+    ).fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+def has_payments(conn: psycopg.Connection[Any], invoice_id: str, statuses: tuple[str, ...]) -> bool:
+    """Whether the invoice has an invoice payment in one of `statuses`."""
+    row = conn.execute(
+        "SELECT 1 FROM invoice_payments WHERE invoice = %(invoice)s AND status = ANY(%(statuses)s)"
+        " LIMIT 1",
+        {"invoice": invoice_id, "statuses": list(statuses)},
+    ).fetchone()
+    return row is not None

@@ -1,0 +1,82 @@
+"""Tally's mirror of PaymentIntents."""
+
+from __future__ import annotations
+
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+COLUMNS: LiteralString = """id, livemode, amount, amount_received, currency, customer, description,
+    status, cancellation_reason, canceled_at, metadata, created"""
+LIST_COLUMNS = sql.SQL(COLUMNS)
+
+
+def insert(conn: psycopg.Connection[Any], pi: dict[str, Any]) -> dict[str, Any]:
+    row = conn.execute(
+        """
+        INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
+            description, status, cancellation_reason, canceled_at, metadata, created)
+        VALUES (%(id)s, %(livemode)s, %(amount)s, %(amount_received)s, %(currency)s, %(customer)s,
+            %(description)s, %(status)s, %(cancellation_reason)s, %(canceled_at)s, %(metadata)s,
+            %(created)s)
+        RETURNING """
+        + COLUMNS,
+        {**pi, "metadata": Jsonb(pi["metadata"])},
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def get(conn: psycopg.Connection[Any], pi_id: str, livemode: bool) -> dict[str, Any] | None:
+    return conn.execute(
+        "SELECT " + COLUMNS + " FROM payment_intents WHERE id = %(id)s AND livemode = %(livemode)s",
+        {"id": pi_id, "livemode": livemode},
+    ).fetchone()
+
+
+def get_for_update(
+    conn: psycopg.Connection[Any], pi_id: str, livemode: bool
+) -> dict[str, Any] | None:
+    return conn.execute(
+        "SELECT " + COLUMNS + " FROM payment_intents"
+        " WHERE id = %(id)s AND livemode = %(livemode)s FOR UPDATE",
+        {"id": pi_id, "livemode": livemode},
+    ).fetchone()
+
+
+def upsert_locked(conn: psycopg.Connection[Any], pi: dict[str, Any]) -> dict[str, Any]:
+    """Insert the mirror if new; either way return the row, locked for this transaction."""
+    conn.execute(
+        """
+        INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
+            description, status, cancellation_reason, canceled_at, metadata, created)
+        VALUES (%(id)s, %(livemode)s, %(amount)s, %(amount_received)s, %(currency)s, %(customer)s,
+            %(description)s, %(status)s, %(cancellation_reason)s, %(canceled_at)s, %(metadata)s,
+            %(created)s)
+        ON CONFLICT (id) DO NOTHING
+        """,
+        {**pi, "metadata": Jsonb(pi["metadata"])},
+    )
+    row = conn.execute(
+        "SELECT " + COLUMNS + " FROM payment_intents WHERE id = %(id)s FOR UPDATE",
+        {"id": pi["id"]},
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def update_state(conn: psycopg.Connection[Any], pi: dict[str, Any]) -> dict[str, Any]:
+    row = conn.execute(
+        """
+        UPDATE payment_intents
+        SET status = %(status)s, amount = %(amount)s, amount_received = %(amount_received)s,
+            cancellation_reason = %(cancellation_reason)s, canceled_at = %(canceled_at)s
+        WHERE id = %(id)s
+        RETURNING """
+        + COLUMNS,
+        pi,
+    ).fetchone()
+    assert row is not None
+    return row

@@ -1,0 +1,35 @@
+"""Out-of-band payments reported to Tally."""
+
+from __future__ import annotations
+
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+COLUMNS: LiteralString = """id, livemode, amount, currency, customer, outcome, payment_method_type,
+    payment_reference, description, initiated_at, guaranteed_at, failed_at, metadata, created"""
+
+
+def insert(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, Any]:
+    row = conn.execute(
+        """
+        INSERT INTO payment_records (id, livemode, amount, currency, customer, outcome,
+            payment_method_type, payment_reference, description, initiated_at, guaranteed_at,
+            failed_at, metadata, created)
+        VALUES (%(id)s, %(livemode)s, %(amount)s, %(currency)s, %(customer)s, %(outcome)s,
+            %(payment_method_type)s, %(payment_reference)s, %(description)s, %(initiated_at)s,
+            %(guaranteed_at)s, %(failed_at)s, %(metadata)s, %(created)s)
+        RETURNING """
+        + COLUMNS,
+        {**record, "metadata": Jsonb(record["metadata"])},
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def get(conn: psycopg.Connection[Any], record_id: str, livemode: bool) -> dict[str, Any] | None:
+    return conn.execute(
+        "SELECT " + COLUMNS + " FROM payment_records WHERE id = %(id)s AND livemode = %(livemode)s",
+        {"id": record_id, "livemode": livemode},
+    ).fetchone()

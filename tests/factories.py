@@ -1,0 +1,75 @@
+"""Objects made the way a user makes them: through the API."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from service.operations.payments import apply_payment_intent_update
+
+
+def customer(api: Any, **params: Any) -> dict[str, Any]:
+    response = api.post("/v1/customers", {"email": "payer@example.com", **params})
+    assert response.status_code == 200, response.json
+    return response.json  # type: ignore[no-any-return]
+
+
+def open_invoice(
+    api: Any, amount: int = 1000, currency: str = "usd", cus: dict | None = None
+) -> dict[str, Any]:
+    """A finalized invoice of one item for `amount`."""
+    cus = cus or customer(api)
+    item = api.post(
+        "/v1/invoiceitems", {"customer": cus["id"], "amount": amount, "currency": currency}
+    )
+    assert item.status_code == 200, item.json
+    draft = api.post(
+        "/v1/invoices",
+        {"customer": cus["id"], "currency": currency, "pending_invoice_items_behavior": "include"},
+    )
+    assert draft.status_code == 200, draft.json
+    finalized = api.post(f"/v1/invoices/{draft.json['id']}/finalize")
+    assert finalized.status_code == 200, finalized.json
+    return finalized.json  # type: ignore[no-any-return]
+
+
+def payment_intent(api: Any, invoice: dict[str, Any], amount: int, **params: Any) -> dict[str, Any]:
+    response = api.post(
+        "/v1/payment_intents",
+        {
+            "amount": amount,
+            "currency": invoice["currency"],
+            "customer": invoice["customer"],
+            **params,
+        },
+    )
+    assert response.status_code == 200, response.json
+    return response.json  # type: ignore[no-any-return]
+
+
+def stripe_event_object(pi: dict[str, Any], status: str) -> dict[str, Any]:
+    """The PaymentIntent as Stripe would send it in an event's data.object."""
+    received = pi["amount"] if status == "succeeded" else 0
+    return {**pi, "status": status, "amount_received": received}
+
+
+def settle(dsn: str, pi: dict[str, Any], status: str = "succeeded") -> None:
+    """Apply a Stripe PaymentIntent update exactly as the worker does, in its own transaction."""
+    with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn, conn.transaction():
+        apply_payment_intent_update(conn, stripe_event_object(pi, status), now=int(time.time()))
+
+
+def invoice_events(db: Any, invoice_id: str) -> list[str]:
+    """Types of the events about this invoice or its payments, oldest first."""
+    rows = db.execute(
+        """
+        SELECT type FROM events
+        WHERE data->'object'->>'id' = %(id)s OR data->'object'->>'invoice' = %(id)s
+        ORDER BY seq
+        """,
+        {"id": invoice_id},
+    ).fetchall()
+    return [r["type"] for r in rows]
