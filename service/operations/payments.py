@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-import psycopg.errors
 
 from service.domain import ledger
 from service.domain.events import Event, changed_attributes
@@ -114,39 +113,34 @@ def attach_payment(
     transaction. Any refusal raises before anything is written.
     """
     with conn.transaction():
-        # The path's invoice is checked first so a missing one is a 404 whatever the
-        # body says; it is locked only after the payment, keeping the lock order.
-        if invoices.get(conn, invoice_id, caller.livemode) is None:
-            raise NotFound(f"No such invoice: '{invoice_id}'", param="invoice")
         if payment_intent is not None:
             param = "payment_intent"
             payment = payment_intents.get_for_update(conn, payment_intent, caller.livemode)
-            if payment is None:
-                raise ResourceMissing(f"No such payment_intent: '{payment_intent}'", param=param)
-            if payment["status"] == "canceled":
-                raise InvalidRequest(
-                    "A canceled PaymentIntent cannot be attached to an invoice.",
-                    param=param,
-                    code="payment_intent_unexpected_state",
-                )
         else:
             param = "payment_record"
-            payment = payment_records.get(conn, str(payment_record), caller.livemode)
-            if payment is None:
-                raise ResourceMissing(f"No such payment_record: '{payment_record}'", param=param)
-            if payment["outcome"] == "failed":
-                raise InvalidRequest(
-                    "A failed payment record cannot be attached to an invoice.", param=param
-                )
+            payment = payment_records.get_for_update(conn, str(payment_record), caller.livemode)
+        # Locked after the payment (the lock order); a missing invoice is a 404
+        # whatever the body says, so it is looked up before refusing the payment.
         invoice = invoices.get_for_update(conn, invoice_id, caller.livemode)
         if invoice is None:
             raise NotFound(f"No such invoice: '{invoice_id}'", param="invoice")
-        attached = invoice_payments.find_attached(
-            conn, payment_intent=payment_intent, payment_record=payment_record
-        )
-        if attached is not None:
+        if payment is None:
+            raise ResourceMissing(
+                f"No such {param}: '{payment_intent or payment_record}'", param=param
+            )
+        if payment.get("status") == "canceled":
             raise InvalidRequest(
-                f"This {param} is already attached to invoice {attached['invoice']}.",
+                "A canceled PaymentIntent cannot be attached to an invoice.",
+                param=param,
+                code="payment_intent_unexpected_state",
+            )
+        if payment.get("outcome") == "failed":
+            raise InvalidRequest(
+                "A failed payment record cannot be attached to an invoice.", param=param
+            )
+        if payment["attached_to"] is not None:
+            raise InvalidRequest(
+                f"This {param} is already attached to invoice {payment['attached_to']}.",
                 param=param,
                 code="invoice_payment_already_attached",
             )
@@ -157,27 +151,20 @@ def attach_payment(
             currency=payment["currency"],
             customer=payment["customer"],
         )
-        try:
-            with conn.transaction():
-                inpay = invoice_payments.insert(
-                    conn,
-                    {
-                        "id": new_id(INVOICE_PAYMENT),
-                        "livemode": caller.livemode,
-                        "invoice": invoice_id,
-                        "payment_intent": payment_intent,
-                        "payment_record": payment_record,
-                        "currency": payment["currency"],
-                        "amount_requested": payment["amount"],
-                        "created": now,
-                    },
-                )
-        except psycopg.errors.UniqueViolation:
-            raise InvalidRequest(
-                f"This {param} is already attached to an invoice.",
-                param=param,
-                code="invoice_payment_already_attached",
-            ) from None
+        # The payment's row lock makes this insert the only one for it.
+        inpay = invoice_payments.insert(
+            conn,
+            {
+                "id": new_id(INVOICE_PAYMENT),
+                "livemode": caller.livemode,
+                "invoice": invoice_id,
+                "payment_intent": payment_intent,
+                "payment_record": payment_record,
+                "currency": payment["currency"],
+                "amount_requested": payment["amount"],
+                "created": now,
+            },
+        )
         if payment_intent is not None and payment["status"] == "succeeded":
             invoice = _credit(
                 conn,
@@ -296,6 +283,5 @@ def _credit(
         written += [event("invoice.paid", after), event("invoice.payment_succeeded", after)]
     if credit.newly_overpaid:
         written.append(event("invoice.overpaid", after))
-    for item in written:
-        events.add(conn, item)
+    events.add_all(conn, written)
     return invoice

@@ -19,8 +19,14 @@ COLUMNS: LiteralString = """
 
 
 def add(conn: psycopg.Connection[Any], event: Event) -> None:
-    """Write `event` and its deliveries; call inside the transaction of the change."""
-    conn.execute(
+    """Write one event and its deliveries; see add_all."""
+    add_all(conn, [event])
+
+
+def add_all(conn: psycopg.Connection[Any], events: list[Event]) -> None:
+    """Write `events` and their deliveries, in one round trip; call inside the
+    transaction of the change that caused them."""
+    conn.cursor().executemany(
         """
         WITH event AS (
             INSERT INTO events (id, livemode, type, api_version, created, data,
@@ -35,16 +41,19 @@ def add(conn: psycopg.Connection[Any], event: Event) -> None:
         WHERE e.livemode = %(livemode)s AND e.status = 'enabled' AND NOT e.deleted
           AND e.enabled_events && ARRAY['*', %(type)s]
         """,
-        {
-            "id": event.id,
-            "livemode": event.livemode,
-            "type": event.type,
-            "api_version": API_VERSION,
-            "created": event.created,
-            "data": Jsonb(event.data),
-            "request_id": event.request_id,
-            "idempotency_key": event.idempotency_key,
-        },
+        [
+            {
+                "id": event.id,
+                "livemode": event.livemode,
+                "type": event.type,
+                "api_version": API_VERSION,
+                "created": event.created,
+                "data": Jsonb(event.data),
+                "request_id": event.request_id,
+                "idempotency_key": event.idempotency_key,
+            }
+            for event in events
+        ],
     )
 
 

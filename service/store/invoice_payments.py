@@ -37,16 +37,6 @@ def get(conn: psycopg.Connection[Any], payment_id: str, livemode: bool) -> dict[
     ).fetchone()
 
 
-def find_attached(
-    conn: psycopg.Connection[Any], *, payment_intent: str | None, payment_record: str | None
-) -> dict[str, Any] | None:
-    return conn.execute(
-        "SELECT " + COLUMNS + " FROM invoice_payments"
-        " WHERE payment_intent = %(payment_intent)s OR payment_record = %(payment_record)s",
-        {"payment_intent": payment_intent, "payment_record": payment_record},
-    ).fetchone()
-
-
 def open_for_payment_intent(conn: psycopg.Connection[Any], pi_id: str) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT " + COLUMNS + " FROM invoice_payments"

@@ -39,9 +39,17 @@ def get(conn: psycopg.Connection[Any], pi_id: str, livemode: bool) -> dict[str, 
 def get_for_update(
     conn: psycopg.Connection[Any], pi_id: str, livemode: bool
 ) -> dict[str, Any] | None:
+    """The PaymentIntent, locked, with `attached_to`: the invoice it is attached to."""
     return conn.execute(
-        "SELECT " + COLUMNS + " FROM payment_intents"
-        " WHERE id = %(id)s AND livemode = %(livemode)s FOR UPDATE",
+        """
+        SELECT p.id, p.livemode, p.amount, p.amount_received, p.currency, p.customer,
+               p.description, p.status, p.cancellation_reason, p.canceled_at, p.metadata,
+               p.created, ip.invoice AS attached_to
+        FROM payment_intents p
+        LEFT JOIN invoice_payments ip ON ip.payment_intent = p.id
+        WHERE p.id = %(id)s AND p.livemode = %(livemode)s
+        FOR UPDATE OF p
+        """,
         {"id": pi_id, "livemode": livemode},
     ).fetchone()
 

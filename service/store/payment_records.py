@@ -33,3 +33,20 @@ def get(conn: psycopg.Connection[Any], record_id: str, livemode: bool) -> dict[s
         "SELECT " + COLUMNS + " FROM payment_records WHERE id = %(id)s AND livemode = %(livemode)s",
         {"id": record_id, "livemode": livemode},
     ).fetchone()
+
+
+def get_for_update(
+    conn: psycopg.Connection[Any], record_id: str, livemode: bool
+) -> dict[str, Any] | None:
+    """The payment record, locked, with `attached_to`: the invoice it is attached to."""
+    return conn.execute(
+        """
+        SELECT r.id, r.livemode, r.amount, r.currency, r.customer, r.outcome,
+               ip.invoice AS attached_to
+        FROM payment_records r
+        LEFT JOIN invoice_payments ip ON ip.payment_record = r.id
+        WHERE r.id = %(id)s AND r.livemode = %(livemode)s
+        FOR UPDATE OF r
+        """,
+        {"id": record_id, "livemode": livemode},
+    ).fetchone()
