@@ -114,6 +114,7 @@ def create_invoice_item(
                     f"({params['currency']}) must match it.",
                     param="invoice",
                 )
+        before = render_invoice(conn, invoice) if invoice is not None else None
         item = invoice_items.insert(
             conn,
             {
@@ -132,8 +133,7 @@ def create_invoice_item(
             },
         )
         written = [_event(caller, "invoiceitem.created", render_invoice_item(item), now=now)]
-        if invoice is not None:
-            before = render_invoice(conn, invoice)
+        if invoice is not None and before is not None:
             after = render_invoice(conn, invoices.refresh_total(conn, invoice["id"]))
             written.append(
                 _event(
@@ -144,8 +144,7 @@ def create_invoice_item(
                     previous=changed_attributes(before, after),
                 )
             )
-        for event in written:
-            events.add(conn, event)
+        events.add_all(conn, written)
     return item
 
 
@@ -296,8 +295,7 @@ def finalize_invoice(
         types = ["invoice.finalized"]
         if status == "paid":
             types += ["invoice.paid", "invoice.payment_succeeded"]
-        for type_ in types:
-            events.add(conn, _event(caller, type_, after, now=now))
+        events.add_all(conn, [_event(caller, type_, after, now=now) for type_ in types])
     return invoice
 
 
@@ -361,6 +359,5 @@ def _move(
                 ),
                 _event(caller, "invoice.paid", after, now=now),
             ]
-        for event in written:
-            events.add(conn, event)
+        events.add_all(conn, written)
     return invoice
