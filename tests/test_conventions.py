@@ -156,3 +156,12 @@ def test_idempotency_keys_are_scoped_to_the_api_key(api, live_api):
     live = live_api.post("/v1/customers", {"email": "t@example.com"}, headers)
     assert test.json["id"] != live.json["id"]
     assert "Idempotent-Replayed" not in live.headers
+
+
+def test_openapi_lists_the_routes(app):
+    spec = app.test_client().get("/openapi.json").json
+    assert spec["openapi"].startswith("3.")
+    attach = spec["paths"]["/v1/invoices/{invoice_id}/attach_payment"]["post"]
+    assert attach["parameters"][0]["name"] == "invoice_id"
+    assert "security" in attach
+    assert "/healthz" in spec["paths"]

@@ -21,7 +21,13 @@ WEBHOOK_SECRET = "whsec"
 
 
 def new_id(prefix: str, length: int = 24) -> str:
-    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    """`prefix_` and `length` random base-62 characters (24 carry about 142 bits)."""
+    number = int.from_bytes(secrets.token_bytes(length))
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, 62)
+        chars.append(_ALPHABET[digit])
+    return prefix + "_" + "".join(chars)
 
 
 def has_prefix(value: str, prefix: str) -> bool:

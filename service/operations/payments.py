@@ -262,7 +262,7 @@ def _credit(
         status=credit.status,
         paid_at=credit.paid_at,
     )
-    after = render_invoice(conn, invoice)
+    after = render_invoice(conn, invoice, lines=before["lines"])
 
     def event(type_: str, obj: dict[str, Any], previous: dict[str, Any] | None = None) -> Event:
         return Event(

@@ -200,13 +200,18 @@ def lines_url(invoice_id: str) -> str:
     return f"/v1/invoices/{invoice_id}/lines"
 
 
-def render_invoice(conn: psycopg.Connection[Any], row: dict[str, Any]) -> dict[str, Any]:
-    """An invoices row (from store.invoices) with its first lines embedded; one query."""
-    rows = invoice_items.lines(conn, row["id"], EMBEDDED_LINES + 1)
-    lines = {
-        "object": "list",
-        "data": [render_line_item(r) for r in rows[:EMBEDDED_LINES]],
-        "has_more": len(rows) > EMBEDDED_LINES,
-        "url": lines_url(row["id"]),
-    }
+def render_invoice(
+    conn: psycopg.Connection[Any], row: dict[str, Any], *, lines: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An invoices row (from store.invoices) with its first lines embedded; one query,
+    or none when the caller passes `lines` it rendered already (they are frozen once
+    the invoice is finalized)."""
+    if lines is None:
+        rows = invoice_items.lines(conn, row["id"], EMBEDDED_LINES + 1)
+        lines = {
+            "object": "list",
+            "data": [render_line_item(r) for r in rows[:EMBEDDED_LINES]],
+            "has_more": len(rows) > EMBEDDED_LINES,
+            "url": lines_url(row["id"]),
+        }
     return _invoice.dump({**row, "_lines": lines})  # type: ignore[no-any-return]
