@@ -78,8 +78,10 @@ def gunicorn(
 
 
 def summarize(name: str, latencies: list[float], elapsed: float) -> str:
+    """One line: count, rate, p50 and p99 of `latencies` (seconds)."""
     ordered = sorted(latencies)
     n = len(ordered)
     p50 = ordered[n // 2] * 1000
     p99 = ordered[min(n - 1, int(n * 0.99))] * 1000
-    return f"{name}: {n} requests in {elapsed:.2f}s = {n / elapsed:.0f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    rate = n / elapsed
+    return f"{name}: {n} in {elapsed:.2f}s = {rate:.0f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"

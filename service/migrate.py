@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -29,11 +30,12 @@ def ensure_database(dsn: str) -> None:
         if "does not exist" not in str(exc):
             raise
     admin = make_conninfo(dsn, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        try:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-        except psycopg.errors.DuplicateDatabase:
-            pass  # another release process won the race
+    # DuplicateDatabase: another release process won the race.
+    with (
+        psycopg.connect(admin, autocommit=True) as conn,
+        contextlib.suppress(psycopg.errors.DuplicateDatabase),
+    ):
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
 
 
 def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:

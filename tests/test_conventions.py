@@ -12,7 +12,7 @@ from tests.conftest import TEST_KEY
 
 
 def count(db, table):
-    return db.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]  # noqa: S608
+    return db.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]
 
 
 @pytest.mark.parametrize(

@@ -141,6 +141,6 @@ def _render_unexpected(error: Exception) -> tuple[Response, int]:
     if isinstance(error, TRANSIENT_ERRORS):
         log.warning("database unavailable during %s: %s", g.get("request_id"), type(error).__name__)
         return _render_error(ServiceUnavailable("The service is temporarily unavailable; retry."))
-    log.exception("unexpected error in request %s", g.get("request_id"))
+    log.error("unexpected error in request %s", g.get("request_id"), exc_info=error)
     body = {"error": {"type": "api_error", "message": "An unexpected error occurred."}}
     return jsonify(body), 500

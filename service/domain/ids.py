@@ -31,6 +31,6 @@ def new_id(prefix: str, length: int = 24) -> str:
 
 
 def has_prefix(value: str, prefix: str) -> bool:
-    """True when `value` looks like an id of this kind (prefix, then 1–64 id chars)."""
+    """True when `value` looks like an id of this kind (prefix, then 1 to 64 id chars)."""
     head, sep, tail = value.partition("_")
     return bool(sep) and head == prefix and 0 < len(tail) <= 64 and tail.isalnum()
