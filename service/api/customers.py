@@ -10,10 +10,9 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import list_response
+from service.api.lists import list_response, retrieve_response
 from service.api.params import load
 from service.api.schemas import ListParamsSchema, Metadata, RequestSchema, text
-from service.errors import NotFound
 from service.operations.customers import create_customer
 from service.render.customers import render_customer
 from service.store import customers
@@ -30,7 +29,6 @@ class CreateCustomerSchema(RequestSchema):
 
 
 _create = CreateCustomerSchema()
-_retrieve = RequestSchema()
 _list = ListParamsSchema()
 
 
@@ -49,11 +47,7 @@ def create() -> dict[str, Any]:
 
 @bp.get("/<customer_id>")
 def retrieve(customer_id: str) -> dict[str, Any]:
-    params = load(_retrieve, g.params)
-    customer = fetch_customer(customer_id, deps.caller().livemode)
-    if customer is None:
-        raise NotFound(f"No such customer: '{customer_id}'", param="id")
-    return expand(customer, params["expand"], deps.caller().livemode)
+    return retrieve_response(fetch_customer, customer_id, "customer")
 
 
 @bp.get("")

@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import list_response
+from service.api.lists import list_response, retrieve_response
 from service.api.params import load
 from service.api.schemas import (
     Currency,
@@ -24,7 +24,6 @@ from service.api.schemas import (
 from service.api.schemas import amount as amount_field
 from service.domain.ids import CUSTOMER, INVOICE
 from service.domain.money import MAX_AMOUNT
-from service.errors import NotFound
 from service.operations.invoices import create_invoice_item
 from service.render.invoices import render_invoice_item
 from service.store import invoice_items
@@ -50,7 +49,6 @@ class ListInvoiceItemsSchema(ListParamsSchema):
 
 
 _create = CreateInvoiceItemSchema()
-_retrieve = RequestSchema()
 _list = ListInvoiceItemsSchema()
 
 
@@ -69,11 +67,7 @@ def create() -> dict[str, Any]:
 
 @bp.get("/<item_id>")
 def retrieve(item_id: str) -> dict[str, Any]:
-    params = load(_retrieve, g.params)
-    item = fetch_invoice_item(item_id, deps.caller().livemode)
-    if item is None:
-        raise NotFound(f"No such invoiceitem: '{item_id}'", param="id")
-    return expand(item, params["expand"], deps.caller().livemode)
+    return retrieve_response(fetch_invoice_item, item_id, "invoiceitem")
 
 
 @bp.get("")

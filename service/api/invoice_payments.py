@@ -11,10 +11,10 @@ from marshmallow import ValidationError as SchemaError
 
 from service.api import deps
 from service.api.expansion import expand, expandable, includable
-from service.api.lists import list_response
+from service.api.lists import list_response, retrieve_response
 from service.api.params import load
 from service.api.schemas import ListParamsSchema, ObjectId, RequestSchema
-from service.errors import InvalidRequest, NotFound
+from service.errors import InvalidRequest
 from service.operations.payments import attach_payment
 from service.render.invoices import render_invoice
 from service.render.payments import render_invoice_payment
@@ -50,7 +50,6 @@ class ListInvoicePaymentsSchema(ListParamsSchema):
 
 
 _attach = AttachPaymentSchema()
-_retrieve = RequestSchema()
 _list = ListInvoicePaymentsSchema()
 
 
@@ -94,11 +93,7 @@ def attach(invoice_id: str) -> dict[str, Any]:
 
 @bp.get("/v1/invoice_payments/<payment_id>")
 def retrieve(payment_id: str) -> dict[str, Any]:
-    params = load(_retrieve, g.params)
-    payment = fetch_invoice_payment(payment_id, deps.caller().livemode)
-    if payment is None:
-        raise NotFound(f"No such invoice_payment: '{payment_id}'", param="id")
-    return expand(payment, params["expand"], deps.caller().livemode)
+    return retrieve_response(fetch_invoice_payment, payment_id, "invoice_payment")
 
 
 @bp.get("/v1/invoice_payments")

@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import list_response
+from service.api.lists import list_response, retrieve_response
 from service.api.params import load
 from service.api.schemas import (
     MAX_STRING,
@@ -111,11 +111,7 @@ def create() -> dict[str, Any]:
 
 @bp.get("/<invoice_id>")
 def retrieve(invoice_id: str) -> dict[str, Any]:
-    params = load(_plain, g.params)
-    invoice = fetch_invoice(invoice_id, deps.caller().livemode)
-    if invoice is None:
-        raise NotFound(f"No such invoice: '{invoice_id}'", param="id")
-    return expand(invoice, params["expand"], deps.caller().livemode)
+    return retrieve_response(fetch_invoice, invoice_id, "invoice")
 
 
 @bp.post("/<invoice_id>")

@@ -1,4 +1,4 @@
-"""Stripe's list object around one page of rendered objects."""
+"""The two read responses every resource shares: one object, and a list page."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from flask import g
 from psycopg import sql
 
 from service.api import deps
-from service.api.expansion import expand
+from service.api.expansion import Fetcher, expand
 from service.api.params import load
-from service.api.schemas import ListParamsSchema
+from service.api.schemas import ListParamsSchema, RequestSchema
+from service.errors import NotFound
 from service.store.pages import list_page
 
 
@@ -37,3 +38,16 @@ def list_response(
     )
     page = {"object": "list", "data": [render(r) for r in rows], "has_more": has_more, "url": url}
     return expand(page, args["expand"], deps.caller().livemode)
+
+
+_retrieve = RequestSchema()
+
+
+def retrieve_response(fetch: Fetcher, object_id: str, noun: str) -> dict[str, Any]:
+    """The object `fetch` finds for this id in the caller's mode, expanded; else a 404."""
+    params = load(_retrieve, g.params)
+    livemode = deps.caller().livemode
+    found = fetch(object_id, livemode)
+    if found is None:
+        raise NotFound(f"No such {noun}: '{object_id}'", param="id")
+    return expand(found, params["expand"], livemode)

@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import list_response
+from service.api.lists import list_response, retrieve_response
 from service.api.params import load
 from service.api.schemas import (
     Currency,
@@ -21,7 +21,7 @@ from service.api.schemas import (
     amount,
     text,
 )
-from service.errors import NotFound, ResourceMissing
+from service.errors import ResourceMissing
 from service.operations.payments import cancel_payment_intent, create_payment_intent
 from service.render.payments import render_payment_intent
 from service.store import customers, payment_intents
@@ -53,7 +53,6 @@ class ListPaymentIntentsSchema(ListParamsSchema):
 
 _create = CreatePaymentIntentSchema()
 _cancel = CancelSchema()
-_retrieve = RequestSchema()
 _list = ListPaymentIntentsSchema()
 
 
@@ -77,11 +76,7 @@ def create() -> dict[str, Any]:
 
 @bp.get("/<pi_id>")
 def retrieve(pi_id: str) -> dict[str, Any]:
-    params = load(_retrieve, g.params)
-    pi = fetch_payment_intent(pi_id, deps.caller().livemode)
-    if pi is None:
-        raise NotFound(f"No such payment_intent: '{pi_id}'", param="intent")
-    return expand(pi, params["expand"], deps.caller().livemode)
+    return retrieve_response(fetch_payment_intent, pi_id, "payment_intent")
 
 
 @bp.get("")

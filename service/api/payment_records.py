@@ -10,9 +10,10 @@ from marshmallow import Schema, fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
+from service.api.lists import retrieve_response
 from service.api.params import load
 from service.api.schemas import Currency, Metadata, ObjectId, RequestSchema, amount, text
-from service.errors import NotFound, ResourceMissing
+from service.errors import ResourceMissing
 from service.operations.payments import report_payment
 from service.render.payments import render_payment_record
 from service.store import customers, payment_records
@@ -71,7 +72,6 @@ class ReportPaymentSchema(RequestSchema):
 
 
 _report = ReportPaymentSchema()
-_retrieve = RequestSchema()
 
 
 @expandable("pr")
@@ -113,8 +113,4 @@ def report() -> dict[str, Any]:
 
 @bp.get("/<record_id>")
 def retrieve(record_id: str) -> dict[str, Any]:
-    params = load(_retrieve, g.params)
-    record = fetch_payment_record(record_id, deps.caller().livemode)
-    if record is None:
-        raise NotFound(f"No such payment_record: '{record_id}'", param="id")
-    return expand(record, params["expand"], deps.caller().livemode)
+    return retrieve_response(fetch_payment_record, record_id, "payment_record")
