@@ -31,5 +31,9 @@ def make_pool(dsn: str, *, max_size: int = 10, name: str = "tally") -> Connectio
         },
         check=ConnectionPool.check_connection,
         timeout=5.0,
+        # Give up a reconnection attempt after 10 s so the next request starts a new
+        # one: the default (300 s of growing backoff) kept answering 503 for about as
+        # long as PostgreSQL had been down.
+        reconnect_timeout=10.0,
         open=False,
     )

@@ -1,0 +1,324 @@
+"""Benchmark the event pipeline: backlog crediting rate and webhook → invoice.paid latency.
+
+    .venv/bin/python bench/pipeline.py [--backlog 3000] [--rate 200] [--seconds 10]
+        [--concurrency 2]
+
+Against a scratch database (`tally_bench_pipeline`, recreated), a private
+redis-server, gunicorn serving Tally and a real `celery -A workers.app worker`:
+
+1. Backlog: N open invoices with attached PaymentIntents; their N signed
+   payment_intent.succeeded webhooks are stored while no worker runs; then the
+   worker starts. Rate = N / (last - first processed_at) of the inbound events,
+   i.e. crediting throughput, worker start-up excluded.
+2. Latency: with the worker running, webhooks for fresh attached invoices are sent
+   over HTTP at --rate per second. A trigger NOTIFYs when an invoice.paid event is
+   inserted; PostgreSQL delivers a notification only when its transaction commits,
+   so (notification received - request sent) is webhook -> invoice.paid committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.intake import API_KEY, SECRET, free_port, wait_port  # noqa: E402
+
+DB_NAME = "tally_bench_pipeline"
+
+
+def setup_invoices(app: Any, count: int, threads: int = 4) -> list[dict[str, Any]]:
+    """`count` open invoices each with an attached PaymentIntent, made through the API
+    in-process (Flask test client)."""
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+
+    def one(_: int) -> dict[str, Any]:
+        client = app.test_client()
+
+        def post(path: str, data: dict[str, Any]) -> dict[str, Any]:
+            response = client.post(path, data=data, headers=headers)
+            assert response.status_code == 200, response.json
+            return response.json  # type: ignore[no-any-return]
+
+        cus = post("/v1/customers", {"email": "bench@example.com"})
+        post("/v1/invoiceitems", {"customer": cus["id"], "amount": 1299, "currency": "usd"})
+        draft = post(
+            "/v1/invoices", {"customer": cus["id"], "pending_invoice_items_behavior": "include"}
+        )
+        invoice = post(f"/v1/invoices/{draft['id']}/finalize", {})
+        pi = post("/v1/payment_intents", {"amount": 1299, "currency": "usd", "customer": cus["id"]})
+        post(f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]})
+        return {"invoice": invoice["id"], "pi": pi}
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def success_body(pi: dict[str, Any]) -> bytes:
+    from tests.pipeline_support import stripe_event
+
+    return json.dumps(stripe_event(pi, "payment_intent.succeeded")).encode()
+
+
+def headers_for(body: bytes) -> dict[str, str]:
+    from service.domain.signatures import sign
+
+    return {
+        "Stripe-Signature": sign(body, SECRET, int(time.time())),
+        "Content-Type": "application/json",
+    }
+
+
+def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-B",
+         "--schedule", str(log.with_suffix(".schedule")), "--concurrency", str(concurrency),
+         "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backlog", type=int, default=3000)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--skip-backlog", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true")
+    args = parser.parse_args()
+
+    import psycopg
+    import requests
+    from psycopg.conninfo import make_conninfo
+
+    from service.app import create_app
+    from service.config import Settings
+    from service.localenv import ensure_local_services
+    from service.migrate import migrate
+
+    urls = ensure_local_services(ROOT / ".tally-data", database_name=DB_NAME)
+    dsn = make_conninfo(urls["DATABASE_URL"], dbname=DB_NAME)
+    with psycopg.connect(make_conninfo(dsn, dbname="postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    migrate(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            """
+            CREATE FUNCTION bench_notify_paid() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.type = 'invoice.paid' THEN
+                    PERFORM pg_notify('bench_paid', NEW.data->'object'->>'id');
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER bench_notify_paid AFTER INSERT ON events
+                FOR EACH ROW EXECUTE FUNCTION bench_notify_paid();
+            """
+        )
+
+    redis_port = free_port()
+    redis_proc = subprocess.Popen(
+        [shutil.which("redis-server") or "redis-server", "--port", str(redis_port),
+         "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TALLY_", "STRIPE_"))},
+        "DATABASE_URL": dsn,
+        "REDIS_URL": redis_url,
+        "TALLY_API_KEYS": API_KEY,
+        "STRIPE_WEBHOOK_SECRETS": SECRET,
+    }
+    wait_port(redis_port)
+    settings = Settings(
+        database_url=dsn, redis_url=redis_url, api_keys=(API_KEY,), webhook_secrets=(SECRET,)
+    )
+    app = create_app(settings)
+    log = Path(f"/tmp/tally-bench-worker-{os.getpid()}.log")
+    report: list[str] = []
+    web = None
+    worker = None
+    try:
+        if not args.skip_backlog:
+            started = time.monotonic()
+            cases = setup_invoices(app, args.backlog)
+            print(f"setup: {len(cases)} attached invoices in {time.monotonic() - started:.1f}s")
+            client = app.test_client()
+            for case in cases:
+                body = success_body(case["pi"])
+                assert client.post("/webhooks/stripe", data=body, headers=headers_for(body)).json
+            worker = start_worker(env, args.concurrency, log)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                deadline = time.monotonic() + 300
+                while time.monotonic() < deadline:
+                    pending = conn.execute(
+                        "SELECT count(*) FROM inbound_events WHERE status = 'pending'"
+                    ).fetchone()[0]
+                    if pending == 0:
+                        break
+                    time.sleep(0.2)
+                first, last, n = conn.execute(
+                    "SELECT min(processed_at), max(processed_at), count(*) FROM inbound_events"
+                    " WHERE status = 'processed'"
+                ).fetchone()
+                paid = conn.execute("SELECT count(*) FROM invoices WHERE status = 'paid'")
+                paid_count = paid.fetchone()[0]
+            span = (last - first).total_seconds()
+            report.append(
+                f"backlog: {n} success events credited in {span:.2f}s = {n / span:.0f} events/s "
+                f"({paid_count} invoices paid; worker --concurrency {args.concurrency})"
+            )
+            stop(worker)
+            worker = None
+
+        if not args.skip_latency:
+            count = int(args.rate * args.seconds)
+            warmup = 200
+            started = time.monotonic()
+            cases = setup_invoices(app, count + warmup)
+            print(f"setup: {len(cases)} attached invoices in {time.monotonic() - started:.1f}s")
+            port = free_port()
+            web = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "service.app:create_app()",
+                 "--bind", f"127.0.0.1:{port}", "--workers", "2", "--worker-class", "gthread",
+                 "--threads", "8", "--log-level", "warning"],
+                cwd=ROOT, env=env,
+            )  # fmt: skip
+            wait_port(port)
+            worker = start_worker(env, args.concurrency, log)
+            # Warm up (worker start, pools, prepared statements) until it credits at once.
+            client = requests.Session()
+            for case in cases[:warmup]:
+                body = success_body(case["pi"])
+                client.post(f"http://127.0.0.1:{port}/webhooks/stripe", data=body,
+                            headers=headers_for(body), timeout=10)  # fmt: skip
+                time.sleep(1 / args.rate)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                while conn.execute(
+                    "SELECT count(*) FROM inbound_events WHERE status = 'pending'"
+                ).fetchone()[0]:
+                    time.sleep(0.1)
+            cases = cases[warmup:]
+            bodies = [(c["invoice"], success_body(c["pi"])) for c in cases]
+            event_of = {invoice_id: json.loads(body)["id"] for invoice_id, body in bodies}
+            sent: dict[str, float] = {}
+            sent_wall: dict[str, float] = {}
+            committed: dict[str, float] = {}
+            listening = threading.Event()
+
+            def listen() -> None:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    conn.execute("LISTEN bench_paid")
+                    listening.set()
+                    for note in conn.notifies(timeout=args.seconds + 30, stop_after=count):
+                        committed[note.payload] = time.perf_counter()
+
+            listener = threading.Thread(target=listen)
+            listener.start()
+            listening.wait(10)
+            url = f"http://127.0.0.1:{port}/webhooks/stripe"
+            local = threading.local()
+
+            def fire(item: tuple[int, tuple[str, bytes]]) -> int:
+                k, (invoice_id, body) = item
+                delay = t0 + k / args.rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                session = getattr(local, "session", None) or requests.Session()
+                local.session = session
+                headers = headers_for(body)
+                sent[invoice_id] = time.perf_counter()
+                sent_wall[invoice_id] = time.time()
+                return session.post(url, data=body, headers=headers, timeout=10).status_code
+
+            t0 = time.perf_counter() + 0.2
+            with ThreadPoolExecutor(8) as pool:
+                statuses = list(pool.map(fire, enumerate(bodies)))
+            actual_rate = count / (max(sent.values()) - min(sent.values()))
+            listener.join(args.seconds + 40)
+            latencies = [(committed[i] - sent[i]) * 1000 for i in sent if i in committed]
+            # Where the time goes: sent -> stored (intake) -> claimed (worker) -> committed.
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                rows = conn.execute(
+                    "SELECT id, extract(epoch FROM received_at) AS received,"
+                    " extract(epoch FROM processed_at) AS claimed FROM inbound_events"
+                    " WHERE id = ANY(%s)",
+                    (list(event_of.values()),),
+                ).fetchall()
+            stamps = {r[0]: (float(r[1]), float(r[2] or 0)) for r in rows}
+            intake, waiting, working = [], [], []
+            for invoice_id in committed:
+                received, claimed = stamps[event_of[invoice_id]]
+                done_wall = sent_wall[invoice_id] + committed[invoice_id] - sent[invoice_id]
+                intake.append((received - sent_wall[invoice_id]) * 1000)
+                waiting.append((claimed - received) * 1000)
+                working.append((done_wall - claimed) * 1000)
+            if os.environ.get("BENCH_DUMP"):
+                with open(os.environ["BENCH_DUMP"], "w") as dump:
+                    for invoice_id in sorted(committed, key=lambda i: sent[i]):
+                        received, claimed = stamps[event_of[invoice_id]]
+                        dump.write(
+                            f"{sent[invoice_id] - t0:.3f} {received - sent_wall[invoice_id]:.4f} "
+                            f"{claimed - received:.4f} "
+                            f"{committed[invoice_id] - sent[invoice_id]:.4f}\n"
+                        )
+            for name, values in (("stored", intake), ("claimed", waiting), ("done", working)):
+                report.append(
+                    f"  {name:>8}: p50 {statistics.median(values):6.1f} ms"
+                    f"  p99 {pct(values, 0.99):6.1f} ms  max {max(values):6.1f} ms"
+                )
+            report.insert(
+                len(report) - 3,
+                f"latency at {actual_rate:.0f} webhooks/s over {args.seconds:.0f}s "
+                f"({len(latencies)}/{count} paid, {statuses.count(200)} x 200): "
+                f"webhook -> invoice.paid committed p50 {statistics.median(latencies):.1f} ms, "
+                f"p90 {pct(latencies, 0.90):.1f} ms, p99 {pct(latencies, 0.99):.1f} ms, "
+                f"max {max(latencies):.1f} ms",
+            )
+    finally:
+        if worker is not None:
+            stop(worker)
+        if web is not None:
+            web.terminate()
+            web.wait(10)
+        app.extensions["pool"].close()
+        redis_proc.terminate()
+        redis_proc.wait(10)
+    print(f"\n{os.cpu_count()} cores; worker log: {log}")
+    for line in report:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Processing stored inbound Stripe events: claim a batch, handle each, settle.
+
+One transaction per batch (its commit is shared, which is what makes a backlog
+fast). The batch first runs in one savepoint; if any event fails, that savepoint
+is rolled back and the batch is redone with one savepoint per event, so one
+event's failure undoes only its own changes. A permanent error (a TallyError, a
+malformed payload, data PostgreSQL refuses) marks the event `failed`; a
+transient one (lost connection, deadlock, timeout) leaves it `pending` with a
+growing delay. SKIP LOCKED lets several consumers share the backlog; a consumer
+killed mid-batch leaves its rows pending (its transaction rolls back) for the
+next one, and crediting itself only moves an `open` invoice payment, so
+processing an event again changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from service.db import TRANSIENT_ERRORS
+from service.errors import TallyError
+from service.operations.payments import apply_payment_intent_update
+from service.store import inbound_events
+from service.store.inbound_events import Settlement
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 50
+MAX_RETRY_DELAY = 300.0
+
+Handler = Callable[[psycopg.Connection[Any], dict[str, Any], int], None]
+
+
+def _payment_intent_changed(conn: psycopg.Connection[Any], event: dict[str, Any], now: int) -> None:
+    pi = event["data"]["object"]
+    if not isinstance(pi, dict) or pi.get("object", "payment_intent") != "payment_intent":
+        raise ValueError("data.object is not a payment_intent")
+    apply_payment_intent_update(conn, pi, now=now)
+
+
+# Types that change something; every other type is stored and marked `ignored`.
+HANDLERS: dict[str, Handler] = {
+    "payment_intent.succeeded": _payment_intent_changed,
+    "payment_intent.processing": _payment_intent_changed,
+    "payment_intent.requires_action": _payment_intent_changed,
+    "payment_intent.created": _payment_intent_changed,
+    "payment_intent.canceled": _payment_intent_changed,
+    "payment_intent.payment_failed": _payment_intent_changed,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    claimed: int = 0
+    processed: int = 0
+    ignored: int = 0
+    failed: int = 0
+    retrying: int = 0
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before a transient failure is retried: 0.5, 1, 2, … up to 5 minutes."""
+    return min(0.5 * 2 ** min(attempts, 20), MAX_RETRY_DELAY)
+
+
+def process_inbound_batch(
+    conn: psycopg.Connection[Any], *, now: int, limit: int = BATCH_SIZE
+) -> BatchResult:
+    """Claim up to `limit` due pending events and process them in one transaction.
+
+    Idempotent under redelivery and concurrency (rows are locked; settled rows are
+    never claimed again). Raises only when the batch as a whole cannot proceed
+    (e.g. the connection is lost); then nothing of it is committed.
+    """
+    with conn.transaction():
+        rows = inbound_events.claim_due(conn, limit=limit)
+        try:
+            settlements = _process_all(conn, rows, now)
+        except Exception:
+            if conn.broken:
+                raise
+            # Something in the batch failed and the batch's savepoint undid all of it:
+            # redo it event by event, each in its own savepoint, to isolate the failure.
+            settlements = [_process_one(conn, row, now) for row in rows]
+        inbound_events.settle(conn, settlements)
+    counts = {"processed": 0, "ignored": 0, "failed": 0, "pending": 0}
+    for settlement in settlements:
+        counts[settlement.status] += 1
+    return BatchResult(
+        claimed=len(rows),
+        processed=counts["processed"],
+        ignored=counts["ignored"],
+        failed=counts["failed"],
+        retrying=counts["pending"],
+    )
+
+
+def _process_all(
+    conn: psycopg.Connection[Any], rows: list[dict[str, Any]], now: int
+) -> list[Settlement]:
+    """The fast path: the whole batch in one savepoint; raises on the first failure.
+
+    Savepoints cost two round trips each; failures are rare, so one per batch.
+    """
+    settlements = []
+    with conn.transaction():
+        for row in rows:
+            handler = HANDLERS.get(row["type"])
+            if handler is None:
+                settlements.append(Settlement(row["id"], "ignored"))
+            else:
+                handler(conn, row["payload"], now)
+                settlements.append(Settlement(row["id"], "processed"))
+    return settlements
+
+
+def _process_one(conn: psycopg.Connection[Any], row: dict[str, Any], now: int) -> Settlement:
+    handler = HANDLERS.get(row["type"])
+    if handler is None:
+        return Settlement(row["id"], "ignored")
+    try:
+        with conn.transaction():  # a savepoint: a failure undoes this event only
+            handler(conn, row["payload"], now)
+    except TRANSIENT_ERRORS as exc:
+        if conn.broken:
+            raise
+        log.warning("inbound event %s will be retried: %s", row["id"], exc)
+        return Settlement(row["id"], "pending", _describe(exc), retry_delay(row["attempts"]))
+    except (
+        TallyError,
+        KeyError,
+        ValueError,
+        TypeError,
+        psycopg.DataError,
+        psycopg.IntegrityError,
+    ) as exc:
+        log.warning("inbound event %s failed: %s", row["id"], _describe(exc))
+        return Settlement(row["id"], "failed", _describe(exc))
+    except Exception as exc:
+        # Not retried forever either: a bug shows as `failed` rows and this traceback.
+        if conn.broken:
+            raise
+        log.exception("inbound event %s failed unexpectedly", row["id"])
+        return Settlement(row["id"], "failed", _describe(exc))
+    return Settlement(row["id"], "processed")
+
+
+def _describe(exc: BaseException) -> str:
+    message = exc.message if isinstance(exc, TallyError) else str(exc)
+    return f"{type(exc).__name__}: {message}"[:1000]

@@ -1,0 +1,158 @@
+"""The sweeper: re-drive whatever is stuck in PostgreSQL and check the ledger.
+
+Nothing lives only in Redis, so after a Redis outage or flush this is what puts
+the pipeline back in motion: inbound events still pending after the grace period
+get a drain task, unpublished events are published, due deliveries dispatched.
+It also checks the ledger invariants (a breach is logged at ERROR and counted)
+and, with an upstream Stripe key, re-fetches PaymentIntents whose invoice
+payments stayed open too long, so a webhook that never came still ends in a credit.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import redis
+
+from service.db import TRANSIENT_ERRORS
+from service.errors import TallyError
+from service.operations.payments import apply_payment_intent_update
+from service.operations.publish_events import (
+    EnqueueDelivery,
+    dispatch_due_deliveries,
+    publish_events,
+)
+from service.store import inbound_events, reconciliation
+
+log = logging.getLogger(__name__)
+
+BREACHES_TOTAL_KEY = "tally:metrics:ledger_invariant_breaches_total"
+BREACHES_LAST_KEY = "tally:metrics:ledger_invariant_breaches"
+INVARIANTS_EVERY_SECONDS = 60
+REFETCH_EVERY_SECONDS = 60
+REFETCH_BATCH = 20
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    stale_inbound: int = 0
+    published: int = 0
+    dispatched: int = 0
+    breaches: int | None = None
+    refetched: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Where to re-fetch PaymentIntents from (Stripe, or anything speaking its API)."""
+
+    api_key: str
+    api_base: str
+    refetch_after: int
+    timeout: float = 10.0
+
+
+def sweep(
+    conn: psycopg.Connection[Any],
+    client: redis.Redis,
+    *,
+    grace_seconds: float,
+    enqueue_drain: Callable[[], None],
+    enqueue_delivery: EnqueueDelivery,
+    upstream: Upstream | None,
+    now: int,
+) -> SweepReport:
+    """One pass. Each step is independent and idempotent; a failing step is logged
+    and the others still run (a Redis outage must not stop the invariant check)."""
+    stale = _step("inbound", lambda: inbound_events.count_stale(conn, grace_seconds=grace_seconds))
+    if stale:
+        _step("drain", enqueue_drain)
+    published = _step("publish", lambda: publish_events(conn, client))
+    dispatched = _step("dispatch", lambda: dispatch_due_deliveries(conn, enqueue_delivery))
+    breaches = None
+    if _due(client, "tally:sweep:invariants", INVARIANTS_EVERY_SECONDS):
+        breaches = _step("invariants", lambda: check_invariants(conn, client))
+    refetched = 0
+    if upstream is not None and _due(client, "tally:sweep:refetch", REFETCH_EVERY_SECONDS):
+        refetched = _step("refetch", lambda: refetch_open_payments(conn, client, upstream, now=now))
+    return SweepReport(
+        stale_inbound=stale or 0,
+        published=published or 0,
+        dispatched=dispatched or 0,
+        breaches=breaches,
+        refetched=refetched or 0,
+    )
+
+
+def _step(name: str, run: Callable[[], Any]) -> Any:
+    try:
+        return run()
+    except (redis.RedisError, *TRANSIENT_ERRORS) as exc:
+        log.warning("sweep step %s skipped: %s: %s", name, type(exc).__name__, exc)
+        return None
+
+
+def _due(client: redis.Redis, key: str, every: int) -> bool:
+    """True at most once per `every` seconds across all sweepers (and always without Redis)."""
+    try:
+        return bool(client.set(key, "1", nx=True, ex=every))
+    except redis.RedisError:
+        return True
+
+
+def check_invariants(conn: psycopg.Connection[Any], client: redis.Redis | None = None) -> int:
+    """Check the ledger invariants; log every breach at ERROR and count them."""
+    found = reconciliation.breaches(conn)
+    for breach in found:
+        log.error(
+            "LEDGER INVARIANT BREACH %s on %s: %s", breach["check"], breach["id"], breach["detail"]
+        )
+    if client is not None:
+        try:
+            pipe = client.pipeline(transaction=False)
+            pipe.incrby(BREACHES_TOTAL_KEY, len(found))
+            pipe.set(BREACHES_LAST_KEY, len(found))
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("could not record the invariant check in redis: %s", exc)
+    return len(found)
+
+
+def refetch_open_payments(
+    conn: psycopg.Connection[Any], client: redis.Redis, upstream: Upstream, *, now: int
+) -> int:
+    """Fetch each long-open PaymentIntent upstream and apply it as a webhook would."""
+    done = 0
+    stale = reconciliation.stale_open_payment_intents(
+        conn, older_than=upstream.refetch_after, now=now, limit=REFETCH_BATCH
+    )
+    for row in stale:
+        if not _due(client, f"tally:refetch:{row['id']}", upstream.refetch_after):
+            continue
+        try:
+            pi = fetch_payment_intent(upstream, row["id"])
+            with conn.transaction():
+                apply_payment_intent_update(conn, pi, now=now)
+            done += 1
+        except (OSError, ValueError, TallyError) as exc:
+            log.warning("could not re-fetch payment_intent %s: %s", row["id"], exc)
+    return done
+
+
+def fetch_payment_intent(upstream: Upstream, pi_id: str) -> dict[str, Any]:
+    url = f"{upstream.api_base.rstrip('/')}/v1/payment_intents/{urllib.parse.quote(pi_id)}"
+    token = base64.b64encode(f"{upstream.api_key}:".encode()).decode()
+    request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
+    with urllib.request.urlopen(request, timeout=upstream.timeout) as response:
+        pi = json.loads(response.read())
+    if not isinstance(pi, dict) or pi.get("object") != "payment_intent":
+        raise ValueError("upstream did not return a payment_intent")
+    return pi

@@ -1,0 +1,85 @@
+"""Creating, updating and deleting webhook endpoints."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import psycopg
+
+from service.domain.ids import WEBHOOK_ENDPOINT, WEBHOOK_SECRET, new_id
+from service.domain.urls import check_webhook_url
+from service.errors import NotFound
+from service.operations.context import Caller
+from service.store import webhook_endpoints
+
+
+def _not_found(endpoint_id: str) -> NotFound:
+    return NotFound(f"No such webhook endpoint: '{endpoint_id}'", param="id")
+
+
+def create_webhook_endpoint(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    params: dict[str, Any],
+    *,
+    allow_private_urls: bool,
+    now: int,
+) -> dict[str, Any]:
+    """Store a new endpoint with a fresh `whsec_` secret (returned in the row)."""
+    return webhook_endpoints.insert(
+        conn,
+        {
+            "id": new_id(WEBHOOK_ENDPOINT),
+            "livemode": caller.livemode,
+            "url": check_webhook_url(params["url"], allow_private=allow_private_urls),
+            "secret": f"{WEBHOOK_SECRET}_{secrets.token_urlsafe(32)}",
+            "enabled_events": sorted(set(params["enabled_events"])),
+            "description": params.get("description"),
+            "api_version": params.get("api_version"),
+            "metadata": params.get("metadata") or {},
+            "created": now,
+        },
+    )
+
+
+def update_webhook_endpoint(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    endpoint_id: str,
+    params: dict[str, Any],
+    *,
+    allow_private_urls: bool,
+) -> dict[str, Any]:
+    """Change an endpoint; `disabled=false` re-enables one Tally disabled after failures."""
+    changes: dict[str, Any] = {}
+    if "url" in params:
+        changes["url"] = check_webhook_url(params["url"], allow_private=allow_private_urls)
+    if "enabled_events" in params:
+        changes["enabled_events"] = sorted(set(params["enabled_events"]))
+    if "description" in params:
+        changes["description"] = params["description"] or None
+    if "disabled" in params:
+        changes["status"] = "disabled" if params["disabled"] else "enabled"
+    with conn.transaction():
+        current = webhook_endpoints.get(conn, endpoint_id, caller.livemode)
+        if current is None:
+            raise _not_found(endpoint_id)
+        if "metadata" in params:
+            # Stripe merges metadata; an empty value for a key removes it.
+            merged = {**current["metadata"], **params["metadata"]}
+            changes["metadata"] = {k: v for k, v in merged.items() if v != ""}
+            if params["metadata"] == {}:
+                changes["metadata"] = {}
+        row = webhook_endpoints.update(conn, endpoint_id, caller.livemode, changes)
+    if row is None:
+        raise _not_found(endpoint_id)
+    return row
+
+
+def delete_webhook_endpoint(
+    conn: psycopg.Connection[Any], caller: Caller, endpoint_id: str
+) -> None:
+    """Soft-delete: no new deliveries; pending ones are dropped when next attempted."""
+    if not webhook_endpoints.delete(conn, endpoint_id, caller.livemode):
+        raise _not_found(endpoint_id)

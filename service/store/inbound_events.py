@@ -1,0 +1,120 @@
+"""Inbound Stripe events: stored by the intake before its 2xx, claimed by workers.
+
+A row is `pending` until a worker settles it as `processed`, `ignored` or `failed`;
+a transient error leaves it `pending` with `next_attempt_at` pushed back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What became of one claimed event: its new status, error and (if pending) delay."""
+
+    id: str
+    status: str
+    error: str | None = None
+    retry_in: float = 0.0
+
+
+def insert_if_new(
+    conn: psycopg.Connection[Any], *, event_id: str, event_type: str, livemode: bool, payload: str
+) -> bool:
+    """Store the raw JSON `payload` unless the id is known; True when it was new.
+
+    One autocommit statement: once it returns, the event is durable.
+    """
+    row = conn.execute(
+        """
+        INSERT INTO inbound_events (id, type, livemode, payload)
+        VALUES (%(id)s, %(type)s, %(livemode)s, %(payload)s::jsonb)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING seq
+        """,
+        {"id": event_id, "type": event_type, "livemode": livemode, "payload": payload},
+    ).fetchone()
+    return row is not None
+
+
+def claim_due(conn: psycopg.Connection[Any], *, limit: int) -> list[dict[str, Any]]:
+    """Lock up to `limit` pending events that are due, oldest first, skipping rows
+    another worker holds. Call inside the transaction that settles them."""
+    return conn.execute(
+        """
+        SELECT id, type, payload, attempts
+        FROM inbound_events
+        WHERE status = 'pending' AND next_attempt_at <= now()
+        ORDER BY seq
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+        """,
+        {"limit": limit},
+    ).fetchall()
+
+
+def settle(conn: psycopg.Connection[Any], settlements: Sequence[Settlement]) -> None:
+    """Record the outcome of each claimed event in one statement."""
+    if not settlements:
+        return
+    conn.execute(
+        """
+        UPDATE inbound_events e
+        SET status = v.status,
+            attempts = e.attempts + 1,
+            last_error = v.error,
+            processed_at = CASE WHEN v.status = 'pending' THEN NULL ELSE now() END,
+            next_attempt_at = CASE WHEN v.status = 'pending'
+                THEN now() + make_interval(secs => v.retry_in) ELSE e.next_attempt_at END
+        FROM unnest(%(ids)s::text[], %(statuses)s::text[], %(errors)s::text[],
+                    %(delays)s::float8[]) AS v (id, status, error, retry_in)
+        WHERE e.id = v.id
+        """,
+        {
+            "ids": [s.id for s in settlements],
+            "statuses": [s.status for s in settlements],
+            "errors": [s.error for s in settlements],
+            "delays": [s.retry_in for s in settlements],
+        },
+    )
+
+
+def get(conn: psycopg.Connection[Any], event_id: str) -> dict[str, Any] | None:
+    return conn.execute(
+        """
+        SELECT id, type, livemode, payload, status, attempts, last_error, received_at,
+               processed_at, next_attempt_at
+        FROM inbound_events WHERE id = %(id)s
+        """,
+        {"id": event_id},
+    ).fetchone()
+
+
+def count_stale(conn: psycopg.Connection[Any], *, grace_seconds: float) -> int:
+    """Pending events that are due and were received more than `grace_seconds` ago."""
+    row = conn.execute(
+        """
+        SELECT count(*) AS n FROM inbound_events
+        WHERE status = 'pending' AND next_attempt_at <= now()
+          AND received_at < now() - make_interval(secs => %(grace)s)
+        """,
+        {"grace": grace_seconds},
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def count_by_status(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Pending and failed counts (both read from partial indexes, never the whole table)."""
+    row = conn.execute(
+        """
+        SELECT (SELECT count(*) FROM inbound_events WHERE status = 'pending') AS pending,
+               (SELECT count(*) FROM inbound_events WHERE status = 'failed') AS failed
+        """
+    ).fetchone()
+    assert row is not None
+    return {"pending": int(row["pending"]), "failed": int(row["failed"])}

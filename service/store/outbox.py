@@ -1,0 +1,54 @@
+"""Publishing the outbox (the events table) to the Redis stream."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+# Any constant; serialises publishers so the stream keeps the outbox's commit order.
+PUBLISH_LOCK_ID = 7_263_412
+
+
+def lock_publisher(conn: psycopg.Connection[Any]) -> None:
+    """Wait for other publishers; held until the transaction ends."""
+    conn.execute("SELECT pg_advisory_xact_lock(%(id)s)", {"id": PUBLISH_LOCK_ID})
+
+
+def claim_unpublished(conn: psycopg.Connection[Any], *, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` unpublished events, oldest first. Call holding lock_publisher():
+    publishers take turns, so no row lock is needed (and none is written).
+
+    Rows as store.events returns them, except `data`, which stays JSON text: the
+    publisher copies it into the stream as is, rather than parsing and re-dumping it.
+    """
+    return conn.execute(
+        """
+        SELECT id, livemode, type, api_version, created, data::text AS data, request_id,
+               idempotency_key,
+               (SELECT count(*) FROM webhook_deliveries d
+                 WHERE d.event_id = events.id AND d.status = 'pending') AS pending_webhooks
+        FROM events WHERE published_at IS NULL
+        ORDER BY seq LIMIT %(limit)s
+        """,
+        {"limit": limit},
+    ).fetchall()
+
+
+def mark_published(conn: psycopg.Connection[Any], event_ids: Sequence[str]) -> None:
+    conn.execute(
+        "UPDATE events SET published_at = now() WHERE id = ANY(%(ids)s)", {"ids": list(event_ids)}
+    )
+
+
+def count_unpublished(conn: psycopg.Connection[Any], *, older_than: float = 0) -> int:
+    row = conn.execute(
+        """
+        SELECT count(*) AS n FROM events
+        WHERE published_at IS NULL
+          AND to_timestamp(created) <= now() - make_interval(secs => %(age)s)
+        """,
+        {"age": older_than},
+    ).fetchone()
+    return int(row["n"]) if row else 0

@@ -1,0 +1,99 @@
+"""Webhook endpoints: where Tally delivers its events. Deleting is a soft delete, so
+their deliveries keep their foreign key."""
+
+from __future__ import annotations
+
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+COLUMNS: LiteralString = """id, livemode, url, enabled_events, status, description, api_version,
+    metadata, created"""
+LIST_COLUMNS = sql.SQL(COLUMNS)
+
+
+def insert(conn: psycopg.Connection[Any], endpoint: dict[str, Any]) -> dict[str, Any]:
+    row = conn.execute(
+        """
+        INSERT INTO webhook_endpoints (id, livemode, url, secret, enabled_events, description,
+            api_version, metadata, created)
+        VALUES (%(id)s, %(livemode)s, %(url)s, %(secret)s, %(enabled_events)s, %(description)s,
+            %(api_version)s, %(metadata)s, %(created)s)
+        RETURNING secret, """
+        + COLUMNS,
+        {**endpoint, "metadata": Jsonb(endpoint["metadata"])},
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+def get(conn: psycopg.Connection[Any], endpoint_id: str, livemode: bool) -> dict[str, Any] | None:
+    return conn.execute(
+        "SELECT " + COLUMNS + " FROM webhook_endpoints"
+        " WHERE id = %(id)s AND livemode = %(livemode)s AND NOT deleted",
+        {"id": endpoint_id, "livemode": livemode},
+    ).fetchone()
+
+
+def update(
+    conn: psycopg.Connection[Any], endpoint_id: str, livemode: bool, changes: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Apply `changes` (url, enabled_events, description, metadata, status) to a live endpoint."""
+    allowed = ("url", "enabled_events", "description", "metadata", "status")
+    sets = [
+        sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k))
+        for k in allowed
+        if k in changes
+    ]
+    if not sets:
+        return get(conn, endpoint_id, livemode)
+    params = {**changes, "id": endpoint_id, "livemode": livemode}
+    if "metadata" in params:
+        params["metadata"] = Jsonb(params["metadata"])
+    query = sql.SQL(
+        "UPDATE webhook_endpoints SET {sets} WHERE id = %(id)s AND livemode = %(livemode)s"
+        " AND NOT deleted RETURNING {columns}"
+    ).format(sets=sql.SQL(", ").join(sets), columns=LIST_COLUMNS)
+    return conn.execute(query, params).fetchone()
+
+
+def delete(conn: psycopg.Connection[Any], endpoint_id: str, livemode: bool) -> bool:
+    row = conn.execute(
+        """
+        UPDATE webhook_endpoints SET deleted = true
+        WHERE id = %(id)s AND livemode = %(livemode)s AND NOT deleted
+        RETURNING id
+        """,
+        {"id": endpoint_id, "livemode": livemode},
+    ).fetchone()
+    return row is not None
+
+
+def disable_if_failing_since(
+    conn: psycopg.Connection[Any], endpoint_id: str, *, delivery_id: int
+) -> bool:
+    """Disable the endpoint if nothing was delivered to it since `delivery_id`'s first
+    attempt (it has then failed for that delivery's whole retry schedule)."""
+    row = conn.execute(
+        """
+        UPDATE webhook_endpoints e SET status = 'disabled'
+        WHERE e.id = %(endpoint)s AND e.status = 'enabled'
+          AND NOT EXISTS (
+              SELECT 1 FROM webhook_deliveries d
+              WHERE d.endpoint_id = e.id
+                AND d.delivered_at >= (SELECT min(attempted_at) FROM webhook_delivery_attempts
+                                       WHERE delivery_id = %(delivery)s))
+        RETURNING id
+        """,
+        {"endpoint": endpoint_id, "delivery": delivery_id},
+    ).fetchone()
+    return row is not None
+
+
+def count_disabled(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute(
+        "SELECT count(*) AS n FROM webhook_endpoints WHERE status = 'disabled' AND NOT deleted"
+    ).fetchone()
+    return int(row["n"]) if row else 0

@@ -1,0 +1,372 @@
+"""Webhook endpoints (/v1/webhook_endpoints) and outgoing delivery: signed POSTs a
+stripe SDK receiver accepts, retried on the schedule, every attempt recorded;
+and the Redis stream. Deliveries run through a real celery worker process."""
+
+# Fixtures come from tests.pipeline_support by import, which ruff reads as redefinitions.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from itertools import pairwise
+
+import psycopg
+import pytest
+import stripe
+from psycopg.rows import dict_row
+
+from service.app import create_app
+from service.operations.deliver import deliver
+from service.operations.publish_events import STREAM_KEY, dispatch_due_deliveries, publish_events
+from tests import factories
+from tests.conftest import TEST_KEY, ApiClient
+from tests.pipeline_support import (  # noqa: F401  (fixtures)
+    Receiver,
+    papi,
+    pipeline_app,
+    pipeline_server,
+    pipeline_settings,
+    private_redis,
+    receiver,
+    wait_for,
+    worker,
+    worker_process,
+)
+
+# -- the endpoints API ------------------------------------------------------------------
+
+
+def test_create_returns_secret_once(api):
+    created = api.post(
+        "/v1/webhook_endpoints",
+        {
+            "url": "https://example.com/hook",
+            "enabled_events[]": "invoice.paid",
+            "description": "books",
+            "metadata[team]": "finance",
+        },
+    )
+    assert created.status_code == 200, created.json
+    body = created.json
+    assert body["object"] == "webhook_endpoint"
+    assert body["id"].startswith("we_")
+    assert body["secret"].startswith("whsec_")
+    assert body["enabled_events"] == ["invoice.paid"]
+    assert body["status"] == "enabled"
+    assert body["url"] == "https://example.com/hook"
+    assert body["metadata"] == {"team": "finance"}
+    assert body["livemode"] is False
+    fetched = api.get(f"/v1/webhook_endpoints/{body['id']}").json
+    assert "secret" not in fetched
+    assert fetched == {k: v for k, v in body.items() if k != "secret"}
+    listed = api.get("/v1/webhook_endpoints", {"limit": 100}).json
+    assert any(e["id"] == body["id"] and "secret" not in e for e in listed["data"])
+    api.delete(f"/v1/webhook_endpoints/{body['id']}")
+
+
+def test_delete_then_gone(api):
+    created = api.post(
+        "/v1/webhook_endpoints", {"url": "https://example.com/x", "enabled_events[0]": "*"}
+    ).json
+    deleted = api.delete(f"/v1/webhook_endpoints/{created['id']}")
+    assert deleted.status_code == 200
+    assert deleted.json == {"id": created["id"], "object": "webhook_endpoint", "deleted": True}
+    assert api.get(f"/v1/webhook_endpoints/{created['id']}").status_code == 404
+    assert api.delete(f"/v1/webhook_endpoints/{created['id']}").status_code == 404
+    listed = api.get("/v1/webhook_endpoints", {"limit": 100}).json["data"]
+    assert created["id"] not in [e["id"] for e in listed]
+
+
+def test_update_events_and_disable(api):
+    created = api.post(
+        "/v1/webhook_endpoints", {"url": "https://example.com/u", "enabled_events[]": "*"}
+    ).json
+    updated = api.post(
+        f"/v1/webhook_endpoints/{created['id']}",
+        {
+            "enabled_events[0]": "invoice.paid",
+            "enabled_events[1]": "invoice.voided",
+            "disabled": "true",
+        },
+    )
+    assert updated.status_code == 200, updated.json
+    assert updated.json["enabled_events"] == ["invoice.paid", "invoice.voided"]
+    assert updated.json["status"] == "disabled"
+    again = api.post(f"/v1/webhook_endpoints/{created['id']}", {"disabled": "false"}).json
+    assert again["status"] == "enabled"
+    api.delete(f"/v1/webhook_endpoints/{created['id']}")
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"enabled_events[]": "*"}, "url"),
+        ({"url": "https://example.com/h"}, "enabled_events"),
+        ({"url": "ftp://example.com/h", "enabled_events[]": "*"}, "url"),
+        ({"url": "not a url", "enabled_events[]": "*"}, "url"),
+        ({"url": "https://user:pw@example.com/h", "enabled_events[]": "*"}, "url"),
+        ({"url": "https://example.com/h", "enabled_events[]": "Not An Event"}, "enabled_events"),
+        ({"url": "https://example.com/h", "enabled_events[]": "*", "colour": "red"}, "colour"),
+    ],
+)
+def test_invalid_create_is_refused(api, db, params, param):
+    before = db.execute("SELECT count(*) AS n FROM webhook_endpoints").fetchone()["n"]
+    response = api.post("/v1/webhook_endpoints", params)
+    assert response.status_code == 400
+    assert response.json["error"]["param"] == param
+    assert db.execute("SELECT count(*) AS n FROM webhook_endpoints").fetchone()["n"] == before
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hook",
+        "http://localhost/hook",
+        "https://10.1.2.3/hook",
+        "https://192.168.0.10/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://0.0.0.0/hook",
+    ],
+)
+def test_private_urls_are_refused_unless_allowed(settings, url):
+    strict = create_app(dataclasses.replace(settings, allow_private_webhook_urls=False))
+    try:
+        response = ApiClient(strict).post(
+            "/v1/webhook_endpoints", {"url": url, "enabled_events[]": "*"}
+        )
+        assert response.status_code == 400
+        assert response.json["error"]["param"] == "url"
+    finally:
+        strict.extensions["pool"].close()
+
+
+def test_modes_are_separate(api, live_api):
+    created = live_api.post(
+        "/v1/webhook_endpoints", {"url": "https://example.com/l", "enabled_events[]": "*"}
+    ).json
+    assert created["livemode"] is True
+    assert api.get(f"/v1/webhook_endpoints/{created['id']}").status_code == 404
+    live_api.delete(f"/v1/webhook_endpoints/{created['id']}")
+
+
+def test_stripe_sdk_manages_endpoints(server):
+    client = stripe.StripeClient(TEST_KEY, base_addresses={"api": server}, max_network_retries=0)
+    endpoint = client.v1.webhook_endpoints.create(
+        params={
+            "url": "https://example.com/sdk",
+            "enabled_events": ["invoice.paid", "invoice.updated"],
+        }
+    )
+    assert isinstance(endpoint, stripe.WebhookEndpoint)
+    assert endpoint.secret.startswith("whsec_")
+    assert client.v1.webhook_endpoints.retrieve(endpoint.id).url == "https://example.com/sdk"
+    assert endpoint.id in [e.id for e in client.v1.webhook_endpoints.list(params={"limit": 100})]
+    deleted = client.v1.webhook_endpoints.delete(endpoint.id)
+    assert deleted.deleted is True
+
+
+# -- delivery, by the operations directly (no worker) ---------------------------------------
+
+
+@pytest.fixture
+def conn(service_urls):
+    with psycopg.connect(service_urls["DATABASE_URL"], autocommit=True, row_factory=dict_row) as c:
+        yield c
+
+
+def _endpoint_with_event(api, url):
+    endpoint = api.post("/v1/webhook_endpoints", {"url": url, "enabled_events[]": "*"}).json
+    factories.open_invoice(api, 700)  # writes invoice.finalized (among others)
+    return endpoint
+
+
+def _deliveries_of(db, endpoint_id):
+    return db.execute(
+        "SELECT id, event_id, status, attempts FROM webhook_deliveries"
+        " WHERE endpoint_id = %s ORDER BY id",
+        (endpoint_id,),
+    ).fetchall()
+
+
+def test_lease_token_lets_one_send_through(api, db, conn):
+    rec = Receiver()
+    try:
+        endpoint = _endpoint_with_event(api, rec.url)
+        rec.secret = endpoint["secret"]
+        [first, *_] = _deliveries_of(db, endpoint["id"])
+        # given a delivery leased once
+        leases = {}
+        dispatch_due_deliveries(conn, lambda i, lease: leases.setdefault(i, lease))
+        lease = leases[first["id"]]
+        # when two tasks carry the same lease
+        args = {"timeout": 5, "schedule": (1, 1, 2), "allow_private": True, "now": 0}
+        outcomes = [deliver(conn, first["id"], lease=lease, **args) for _ in range(2)]
+        # then one POST happened, and a stale lease changes nothing
+        assert outcomes == ["succeeded", "skipped"]
+        assert deliver(conn, first["id"], lease=lease + 1, **args) == "skipped"
+        assert len(rec.event_ids()) == 1
+        row = db.execute(
+            "SELECT status, attempts, delivered_at FROM webhook_deliveries WHERE id = %s",
+            (first["id"],),
+        ).fetchone()
+        assert row["status"] == "succeeded" and row["attempts"] == 1 and row["delivered_at"]
+        [attempt] = db.execute(
+            "SELECT status_code, latency_ms, error FROM webhook_delivery_attempts"
+            " WHERE delivery_id = %s",
+            (first["id"],),
+        ).fetchall()
+        assert attempt["status_code"] == 200 and attempt["error"] is None
+    finally:
+        api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
+        rec.close()
+
+
+def test_unreachable_endpoint_fails_after_schedule_and_is_disabled(api, db, conn):
+    # given an endpoint nobody listens on
+    endpoint = _endpoint_with_event(api, "http://127.0.0.1:9/nobody")
+    [first, *_] = _deliveries_of(db, endpoint["id"])
+    args = {"lease": None, "timeout": 2, "schedule": (0, 0), "allow_private": True, "now": 0}
+    # when every attempt of the schedule fails
+    outcomes = []
+    for _ in range(3):
+        outcomes.append(deliver(conn, first["id"], **args))
+        time.sleep(0.01)
+    # then it is retried len(schedule) times, failed, and the endpoint disabled
+    assert outcomes == ["retrying", "retrying", "failed"]
+    attempts = db.execute(
+        "SELECT status_code, error FROM webhook_delivery_attempts WHERE delivery_id = %s",
+        (first["id"],),
+    ).fetchall()
+    assert len(attempts) == 3
+    assert all(a["status_code"] is None and a["error"] for a in attempts)
+    assert api.get(f"/v1/webhook_endpoints/{endpoint['id']}").json["status"] == "disabled"
+    api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
+
+
+def test_private_target_is_refused_at_delivery_when_not_allowed(api, db, conn):
+    endpoint = _endpoint_with_event(api, "http://127.0.0.1:9/private")
+    [first, *_] = _deliveries_of(db, endpoint["id"])
+    outcome = deliver(
+        conn, first["id"], lease=None, timeout=2, schedule=(5,), allow_private=False, now=0
+    )
+    assert outcome == "retrying"
+    [attempt] = db.execute(
+        "SELECT error FROM webhook_delivery_attempts WHERE delivery_id = %s", (first["id"],)
+    ).fetchall()
+    assert "private" in attempt["error"]
+    api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
+
+
+def test_publish_writes_each_event_to_the_stream_once(api, db, conn, private_redis):
+    import redis
+
+    client = redis.Redis.from_url(private_redis.url)
+    client.delete(STREAM_KEY)
+    invoice = factories.open_invoice(api, 900)
+    publish_events(conn, client)
+    entries = client.xrange(STREAM_KEY)
+    by_id = {e[1][b"id"].decode(): e[1] for e in entries}
+    [finalized] = [
+        r["id"]
+        for r in db.execute(
+            "SELECT id FROM events WHERE type = 'invoice.finalized' AND data->'object'->>'id' = %s",
+            (invoice["id"],),
+        ).fetchall()
+    ]
+    entry = by_id[finalized]
+    assert entry[b"type"] == b"invoice.finalized"
+    assert entry[b"livemode"] == b"0"
+    payload = json.loads(entry[b"payload"])
+    assert payload == {
+        **api.get(f"/v1/events/{finalized}").json,
+        "pending_webhooks": payload["pending_webhooks"],
+    }
+    assert (
+        db.execute("SELECT count(*) AS n FROM events WHERE published_at IS NULL").fetchone()["n"]
+        == 0
+    )
+    publish_events(conn, client)
+    assert len(client.xrange(STREAM_KEY)) == len(entries)
+
+
+# -- delivery through the real worker ---------------------------------------------------------
+
+
+def test_receiver_failing_twice_gets_it_on_the_third_attempt(papi, db, worker, receiver):
+    # given a receiver that answers 500 twice, then 200
+    receiver.script = [500, 503]
+    # when an event is written (finalizing an invoice)
+    invoice = factories.open_invoice(papi, 1100)
+    [event_id] = [
+        r["id"]
+        for r in db.execute(
+            "SELECT id FROM events WHERE type = 'invoice.finalized' AND data->'object'->>'id' = %s",
+            (invoice["id"],),
+        ).fetchall()
+    ]
+    # then it arrives on the shortened schedule (1 s, 1 s), every attempt recorded
+    wait_for(lambda: event_id in receiver.event_ids(200), 30, "the third attempt")
+    statuses = [r["status"] for r in receiver.received if r["event"]["id"] == event_id]
+    assert statuses == [500, 503, 200]
+    delivery = db.execute(
+        "SELECT id, status, attempts FROM webhook_deliveries"
+        " WHERE event_id = %s AND endpoint_id = %s",
+        (event_id, receiver.endpoint_id),
+    ).fetchone()
+    assert delivery["status"] == "succeeded" and delivery["attempts"] == 3
+    attempts = db.execute(
+        "SELECT status_code, attempted_at FROM webhook_delivery_attempts"
+        " WHERE delivery_id = %s ORDER BY id",
+        (delivery["id"],),
+    ).fetchall()
+    assert [a["status_code"] for a in attempts] == [500, 503, 200]
+    gaps = [(b["attempted_at"] - a["attempted_at"]).total_seconds() for a, b in pairwise(attempts)]
+    assert all(0.9 <= g < 6 for g in gaps), gaps
+    assert receiver.rejected == []
+
+
+def test_every_delivery_verifies_with_the_sdk_and_matches_the_event(papi, db, worker, receiver):
+    invoice = factories.open_invoice(papi, 1300)
+    papi.post(f"/v1/invoices/{invoice['id']}/void")
+    expected = {
+        r["id"]
+        for r in db.execute(
+            "SELECT id FROM events WHERE data->'object'->>'id' = %s", (invoice["id"],)
+        ).fetchall()
+    }
+    wait_for(lambda: expected <= set(receiver.event_ids()), 20, "every event delivered")
+    assert receiver.rejected == []
+    for record in receiver.received:
+        if record["event"]["id"] in expected:
+            sent = record["event"]
+            stored = papi.get(f"/v1/events/{sent['id']}").json
+            assert {**sent, "pending_webhooks": 0} == {**stored, "pending_webhooks": 0}
+    assert (
+        db.execute(
+            "SELECT count(*) AS n FROM webhook_deliveries"
+            " WHERE endpoint_id = %s AND status <> 'succeeded'",
+            (receiver.endpoint_id,),
+        ).fetchone()["n"]
+        == 0
+    )
+
+
+def test_only_subscribed_types_are_delivered(papi, db, worker):
+    rec = Receiver()
+    endpoint = papi.post(
+        "/v1/webhook_endpoints", {"url": rec.url, "enabled_events[]": "invoice.voided"}
+    ).json
+    rec.secret = endpoint["secret"]
+    try:
+        invoice = factories.open_invoice(papi, 1400)
+        papi.post(f"/v1/invoices/{invoice['id']}/void")
+        wait_for(lambda: rec.received, 20, "the voided event")
+        time.sleep(1)
+        assert {r["event"]["type"] for r in rec.received} == {"invoice.voided"}
+    finally:
+        papi.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
+        rec.close()

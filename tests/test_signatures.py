@@ -1,0 +1,92 @@
+"""The Stripe-Signature scheme, checked against stripe-python's own implementation."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import stripe
+
+from service.domain.signatures import sign, verify
+from service.errors import SignatureInvalid
+
+SECRET = "whsec_test_secret_value"
+PAYLOAD = json.dumps({"id": "evt_1", "object": "event", "type": "x.y"}).encode()
+
+
+def test_signed_header_is_accepted_by_stripe_sdk():
+    now = int(time.time())
+    header = sign(PAYLOAD, SECRET, now)
+    event = stripe.Webhook.construct_event(PAYLOAD, header, SECRET)
+    assert event["id"] == "evt_1"
+    assert stripe.WebhookSignature.verify_header(PAYLOAD.decode(), header, SECRET, tolerance=300)
+
+
+def test_stripe_sdk_signature_is_accepted():
+    now = int(time.time())
+    digest = stripe.WebhookSignature._compute_signature(f"{now}.{PAYLOAD.decode()}", SECRET)
+    assert verify(PAYLOAD, f"t={now},v1={digest}", [SECRET], now=now) == now
+
+
+def test_any_v1_against_any_secret_passes():
+    now = int(time.time())
+    good = sign(PAYLOAD, "whsec_new", now).split(",")[1]
+    header = f"t={now},v1={'0' * 64},{good},v0=abc"
+    verify(PAYLOAD, header, ["whsec_old", "whsec_new"], now=now)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "garbage",
+        "v1=abc",
+        "t=notanumber,v1=abc",
+    ],
+)
+def test_malformed_headers_are_refused(header):
+    with pytest.raises(SignatureInvalid):
+        verify(PAYLOAD, header, [SECRET], now=int(time.time()))
+
+
+def test_v0_only_is_refused():
+    now = int(time.time())
+    v1 = sign(PAYLOAD, SECRET, now).split("v1=")[1]
+    with pytest.raises(SignatureInvalid):
+        verify(PAYLOAD, f"t={now},v0={v1}", [SECRET], now=now)
+
+
+def test_tampered_payload_or_wrong_secret_is_refused():
+    now = int(time.time())
+    header = sign(PAYLOAD, SECRET, now)
+    with pytest.raises(SignatureInvalid):
+        verify(PAYLOAD + b" ", header, [SECRET], now=now)
+    with pytest.raises(SignatureInvalid):
+        verify(PAYLOAD, header, ["whsec_other"], now=now)
+
+
+def test_old_timestamp_is_refused_as_replay():
+    now = int(time.time())
+    header = sign(PAYLOAD, SECRET, now - 301)
+    with pytest.raises(SignatureInvalid):
+        verify(PAYLOAD, header, [SECRET], now=now, tolerance=300)
+    verify(PAYLOAD, sign(PAYLOAD, SECRET, now - 299), [SECRET], now=now, tolerance=300)
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(PAYLOAD, header, SECRET, tolerance=300)
+
+
+def test_no_secrets_refuses_everything():
+    now = int(time.time())
+    with pytest.raises(SignatureInvalid):
+        verify(PAYLOAD, sign(PAYLOAD, SECRET, now), [], now=now)
+
+
+def test_secret_is_used_as_text_not_decoded():
+    now = int(time.time())
+    import hashlib
+    import hmac
+
+    expected = hmac.new(SECRET.encode(), f"{now}.".encode() + PAYLOAD, hashlib.sha256).hexdigest()
+    assert sign(PAYLOAD, SECRET, now) == f"t={now},v1={expected}"

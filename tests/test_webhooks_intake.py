@@ -1,0 +1,195 @@
+"""POST /webhooks/stripe: verify, store once, acknowledge; refuse the rest unstored."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from service.app import create_app
+from service.domain.signatures import sign
+from service.wake import WAKE_KEY
+from tests.conftest import WEBHOOK_SECRET
+
+
+def make_event(event_type="payment_intent.succeeded", **over):
+    event = {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "object": "event",
+        "api_version": "2026-10-28.endive",
+        "created": int(time.time()),
+        "data": {"object": {"id": f"pi_{uuid.uuid4().hex}", "object": "payment_intent"}},
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": event_type,
+    }
+    event.update(over)
+    return event
+
+
+def post_signed(client, body: bytes, *, secret=WEBHOOK_SECRET, timestamp=None, header=None):
+    ts = int(time.time()) if timestamp is None else timestamp
+    return client.post(
+        "/webhooks/stripe",
+        data=body,
+        headers={
+            "Stripe-Signature": header if header is not None else sign(body, secret, ts),
+            "Content-Type": "application/json",
+        },
+    )
+
+
+def count(db, event_id=None):
+    if event_id is None:
+        return db.execute("SELECT count(*) AS n FROM inbound_events").fetchone()["n"]
+    return db.execute(
+        "SELECT count(*) AS n FROM inbound_events WHERE id = %s", (event_id,)
+    ).fetchone()["n"]
+
+
+def test_valid_event_is_stored_and_acknowledged(app, db):
+    event = make_event()
+    body = json.dumps(event).encode()
+    response = post_signed(app.test_client(), body)
+    assert response.status_code == 200
+    assert response.json == {"received": True}
+    row = db.execute("SELECT * FROM inbound_events WHERE id = %s", (event["id"],)).fetchone()
+    assert row["type"] == "payment_intent.succeeded"
+    assert row["status"] == "pending"
+    assert row["livemode"] is False
+    assert row["payload"] == event
+
+
+def test_valid_event_wakes_the_workers(app):
+    client = app.extensions["redis"]
+    client.delete(WAKE_KEY)
+    event = make_event()
+    assert post_signed(app.test_client(), json.dumps(event).encode()).status_code == 200
+    assert event["id"].encode() in client.lrange(WAKE_KEY, 0, -1)
+
+
+def test_same_event_twice_is_one_row(app, db):
+    event = make_event()
+    body = json.dumps(event).encode()
+    first = post_signed(app.test_client(), body)
+    again = post_signed(app.test_client(), body)
+    assert first.status_code == again.status_code == 200
+    assert again.json == {"received": True}
+    assert count(db, event["id"]) == 1
+
+
+def test_concurrent_duplicates_are_one_row(server, db):
+    import requests
+
+    event = make_event()
+    body = json.dumps(event).encode()
+
+    def send(_):
+        header = sign(body, WEBHOOK_SECRET, int(time.time()))
+        return requests.post(
+            f"{server}/webhooks/stripe", data=body, headers={"Stripe-Signature": header}, timeout=10
+        ).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(send, range(16)))
+    assert statuses == [200] * 16
+    assert count(db, event["id"]) == 1
+
+
+def test_unknown_event_type_is_stored_and_acknowledged(app, db):
+    event = make_event("customer.created")
+    assert post_signed(app.test_client(), json.dumps(event).encode()).status_code == 200
+    assert count(db, event["id"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("case", "body_of", "sign_with"),
+    [
+        ("bad signature", lambda e: json.dumps(e).encode(), "whsec_wrong"),
+        ("non-JSON", lambda e: b"{not json", WEBHOOK_SECRET),
+        ("JSON array", lambda e: json.dumps([e]).encode(), WEBHOOK_SECRET),
+        ("not an event", lambda e: json.dumps({**e, "object": "charge"}).encode(), WEBHOOK_SECRET),
+        ("id not evt_", lambda e: json.dumps({**e, "id": "ch_1"}).encode(), WEBHOOK_SECRET),
+        ("no type", lambda e: json.dumps({**e, "type": None}).encode(), WEBHOOK_SECRET),
+        ("NaN", lambda e: json.dumps(e).encode()[:-1] + b', "x": NaN}', WEBHOOK_SECRET),
+        ("NUL in string", lambda e: json.dumps({**e, "x": "a\u0000b"}).encode(), WEBHOOK_SECRET),
+    ],
+)
+def test_refusals_store_nothing(app, db, case, body_of, sign_with):
+    before = count(db)
+    response = post_signed(app.test_client(), body_of(make_event()), secret=sign_with)
+    assert response.status_code == 400, case
+    assert response.json["error"]["type"] == "invalid_request_error"
+    assert count(db) == before
+
+
+def test_old_timestamp_is_refused(app, db):
+    before = count(db)
+    body = json.dumps(make_event()).encode()
+    response = post_signed(app.test_client(), body, timestamp=int(time.time()) - 301)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "signature_invalid"
+    assert count(db) == before
+
+
+def test_v0_only_and_missing_signature_are_refused(app, db):
+    before = count(db)
+    body = json.dumps(make_event()).encode()
+    now = int(time.time())
+    v1 = sign(body, WEBHOOK_SECRET, now).split("v1=")[1]
+    assert post_signed(app.test_client(), body, header=f"t={now},v0={v1}").status_code == 400
+    missing = app.test_client().post("/webhooks/stripe", data=body)
+    assert missing.status_code == 400
+    assert count(db) == before
+
+
+def test_oversized_body_is_413(app, db):
+    before = count(db)
+    event = make_event(padding="x" * (256 * 1024))
+    response = post_signed(app.test_client(), json.dumps(event).encode())
+    assert response.status_code == 413
+    assert count(db) == before
+
+
+def test_no_secrets_configured_refuses(settings, db):
+    bare = create_app(dataclasses.replace(settings, webhook_secrets=()))
+    try:
+        before = count(db)
+        body = json.dumps(make_event()).encode()
+        response = post_signed(bare.test_client(), body)
+        assert response.status_code == 400
+        assert response.json["error"]["code"] == "webhook_secret_missing"
+        assert count(db) == before
+    finally:
+        bare.extensions["pool"].close()
+
+
+def test_redis_down_still_stores_and_acknowledges(settings, db):
+    # Nothing listens on port 1: every Redis call fails at once.
+    down = create_app(dataclasses.replace(settings, redis_url="redis://127.0.0.1:1/0"))
+    try:
+        client = down.test_client()
+        started = time.monotonic()
+        events = [make_event() for _ in range(5)]
+        for event in events:
+            assert post_signed(client, json.dumps(event).encode()).status_code == 200
+        assert time.monotonic() - started < 2
+        assert all(count(db, e["id"]) == 1 for e in events)
+    finally:
+        down.extensions["pool"].close()
+
+
+def test_postgres_down_is_503(settings):
+    down = create_app(dataclasses.replace(settings, database_url="postgresql://127.0.0.1:1/nope"))
+    try:
+        down.extensions["pool"].timeout = 0.5
+        body = json.dumps(make_event()).encode()
+        response = post_signed(down.test_client(), body)
+        assert response.status_code == 503
+    finally:
+        down.extensions["pool"].close()
