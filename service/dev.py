@@ -31,14 +31,23 @@ STOP_GRACE_SECONDS = 15
 log = logging.getLogger("tally.dev")
 
 
-def _dev_secrets(path: Path) -> dict[str, str]:
-    """The dev key and webhook secret: from the environment, else generated once and kept."""
+DEV_ENV = DATA_DIR / "dev.env"
+
+
+def read_dev_env(path: Path = DEV_ENV) -> dict[str, str]:
+    """The settings `bin/dev` kept in `path` (NAME=value lines), if any."""
     saved: dict[str, str] = {}
     if path.exists():
         for line in path.read_text().splitlines():
             name, sep, value = line.partition("=")
             if sep and not name.startswith("#"):
                 saved[name.strip()] = value.strip()
+    return saved
+
+
+def _dev_secrets(path: Path) -> dict[str, str]:
+    """The dev key and webhook secret: from the environment, else generated once and kept."""
+    saved = read_dev_env(path)
     saved.setdefault("TALLY_API_KEYS", f"sk_test_dev_{secrets.token_hex(12)}")
     saved.setdefault("STRIPE_WEBHOOK_SECRETS", f"whsec_dev_{secrets.token_hex(16)}")
     path.write_text(
@@ -74,7 +83,7 @@ def main() -> int:
     os.chdir(ROOT)
     DATA_DIR.mkdir(exist_ok=True)
     env = dict(os.environ)
-    env.update(_dev_secrets(DATA_DIR / "dev.env"))
+    env.update(_dev_secrets(DEV_ENV))
     env.setdefault("TALLY_ALLOW_PRIVATE_WEBHOOK_URLS", "1")
     env.setdefault("TALLY_DELIVERY_RETRY_SCHEDULE", "5,15,60,300")
     env.setdefault("PORT", "8000")

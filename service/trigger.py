@@ -6,6 +6,7 @@
 The PaymentIntent's amount, currency and customer come from Tally's
 GET /v1/payment_intents/:id (with the first of TALLY_API_KEYS) unless --amount and
 --currency are given. The secret defaults to the first of STRIPE_WEBHOOK_SECRETS.
+Both fall back to what `bin/dev` keeps in .tally-data/dev.env.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import urllib.request
 from typing import Any
 
 from service.config import API_VERSION
+from service.dev import read_dev_env
 from service.domain.signatures import sign
 
 # The PaymentIntent status each event type carries.
@@ -113,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("event_type", choices=sorted(STATUSES))
     parser.add_argument("payment_intent", help="pi_… id")
     parser.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
-    parser.add_argument("--secret", default=_first(os.environ.get("STRIPE_WEBHOOK_SECRETS")))
-    parser.add_argument("--api-key", default=_first(os.environ.get("TALLY_API_KEYS")))
+    env = {**read_dev_env(), **os.environ}
+    parser.add_argument("--secret", default=_first(env.get("STRIPE_WEBHOOK_SECRETS")))
+    parser.add_argument("--api-key", default=_first(env.get("TALLY_API_KEYS")))
     parser.add_argument("--amount", type=int)
     parser.add_argument("--currency")
     parser.add_argument("--customer")
