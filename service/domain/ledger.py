@@ -10,7 +10,8 @@ from service.errors import InvalidRequest, PaymentStateConflict
 # Invoices that can still take payments.
 PAYABLE_STATUSES = ("open", "uncollectible")
 
-# PaymentIntent statuses from which no later event moves it (Stripe's terminal states).
+# PaymentIntent statuses no later event moves it from (Stripe's terminal states): a
+# late `processing` after `succeeded` is ignored.
 TERMINAL_PI_STATUSES = ("succeeded", "canceled")
 
 
@@ -82,8 +83,3 @@ def amount_received(payment_intent: dict[str, object], amount_requested: int) ->
     """What a succeeded PaymentIntent pays into its invoice payment, at most what was asked."""
     received = int(payment_intent.get("amount_received") or payment_intent["amount"])  # type: ignore[call-overload]
     return min(received, amount_requested)
-
-
-def moves_forward(current: str | None, incoming: str) -> bool:
-    """Whether a PaymentIntent update may replace `current`: terminal states stay put."""
-    return current is None or current not in TERMINAL_PI_STATUSES

@@ -203,14 +203,9 @@ def apply_payment_intent_update(
         "metadata": pi.get("metadata") or {},
         "created": int(pi.get("created") or now),
     }
-    current = payment_intents.upsert_locked(conn, incoming)
-    if not ledger.moves_forward(current["status"], incoming["status"]):
-        return
-    if (
-        current["status"] != incoming["status"]
-        or current["amount_received"] != incoming["amount_received"]
-    ):
-        current = payment_intents.update_state(conn, {**current, **_state_of(incoming)})
+    current = payment_intents.apply_update(conn, incoming, terminal=ledger.TERMINAL_PI_STATUSES)
+    if current is None:
+        return  # already succeeded or canceled: nothing moves it again
     if current["status"] == "succeeded":
         caller = webhook_caller(current["livemode"])
         for inpay in invoice_payments.open_for_payment_intent(conn, current["id"]):
@@ -226,11 +221,6 @@ def apply_payment_intent_update(
             )
     elif current["status"] == "canceled":
         _cancel_open_payments(conn, current["id"], now=now)
-
-
-def _state_of(pi: dict[str, Any]) -> dict[str, Any]:
-    keys = ("status", "amount", "amount_received", "cancellation_reason", "canceled_at")
-    return {k: pi[k] for k in keys}
 
 
 def _cancel_open_payments(conn: psycopg.Connection[Any], pi_id: str, *, now: int) -> None:
@@ -250,19 +240,23 @@ def _credit(
 
     Returns the invoice row after the change (unchanged if the payment was not open).
     """
-    paid = invoice_payments.mark_paid(conn, inpay["id"], amount_paid=amount, now=now)
-    if paid is None:
-        return invoice
-    before = render_invoice(conn, invoice)
     credit = ledger.credit(invoice, amount, now=now)
-    invoice = invoices.set_amount_paid(
+    credited = invoices.apply_credit(
         conn,
         invoice["id"],
+        inpay["id"],
+        amount=amount,
+        now=now,
         amount_paid=credit.amount_paid,
         status=credit.status,
         paid_at=credit.paid_at,
     )
-    after = render_invoice(conn, invoice, lines=before["lines"])
+    if credited is None:
+        return invoice  # not open any more: already credited or canceled
+    paid = {**inpay, "status": "paid", "amount_paid": amount, "paid_at": now}
+    before = render_invoice(conn, invoice)
+    after = render_invoice(conn, credited, lines=before["lines"])
+    invoice = credited
 
     def event(type_: str, obj: dict[str, Any], previous: dict[str, Any] | None = None) -> Event:
         return Event(

@@ -24,37 +24,40 @@ def add(conn: psycopg.Connection[Any], event: Event) -> None:
 
 
 def add_all(conn: psycopg.Connection[Any], events: list[Event]) -> None:
-    """Write `events` and their deliveries, in one round trip; call inside the
+    """Write `events`, in order, and their deliveries in one statement; call inside the
     transaction of the change that caused them."""
-    conn.cursor().executemany(
+    if not events:
+        return
+    row = sql.SQL("({})").format(sql.SQL(", ").join([sql.Placeholder()] * 8))
+    query = sql.SQL(
         """
         WITH event AS (
             INSERT INTO events (id, livemode, type, api_version, created, data,
                                 request_id, idempotency_key)
-            VALUES (%(id)s, %(livemode)s, %(type)s, %(api_version)s, %(created)s,
-                    %(data)s, %(request_id)s, %(idempotency_key)s)
-            RETURNING id
+            VALUES {rows}
+            RETURNING id, livemode, type
         )
         INSERT INTO webhook_deliveries (event_id, endpoint_id)
         SELECT event.id, e.id
-        FROM event, webhook_endpoints e
-        WHERE e.livemode = %(livemode)s AND e.status = 'enabled' AND NOT e.deleted
-          AND e.enabled_events && ARRAY['*', %(type)s]
-        """,
-        [
-            {
-                "id": event.id,
-                "livemode": event.livemode,
-                "type": event.type,
-                "api_version": API_VERSION,
-                "created": event.created,
-                "data": Jsonb(event.data),
-                "request_id": event.request_id,
-                "idempotency_key": event.idempotency_key,
-            }
-            for event in events
-        ],
-    )
+        FROM event
+        JOIN webhook_endpoints e ON e.livemode = event.livemode
+        WHERE e.status = 'enabled' AND NOT e.deleted
+          AND e.enabled_events && ARRAY['*', event.type]
+        """
+    ).format(rows=sql.SQL(", ").join([row] * len(events)))
+    params: list[Any] = []
+    for event in events:
+        params += [
+            event.id,
+            event.livemode,
+            event.type,
+            API_VERSION,
+            event.created,
+            Jsonb(event.data),
+            event.request_id,
+            event.idempotency_key,
+        ]
+    conn.execute(query, params)
 
 
 def get(conn: psycopg.Connection[Any], event_id: str, livemode: bool) -> dict[str, Any] | None:

@@ -45,21 +45,6 @@ def open_for_payment_intent(conn: psycopg.Connection[Any], pi_id: str) -> list[d
     ).fetchall()
 
 
-def mark_paid(
-    conn: psycopg.Connection[Any], payment_id: str, *, amount_paid: int, now: int
-) -> dict[str, Any] | None:
-    """Open → paid; None when it was not open (already credited or canceled)."""
-    return conn.execute(
-        """
-        UPDATE invoice_payments
-        SET status = 'paid', amount_paid = %(amount_paid)s, paid_at = %(now)s
-        WHERE id = %(id)s AND status = 'open'
-        RETURNING """
-        + COLUMNS,
-        {"id": payment_id, "amount_paid": amount_paid, "now": now},
-    ).fetchone()
-
-
 def mark_canceled(
     conn: psycopg.Connection[Any], payment_id: str, *, now: int
 ) -> dict[str, Any] | None:

@@ -50,26 +50,47 @@ def get_for_update(
     ).fetchone()
 
 
-def set_amount_paid(
+def apply_credit(
     conn: psycopg.Connection[Any],
     invoice_id: str,
+    payment_id: str,
     *,
+    amount: int,
+    now: int,
     amount_paid: int,
     status: str,
     paid_at: int | None,
-) -> dict[str, Any]:
-    """Record a credit's outcome on a locked invoice."""
-    row = conn.execute(
+) -> dict[str, Any] | None:
+    """Mark an open invoice payment paid with `amount` and record the credit's outcome
+    on its locked invoice, in one statement (crediting is the hot path of a backlog).
+
+    Returns the invoice row after, or None (and changes nothing) if the payment was
+    not open: that is what makes a second credit of the same payment impossible.
+    """
+    return conn.execute(
         """
+        WITH paid AS (
+            UPDATE invoice_payments
+            SET status = 'paid', amount_paid = %(amount)s, paid_at = %(now)s
+            WHERE id = %(payment_id)s AND invoice = %(id)s AND status = 'open'
+            RETURNING invoice
+        )
         UPDATE invoices
         SET amount_paid = %(amount_paid)s, status = %(status)s, paid_at = %(paid_at)s
-        WHERE id = %(id)s
+        FROM paid
+        WHERE invoices.id = paid.invoice
         RETURNING """
         + COLUMNS,
-        {"id": invoice_id, "amount_paid": amount_paid, "status": status, "paid_at": paid_at},
+        {
+            "id": invoice_id,
+            "payment_id": payment_id,
+            "amount": amount,
+            "now": now,
+            "amount_paid": amount_paid,
+            "status": status,
+            "paid_at": paid_at,
+        },
     ).fetchone()
-    assert row is not None
-    return row
 
 
 def refresh_total(conn: psycopg.Connection[Any], invoice_id: str) -> dict[str, Any]:

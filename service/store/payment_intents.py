@@ -54,25 +54,30 @@ def get_for_update(
     ).fetchone()
 
 
-def upsert_locked(conn: psycopg.Connection[Any], pi: dict[str, Any]) -> dict[str, Any]:
-    """Insert the mirror if new; either way return the row, locked for this transaction."""
-    conn.execute(
+def apply_update(
+    conn: psycopg.Connection[Any], pi: dict[str, Any], *, terminal: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """Insert the mirror, or bring its state up to `pi` unless its status is `terminal`.
+
+    Returns the row, locked for this transaction, or None when it was left as it was.
+    """
+    return conn.execute(
         """
         INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
             description, status, cancellation_reason, canceled_at, metadata, created)
         VALUES (%(id)s, %(livemode)s, %(amount)s, %(amount_received)s, %(currency)s, %(customer)s,
             %(description)s, %(status)s, %(cancellation_reason)s, %(canceled_at)s, %(metadata)s,
             %(created)s)
-        ON CONFLICT (id) DO NOTHING
-        """,
-        {**pi, "metadata": Jsonb(pi["metadata"])},
-    )
-    row = conn.execute(
-        "SELECT " + COLUMNS + " FROM payment_intents WHERE id = %(id)s FOR UPDATE",
-        {"id": pi["id"]},
+        ON CONFLICT (id) DO UPDATE
+        SET status = EXCLUDED.status, amount = EXCLUDED.amount,
+            amount_received = EXCLUDED.amount_received,
+            cancellation_reason = EXCLUDED.cancellation_reason,
+            canceled_at = EXCLUDED.canceled_at
+        WHERE payment_intents.status <> ALL(%(terminal)s)
+        RETURNING """
+        + COLUMNS,
+        {**pi, "metadata": Jsonb(pi["metadata"]), "terminal": list(terminal)},
     ).fetchone()
-    assert row is not None
-    return row
 
 
 def update_state(conn: psycopg.Connection[Any], pi: dict[str, Any]) -> dict[str, Any]:
