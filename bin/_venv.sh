@@ -20,7 +20,8 @@ ensure_venv() {
             [[ ",$have_extras," == *",$e,"* ]] || missing=1
         done
         ((missing)) || return 0
-        extras="$have_extras,$want"  # keep what was installed before
+        # Keep what was installed before, each extra once.
+        extras="$(tr ',' '\n' <<<"$have_extras,$want" | awk 'NF && !seen[$0]++' | paste -sd,)"
     fi
     echo "installing tally[$extras] into .venv ..." >&2
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"

@@ -6,7 +6,7 @@
 The PaymentIntent's amount, currency and customer come from Tally's
 GET /v1/payment_intents/:id (with the first of TALLY_API_KEYS) unless --amount and
 --currency are given. The secret defaults to the first of STRIPE_WEBHOOK_SECRETS.
-Both fall back to what `bin/dev` keeps in .tally-data/dev.env.
+They, and the URL, fall back to what `bin/dev` keeps in .tally-data/dev.env.
 """
 
 from __future__ import annotations
@@ -114,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service.trigger", description=__doc__)
     parser.add_argument("event_type", choices=sorted(STATUSES))
     parser.add_argument("payment_intent", help="pi_… id")
-    parser.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
     env = {**read_dev_env(), **os.environ}
+    default_url = env.get("TALLY_URL") or f"http://127.0.0.1:{env.get('PORT', '8000')}"
+    parser.add_argument("--url", default=default_url)
     parser.add_argument("--secret", default=_first(env.get("STRIPE_WEBHOOK_SECRETS")))
     parser.add_argument("--api-key", default=_first(env.get("TALLY_API_KEYS")))
     parser.add_argument("--amount", type=int)
@@ -141,8 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         except urllib.error.HTTPError as err:
             sys.stderr.write(f"GET /v1/payment_intents/{args.payment_intent}: {err.code}\n")
             return 1
+        except urllib.error.URLError as err:
+            sys.stderr.write(f"cannot reach Tally at {args.url} ({err.reason}): is it running?\n")
+            return 1
     event = build_event(args.event_type, pi, now=int(time.time()))
-    status, text = send(args.url, event, args.secret)
+    try:
+        status, text = send(args.url, event, args.secret)
+    except urllib.error.URLError as err:
+        sys.stderr.write(f"cannot reach Tally at {args.url} ({err.reason}): is it running?\n")
+        return 1
     sys.stdout.write(f"{event['id']} {args.event_type} {pi['id']} -> {status} {text.strip()}\n")
     return 0 if 200 <= status < 300 else 1
 

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -23,6 +24,12 @@ TEST_KEY = "sk_test_tally_suite_key"
 LIVE_KEY = "sk_live_tally_suite_key"
 WEBHOOK_SECRET = "whsec_tally_suite_secret"
 ROOT = Path(__file__).resolve().parent.parent
+# Not db 0, where a running `bin/dev` worker would take the tests' wake-ups.
+TEST_REDIS_DB = 13
+
+
+def _redis_db(url: str, db: int) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
 
 
 def _service_urls() -> dict[str, str]:
@@ -41,7 +48,7 @@ def service_urls() -> dict[str, str]:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "tally_test_{os.getpid()}"')
     migrate(dsn)
-    yield {**urls, "DATABASE_URL": dsn}
+    yield {**urls, "DATABASE_URL": dsn, "REDIS_URL": _redis_db(urls["REDIS_URL"], TEST_REDIS_DB)}
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "tally_test_{os.getpid()}" WITH (FORCE)')
 

@@ -165,3 +165,17 @@ def test_openapi_lists_the_routes(app):
     assert attach["parameters"][0]["name"] == "invoice_id"
     assert "security" in attach
     assert "/healthz" in spec["paths"]
+
+
+def test_wrong_method_on_a_known_path_is_a_404_like_stripe(api):
+    response = api.get("/v1/invoices/in_123/attach_payment")
+    assert response.status_code == 404
+    assert response.json["error"]["type"] == "invalid_request_error"
+
+
+def test_missing_and_malformed_parameters_carry_stripe_codes(api):
+    missing = api.post("/v1/payment_intents", {"currency": "usd"}).json["error"]
+    assert (missing["code"], missing["param"]) == ("parameter_missing", "amount")
+    assert missing["message"] == "Missing required param: amount."
+    malformed = api.post("/v1/payment_intents", {"amount": "ten", "currency": "usd"}).json["error"]
+    assert malformed["code"] == "parameter_invalid_integer"

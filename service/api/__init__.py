@@ -128,13 +128,10 @@ def _render_error(error: TallyError) -> tuple[Response, int]:
 def _render_http_error(error: HTTPException) -> tuple[Response, int]:
     if isinstance(error, RequestEntityTooLarge):
         return _render_error(PayloadTooLarge("The request body is too large."))
-    if error.code == 404:
+    if error.code in (404, 405):
+        # Stripe answers an unknown path, or a known one with the wrong method, alike.
         return _render_error(
             NotFound(f"Unrecognized request URL ({request.method}: {request.path}).")
-        )
-    if error.code == 405:
-        return _render_error(
-            InvalidRequest(f"Unrecognized request URL ({request.method}: {request.path}).")
         )
     return _render_error(InvalidRequest(error.description or "Bad request."))
 

@@ -96,7 +96,12 @@ def load(schema: marshmallow.Schema, params: dict[str, Any]) -> dict[str, Any]:
         param, message = _first_error(err.messages)
         if message == "Unknown field.":
             raise UnknownParameter(f"Received unknown parameter: {param}", param=param) from None
-        raise InvalidRequest(f"Invalid {param}: {message}", param=param) from None
+        if message == "Missing data for required field.":
+            raise InvalidRequest(
+                f"Missing required param: {param}.", param=param, code="parameter_missing"
+            ) from None
+        code = "parameter_invalid_integer" if message == "Not a valid integer." else None
+        raise InvalidRequest(f"Invalid {param}: {message}", param=param, code=code) from None
 
 
 def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
