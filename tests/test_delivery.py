@@ -285,10 +285,7 @@ def test_publish_writes_each_event_to_the_stream_once(api, db, conn, private_red
         **api.get(f"/v1/events/{finalized}").json,
         "pending_webhooks": payload["pending_webhooks"],
     }
-    assert (
-        db.execute("SELECT count(*) AS n FROM events WHERE published_at IS NULL").fetchone()["n"]
-        == 0
-    )
+    assert db.execute("SELECT count(*) AS n FROM event_outbox").fetchone()["n"] == 0
     publish_events(conn, client)
     assert len(client.xrange(STREAM_KEY)) == len(entries)
 

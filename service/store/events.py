@@ -1,5 +1,5 @@
-"""The events table is the outbox: events are written with the change that caused
-them, with one delivery row per subscribed webhook endpoint, and published later."""
+"""Events: written with the change that caused them, queued in event_outbox for the
+Redis stream, with one delivery row per subscribed webhook endpoint."""
 
 from __future__ import annotations
 
@@ -35,7 +35,10 @@ def add_all(conn: psycopg.Connection[Any], events: list[Event]) -> None:
             INSERT INTO events (id, livemode, type, api_version, created, data,
                                 request_id, idempotency_key)
             VALUES {rows}
-            RETURNING id, livemode, type
+            RETURNING seq, id, livemode, type
+        ),
+        queued AS (
+            INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
         )
         INSERT INTO webhook_deliveries (event_id, endpoint_id)
         SELECT event.id, e.id

@@ -1,4 +1,4 @@
-"""Publishing the outbox (the events table) to the Redis stream."""
+"""The outbox: events queued in event_outbox until published to the Redis stream."""
 
 from __future__ import annotations
 
@@ -18,36 +18,33 @@ def lock_publisher(conn: psycopg.Connection[Any]) -> None:
 
 def claim_unpublished(conn: psycopg.Connection[Any], *, limit: int) -> list[dict[str, Any]]:
     """Up to `limit` unpublished events, oldest first. Call holding lock_publisher():
-    publishers take turns, so no row lock is needed (and none is written).
+    publishers take turns, so no row lock is needed.
 
     Rows as store.events returns them, except `data`, which stays JSON text: the
     publisher copies it into the stream as is, rather than parsing and re-dumping it.
     """
     return conn.execute(
         """
-        SELECT id, livemode, type, api_version, created, data::text AS data, request_id,
-               idempotency_key,
+        SELECT e.id, e.livemode, e.type, e.api_version, e.created, e.data::text AS data,
+               e.request_id, e.idempotency_key,
                (SELECT count(*) FROM webhook_deliveries d
-                 WHERE d.event_id = events.id AND d.status = 'pending') AS pending_webhooks
-        FROM events WHERE published_at IS NULL
-        ORDER BY seq LIMIT %(limit)s
+                 WHERE d.event_id = e.id AND d.status = 'pending') AS pending_webhooks
+        FROM event_outbox o JOIN events e ON e.id = o.event_id
+        ORDER BY o.seq LIMIT %(limit)s
         """,
         {"limit": limit},
     ).fetchall()
 
 
 def mark_published(conn: psycopg.Connection[Any], event_ids: Sequence[str]) -> None:
-    conn.execute(
-        "UPDATE events SET published_at = now() WHERE id = ANY(%(ids)s)", {"ids": list(event_ids)}
-    )
+    conn.execute("DELETE FROM event_outbox WHERE event_id = ANY(%(ids)s)", {"ids": list(event_ids)})
 
 
 def count_unpublished(conn: psycopg.Connection[Any], *, older_than: float = 0) -> int:
     row = conn.execute(
         """
-        SELECT count(*) AS n FROM events
-        WHERE published_at IS NULL
-          AND to_timestamp(created) <= now() - make_interval(secs => %(age)s)
+        SELECT count(*) AS n FROM event_outbox o JOIN events e ON e.id = o.event_id
+        WHERE to_timestamp(e.created) <= now() - make_interval(secs => %(age)s)
         """,
         {"age": older_than},
     ).fetchone()
