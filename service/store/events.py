@@ -7,7 +7,7 @@ from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json
 
 from service.domain.events import API_VERSION, Event
 
@@ -56,7 +56,7 @@ def add_all(conn: psycopg.Connection[Any], events: list[Event]) -> None:
             event.type,
             API_VERSION,
             event.created,
-            Jsonb(event.data),
+            Json(event.data),
             event.request_id,
             event.idempotency_key,
         ]
