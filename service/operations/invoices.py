@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from service.domain import invoices as rules
-from service.domain.events import Event, changed_attributes
+from service.domain.events import changed_attributes
 from service.domain.ids import INVOICE, INVOICE_ITEM, INVOICE_LINE, new_id
 from service.domain.money import MAX_AMOUNT
 from service.errors import InvalidRequest, NotFound, ResourceMissing
@@ -22,25 +22,6 @@ from service.render.invoices import render_invoice, render_invoice_item
 from service.store import customers, events, invoice_items, invoices
 
 DAY = 86_400
-
-
-def _event(
-    caller: Caller,
-    type_: str,
-    obj: dict[str, Any],
-    *,
-    now: int,
-    previous: dict[str, Any] | None = None,
-) -> Event:
-    return Event(
-        type=type_,
-        livemode=caller.livemode,
-        created=now,
-        object=obj,
-        previous_attributes=previous,
-        request_id=caller.request_id,
-        idempotency_key=caller.idempotency_key,
-    )
 
 
 def _customer(conn: psycopg.Connection[Any], caller: Caller, customer_id: str) -> dict[str, Any]:
@@ -132,12 +113,11 @@ def create_invoice_item(
                 "created": now,
             },
         )
-        written = [_event(caller, "invoiceitem.created", render_invoice_item(item), now=now)]
+        written = [caller.event("invoiceitem.created", render_invoice_item(item), now=now)]
         if invoice is not None and before is not None:
             after = render_invoice(conn, invoices.refresh_total(conn, invoice["id"]))
             written.append(
-                _event(
-                    caller,
+                caller.event(
                     "invoice.updated",
                     after,
                     now=now,
@@ -189,7 +169,7 @@ def create_invoice(
                     conn, invoice["id"], {item: new_id(INVOICE_LINE) for item in pending}
                 )
                 invoice = invoices.refresh_total(conn, invoice["id"])
-        events.add(conn, _event(caller, "invoice.created", render_invoice(conn, invoice), now=now))
+        events.add(conn, caller.event("invoice.created", render_invoice(conn, invoice), now=now))
     return invoice
 
 
@@ -250,8 +230,7 @@ def update_invoice(
         after = render_invoice(conn, invoice)
         events.add(
             conn,
-            _event(
-                caller,
+            caller.event(
                 "invoice.updated",
                 after,
                 now=now,
@@ -295,7 +274,7 @@ def finalize_invoice(
         types = ["invoice.finalized"]
         if status == "paid":
             types += ["invoice.paid", "invoice.payment_succeeded"]
-        events.add_all(conn, [_event(caller, type_, after, now=now) for type_ in types])
+        events.add_all(conn, [caller.event(type_, after, now=now) for type_ in types])
     return invoice
 
 
@@ -345,19 +324,18 @@ def _move(
         invoice = invoices.update_state(conn, {**invoice, **changed})
         after = render_invoice(conn, invoice)
         if action == "void":
-            written = [_event(caller, "invoice.voided", after, now=now)]
+            written = [caller.event("invoice.voided", after, now=now)]
         elif action == "mark_uncollectible":
-            written = [_event(caller, "invoice.marked_uncollectible", after, now=now)]
+            written = [caller.event("invoice.marked_uncollectible", after, now=now)]
         else:
             written = [
-                _event(
-                    caller,
+                caller.event(
                     "invoice.updated",
                     after,
                     now=now,
                     previous=changed_attributes(before, after),
                 ),
-                _event(caller, "invoice.paid", after, now=now),
+                caller.event("invoice.paid", after, now=now),
             ]
         events.add_all(conn, written)
     return invoice

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from service.domain import ledger
-from service.domain.events import Event, changed_attributes
+from service.domain.events import changed_attributes
 from service.domain.ids import INVOICE_PAYMENT, PAYMENT_INTENT, PAYMENT_RECORD, new_id
 from service.errors import InvalidRequest, NotFound, PaymentStateConflict, ResourceMissing
 from service.operations.context import Caller, webhook_caller
@@ -258,24 +258,16 @@ def _credit(
     after = render_invoice(conn, credited, lines=before["lines"])
     invoice = credited
 
-    def event(type_: str, obj: dict[str, Any], previous: dict[str, Any] | None = None) -> Event:
-        return Event(
-            type=type_,
-            livemode=invoice["livemode"],
-            created=now,
-            object=obj,
-            previous_attributes=previous,
-            request_id=caller.request_id,
-            idempotency_key=caller.idempotency_key,
-        )
-
     written = [
-        event("invoice_payment.paid", render_invoice_payment(paid)),
-        event("invoice.updated", after, changed_attributes(before, after)),
+        caller.event("invoice_payment.paid", render_invoice_payment(paid), now=now),
+        caller.event("invoice.updated", after, now=now, previous=changed_attributes(before, after)),
     ]
     if credit.became_paid:
-        written += [event("invoice.paid", after), event("invoice.payment_succeeded", after)]
+        written += [
+            caller.event("invoice.paid", after, now=now),
+            caller.event("invoice.payment_succeeded", after, now=now),
+        ]
     if credit.newly_overpaid:
-        written.append(event("invoice.overpaid", after))
+        written.append(caller.event("invoice.overpaid", after, now=now))
     events.add_all(conn, written)
     return invoice
