@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests import factories
 from tests.conftest import ROOT, TEST_KEY
 
 SEED_TEXT = ROOT.parent / "shared" / "seeds" / "000_995ef94600ba56ea.txt"
@@ -370,28 +371,17 @@ def test_status_moves_on_unknown_invoice_are_404(api):
         assert response.json["error"]["code"] == "resource_missing"
 
 
-def _attach_payment_row(db: Any, invoice: dict[str, Any], status: str) -> None:
-    """An invoice payment of `status` written directly, as attach_payment and crediting do."""
-    suffix = invoice["id"][3:]
-    db.execute(
-        "INSERT INTO payment_intents (id, livemode, amount, currency, customer, status, created)"
-        " VALUES (%s, false, 500, 'usd', %s, 'processing', 0)",
-        (f"pi_{suffix}", invoice["customer"]),
+def _attach_payment(api: Any, dsn: str, invoice: dict[str, Any], status: str) -> None:
+    """A PaymentIntent of 500 attached through the API, then left open, paid or canceled."""
+    pi = factories.payment_intent(api, invoice, 500)
+    attached = api.post(
+        f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]}
     )
-    db.execute(
-        "INSERT INTO invoice_payments (id, livemode, invoice, payment_intent, currency,"
-        " amount_requested, amount_paid, status, created)"
-        " VALUES (%s, false, %s, %s, 'usd', 500, %s, %s, 0)",
-        (
-            f"inpay_{suffix}",
-            invoice["id"],
-            f"pi_{suffix}",
-            500 if status == "paid" else None,
-            status,
-        ),
-    )
+    assert attached.status_code == 200, attached.json
     if status == "paid":
-        db.execute("UPDATE invoices SET amount_paid = 500 WHERE id = %s", (invoice["id"],))
+        factories.settle(dsn, pi)
+    elif status == "canceled":
+        assert api.post(f"/v1/payment_intents/{pi['id']}/cancel").status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -405,9 +395,11 @@ def _attach_payment_row(db: Any, invoice: dict[str, Any], status: str) -> None:
         ("canceled", "mark_uncollectible", True),
     ],
 )
-def test_payments_block_void_and_uncollectible(api, db, payment_status, action, allowed):
+def test_payments_block_void_and_uncollectible(
+    api, db, service_urls, payment_status, action, allowed
+):
     invoice = open_invoice(api, 1000)
-    _attach_payment_row(db, invoice, payment_status)
+    _attach_payment(api, service_urls["DATABASE_URL"], invoice, payment_status)
 
     response = api.post(f"/v1/invoices/{invoice['id']}/{action}")
 
@@ -421,10 +413,10 @@ def test_payments_block_void_and_uncollectible(api, db, payment_status, action, 
         assert row["status"] == "open"
 
 
-def test_pay_out_of_band_keeps_amount_paid_and_writes_updated_then_paid(api, db):
+def test_pay_out_of_band_keeps_amount_paid_and_writes_updated_then_paid(api, db, service_urls):
     # given
     invoice = open_invoice(api, 1000)
-    _attach_payment_row(db, invoice, "paid")  # 500 of 1000 already credited
+    _attach_payment(api, service_urls["DATABASE_URL"], invoice, "paid")  # 500 of 1000 credited
 
     # when
     response = api.post(
