@@ -75,6 +75,8 @@ def test_success_after_attach_credits_and_pays(api, db, service_urls):
     assert updated["previous_attributes"]["amount_paid"] == 0
     assert updated["previous_attributes"]["amount_remaining"] == 1299
     assert "payments" not in updated["object"]
+    # the snapshot is the invoice exactly as the API renders it after the change
+    assert updated["object"] == api.get(f"/v1/invoices/{invoice['id']}").json
 
 
 def test_already_succeeded_payment_intent_is_credited_at_attach(api, db, service_urls):

@@ -17,7 +17,7 @@ from service.domain.events import changed_attributes
 from service.domain.ids import INVOICE_PAYMENT, PAYMENT_INTENT, PAYMENT_RECORD, new_id
 from service.errors import InvalidRequest, NotFound, PaymentStateConflict, ResourceMissing
 from service.operations.context import Caller, webhook_caller
-from service.render.invoices import render_invoice
+from service.render.invoices import EMBEDDED_LINES, render_invoice, render_lines
 from service.render.payments import render_invoice_payment
 from service.store import events, invoice_payments, invoices, payment_intents, payment_records
 
@@ -121,7 +121,9 @@ def attach_payment(
             payment = payment_records.get_for_update(conn, str(payment_record), caller.livemode)
         # Locked after the payment (the lock order); a missing invoice is a 404
         # whatever the body says, so it is looked up before refusing the payment.
-        invoice = invoices.get_for_update(conn, invoice_id, caller.livemode)
+        invoice = invoices.get_for_update_with_lines(
+            conn, invoice_id, caller.livemode, lines=EMBEDDED_LINES + 1
+        )
         if invoice is None:
             raise NotFound(f"No such invoice: '{invoice_id}'", param="invoice")
         if payment is None:
@@ -209,7 +211,9 @@ def apply_payment_intent_update(
     if current["status"] == "succeeded":
         caller = webhook_caller(current["livemode"])
         for inpay in invoice_payments.open_for_payment_intent(conn, current["id"]):
-            invoice = invoices.get_for_update(conn, inpay["invoice"], inpay["livemode"])
+            invoice = invoices.get_for_update_with_lines(
+                conn, inpay["invoice"], inpay["livemode"], lines=EMBEDDED_LINES + 1
+            )
             assert invoice is not None
             _credit(
                 conn,
@@ -254,7 +258,7 @@ def _credit(
     if credited is None:
         return invoice  # not open any more: already credited or canceled
     paid = {**inpay, "status": "paid", "amount_paid": amount, "paid_at": now}
-    before = render_invoice(conn, invoice)
+    before = render_invoice(conn, invoice, lines=render_lines(invoice["id"], invoice["line_rows"]))
     after = render_invoice(conn, credited, lines=before["lines"])
     invoice = credited
 

@@ -200,6 +200,16 @@ def lines_url(invoice_id: str) -> str:
     return f"/v1/invoices/{invoice_id}/lines"
 
 
+def render_lines(invoice_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The embedded `lines` list of an invoice, from up to EMBEDDED_LINES + 1 item rows."""
+    return {
+        "object": "list",
+        "data": [render_line_item(r) for r in rows[:EMBEDDED_LINES]],
+        "has_more": len(rows) > EMBEDDED_LINES,
+        "url": lines_url(invoice_id),
+    }
+
+
 def render_invoice(
     conn: psycopg.Connection[Any], row: dict[str, Any], *, lines: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -207,11 +217,5 @@ def render_invoice(
     or none when the caller passes `lines` it rendered already (they are frozen once
     the invoice is finalized)."""
     if lines is None:
-        rows = invoice_items.lines(conn, row["id"], EMBEDDED_LINES + 1)
-        lines = {
-            "object": "list",
-            "data": [render_line_item(r) for r in rows[:EMBEDDED_LINES]],
-            "has_more": len(rows) > EMBEDDED_LINES,
-            "url": lines_url(row["id"]),
-        }
+        lines = render_lines(row["id"], invoice_items.lines(conn, row["id"], EMBEDDED_LINES + 1))
     return _invoice.dump({**row, "_lines": lines})  # type: ignore[no-any-return]

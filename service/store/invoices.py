@@ -8,6 +8,8 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from service.store import invoice_items
+
 COLUMNS: LiteralString = """id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
     amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
@@ -47,6 +49,29 @@ def get_for_update(
         "SELECT " + COLUMNS + " FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s"
         " FOR UPDATE",
         {"id": invoice_id, "livemode": livemode},
+    ).fetchone()
+
+
+def get_for_update_with_lines(
+    conn: psycopg.Connection[Any], invoice_id: str, livemode: bool, *, lines: int
+) -> dict[str, Any] | None:
+    """The invoice row, locked, with `line_rows`: its newest `lines` invoice items, as
+    store.invoice_items.lines returns them. One round trip instead of two, for
+    crediting, whose invoices are finalized (their lines no longer change).
+    """
+    return conn.execute(
+        "SELECT "
+        + COLUMNS
+        + """,
+            (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
+             FROM (SELECT seq, """
+        + invoice_items.COLUMNS
+        + """
+                   FROM invoice_items WHERE invoice = invoices.id
+                   ORDER BY seq DESC LIMIT %(lines)s) item) AS line_rows
+        FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s
+        FOR UPDATE""",
+        {"id": invoice_id, "livemode": livemode, "lines": lines},
     ).fetchone()
 
 
