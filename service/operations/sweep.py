@@ -30,7 +30,7 @@ from service.operations.publish_events import (
     dispatch_due_deliveries,
     publish_events,
 )
-from service.store import inbound_events, reconciliation
+from service.store import idempotency, inbound_events, reconciliation
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,9 @@ BREACHES_LAST_KEY = "tally:metrics:ledger_invariant_breaches"
 INVARIANTS_EVERY_SECONDS = 60
 REFETCH_EVERY_SECONDS = 60
 REFETCH_BATCH = 20
+# Stripe keeps idempotency keys for at least 24 hours; so does Tally, then forgets them.
+IDEMPOTENCY_KEY_HOURS = 24
+IDEMPOTENCY_EXPIRY_EVERY_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,8 @@ def sweep(
     breaches = None
     if _due(client, "tally:sweep:invariants", INVARIANTS_EVERY_SECONDS):
         breaches = _step("invariants", lambda: check_invariants(conn, client))
+    if _due(client, "tally:sweep:idempotency", IDEMPOTENCY_EXPIRY_EVERY_SECONDS):
+        _step("idempotency", lambda: idempotency.delete_older_than(conn, IDEMPOTENCY_KEY_HOURS))
     refetched = 0
     if upstream is not None and _due(client, "tally:sweep:refetch", REFETCH_EVERY_SECONDS):
         refetched = _step("refetch", lambda: refetch_open_payments(conn, client, upstream, now=now))
