@@ -390,3 +390,12 @@ def test_idempotent_attach_replays_byte_for_byte(api, db):
         "SELECT count(*) AS n FROM invoice_payments WHERE payment_intent = %s", (pi["id"],)
     ).fetchone()["n"]
     assert count == 1
+
+
+def test_a_live_event_never_moves_a_test_payment_intent(api, service_urls):
+    invoice = factories.open_invoice(api, 1000)
+    pi = factories.payment_intent(api, invoice, 1000)
+    attach(api, invoice["id"], payment_intent=pi["id"])
+    factories.settle(service_urls["DATABASE_URL"], {**pi, "livemode": True})
+    assert api.get(f"/v1/payment_intents/{pi['id']}").json["status"] == "requires_payment_method"
+    assert api.get(f"/v1/invoices/{invoice['id']}").json["amount_paid"] == 0

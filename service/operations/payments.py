@@ -207,7 +207,7 @@ def apply_payment_intent_update(
     }
     current = payment_intents.apply_update(conn, incoming, terminal=ledger.TERMINAL_PI_STATUSES)
     if current is None:
-        return  # already succeeded or canceled: nothing moves it again
+        return  # already succeeded or canceled (or of the other mode): nothing moves it
     if current["status"] == "succeeded":
         caller = webhook_caller(current["livemode"])
         for inpay in invoice_payments.open_for_payment_intent(conn, current["id"]):

@@ -57,7 +57,8 @@ def get_for_update(
 def apply_update(
     conn: psycopg.Connection[Any], pi: dict[str, Any], *, terminal: tuple[str, ...]
 ) -> dict[str, Any] | None:
-    """Insert the mirror, or bring its state up to `pi` unless its status is `terminal`.
+    """Insert the mirror, or bring its state up to `pi` unless its status is `terminal`
+    (or it belongs to the other mode: a live event never moves a test object).
 
     Returns the row, locked for this transaction, or None when it was left as it was.
     """
@@ -74,6 +75,7 @@ def apply_update(
             cancellation_reason = EXCLUDED.cancellation_reason,
             canceled_at = EXCLUDED.canceled_at
         WHERE payment_intents.status <> ALL(%(terminal)s)
+          AND payment_intents.livemode = EXCLUDED.livemode
         RETURNING """
         + COLUMNS,
         {**pi, "metadata": Jsonb(pi["metadata"]), "terminal": list(terminal)},
