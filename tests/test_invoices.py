@@ -609,3 +609,30 @@ def test_concurrent_finalizations_get_distinct_numbers_and_void_races_pay(api, s
     numbers = sorted(r.json()["number"] for r in finalized)
     assert [n[-4:] for n in numbers] == ["0001", "0002", "0003", "0004"]
     assert sorted(r.status_code for r in responses[len(drafts) :]) == [200, 400]
+
+
+def test_list_embeds_each_invoices_own_lines(api):
+    # given two drafts of one customer: one with 11 items, one with a single item
+    cus = new_customer(api)
+    for amount in range(1, 12):
+        add_item(api, cus["id"], amount)
+    many = api.post(
+        "/v1/invoices", {"customer": cus["id"], "pending_invoice_items_behavior": "include"}
+    ).json
+    add_item(api, cus["id"], 500)
+    one = api.post(
+        "/v1/invoices", {"customer": cus["id"], "pending_invoice_items_behavior": "include"}
+    ).json
+
+    # when listed together
+    listed = {i["id"]: i for i in api.get("/v1/invoices", {"customer": cus["id"]}).json["data"]}
+
+    # then each shows its own lines, newest first, ten at most, as retrieve does
+    assert [line["amount"] for line in listed[one["id"]]["lines"]["data"]] == [500]
+    assert listed[one["id"]]["lines"]["has_more"] is False
+    assert [line["amount"] for line in listed[many["id"]]["lines"]["data"]] == list(
+        range(11, 1, -1)
+    )
+    assert listed[many["id"]]["lines"]["has_more"] is True
+    for invoice_id, body in listed.items():
+        assert body == api.get(f"/v1/invoices/{invoice_id}").json

@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import list_response, retrieve_response
+from service.api.lists import each, list_response, retrieve_response
 from service.api.params import load
 from service.api.schemas import ListParamsSchema, Metadata, RequestSchema, text
 from service.operations.customers import create_customer
@@ -53,5 +53,5 @@ def retrieve(customer_id: str) -> dict[str, Any]:
 @bp.get("")
 def list_customers() -> dict[str, Any]:
     return list_response(
-        "/v1/customers", "customers", customers.LIST_COLUMNS, render_customer, _list
+        "/v1/customers", "customers", customers.LIST_COLUMNS, each(render_customer), _list
     )

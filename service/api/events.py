@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, g
 
 from service.api import deps
-from service.api.lists import list_response
+from service.api.lists import each, list_response
 from service.api.params import load
 from service.api.schemas import ListParamsSchema, RequestSchema, text
 from service.domain.events import render_event
@@ -31,7 +31,7 @@ def list_events() -> dict[str, Any]:
         "/v1/events",
         "events",
         events.LIST_COLUMNS,
-        render_event,
+        each(render_event),
         _list,
         filters=lambda args: {"type": args["type"]},
     )

@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import list_response, retrieve_response
+from service.api.lists import each, list_response, retrieve_response
 from service.api.params import load
 from service.api.schemas import (
     Currency,
@@ -76,7 +76,7 @@ def list_invoice_items() -> dict[str, Any]:
         "/v1/invoiceitems",
         "invoice_items",
         invoice_items.LIST_COLUMNS,
-        render_invoice_item,
+        each(render_invoice_item),
         _list,
         filters=lambda args: {
             "customer": args["customer"],

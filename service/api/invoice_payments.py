@@ -11,7 +11,7 @@ from marshmallow import ValidationError as SchemaError
 
 from service.api import deps
 from service.api.expansion import expand, expandable, includable
-from service.api.lists import list_response, retrieve_response
+from service.api.lists import each, list_response, retrieve_response
 from service.api.params import load
 from service.api.schemas import ListParamsSchema, ObjectId, RequestSchema
 from service.errors import InvalidRequest
@@ -111,7 +111,7 @@ def list_payments() -> dict[str, Any]:
         "/v1/invoice_payments",
         "invoice_payments",
         invoice_payments.LIST_COLUMNS,
-        render_invoice_payment,
+        each(render_invoice_payment),
         _list,
         filters=filters,
     )

@@ -26,7 +26,7 @@ from service.domain.ids import CUSTOMER
 from service.domain.invoices import STATUSES
 from service.errors import InvalidRequest, NotFound
 from service.operations import invoices as operations
-from service.render.invoices import lines_url, render_invoice, render_line_item
+from service.render.invoices import lines_url, render_invoice, render_invoices, render_line_item
 from service.store import invoice_items, invoices
 
 bp = Blueprint("invoices", __name__, url_prefix="/v1/invoices")
@@ -98,8 +98,8 @@ def _blank_to_none(params: dict[str, Any]) -> dict[str, Any]:
     return {k: None if v == "" and k != "metadata" else v for k, v in params.items()}
 
 
-def _list_rows(row: dict[str, Any]) -> dict[str, Any]:
-    return render_invoice(deps.get_conn(), row)
+def _render_page(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return render_invoices(deps.get_conn(), rows)
 
 
 @bp.post("")
@@ -130,7 +130,7 @@ def list_invoices() -> dict[str, Any]:
         "/v1/invoices",
         "invoices",
         invoices.LIST_COLUMNS,
-        _list_rows,
+        _render_page,
         _list,
         filters=lambda args: {"customer": args["customer"], "status": args["status"]},
     )

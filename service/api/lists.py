@@ -20,11 +20,15 @@ def list_response(
     url: str,
     table: str,
     columns: sql.Composable,
-    render: Callable[[dict[str, Any]], dict[str, Any]],
+    render: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
     schema: ListParamsSchema,
     filters: Callable[[dict[str, Any]], dict[str, Any]] = lambda _: {},
 ) -> dict[str, Any]:
-    """Validate the list parameters with `schema`, fetch the page, render and expand."""
+    """Validate the list parameters with `schema`, fetch the page, render and expand.
+
+    `render` takes the page's rows at once (see `each`), so a renderer that needs
+    more data can fetch it for the whole page in one query.
+    """
     args = load(schema, g.params)
     rows, has_more = list_page(
         deps.get_conn(),
@@ -36,8 +40,15 @@ def list_response(
         starting_after=args["starting_after"],
         ending_before=args["ending_before"],
     )
-    page = {"object": "list", "data": [render(r) for r in rows], "has_more": has_more, "url": url}
+    page = {"object": "list", "data": render(rows), "has_more": has_more, "url": url}
     return expand(page, args["expand"], deps.caller().livemode)
+
+
+def each(
+    render: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
+    """A page renderer from a renderer of one row."""
+    return lambda rows: [render(row) for row in rows]
 
 
 _retrieve = RequestSchema()

@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import list_response, retrieve_response
+from service.api.lists import each, list_response, retrieve_response
 from service.api.params import load
 from service.api.schemas import (
     Currency,
@@ -85,7 +85,7 @@ def list_payment_intents() -> dict[str, Any]:
         "/v1/payment_intents",
         "payment_intents",
         payment_intents.LIST_COLUMNS,
-        render_payment_intent,
+        each(render_payment_intent),
         _list,
         filters=lambda args: {"customer": args["customer"]},
     )

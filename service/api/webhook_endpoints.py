@@ -10,7 +10,7 @@ from flask import Blueprint, g
 from marshmallow import ValidationError, fields, validate
 
 from service.api import deps
-from service.api.lists import list_response
+from service.api.lists import each, list_response
 from service.api.params import load
 from service.api.schemas import FormBoolean, ListParamsSchema, Metadata, RequestSchema, text
 from service.errors import NotFound
@@ -117,7 +117,7 @@ def list_endpoints() -> dict[str, Any]:
         "/v1/webhook_endpoints",
         "webhook_endpoints",
         webhook_endpoints.LIST_COLUMNS,
-        render_webhook_endpoint,
+        each(render_webhook_endpoint),
         _list,
         filters=lambda _args: {"deleted": False},
     )

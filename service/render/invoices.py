@@ -219,3 +219,13 @@ def render_invoice(
     if lines is None:
         lines = render_lines(row["id"], invoice_items.lines(conn, row["id"], EMBEDDED_LINES + 1))
     return _invoice.dump({**row, "_lines": lines})  # type: ignore[no-any-return]
+
+
+def render_invoices(
+    conn: psycopg.Connection[Any], rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Many invoices rows rendered with one query for all their lines (a list page)."""
+    lines = invoice_items.lines_of(conn, [row["id"] for row in rows], EMBEDDED_LINES + 1)
+    return [
+        render_invoice(conn, row, lines=render_lines(row["id"], lines[row["id"]])) for row in rows
+    ]

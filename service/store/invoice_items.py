@@ -95,6 +95,30 @@ def lines(conn: psycopg.Connection[Any], invoice_id: str, limit: int) -> list[di
     ).fetchall()
 
 
+def lines_of(
+    conn: psycopg.Connection[Any], invoice_ids: list[str], limit: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Each invoice's newest `limit` items, newest first, for many invoices in one query."""
+    rows = conn.execute(
+        """
+        SELECT """
+        + COLUMNS
+        + """
+        FROM (
+            SELECT *, row_number() OVER (PARTITION BY invoice ORDER BY seq DESC) AS position
+            FROM invoice_items WHERE invoice = ANY(%(invoices)s)
+        ) ranked
+        WHERE position <= %(limit)s
+        ORDER BY invoice, position
+        """,
+        {"invoices": invoice_ids, "limit": limit},
+    ).fetchall()
+    by_invoice: dict[str, list[dict[str, Any]]] = {invoice_id: [] for invoice_id in invoice_ids}
+    for row in rows:
+        by_invoice[row["invoice"]].append(row)
+    return by_invoice
+
+
 def lines_page(
     conn: psycopg.Connection[Any],
     invoice_id: str,
