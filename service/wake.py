@@ -37,10 +37,10 @@ class Waker:
         if time.monotonic() < self._down_until:
             return False
         try:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.lpush(self.key, token or "wake")
-            pipe.ltrim(self.key, 0, MAX_PENDING_WAKES - 1)
-            pipe.execute()
+            # One round trip; the trim runs only when no consumer has drained the list
+            # for a while (workers down), keeping it bounded.
+            if self.client.lpush(self.key, token or "wake") > MAX_PENDING_WAKES:
+                self.client.ltrim(self.key, 0, MAX_PENDING_WAKES - 1)
             return True
         except redis.RedisError as exc:
             with self._lock:
