@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import requests
 
 from tests import factories
 from tests.conftest import TEST_KEY
-
-
-def _together(functions):
-    """Run the callables at the same instant, each on its own thread; return their results."""
-    barrier = threading.Barrier(len(functions))
-
-    def run(fn):
-        barrier.wait()
-        return fn()
-
-    with ThreadPoolExecutor(len(functions)) as pool:
-        return list(pool.map(run, functions))
 
 
 def _paid_events(db, invoice_id):
@@ -37,7 +22,7 @@ def test_payment_intents_succeeding_at_once_are_all_credited(api, db, service_ur
 
     # when all succeed at the same instant, each on its own connection
     dsn = service_urls["DATABASE_URL"]
-    _together([lambda pi=pi: factories.settle(dsn, pi) for pi in intents])
+    factories.together([lambda pi=pi: factories.settle(dsn, pi) for pi in intents])
 
     # then no update was lost and the invoice was paid once
     row = db.execute(
@@ -53,7 +38,7 @@ def test_the_same_success_applied_concurrently_credits_once(api, db, service_url
     api.post(f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]})
     dsn = service_urls["DATABASE_URL"]
 
-    _together([lambda: factories.settle(dsn, pi)] * 10)
+    factories.together([lambda: factories.settle(dsn, pi)] * 10)
 
     assert (
         db.execute("SELECT amount_paid FROM invoices WHERE id = %s", (invoice["id"],)).fetchone()[
@@ -81,7 +66,7 @@ def test_concurrent_attaches_never_pass_amount_due(api, db, server, service_urls
             timeout=30,
         )
 
-    responses = _together([lambda pi=pi: attach(pi) for pi in intents])
+    responses = factories.together([lambda pi=pi: attach(pi) for pi in intents])
 
     # then only what fits was credited, and the rest refused by name
     accepted = [r for r in responses if r.status_code == 200]
@@ -109,7 +94,7 @@ def test_attach_racing_the_success_credits_exactly_once(api, db, server, service
                 timeout=30,
             ).status_code
 
-        status, _ = _together([attach, lambda pi=pi: factories.settle(dsn, pi)])
+        status, _ = factories.together([attach, lambda pi=pi: factories.settle(dsn, pi)])
 
         assert status == 200
         row = db.execute(

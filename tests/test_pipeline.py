@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -43,18 +42,6 @@ from tests.pipeline_support import (  # noqa: F401  (fixtures)
     worker,
     worker_process,
 )
-
-
-def together(functions):
-    """Run the callables at the same instant, each on its own thread."""
-    barrier = threading.Barrier(len(functions))
-
-    def run(fn):
-        barrier.wait()
-        return fn()
-
-    with ThreadPoolExecutor(len(functions)) as pool:
-        return list(pool.map(run, functions))
 
 
 def inbound_status(db, event_id):
@@ -165,7 +152,7 @@ def test_same_event_ten_times_some_concurrently_credits_once(papi, db, worker, p
     with requests.Session() as session:
         for _ in range(3):
             assert send_event(pipeline_server, event, session) == 200
-    statuses = together([lambda: send_event(pipeline_server, event)] * 7)
+    statuses = factories.together([lambda: send_event(pipeline_server, event)] * 7)
     assert statuses == [200] * 7
     wait_settled(db, [event["id"]])
     time.sleep(0.5)
@@ -182,7 +169,10 @@ def test_same_event_ten_times_some_concurrently_credits_once(papi, db, worker, p
 def test_two_event_ids_for_the_same_success_credit_once(papi, db, worker, pipeline_server):
     invoice, pi = attached_invoice(papi, 1600)
     events = [stripe_event(pi, "payment_intent.succeeded") for _ in range(2)]
-    assert together([lambda e=e: send_event(pipeline_server, e) for e in events]) == [200, 200]
+    assert factories.together([lambda e=e: send_event(pipeline_server, e) for e in events]) == [
+        200,
+        200,
+    ]
     wait_settled(db, [e["id"] for e in events])
     assert {inbound_status(db, e["id"]) for e in events} == {"processed"}
     assert invoice_row(db, invoice["id"])["amount_paid"] == 1600
@@ -222,7 +212,7 @@ def test_attach_racing_the_webhook_credits_once(papi, db, worker, pipeline_serve
         ).status_code
 
     for invoice, pi, event in cases:
-        results = together(
+        results = factories.together(
             [
                 lambda invoice=invoice, pi=pi: attach(invoice, pi),
                 lambda event=event: send_event(pipeline_server, event),
@@ -242,7 +232,7 @@ def test_two_payment_intents_of_one_invoice_succeeding_at_once(papi, db, worker,
     for pi in intents:
         papi.post(f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]})
     events = [stripe_event(pi, "payment_intent.succeeded") for pi in intents]
-    together([lambda e=e: send_event(pipeline_server, e) for e in events])
+    factories.together([lambda e=e: send_event(pipeline_server, e) for e in events])
     wait_settled(db, [e["id"] for e in events])
     row = invoice_row(db, invoice["id"])
     assert (row["status"], row["amount_paid"]) == ("paid", 1000)

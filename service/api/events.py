@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g
+from flask import Blueprint
 
 from service.api import deps
-from service.api.lists import each, list_response
-from service.api.params import load
-from service.api.schemas import ListParamsSchema, RequestSchema, text
+from service.api.lists import each, list_response, retrieve_response
+from service.api.schemas import ListParamsSchema, text
 from service.domain.events import render_event
-from service.errors import NotFound
 from service.store import events
 
 bp = Blueprint("events", __name__, url_prefix="/v1/events")
@@ -22,7 +20,6 @@ class ListEventsSchema(ListParamsSchema):
 
 
 _list = ListEventsSchema()
-_retrieve = RequestSchema()
 
 
 @bp.get("")
@@ -37,10 +34,11 @@ def list_events() -> dict[str, Any]:
     )
 
 
+def fetch_event(event_id: str, livemode: bool) -> dict[str, Any] | None:
+    row = events.get(deps.get_conn(), event_id, livemode)
+    return render_event(row) if row else None
+
+
 @bp.get("/<event_id>")
 def retrieve(event_id: str) -> dict[str, Any]:
-    load(_retrieve, g.params)
-    row = events.get(deps.get_conn(), event_id, deps.caller().livemode)
-    if row is None:
-        raise NotFound(f"No such event: '{event_id}'", param="id")
-    return render_event(row)
+    return retrieve_response(fetch_event, event_id, "event")

@@ -10,10 +10,9 @@ from flask import Blueprint, g
 from marshmallow import ValidationError, fields, validate
 
 from service.api import deps
-from service.api.lists import each, list_response
+from service.api.lists import each, list_response, retrieve_response
 from service.api.params import load
 from service.api.schemas import FormBoolean, ListParamsSchema, Metadata, RequestSchema, text
-from service.errors import NotFound
 from service.operations.webhook_endpoints import (
     create_webhook_endpoint,
     delete_webhook_endpoint,
@@ -81,13 +80,14 @@ def create() -> dict[str, Any]:
     return render_webhook_endpoint(row, with_secret=True)
 
 
+def fetch_webhook_endpoint(endpoint_id: str, livemode: bool) -> dict[str, Any] | None:
+    row = webhook_endpoints.get(deps.get_conn(), endpoint_id, livemode)
+    return render_webhook_endpoint(row) if row else None
+
+
 @bp.get("/<endpoint_id>")
 def retrieve(endpoint_id: str) -> dict[str, Any]:
-    load(_retrieve, g.params)
-    row = webhook_endpoints.get(deps.get_conn(), endpoint_id, deps.caller().livemode)
-    if row is None:
-        raise NotFound(f"No such webhook endpoint: '{endpoint_id}'", param="id")
-    return render_webhook_endpoint(row)
+    return retrieve_response(fetch_webhook_endpoint, endpoint_id, "webhook endpoint")
 
 
 @bp.post("/<endpoint_id>")
