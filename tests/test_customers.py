@@ -66,6 +66,8 @@ def test_idempotent_replay_returns_stored_bytes(api, db):
     first = api.post("/v1/customers", {"email": "once@example.com"}, headers)
     again = api.post("/v1/customers", {"email": "once@example.com"}, headers)
     assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Original-Request"] == first.headers["Request-Id"]
+    assert again.headers["Idempotency-Key"] == "idem-customer-1"
     assert again.get_data() == first.get_data()
     count = db.execute(
         "SELECT count(*) AS n FROM customers WHERE email = 'once@example.com'"

@@ -116,6 +116,8 @@ def _after(response: Response) -> Response:
     except TRANSIENT_ERRORS:
         log.warning("could not record the idempotent response of %s", g.get("request_id"))
     response.headers["Request-Id"] = g.get("request_id") or new_id(REQUEST)
+    if request.method == "POST" and "Idempotency-Key" in request.headers:
+        response.headers["Idempotency-Key"] = request.headers["Idempotency-Key"]
     if "Stripe-Version" in request.headers or request.path.startswith("/v1/"):
         response.headers["Stripe-Version"] = API_VERSION
     return response

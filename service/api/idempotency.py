@@ -44,6 +44,7 @@ def begin(params: dict[str, Any]) -> Response | None:
         mimetype="application/json",
     )
     response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Original-Request"] = existing["request_id"] or ""
     return response
 
 
@@ -56,4 +57,6 @@ def finish(response: Response) -> None:
     if response.status_code >= 500:
         store.release(conn, g.api_key_hash, key)
     else:
-        store.complete(conn, g.api_key_hash, key, response.status_code, response.get_data())
+        store.complete(
+            conn, g.api_key_hash, key, response.status_code, response.get_data(), g.request_id
+        )

@@ -35,7 +35,7 @@ def reserve(
         return None
     return conn.execute(
         """
-        SELECT request_hash, status_code, response_body
+        SELECT request_hash, status_code, response_body, request_id
         FROM idempotency_keys
         WHERE api_key_hash = %(api_key_hash)s AND key = %(key)s
         """,
@@ -44,14 +44,26 @@ def reserve(
 
 
 def complete(
-    conn: psycopg.Connection[Any], api_key_hash: str, key: str, status_code: int, body: bytes
+    conn: psycopg.Connection[Any],
+    api_key_hash: str,
+    key: str,
+    status_code: int,
+    body: bytes,
+    request_id: str,
 ) -> None:
     conn.execute(
         """
-        UPDATE idempotency_keys SET status_code = %(status_code)s, response_body = %(body)s
+        UPDATE idempotency_keys
+        SET status_code = %(status_code)s, response_body = %(body)s, request_id = %(request_id)s
         WHERE api_key_hash = %(api_key_hash)s AND key = %(key)s
         """,
-        {"api_key_hash": api_key_hash, "key": key, "status_code": status_code, "body": body},
+        {
+            "api_key_hash": api_key_hash,
+            "key": key,
+            "status_code": status_code,
+            "body": body,
+            "request_id": request_id,
+        },
     )
 
 
