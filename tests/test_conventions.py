@@ -179,3 +179,15 @@ def test_missing_and_malformed_parameters_carry_stripe_codes(api):
     assert missing["message"] == "Missing required param: amount."
     malformed = api.post("/v1/payment_intents", {"amount": "ten", "currency": "usd"}).json["error"]
     assert malformed["code"] == "parameter_invalid_integer"
+
+
+def test_nul_characters_are_refused_by_name_not_a_500(api, db):
+    before = count(db, "customers")
+    body = api.post("/v1/customers", {"description": "a\x00b"})
+    assert body.status_code == 400
+    assert body.json["error"]["param"] == "description"
+    assert count(db, "customers") == before
+    listed = api.get("/v1/invoices", {"starting_after": "in_\x00"})
+    assert listed.status_code == 400
+    assert listed.json["error"]["param"] == "starting_after"
+    assert api.get("/v1/customers/cus_%00").status_code == 400

@@ -64,6 +64,28 @@ def _lists_from_indexes(value: Any) -> Any:
 
 def request_params(request: Request) -> dict[str, Any]:
     """All parameters of a request: the query string, then the body (form or JSON)."""
+    if "\x00" in request.path:
+        raise InvalidRequest("The request URL contains a NUL character.")
+    params = _params(request)
+    _refuse_nul(params, "")
+    return params
+
+
+def _refuse_nul(value: Any, name: str) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it here, naming the parameter."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidRequest(f"Invalid {name}: contains a NUL character.", param=name)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(str(key), f"{name}[{key}]" if name else str(key))
+            _refuse_nul(item, f"{name}[{key}]" if name else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, f"{name}[{index}]")
+
+
+def _params(request: Request) -> dict[str, Any]:
     params = decode_form(parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True))
     if request.method in ("GET", "DELETE"):
         return params
