@@ -8,6 +8,7 @@ import redis
 from flask import Flask
 
 from service import api
+from service.api.ratelimit import RateLimiter
 from service.config import Settings
 from service.db import make_pool
 
@@ -24,6 +25,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["pool"] = pool
     app.extensions["redis"] = redis.Redis.from_url(
         settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+    )
+    app.extensions["rate_limiter"] = RateLimiter(
+        app.extensions["redis"], settings.rate_limit_per_second
     )
     api.register(app)
     if not app.debug:

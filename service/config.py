@@ -40,6 +40,9 @@ class Settings:
     open_payment_refetch_after: int = 3600
     pool_max_size: int = 10
     max_body_bytes: int = 256 * 1024
+    # Requests per second per API key; 0 is unlimited. from_env defaults to Stripe's
+    # live-mode limit (100); a Settings built in code (tests) sets its own.
+    rate_limit_per_second: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -67,4 +70,5 @@ class Settings:
             stripe_api_base=environ.get("TALLY_STRIPE_API_BASE", DEFAULT_STRIPE_API_BASE),
             open_payment_refetch_after=int(environ.get("TALLY_OPEN_PAYMENT_REFETCH_AFTER", "3600")),
             pool_max_size=int(environ.get("TALLY_DB_POOL_MAX", "10")),
+            rate_limit_per_second=int(environ.get("TALLY_RATE_LIMIT", "100")),
         )

@@ -94,3 +94,15 @@ class SignatureInvalid(InvalidRequest):
     """An inbound webhook whose Stripe-Signature does not verify."""
 
     default_code = "signature_invalid"
+
+
+class RateLimited(TallyError):
+    """Too many requests with one key; the caller should retry after `retry_after` seconds."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "rate_limit"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

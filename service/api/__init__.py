@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import logging
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from service.api import deps, idempotency
@@ -21,6 +21,7 @@ from service.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     ServiceUnavailable,
     TallyError,
 )
@@ -74,6 +75,7 @@ def _before() -> Response | None:
         return None
     key = _authenticate(deps.settings().api_keys)
     g.api_key_hash = hashlib.sha256(key.encode()).hexdigest()[:32]
+    current_app.extensions["rate_limiter"].check(g.api_key_hash)
     g.params = request_params(request)
     replay = idempotency.begin(g.params)
     g.caller = Caller(
@@ -124,7 +126,10 @@ def _after(response: Response) -> Response:
 
 
 def _render_error(error: TallyError) -> tuple[Response, int]:
-    return jsonify(error.to_dict()), error.status
+    response = jsonify(error.to_dict())
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response, error.status
 
 
 def _render_http_error(error: HTTPException) -> tuple[Response, int]:
