@@ -282,6 +282,7 @@ def main() -> None:
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "TALLY_API_KEYS": API_KEY,
         "STRIPE_WEBHOOK_SECRETS": SECRET,
+        "TALLY_RATE_LIMIT": "0",
     }
     servers = {
         "reference": "bench.intake:reference_app()",

@@ -159,6 +159,7 @@ def main() -> None:
         "REDIS_URL": redis_url,
         "TALLY_API_KEYS": API_KEY,
         "STRIPE_WEBHOOK_SECRETS": SECRET,
+        "TALLY_RATE_LIMIT": "0",
     }
     wait_port(redis_port)
     settings = Settings(
