@@ -222,3 +222,5 @@ def test_objects_carry_every_field_the_sdks_declare_always_present(api, client, 
         assert not missing, f"{name} lacks {sorted(missing)}"
     for name, expected in NODE_ALWAYS_PRESENT.items():
         assert {key: bodies[name].get(key, "absent") for key in expected} == expected, name
+    # an includable field stays out unless expanded
+    assert "amount_paid_off_stripe" not in bodies["invoice"]

@@ -142,6 +142,24 @@ def check_attachable(
         )
 
 
+def check_payable_out_of_band(
+    invoice: Invoice, open_payments: list[tuple[str, str | None]]
+) -> None:
+    """Refuse marking the invoice paid out of band while any of its payments is open:
+    a PaymentIntent succeeding later would collect a second time."""
+    if open_payments:
+        named = ", ".join(
+            f"{payment} (payment_intent {intent})" if intent else payment
+            for payment, intent in open_payments
+        )
+        raise PaymentStateConflict(
+            f"Invoice {invoice.id} has open invoice payments: {named}. Cancel them first "
+            "(POST /v1/payment_intents/:id/cancel), then mark the invoice paid out of band.",
+            param="paid_out_of_band",
+            code="invoice_payment_in_progress",
+        )
+
+
 def received_amount(payment_intent: Mapping[str, Any]) -> int:
     """What a PaymentIntent from Stripe has collected: its `amount_received`, or, when
     Stripe left that out (None or missing), its whole amount if it succeeded. A
@@ -157,17 +175,20 @@ def amount_received(payment_intent: PaymentIntent, amount_requested: int) -> int
     return min(payment_intent.amount_received, amount_requested)
 
 
-def credit_events(before: Invoice, after: Invoice) -> list[str]:
+def credit_events(before: Invoice, after: Invoice, *, out_of_band: bool = False) -> list[str]:
     """The invoice events one credit calls for, after `invoice_payment.paid`, in Stripe's
     order. `invoice.paid` and what follows come once, at the move to paid;
     `invoice.overpaid` then only if the invoice is overpaid ("occurs when an invoice
-    transitions to paid with a non-zero amount_overpaid"). A credit of 0 changes
-    nothing on the invoice, so it has no invoice event."""
+    transitions to paid with a non-zero amount_overpaid"). Marking paid out of band is
+    no payment attempt, so it has no `invoice.payment_succeeded`. A credit of 0
+    changes nothing on the invoice, so it has no invoice event."""
     if (after.amount_paid, after.status) == (before.amount_paid, before.status):
         return []
     types = ["invoice.updated"]
     if after.status == "paid" and before.status != "paid":
-        types += ["invoice.paid", "invoice.payment_succeeded"]
+        types.append("invoice.paid")
+        if not out_of_band:
+            types.append("invoice.payment_succeeded")
         if overpaid(after.total, after.amount_paid) > 0:
             types.append("invoice.overpaid")
     return types

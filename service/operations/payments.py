@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 
+from service.domain import invoices as invoice_rules
 from service.domain import ledger
 from service.domain.events import changed_attributes
 from service.domain.ids import INVOICE_PAYMENT, PAYMENT_INTENT, PAYMENT_RECORD, new_id
@@ -185,6 +186,65 @@ def attach_payment(
     return asdict(invoice)
 
 
+def pay_out_of_band(
+    conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, *, now: int
+) -> dict[str, Any]:
+    """Open or uncollectible → paid outside Stripe; return the invoice row.
+
+    What remains is recorded as a guaranteed payment record attached to the invoice
+    and credited, so amount_paid = amount_due and amount_paid stays the sum of the
+    invoice's paid payments. Refused, with nothing written, while any payment of the
+    invoice is open. Events: `invoice_payment.paid`, `invoice.updated`, `invoice.paid`.
+    """
+    with conn.transaction():
+        locked = invoices.get_for_update_with_lines(
+            conn, invoice_id, caller.livemode, lines=EMBEDDED_LINES + 1
+        )
+        if locked is None:
+            raise NotFound(f"No such invoice: '{invoice_id}'", param="id")
+        invoice, line_rows = locked
+        invoice_rules.check_move(invoice.status, "pay")
+        ledger.check_payable_out_of_band(
+            invoice, invoice_payments.open_for_invoice(conn, invoice_id)
+        )
+        record = payment_records.insert(
+            conn,
+            {
+                "id": new_id(PAYMENT_RECORD),
+                "livemode": caller.livemode,
+                "amount": invoice.amount_remaining,
+                "currency": invoice.currency,
+                "customer": invoice.customer,
+                "outcome": "guaranteed",
+                "payment_method_type": "custom",
+                "payment_reference": None,
+                "description": f"Invoice {invoice_id} paid out of band",
+                "initiated_at": now,
+                "guaranteed_at": now,
+                "failed_at": None,
+                "metadata": {},
+                "created": now,
+            },
+        )
+        inpay = invoice_payments.insert(
+            conn,
+            {
+                "id": new_id(INVOICE_PAYMENT),
+                "livemode": caller.livemode,
+                "invoice": invoice_id,
+                "payment_intent": None,
+                "payment_record": record["id"],
+                "currency": invoice.currency,
+                "amount_requested": record["amount"],
+                "created": now,
+            },
+        )
+        invoice = _credit(
+            conn, caller, invoice, line_rows, inpay, record["amount"], now=now, out_of_band=True
+        )
+    return asdict(invoice)
+
+
 def apply_payment_intent_update(
     conn: psycopg.Connection[Any], pi: dict[str, Any], *, now: int
 ) -> None:
@@ -240,6 +300,7 @@ def _credit(
     amount: int,
     *,
     now: int,
+    out_of_band: bool = False,
 ) -> Invoice:
     """Credit `amount` of an open invoice payment to its locked invoice, with its events.
 
@@ -252,12 +313,13 @@ def _credit(
         amount=amount,
         now=now,
         payable=ledger.PAYABLE_STATUSES,
+        out_of_band=out_of_band,
     )
     if credited is None:
         return invoice  # not open any more: already credited or canceled
     paid = replace(inpay, status="paid", amount_paid=amount, paid_at=now)
     written = [caller.event("invoice_payment.paid", render_invoice_payment(asdict(paid)), now=now)]
-    types = ledger.credit_events(invoice, credited)
+    types = ledger.credit_events(invoice, credited, out_of_band=out_of_band)
     if types:
         lines = render_lines(invoice.id, line_rows)
         before = render_invoice(conn, asdict(invoice), lines=lines)

@@ -82,8 +82,8 @@ class LineItemSchema(Schema):
 
 class InvoiceSchema(Schema):
     """The invoice as the seed shows it, plus the fields the SDKs declare always present
-    (stripe-node's types); `lines` is passed in precomputed, `payments` is includable
-    and added by expansion."""
+    (stripe-node's types); `lines` is passed in precomputed, `payments` and
+    `amount_paid_off_stripe` are includable and added by expansion."""
 
     id = fields.String()
     object = fields.Constant("invoice")
@@ -165,10 +165,6 @@ class InvoiceSchema(Schema):
     webhooks_delivered_at = fields.Constant(None)
 
     def _amount_remaining(self, row: dict[str, Any]) -> int:
-        # Paid out of band: nothing remains, though amount_paid stays the sum of the
-        # invoice's paid payments (the ledger invariant).
-        if row["paid_out_of_band"]:
-            return 0
         return remaining(row["total"], row["amount_paid"])
 
     def _amount_overpaid(self, row: dict[str, Any]) -> int:

@@ -50,6 +50,29 @@ def open_for_payment_intent(conn: psycopg.Connection[Any], pi_id: str) -> list[I
     ).fetchall()
 
 
+def open_for_invoice(
+    conn: psycopg.Connection[Any], invoice_id: str
+) -> list[tuple[str, str | None]]:
+    """(id, payment_intent) of the invoice's open payments, oldest first."""
+    rows = conn.execute(
+        "SELECT id, payment_intent FROM invoice_payments"
+        " WHERE invoice = %(invoice)s AND status = 'open' ORDER BY seq",
+        {"invoice": invoice_id},
+    ).fetchall()
+    return [(row["id"], row["payment_intent"]) for row in rows]
+
+
+def paid_off_stripe(conn: psycopg.Connection[Any], invoice_id: str) -> int:
+    """What the invoice's paid payment records (payments made outside Stripe) paid."""
+    row = conn.execute(
+        "SELECT coalesce(sum(amount_paid), 0) AS amount FROM invoice_payments"
+        " WHERE invoice = %(invoice)s AND status = 'paid' AND payment_record IS NOT NULL",
+        {"invoice": invoice_id},
+    ).fetchone()
+    assert row is not None
+    return int(row["amount"])
+
+
 def mark_canceled(
     conn: psycopg.Connection[Any], payment_id: str, *, now: int
 ) -> dict[str, Any] | None:

@@ -89,6 +89,7 @@ def apply_credit(
     amount: int,
     now: int,
     payable: tuple[str, ...],
+    out_of_band: bool = False,
 ) -> Invoice | None:
     """Mark an open invoice payment paid with `amount` and add it to its invoice, in one
     statement (crediting is the hot path of a backlog). The database adds the amount
@@ -116,7 +117,8 @@ def apply_credit(
             paid_at = CASE
                 WHEN invoices.status = ANY(%(payable)s)
                     AND invoices.amount_paid + paid.credited >= invoices.total
-                THEN %(now)s ELSE invoices.paid_at END
+                THEN %(now)s ELSE invoices.paid_at END,
+            paid_out_of_band = invoices.paid_out_of_band OR %(out_of_band)s
         FROM paid
         WHERE invoices.id = paid.invoice
         RETURNING """
@@ -127,6 +129,7 @@ def apply_credit(
             "amount": amount,
             "now": now,
             "payable": list(payable),
+            "out_of_band": out_of_band,
         },
     ).fetchone()
 
