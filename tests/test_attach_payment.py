@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from service.domain import ledger
+from service.domain.signatures import sign
+from service.operations.process_inbound import process_inbound_batch
+from service.store import invoices
 from tests import factories
+from tests.conftest import WEBHOOK_SECRET
 
 
 def attach(api, invoice_id, **params):
@@ -347,7 +359,7 @@ def test_attach_by_invoice_status(api, db, setup, expected_status):
 
     assert response.status_code == expected_status, response.json
     count = db.execute(
-        "SELECT count(*) AS n FROM invoice_payments WHERE invoice = %s", (invoice["id"],)
+        "SELECT count(*) AS n FROM invoice_payments WHERE payment_intent = %s", (pi["id"],)
     ).fetchone()["n"]
     assert count == (1 if expected_status == 200 else 0)
 
@@ -399,3 +411,183 @@ def test_a_live_event_never_moves_a_test_payment_intent(api, service_urls):
     factories.settle(service_urls["DATABASE_URL"], {**pi, "livemode": True})
     assert api.get(f"/v1/payment_intents/{pi['id']}").json["status"] == "requires_payment_method"
     assert api.get(f"/v1/invoices/{invoice['id']}").json["amount_paid"] == 0
+
+
+def _settled_types(db, invoice_id, settle):
+    """The invoice's event types written by `settle()`, oldest first."""
+    before = len(factories.invoice_events(db, invoice_id))
+    settle()
+    return factories.invoice_events(db, invoice_id)[before:]
+
+
+def test_overpaid_is_announced_once_at_the_move_to_paid(api, db, service_urls):
+    # given two payments of 600 on an invoice of 1000, each within the remainder
+    invoice = factories.open_invoice(api, 1000)
+    first, second = (factories.payment_intent(api, invoice, 600) for _ in range(2))
+    for pi in (first, second):
+        assert attach(api, invoice["id"], payment_intent=pi["id"]).status_code == 200
+    dsn = service_urls["DATABASE_URL"]
+
+    # when both succeed
+    partial = _settled_types(db, invoice["id"], lambda: factories.settle(dsn, first))
+    paying = _settled_types(db, invoice["id"], lambda: factories.settle(dsn, second))
+
+    # then the second one pays it overpaid by 200: invoice.overpaid comes last, once
+    assert partial == ["invoice_payment.paid", "invoice.updated"]
+    assert paying == [
+        "invoice_payment.paid",
+        "invoice.updated",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoice.overpaid",
+    ]
+    overpaid = db.execute(
+        "SELECT data FROM events WHERE type = 'invoice.overpaid' AND data->'object'->>'id' = %s",
+        (invoice["id"],),
+    ).fetchone()["data"]
+    assert overpaid["object"]["amount_overpaid"] == 200
+    assert ledger_row(db, invoice["id"]) == {"status": "paid", "total": 1000, "amount_paid": 1200}
+
+
+def test_a_credit_on_a_paid_invoice_is_only_payment_paid_and_invoice_updated(api, db, service_urls):
+    # given an invoice of 1000 with payments of 1000 and 500 attached while it was open
+    invoice = factories.open_invoice(api, 1000)
+    full = factories.payment_intent(api, invoice, 1000)
+    extra = factories.payment_intent(api, invoice, 500)
+    for pi in (full, extra):
+        assert attach(api, invoice["id"], payment_intent=pi["id"]).status_code == 200
+    dsn = service_urls["DATABASE_URL"]
+    paying = _settled_types(db, invoice["id"], lambda: factories.settle(dsn, full))
+    assert paying == [
+        "invoice_payment.paid",
+        "invoice.updated",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ]
+
+    # when the second succeeds after the invoice is paid
+    late = _settled_types(db, invoice["id"], lambda: factories.settle(dsn, extra))
+
+    # then it is credited (overpaying by 500), with no second paid or any overpaid event
+    assert late == ["invoice_payment.paid", "invoice.updated"]
+    updated = db.execute(
+        "SELECT data FROM events WHERE type = 'invoice.updated' AND data->'object'->>'id' = %s"
+        " ORDER BY seq DESC LIMIT 1",
+        (invoice["id"],),
+    ).fetchone()["data"]
+    assert updated["previous_attributes"] == {"amount_paid": 1000, "amount_overpaid": 0}
+    assert updated["object"]["amount_overpaid"] == 500
+    assert ledger_row(db, invoice["id"]) == {"status": "paid", "total": 1000, "amount_paid": 1500}
+
+
+def _webhook_success(app, pi, **received):
+    """POST a signed payment_intent.succeeded for `pi` to /webhooks/stripe, then drain
+    the inbound events as the worker does."""
+    obj = {key: value for key, value in pi.items() if key != "amount_received"}
+    obj.update(status="succeeded", **received)
+    event = {
+        "id": f"evt_{uuid.uuid4().hex[:24]}",
+        "object": "event",
+        "api_version": "2026-10-28.endive",
+        "created": int(time.time()),
+        "data": {"object": obj},
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": "payment_intent.succeeded",
+    }
+    body = json.dumps(event).encode()
+    response = app.test_client().post(
+        "/webhooks/stripe",
+        data=body,
+        headers={
+            "Stripe-Signature": sign(body, WEBHOOK_SECRET, int(time.time())),
+            "Content-Type": "application/json",
+        },
+    )
+    assert response.status_code == 200, response.json
+    with psycopg.connect(
+        app.extensions["settings"].database_url, autocommit=True, row_factory=dict_row
+    ) as conn:
+        process_inbound_batch(conn, now=int(time.time()), limit=10_000)
+
+
+@pytest.mark.parametrize(
+    ("received", "credited"),
+    [
+        pytest.param({"amount_received": 0}, 0, id="received-nothing"),
+        pytest.param({"amount_received": 400}, 400, id="received-part"),
+        pytest.param({"amount_received": None}, 1000, id="null-means-all"),
+        pytest.param({}, 1000, id="absent-means-all"),
+    ],
+)
+@pytest.mark.parametrize("attached", ["before", "after"])
+def test_a_success_credits_what_was_received_even_nothing(
+    app, api, db, received, credited, attached
+):
+    # given an invoice of 1000 and a PaymentIntent of 1000, attached before or after
+    invoice = factories.open_invoice(api, 1000)
+    pi = factories.payment_intent(api, invoice, 1000)
+    if attached == "before":
+        assert attach(api, invoice["id"], payment_intent=pi["id"]).status_code == 200
+
+    # when Stripe's webhook says it succeeded having received `received`
+    _webhook_success(app, pi, **received)
+    if attached == "after":
+        assert attach(api, invoice["id"], payment_intent=pi["id"]).status_code == 200
+
+    # then exactly that is credited: a payment that received nothing is paid with 0
+    payment = db.execute(
+        "SELECT status, amount_paid FROM invoice_payments WHERE payment_intent = %s", (pi["id"],)
+    ).fetchone()
+    assert payment == {"status": "paid", "amount_paid": credited}
+    row = ledger_row(db, invoice["id"])
+    assert row["amount_paid"] == credited
+    assert row["status"] == ("paid" if credited == 1000 else "open")
+    types = factories.invoice_events(db, invoice["id"])
+    assert types.count("invoice_payment.paid") == 1
+    # a credit of 0 changes nothing on the invoice, so no invoice.updated
+    assert types.count("invoice.updated") == (0 if credited == 0 else 1)
+
+
+def test_concurrent_credits_without_the_invoice_lock_lose_nothing(api, db, service_urls):
+    # given an invoice of 1000 with open payments of 600 and 400
+    invoice = factories.open_invoice(api, 1000)
+    payments = []
+    for amount in (600, 400):
+        pi = factories.payment_intent(api, invoice, amount)
+        assert attach(api, invoice["id"], payment_intent=pi["id"]).status_code == 200
+        payments.append(
+            db.execute(
+                "SELECT id FROM invoice_payments WHERE payment_intent = %s", (pi["id"],)
+            ).fetchone()["id"]
+        )
+    dsn = service_urls["DATABASE_URL"]
+
+    def credit(conn, payment_id, amount):
+        return invoices.apply_credit(
+            conn,
+            invoice["id"],
+            payment_id,
+            amount=amount,
+            now=int(time.time()),
+            payable=ledger.PAYABLE_STATUSES,
+        )
+
+    # when two callers credit them at once, neither holding the invoice's row lock first
+    with (
+        psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as first,
+        psycopg.connect(dsn, row_factory=dict_row) as second,  # its own open transaction
+        ThreadPoolExecutor(1) as pool,
+    ):
+        with first.transaction():
+            credit(first, payments[0], 600)
+            blocked = pool.submit(credit, second, payments[1], 400)
+            time.sleep(0.3)
+            assert not blocked.done()  # it waits on the row the first one updated
+        after = blocked.result(timeout=10)
+        second.commit()
+
+    # then both credits count, and the invoice is paid
+    assert (after.amount_paid, after.status) == (1000, "paid")
+    assert ledger_row(db, invoice["id"]) == {"status": "paid", "total": 1000, "amount_paid": 1000}

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from service.store import reconciliation
 from tests import factories
 from tests.conftest import ROOT, TEST_KEY
 
@@ -413,37 +414,129 @@ def test_payments_block_void_and_uncollectible(
         assert row["status"] == "open"
 
 
-def test_pay_out_of_band_keeps_amount_paid_and_writes_updated_then_paid(api, db, service_urls):
-    # given
+def test_pay_out_of_band_records_a_paid_payment_for_what_remains(api, db, service_urls):
+    # given an invoice of 1000 with 500 credited through a PaymentIntent
     invoice = open_invoice(api, 1000)
-    _attach_payment(api, service_urls["DATABASE_URL"], invoice, "paid")  # 500 of 1000 credited
+    _attach_payment(api, service_urls["DATABASE_URL"], invoice, "paid")
 
-    # when
+    # when the rest is marked paid out of band
     response = api.post(
         f"/v1/invoices/{invoice['id']}/pay",
-        {"paid_out_of_band": "true"},
+        {"paid_out_of_band": "true", "expand[]": "amount_paid_off_stripe"},
         {"Idempotency-Key": f"oob-{invoice['id']}"},
     )
 
-    # then
+    # then amount_paid counts it (Stripe basil): nothing remains, nothing is overpaid
     assert response.status_code == 200, response.json
     body = response.json
-    assert (body["status"], body["amount_paid"], body["amount_remaining"]) == ("paid", 500, 0)
+    assert (body["status"], body["amount_paid"], body["amount_remaining"]) == ("paid", 1000, 0)
+    assert body["amount_due"] == body["amount_paid"]
     assert body["amount_overpaid"] == 0
+    assert body["amount_paid_off_stripe"] == 500
     assert "paid_out_of_band" not in body  # removed from the invoice in Stripe's 2025-03-31 API
     row = invoice_row(db, invoice["id"])
-    assert (row["status"], row["amount_paid"], row["paid_out_of_band"]) == ("paid", 500, True)
+    assert (row["status"], row["amount_paid"], row["paid_out_of_band"]) == ("paid", 1000, True)
     assert row["paid_at"] == body["status_transitions"]["paid_at"]
+    # as a guaranteed payment record of 500, attached and paid
+    payments = api.get("/v1/invoice_payments", {"invoice": invoice["id"]}).json["data"]
+    assert [(p["status"], p["amount_paid"], p["payment"]["type"]) for p in payments] == [
+        ("paid", 500, "payment_record"),
+        ("paid", 500, "payment_intent"),
+    ]
+    record = api.get(f"/v1/payment_records/{payments[0]['payment']['payment_record']}").json
+    assert record["amount_guaranteed"] == {"currency": "usd", "value": 500}
+    assert record["customer_details"]["customer"] == invoice["customer"]
+    assert record["payment_method_details"]["type"] == "custom"
+    paid_sum = db.execute(
+        "SELECT sum(amount_paid) AS s FROM invoice_payments WHERE invoice = %s AND status = 'paid'",
+        (invoice["id"],),
+    ).fetchone()["s"]
+    assert paid_sum == row["amount_paid"]
+    assert not [b for b in reconciliation.breaches(db) if b["id"] == invoice["id"]]
+    # and its events: the payment's, then invoice.updated and invoice.paid; no
+    # payment_succeeded (no payment attempt) and no overpaid
+    types = factories.invoice_events(db, invoice["id"])
+    assert types[-3:] == ["invoice_payment.paid", "invoice.updated", "invoice.paid"]
+    assert types.count("invoice.payment_succeeded") == 0
     events = events_of(db, invoice["id"])
-    assert [e["type"] for e in events[-2:]] == ["invoice.updated", "invoice.paid"]
     previous = events[-2]["data"]["previous_attributes"]
     assert previous["status"] == "open"
-    assert previous["amount_remaining"] == 500
+    assert (previous["amount_paid"], previous["amount_remaining"]) == (500, 500)
     assert previous["status_transitions"]["paid_at"] is None
     for event in events[-2:]:
         assert event["request_id"] == response.headers["Request-Id"]
         assert event["idempotency_key"] == f"oob-{invoice['id']}"
         assert event["data"]["object"]["status"] == "paid"
+        assert "amount_paid_off_stripe" not in event["data"]["object"]
+
+
+def test_amount_paid_off_stripe_is_includable_and_sums_paid_payment_records(api, service_urls):
+    invoice = open_invoice(api, 1000)
+    _attach_payment(api, service_urls["DATABASE_URL"], invoice, "paid")
+    assert "amount_paid_off_stripe" not in api.get(f"/v1/invoices/{invoice['id']}").json
+    expand = {"expand[]": "amount_paid_off_stripe"}
+    assert api.get(f"/v1/invoices/{invoice['id']}", expand).json["amount_paid_off_stripe"] == 0
+    record = api.post(
+        "/v1/payment_records/report_payment",
+        {
+            "amount_requested[value]": 300,
+            "amount_requested[currency]": "usd",
+            "customer_details[customer]": invoice["customer"],
+            "initiated_at": 1_700_000_000,
+        },
+    ).json
+    attached = api.post(
+        f"/v1/invoices/{invoice['id']}/attach_payment",
+        {"payment_record": record["id"], "expand[0]": "amount_paid_off_stripe"},
+    )
+    assert attached.status_code == 200, attached.json
+    assert attached.json["amount_paid_off_stripe"] == 300
+    assert attached.json["amount_paid"] == 800
+    nested = api.get(f"/v1/invoices/{invoice['id']}", {"expand[]": "amount_paid_off_stripe.x"})
+    assert nested.status_code == 400
+    assert nested.json["error"]["param"] == "expand"
+
+
+def _ledger_snapshot(db: Any, invoice_id: str) -> dict[str, Any]:
+    return {
+        "invoice": invoice_row(db, invoice_id),
+        "payments": db.execute(
+            "SELECT * FROM invoice_payments WHERE invoice = %s ORDER BY seq", (invoice_id,)
+        ).fetchall(),
+        "records": db.execute("SELECT count(*) AS n FROM payment_records").fetchone()["n"],
+        "events": db.execute("SELECT count(*) AS n FROM events").fetchone()["n"],
+    }
+
+
+def test_pay_out_of_band_is_refused_while_a_payment_is_open(api, db, service_urls):
+    # given an invoice with an open PaymentIntent payment
+    invoice = open_invoice(api, 1000)
+    pi = factories.payment_intent(api, invoice, 500)
+    attached = api.post(
+        f"/v1/invoices/{invoice['id']}/attach_payment",
+        {"payment_intent": pi["id"], "expand[]": "payments"},
+    )
+    inpay = attached.json["payments"]["data"][0]["id"]
+    before = _ledger_snapshot(db, invoice["id"])
+
+    # when it is marked paid out of band
+    response = api.post(f"/v1/invoices/{invoice['id']}/pay", {"paid_out_of_band": "true"})
+
+    # then a 400 naming the open payment and what to do, and nothing changed
+    assert response.status_code == 400, response.json
+    error = response.json["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["code"] == "invoice_payment_in_progress"
+    assert error["param"] == "paid_out_of_band"
+    assert inpay in error["message"] and pi["id"] in error["message"]
+    assert "Cancel" in error["message"]
+    assert _ledger_snapshot(db, invoice["id"]) == before
+
+    # and once that payment is canceled, it can be
+    assert api.post(f"/v1/payment_intents/{pi['id']}/cancel").status_code == 200
+    paid = api.post(f"/v1/invoices/{invoice['id']}/pay", {"paid_out_of_band": "true"})
+    assert paid.status_code == 200, paid.json
+    assert (paid.json["amount_paid"], paid.json["amount_remaining"]) == (1000, 0)
 
 
 @pytest.mark.parametrize("params", [{}, {"paid_out_of_band": "false"}])

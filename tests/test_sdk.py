@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,58 @@ def test_seed_fixture_matches_the_seed_page():
         pytest.skip("the shared seed page is not on this machine")
     example = json.loads(re.search(r"Response\n(\{.*\})", page, re.S).group(1))
     assert example == seed_invoice()
+
+
+def _always_present(cls: type) -> set[str]:
+    """Fields a stripe-python class declares without Optional (nullable, or left out)."""
+    return {
+        name
+        for name, annotation in cls.__annotations__.items()
+        if typing.get_origin(annotation) is not typing.ClassVar
+        and type(None) not in typing.get_args(annotation)
+    }
+
+
+# Declared nullable but always present by stripe-node's types (`x: T | null`, no `?`).
+NODE_ALWAYS_PRESENT = {
+    "invoice": {
+        "automatically_finalizes_at": None,
+        "customer_account": None,
+        "rendering": None,
+        "total_pretax_credit_amounts": [],
+    },
+    "payment_intent": {
+        "excluded_payment_method_types": None,
+        "payment_method_configuration_details": None,
+    },
+}
+
+
+def test_objects_carry_every_field_the_sdks_declare_always_present(api, client, invoice):
+    # given an invoice with a payment, its PaymentIntent and its invoice payment
+    pi = client.v1.payment_intents.create(
+        params={"amount": 500, "currency": "usd", "customer": invoice.customer}
+    )
+    client.v1.invoices.attach_payment(invoice.id, params={"payment_intent": pi.id})
+    payment = client.v1.invoice_payments.list(params={"invoice": invoice.id}).data[0]
+
+    # when each is fetched raw
+    bodies = {
+        "invoice": api.get(f"/v1/invoices/{invoice.id}").json,
+        "payment_intent": api.get(f"/v1/payment_intents/{pi.id}").json,
+        "invoice_payment": api.get(f"/v1/invoice_payments/{payment.id}").json,
+    }
+
+    # then every field the SDKs say is always there is there
+    classes = {
+        "invoice": stripe.Invoice,
+        "payment_intent": stripe.PaymentIntent,
+        "invoice_payment": stripe.InvoicePayment,
+    }
+    for name, cls in classes.items():
+        missing = _always_present(cls) - set(bodies[name])
+        assert not missing, f"{name} lacks {sorted(missing)}"
+    for name, expected in NODE_ALWAYS_PRESENT.items():
+        assert {key: bodies[name].get(key, "absent") for key in expected} == expected, name
+    # an includable field stays out unless expanded
+    assert "amount_paid_off_stripe" not in bodies["invoice"]

@@ -69,8 +69,8 @@ def _expand_path(obj: dict[str, Any], segments: list[str], path: str, livemode: 
         if fetch is None:
             raise _cannot_expand(path)
         value = obj[key] = fetch(value, livemode) or value
-    elif value is None:
-        return
+    elif value is None or (include is not None and not rest and not isinstance(value, dict)):
+        return  # null, or an included scalar such as amount_paid_off_stripe
     elif not isinstance(value, dict) or (include is None and not rest and "object" not in value):
         raise _cannot_expand(path)
     if rest and isinstance(value, dict):

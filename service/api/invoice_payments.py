@@ -1,4 +1,5 @@
-"""/v1/invoice_payments, the includable `payments` of an invoice, and attach_payment."""
+"""/v1/invoice_payments, the includable `payments` and `amount_paid_off_stripe` of an
+invoice, and attach_payment."""
 
 from __future__ import annotations
 
@@ -68,6 +69,11 @@ def include_payments(invoice: dict[str, Any], livemode: bool) -> dict[str, Any]:
         "has_more": len(rows) > INCLUDED_PAYMENTS,
         "url": f"/v1/invoices/{invoice['id']}/payments",
     }
+
+
+@includable("invoice", "amount_paid_off_stripe")
+def include_amount_paid_off_stripe(invoice: dict[str, Any], livemode: bool) -> int:
+    return invoice_payments.paid_off_stripe(deps.get_conn(), invoice["id"])
 
 
 @bp.post("/v1/invoices/<invoice_id>/attach_payment")

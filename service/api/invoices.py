@@ -26,6 +26,7 @@ from service.domain.ids import CUSTOMER
 from service.domain.invoices import STATUSES
 from service.errors import InvalidRequest, NotFound
 from service.operations import invoices as operations
+from service.operations.payments import pay_out_of_band
 from service.render.invoices import lines_url, render_invoice, render_invoices, render_line_item
 from service.store import invoice_items, invoices
 
@@ -175,9 +176,7 @@ def pay(invoice_id: str) -> dict[str, Any]:
             "(POST /v1/invoices/:id/attach_payment), or pass paid_out_of_band=true.",
             param="paid_out_of_band",
         )
-    row = operations.pay_out_of_band(
-        deps.get_conn(), deps.caller(), invoice_id, now=int(time.time())
-    )
+    row = pay_out_of_band(deps.get_conn(), deps.caller(), invoice_id, now=int(time.time()))
     return _respond(row, params)
 
 

@@ -1,8 +1,11 @@
-"""The invoice ledger's rules: what may be attached, and what a credit does."""
+"""The invoice ledger's rules, over typed rows: what may be attached, what a credit
+pays, and which events a credit calls for."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from service.domain.money import overpaid, remaining
 from service.errors import InvalidRequest, PaymentStateConflict
@@ -16,18 +19,95 @@ TERMINAL_PI_STATUSES = ("succeeded", "canceled")
 
 
 @dataclass(frozen=True, slots=True)
-class Credit:
-    """The invoice after crediting one payment."""
+class Invoice:
+    """An invoices row (store.invoices.COLUMNS)."""
 
+    id: str
+    livemode: bool
+    customer: str
+    status: str
+    currency: str
+    number: str | None
+    description: str | None
+    footer: str | None
+    metadata: dict[str, str]
+    auto_advance: bool
+    collection_method: str
+    due_date: int | None
+    customer_email: str | None
+    customer_name: str | None
+    total: int
     amount_paid: int
+    paid_out_of_band: bool
+    finalized_at: int | None
+    paid_at: int | None
+    voided_at: int | None
+    marked_uncollectible_at: int | None
+    created: int
+
+    @property
+    def amount_remaining(self) -> int:
+        return remaining(self.total, self.amount_paid)
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicePayment:
+    """An invoice_payments row: one PaymentIntent or payment record on one invoice."""
+
+    id: str
+    livemode: bool
+    invoice: str
+    payment_intent: str | None
+    payment_record: str | None
+    currency: str
+    amount_requested: int
+    amount_paid: int | None
     status: str
     paid_at: int | None
-    became_paid: bool
-    newly_overpaid: bool
+    canceled_at: int | None
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentIntent:
+    """A payment_intents row: Tally's mirror of a Stripe PaymentIntent."""
+
+    id: str
+    livemode: bool
+    amount: int
+    amount_received: int
+    currency: str
+    customer: str | None
+    description: str | None
+    status: str
+    cancellation_reason: str | None
+    canceled_at: int | None
+    metadata: dict[str, str]
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
+class LockedPaymentIntent(PaymentIntent):
+    """A PaymentIntent read for attaching, with the invoice it is attached to."""
+
+    attached_to: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LockedPaymentRecord:
+    """A payment record read for attaching, with the invoice it is attached to."""
+
+    id: str
+    livemode: bool
+    amount: int
+    currency: str
+    customer: str | None
+    outcome: str
+    attached_to: str | None
 
 
 def check_attachable(
-    invoice: dict[str, object],
+    invoice: Invoice,
     *,
     param: str,
     amount: int,
@@ -35,51 +115,80 @@ def check_attachable(
     customer: str | None,
 ) -> None:
     """Refuse a payment the invoice cannot take; `param` names the payment's parameter."""
-    status = invoice["status"]
-    if status not in PAYABLE_STATUSES:
+    if invoice.status not in PAYABLE_STATUSES:
         raise PaymentStateConflict(
-            f"This invoice is {status}; payments can only be attached to open or "
+            f"This invoice is {invoice.status}; payments can only be attached to open or "
             "uncollectible invoices.",
-            code="invoice_not_payable" if status != "draft" else "invoice_not_finalized",
+            code="invoice_not_payable" if invoice.status != "draft" else "invoice_not_finalized",
         )
-    if currency != invoice["currency"]:
+    if currency != invoice.currency:
         raise InvalidRequest(
             f"The payment's currency ({currency}) does not match the invoice's "
-            f"currency ({invoice['currency']}).",
+            f"currency ({invoice.currency}).",
             param=param,
         )
-    if customer != invoice["customer"]:
+    if customer != invoice.customer:
         raise InvalidRequest(
             "The payment must belong to the invoice's customer "
-            f"({invoice['customer']}), not {customer or 'no customer'}.",
+            f"({invoice.customer}), not {customer or 'no customer'}.",
             param=param,
         )
-    left = remaining(int(invoice["total"]), int(invoice["amount_paid"]))  # type: ignore[call-overload]
-    if amount > left:
+    if amount > invoice.amount_remaining:
         raise InvalidRequest(
-            f"The payment's amount ({amount}) exceeds the invoice's amount_remaining ({left}).",
+            f"The payment's amount ({amount}) exceeds the invoice's amount_remaining "
+            f"({invoice.amount_remaining}).",
             param=param,
             code="amount_too_large",
         )
 
 
-def credit(invoice: dict[str, object], amount: int, *, now: int) -> Credit:
-    """Add `amount` to the invoice; it becomes paid when nothing remains."""
-    total = int(invoice["total"])  # type: ignore[call-overload]
-    before = int(invoice["amount_paid"])  # type: ignore[call-overload]
-    after = before + amount
-    status = str(invoice["status"])
-    becomes_paid = status in PAYABLE_STATUSES and remaining(total, after) == 0
-    return Credit(
-        amount_paid=after,
-        status="paid" if becomes_paid else status,
-        paid_at=now if becomes_paid else invoice["paid_at"],  # type: ignore[arg-type]
-        became_paid=becomes_paid,
-        newly_overpaid=overpaid(total, after) > overpaid(total, before),
-    )
+def check_payable_out_of_band(
+    invoice: Invoice, open_payments: list[tuple[str, str | None]]
+) -> None:
+    """Refuse marking the invoice paid out of band while any of its payments is open:
+    a PaymentIntent succeeding later would collect a second time."""
+    if open_payments:
+        named = ", ".join(
+            f"{payment} (payment_intent {intent})" if intent else payment
+            for payment, intent in open_payments
+        )
+        raise PaymentStateConflict(
+            f"Invoice {invoice.id} has open invoice payments: {named}. Cancel them first "
+            "(POST /v1/payment_intents/:id/cancel), then mark the invoice paid out of band.",
+            param="paid_out_of_band",
+            code="invoice_payment_in_progress",
+        )
 
 
-def amount_received(payment_intent: dict[str, object], amount_requested: int) -> int:
+def received_amount(payment_intent: Mapping[str, Any]) -> int:
+    """What a PaymentIntent from Stripe has collected: its `amount_received`, or, when
+    Stripe left that out (None or missing), its whole amount if it succeeded. A
+    succeeded PaymentIntent may have received 0; that is not "absent"."""
+    received = payment_intent.get("amount_received")
+    if received is not None:
+        return int(received)
+    return int(payment_intent["amount"]) if payment_intent["status"] == "succeeded" else 0
+
+
+def amount_received(payment_intent: PaymentIntent, amount_requested: int) -> int:
     """What a succeeded PaymentIntent pays into its invoice payment, at most what was asked."""
-    received = int(payment_intent.get("amount_received") or payment_intent["amount"])  # type: ignore[call-overload]
-    return min(received, amount_requested)
+    return min(payment_intent.amount_received, amount_requested)
+
+
+def credit_events(before: Invoice, after: Invoice, *, out_of_band: bool = False) -> list[str]:
+    """The invoice events one credit calls for, after `invoice_payment.paid`, in Stripe's
+    order. `invoice.paid` and what follows come once, at the move to paid;
+    `invoice.overpaid` then only if the invoice is overpaid ("occurs when an invoice
+    transitions to paid with a non-zero amount_overpaid"). Marking paid out of band is
+    no payment attempt, so it has no `invoice.payment_succeeded`. A credit of 0
+    changes nothing on the invoice, so it has no invoice event."""
+    if (after.amount_paid, after.status) == (before.amount_paid, before.status):
+        return []
+    types = ["invoice.updated"]
+    if after.status == "paid" and before.status != "paid":
+        types.append("invoice.paid")
+        if not out_of_band:
+            types.append("invoice.payment_succeeded")
+        if overpaid(after.total, after.amount_paid) > 0:
+            types.append("invoice.overpaid")
+    return types

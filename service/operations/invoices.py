@@ -292,17 +292,6 @@ def mark_uncollectible(
     return _move(conn, caller, invoice_id, "mark_uncollectible", now=now)
 
 
-def pay_out_of_band(
-    conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, *, now: int
-) -> dict[str, Any]:
-    """Open or uncollectible → paid outside Stripe; `invoice.updated`, then `invoice.paid`.
-
-    amount_paid stays the sum of the invoice's paid payments (the ledger invariant);
-    the invoice renders amount_remaining 0 from now on.
-    """
-    return _move(conn, caller, invoice_id, "pay", now=now)
-
-
 def _move(
     conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, action: str, *, now: int
 ) -> dict[str, Any]:
@@ -314,28 +303,12 @@ def _move(
             rules.check_payments_allow(
                 action, invoice_id, invoices.has_payments(conn, invoice_id, blocking)
             )
-        before = render_invoice(conn, invoice) if action == "pay" else {}
         if action == "void":
             changed = {"status": "void", "voided_at": now}
-        elif action == "mark_uncollectible":
-            changed = {"status": "uncollectible", "marked_uncollectible_at": now}
         else:
-            changed = {"status": "paid", "paid_at": now, "paid_out_of_band": True}
+            changed = {"status": "uncollectible", "marked_uncollectible_at": now}
         invoice = invoices.update_state(conn, {**invoice, **changed})
         after = render_invoice(conn, invoice)
-        if action == "void":
-            written = [caller.event("invoice.voided", after, now=now)]
-        elif action == "mark_uncollectible":
-            written = [caller.event("invoice.marked_uncollectible", after, now=now)]
-        else:
-            written = [
-                caller.event(
-                    "invoice.updated",
-                    after,
-                    now=now,
-                    previous=changed_attributes(before, after),
-                ),
-                caller.event("invoice.paid", after, now=now),
-            ]
-        events.add_all(conn, written)
+        type_ = "invoice.voided" if action == "void" else "invoice.marked_uncollectible"
+        events.add(conn, caller.event(type_, after, now=now))
     return invoice

@@ -8,13 +8,21 @@ writes the events of that change. Lock order: payment intent -> invoice -> payme
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
 from typing import Any
 
 import psycopg
 
+from service.domain import invoices as invoice_rules
 from service.domain import ledger
 from service.domain.events import changed_attributes
 from service.domain.ids import INVOICE_PAYMENT, PAYMENT_INTENT, PAYMENT_RECORD, new_id
+from service.domain.ledger import (
+    Invoice,
+    InvoicePayment,
+    LockedPaymentIntent,
+    LockedPaymentRecord,
+)
 from service.errors import InvalidRequest, NotFound, PaymentStateConflict, ResourceMissing
 from service.operations.context import Caller, webhook_caller
 from service.render.invoices import EMBEDDED_LINES, render_invoice, render_lines
@@ -58,16 +66,17 @@ def cancel_payment_intent(
         pi = payment_intents.get_for_update(conn, pi_id, caller.livemode)
         if pi is None:
             raise NotFound(f"No such payment_intent: '{pi_id}'", param="intent")
-        if pi["status"] in ("succeeded", "canceled", "processing"):
+        if pi.status in ("succeeded", "canceled", "processing"):
             raise PaymentStateConflict(
-                f"You cannot cancel this PaymentIntent because it has a status of {pi['status']}.",
+                f"You cannot cancel this PaymentIntent because it has a status of {pi.status}.",
                 code="payment_intent_unexpected_state",
             )
-        pi = payment_intents.update_state(
-            conn, {**pi, "status": "canceled", "cancellation_reason": reason, "canceled_at": now}
+        row = payment_intents.update_state(
+            conn,
+            {**asdict(pi), "status": "canceled", "cancellation_reason": reason, "canceled_at": now},
         )
         _cancel_open_payments(conn, pi_id, now=now)
-    return pi
+    return row
 
 
 def report_payment(
@@ -113,6 +122,7 @@ def attach_payment(
     transaction. Any refusal raises before anything is written.
     """
     with conn.transaction():
+        payment: LockedPaymentIntent | LockedPaymentRecord | None
         if payment_intent is not None:
             param = "payment_intent"
             payment = payment_intents.get_for_update(conn, payment_intent, caller.livemode)
@@ -121,37 +131,38 @@ def attach_payment(
             payment = payment_records.get_for_update(conn, str(payment_record), caller.livemode)
         # Locked after the payment (the lock order); a missing invoice is a 404
         # whatever the body says, so it is looked up before refusing the payment.
-        invoice = invoices.get_for_update_with_lines(
+        locked = invoices.get_for_update_with_lines(
             conn, invoice_id, caller.livemode, lines=EMBEDDED_LINES + 1
         )
-        if invoice is None:
+        if locked is None:
             raise NotFound(f"No such invoice: '{invoice_id}'", param="invoice")
+        invoice, line_rows = locked
         if payment is None:
             raise ResourceMissing(
                 f"No such {param}: '{payment_intent or payment_record}'", param=param
             )
-        if payment.get("status") == "canceled":
+        if isinstance(payment, LockedPaymentIntent) and payment.status == "canceled":
             raise InvalidRequest(
                 "A canceled PaymentIntent cannot be attached to an invoice.",
                 param=param,
                 code="payment_intent_unexpected_state",
             )
-        if payment.get("outcome") == "failed":
+        if isinstance(payment, LockedPaymentRecord) and payment.outcome == "failed":
             raise InvalidRequest(
                 "A failed payment record cannot be attached to an invoice.", param=param
             )
-        if payment["attached_to"] is not None:
+        if payment.attached_to is not None:
             raise InvalidRequest(
-                f"This {param} is already attached to invoice {payment['attached_to']}.",
+                f"This {param} is already attached to invoice {payment.attached_to}.",
                 param=param,
                 code="invoice_payment_already_attached",
             )
         ledger.check_attachable(
             invoice,
             param=param,
-            amount=payment["amount"],
-            currency=payment["currency"],
-            customer=payment["customer"],
+            amount=payment.amount,
+            currency=payment.currency,
+            customer=payment.customer,
         )
         # The payment's row lock makes this insert the only one for it.
         inpay = invoice_payments.insert(
@@ -162,23 +173,76 @@ def attach_payment(
                 "invoice": invoice_id,
                 "payment_intent": payment_intent,
                 "payment_record": payment_record,
-                "currency": payment["currency"],
-                "amount_requested": payment["amount"],
+                "currency": payment.currency,
+                "amount_requested": payment.amount,
                 "created": now,
             },
         )
-        if payment_intent is not None and payment["status"] == "succeeded":
-            invoice = _credit(
-                conn,
-                caller,
-                invoice,
-                inpay,
-                ledger.amount_received(payment, payment["amount"]),
-                now,
-            )
-        elif payment_record is not None and payment["outcome"] == "guaranteed":
-            invoice = _credit(conn, caller, invoice, inpay, payment["amount"], now)
-    return invoice
+        if isinstance(payment, LockedPaymentIntent) and payment.status == "succeeded":
+            amount = ledger.amount_received(payment, payment.amount)
+            invoice = _credit(conn, caller, invoice, line_rows, inpay, amount, now=now)
+        elif isinstance(payment, LockedPaymentRecord) and payment.outcome == "guaranteed":
+            invoice = _credit(conn, caller, invoice, line_rows, inpay, payment.amount, now=now)
+    return asdict(invoice)
+
+
+def pay_out_of_band(
+    conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, *, now: int
+) -> dict[str, Any]:
+    """Open or uncollectible → paid outside Stripe; return the invoice row.
+
+    What remains is recorded as a guaranteed payment record attached to the invoice
+    and credited, so amount_paid = amount_due and amount_paid stays the sum of the
+    invoice's paid payments. Refused, with nothing written, while any payment of the
+    invoice is open. Events: `invoice_payment.paid`, `invoice.updated`, `invoice.paid`.
+    """
+    with conn.transaction():
+        locked = invoices.get_for_update_with_lines(
+            conn, invoice_id, caller.livemode, lines=EMBEDDED_LINES + 1
+        )
+        if locked is None:
+            raise NotFound(f"No such invoice: '{invoice_id}'", param="id")
+        invoice, line_rows = locked
+        invoice_rules.check_move(invoice.status, "pay")
+        ledger.check_payable_out_of_band(
+            invoice, invoice_payments.open_for_invoice(conn, invoice_id)
+        )
+        record = payment_records.insert(
+            conn,
+            {
+                "id": new_id(PAYMENT_RECORD),
+                "livemode": caller.livemode,
+                "amount": invoice.amount_remaining,
+                "currency": invoice.currency,
+                "customer": invoice.customer,
+                "outcome": "guaranteed",
+                "payment_method_type": "custom",
+                "payment_reference": None,
+                "description": f"Invoice {invoice_id} paid out of band",
+                "initiated_at": now,
+                "guaranteed_at": now,
+                "failed_at": None,
+                "metadata": {},
+                "created": now,
+            },
+        )
+        inpay = invoice_payments.insert(
+            conn,
+            {
+                "id": new_id(INVOICE_PAYMENT),
+                "livemode": caller.livemode,
+                "invoice": invoice_id,
+                "payment_intent": None,
+                "payment_record": record["id"],
+                "currency": invoice.currency,
+                "amount_requested": record["amount"],
+                "created": now,
+            },
+        )
+        invoice = _credit(
+            conn, caller, invoice, line_rows, inpay, record["amount"], now=now, out_of_band=True
+        )
+    return asdict(invoice)
 
 
 def apply_payment_intent_update(
@@ -195,7 +259,7 @@ def apply_payment_intent_update(
         "id": pi["id"],
         "livemode": bool(pi.get("livemode", False)),
         "amount": int(pi["amount"]),
-        "amount_received": int(pi.get("amount_received") or 0),
+        "amount_received": ledger.received_amount(pi),
         "currency": str(pi["currency"]).lower(),
         "customer": customer.get("id") if isinstance(customer, dict) else customer,
         "description": pi.get("description"),
@@ -208,70 +272,64 @@ def apply_payment_intent_update(
     current = payment_intents.apply_update(conn, incoming, terminal=ledger.TERMINAL_PI_STATUSES)
     if current is None:
         return  # already succeeded or canceled (or of the other mode): nothing moves it
-    if current["status"] == "succeeded":
-        caller = webhook_caller(current["livemode"])
-        for inpay in invoice_payments.open_for_payment_intent(conn, current["id"]):
-            invoice = invoices.get_for_update_with_lines(
-                conn, inpay["invoice"], inpay["livemode"], lines=EMBEDDED_LINES + 1
+    if current.status == "succeeded":
+        caller = webhook_caller(current.livemode)
+        for inpay in invoice_payments.open_for_payment_intent(conn, current.id):
+            locked = invoices.get_for_update_with_lines(
+                conn, inpay.invoice, inpay.livemode, lines=EMBEDDED_LINES + 1
             )
-            assert invoice is not None
-            _credit(
-                conn,
-                caller,
-                invoice,
-                inpay,
-                ledger.amount_received(current, inpay["amount_requested"]),
-                now,
-            )
-    elif current["status"] == "canceled":
-        _cancel_open_payments(conn, current["id"], now=now)
+            assert locked is not None
+            invoice, line_rows = locked
+            amount = ledger.amount_received(current, inpay.amount_requested)
+            _credit(conn, caller, invoice, line_rows, inpay, amount, now=now)
+    elif current.status == "canceled":
+        _cancel_open_payments(conn, current.id, now=now)
 
 
 def _cancel_open_payments(conn: psycopg.Connection[Any], pi_id: str, *, now: int) -> None:
     for inpay in invoice_payments.open_for_payment_intent(conn, pi_id):
-        invoice_payments.mark_canceled(conn, inpay["id"], now=now)
+        invoice_payments.mark_canceled(conn, inpay.id, now=now)
 
 
 def _credit(
     conn: psycopg.Connection[Any],
     caller: Caller,
-    invoice: dict[str, Any],
-    inpay: dict[str, Any],
+    invoice: Invoice,
+    line_rows: list[dict[str, Any]],
+    inpay: InvoicePayment,
     amount: int,
+    *,
     now: int,
-) -> dict[str, Any]:
+    out_of_band: bool = False,
+) -> Invoice:
     """Credit `amount` of an open invoice payment to its locked invoice, with its events.
 
-    Returns the invoice row after the change (unchanged if the payment was not open).
+    Returns the invoice after the change (unchanged if the payment was not open).
     """
-    credit = ledger.credit(invoice, amount, now=now)
     credited = invoices.apply_credit(
         conn,
-        invoice["id"],
-        inpay["id"],
+        invoice.id,
+        inpay.id,
         amount=amount,
         now=now,
-        amount_paid=credit.amount_paid,
-        status=credit.status,
-        paid_at=credit.paid_at,
+        payable=ledger.PAYABLE_STATUSES,
+        out_of_band=out_of_band,
     )
     if credited is None:
         return invoice  # not open any more: already credited or canceled
-    paid = {**inpay, "status": "paid", "amount_paid": amount, "paid_at": now}
-    before = render_invoice(conn, invoice, lines=render_lines(invoice["id"], invoice["line_rows"]))
-    after = render_invoice(conn, credited, lines=before["lines"])
-    invoice = credited
-
-    written = [
-        caller.event("invoice_payment.paid", render_invoice_payment(paid), now=now),
-        caller.event("invoice.updated", after, now=now, previous=changed_attributes(before, after)),
-    ]
-    if credit.became_paid:
+    paid = replace(inpay, status="paid", amount_paid=amount, paid_at=now)
+    written = [caller.event("invoice_payment.paid", render_invoice_payment(asdict(paid)), now=now)]
+    types = ledger.credit_events(invoice, credited, out_of_band=out_of_band)
+    if types:
+        lines = render_lines(invoice.id, line_rows)
+        before = render_invoice(conn, asdict(invoice), lines=lines)
+        after = render_invoice(conn, asdict(credited), lines=lines)
+        previous = changed_attributes(before, after)
         written += [
-            caller.event("invoice.paid", after, now=now),
-            caller.event("invoice.payment_succeeded", after, now=now),
+            caller.event(
+                type_, after, now=now, previous=previous if type_ == "invoice.updated" else None
+            )
+            for type_ in types
         ]
-    if credit.newly_overpaid:
-        written.append(caller.event("invoice.overpaid", after, now=now))
     events.add_all(conn, written)
-    return invoice
+    return credited

@@ -81,8 +81,9 @@ class LineItemSchema(Schema):
 
 
 class InvoiceSchema(Schema):
-    """The invoice as the seed shows it; `lines` is passed in precomputed, `payments`
-    is includable and added by expansion."""
+    """The invoice as the seed shows it, plus the fields the SDKs declare always present
+    (stripe-node's types); `lines` is passed in precomputed, `payments` and
+    `amount_paid_off_stripe` are includable and added by expansion."""
 
     id = fields.String()
     object = fields.Constant("invoice")
@@ -99,12 +100,14 @@ class InvoiceSchema(Schema):
     attempted = fields.Constant(False)
     auto_advance = fields.Boolean()
     automatic_tax = fields.Constant({"enabled": False, "liability": None, "status": None})
+    automatically_finalizes_at = fields.Constant(None)
     billing_reason = fields.Constant("manual")
     collection_method = fields.String()
     created = fields.Integer()
     currency = fields.String()
     custom_fields = fields.Constant(None)
     customer = fields.String()
+    customer_account = fields.Constant(None)
     customer_address = fields.Constant(None)
     customer_email = fields.String(allow_none=True)
     customer_name = fields.String(allow_none=True)
@@ -143,6 +146,7 @@ class InvoiceSchema(Schema):
     pre_payment_credit_notes_amount = fields.Constant(0)
     receipt_number = fields.Constant(None)
     redaction = fields.Constant(None)
+    rendering = fields.Constant(None)
     shipping_cost = fields.Constant(None)
     shipping_details = fields.Constant(None)
     starting_balance = fields.Constant(0)
@@ -155,15 +159,12 @@ class InvoiceSchema(Schema):
     total = fields.Integer()
     total_discount_amounts = fields.Constant([])
     total_excluding_tax = fields.Integer(attribute="total", dump_only=True)
+    total_pretax_credit_amounts = fields.Constant([])
     total_taxes = fields.Constant([])
     transfer_data = fields.Constant(None)
     webhooks_delivered_at = fields.Constant(None)
 
     def _amount_remaining(self, row: dict[str, Any]) -> int:
-        # Paid out of band: nothing remains, though amount_paid stays the sum of the
-        # invoice's paid payments (the ledger invariant).
-        if row["paid_out_of_band"]:
-            return 0
         return remaining(row["total"], row["amount_paid"])
 
     def _amount_overpaid(self, row: dict[str, Any]) -> int:

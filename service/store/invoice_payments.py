@@ -6,15 +6,19 @@ from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import class_row
+
+from service.domain.ledger import InvoicePayment
 
 COLUMNS: LiteralString = """id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created"""
 LIST_COLUMNS = sql.SQL(COLUMNS)
 
 
-def insert(conn: psycopg.Connection[Any], payment: dict[str, Any]) -> dict[str, Any]:
+def insert(conn: psycopg.Connection[Any], payment: dict[str, Any]) -> InvoicePayment:
     """Insert an open invoice payment; raises UniqueViolation if its payment is attached."""
-    row = conn.execute(
+    cur = conn.cursor(row_factory=class_row(InvoicePayment))
+    row = cur.execute(
         """
         INSERT INTO invoice_payments (id, livemode, invoice, payment_intent, payment_record,
             currency, amount_requested, status, created)
@@ -37,12 +41,36 @@ def get(conn: psycopg.Connection[Any], payment_id: str, livemode: bool) -> dict[
     ).fetchone()
 
 
-def open_for_payment_intent(conn: psycopg.Connection[Any], pi_id: str) -> list[dict[str, Any]]:
-    return conn.execute(
+def open_for_payment_intent(conn: psycopg.Connection[Any], pi_id: str) -> list[InvoicePayment]:
+    cur = conn.cursor(row_factory=class_row(InvoicePayment))
+    return cur.execute(
         "SELECT " + COLUMNS + " FROM invoice_payments"
         " WHERE payment_intent = %(pi)s AND status = 'open'",
         {"pi": pi_id},
     ).fetchall()
+
+
+def open_for_invoice(
+    conn: psycopg.Connection[Any], invoice_id: str
+) -> list[tuple[str, str | None]]:
+    """(id, payment_intent) of the invoice's open payments, oldest first."""
+    rows = conn.execute(
+        "SELECT id, payment_intent FROM invoice_payments"
+        " WHERE invoice = %(invoice)s AND status = 'open' ORDER BY seq",
+        {"invoice": invoice_id},
+    ).fetchall()
+    return [(row["id"], row["payment_intent"]) for row in rows]
+
+
+def paid_off_stripe(conn: psycopg.Connection[Any], invoice_id: str) -> int:
+    """What the invoice's paid payment records (payments made outside Stripe) paid."""
+    row = conn.execute(
+        "SELECT coalesce(sum(amount_paid), 0) AS amount FROM invoice_payments"
+        " WHERE invoice = %(invoice)s AND status = 'paid' AND payment_record IS NOT NULL",
+        {"invoice": invoice_id},
+    ).fetchone()
+    assert row is not None
+    return int(row["amount"])
 
 
 def mark_canceled(

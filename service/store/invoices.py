@@ -6,8 +6,10 @@ from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from service.domain.ledger import Invoice
 from service.store import invoice_items
 
 COLUMNS: LiteralString = """id, livemode, customer, status, currency, number, description, footer,
@@ -54,12 +56,12 @@ def get_for_update(
 
 def get_for_update_with_lines(
     conn: psycopg.Connection[Any], invoice_id: str, livemode: bool, *, lines: int
-) -> dict[str, Any] | None:
-    """The invoice row, locked, with `line_rows`: its newest `lines` invoice items, as
+) -> tuple[Invoice, list[dict[str, Any]]] | None:
+    """The invoice, locked, with its newest `lines` invoice items, as
     store.invoice_items.lines returns them. One round trip instead of two, for
     crediting, whose invoices are finalized (their lines no longer change).
     """
-    return conn.execute(
+    row = conn.execute(
         "SELECT "
         + COLUMNS
         + """,
@@ -73,6 +75,10 @@ def get_for_update_with_lines(
         FOR UPDATE""",
         {"id": invoice_id, "livemode": livemode, "lines": lines},
     ).fetchone()
+    if row is None:
+        return None
+    line_rows = row.pop("line_rows")
+    return Invoice(**row), line_rows
 
 
 def apply_credit(
@@ -82,26 +88,37 @@ def apply_credit(
     *,
     amount: int,
     now: int,
-    amount_paid: int,
-    status: str,
-    paid_at: int | None,
-) -> dict[str, Any] | None:
-    """Mark an open invoice payment paid with `amount` and record the credit's outcome
-    on its locked invoice, in one statement (crediting is the hot path of a backlog).
+    payable: tuple[str, ...],
+    out_of_band: bool = False,
+) -> Invoice | None:
+    """Mark an open invoice payment paid with `amount` and add it to its invoice, in one
+    statement (crediting is the hot path of a backlog). The database adds the amount
+    and moves a `payable` invoice to paid once nothing remains, so even a caller
+    without the invoice's row lock could not lose a concurrent credit.
 
-    Returns the invoice row after, or None (and changes nothing) if the payment was
-    not open: that is what makes a second credit of the same payment impossible.
+    Returns the invoice after, or None (and changes nothing) if the payment was not
+    open: that is what makes a second credit of the same payment impossible.
     """
-    return conn.execute(
+    cur = conn.cursor(row_factory=class_row(Invoice))
+    return cur.execute(
         """
         WITH paid AS (
             UPDATE invoice_payments
             SET status = 'paid', amount_paid = %(amount)s, paid_at = %(now)s
             WHERE id = %(payment_id)s AND invoice = %(id)s AND status = 'open'
-            RETURNING invoice
+            RETURNING invoice, amount_paid AS credited
         )
         UPDATE invoices
-        SET amount_paid = %(amount_paid)s, status = %(status)s, paid_at = %(paid_at)s
+        SET amount_paid = invoices.amount_paid + paid.credited,
+            status = CASE
+                WHEN invoices.status = ANY(%(payable)s)
+                    AND invoices.amount_paid + paid.credited >= invoices.total
+                THEN 'paid' ELSE invoices.status END,
+            paid_at = CASE
+                WHEN invoices.status = ANY(%(payable)s)
+                    AND invoices.amount_paid + paid.credited >= invoices.total
+                THEN %(now)s ELSE invoices.paid_at END,
+            paid_out_of_band = invoices.paid_out_of_band OR %(out_of_band)s
         FROM paid
         WHERE invoices.id = paid.invoice
         RETURNING """
@@ -111,9 +128,8 @@ def apply_credit(
             "payment_id": payment_id,
             "amount": amount,
             "now": now,
-            "amount_paid": amount_paid,
-            "status": status,
-            "paid_at": paid_at,
+            "payable": list(payable),
+            "out_of_band": out_of_band,
         },
     ).fetchone()
 

@@ -6,7 +6,10 @@ from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+
+from service.domain.ledger import LockedPaymentIntent, PaymentIntent
 
 COLUMNS: LiteralString = """id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created"""
@@ -38,9 +41,10 @@ def get(conn: psycopg.Connection[Any], pi_id: str, livemode: bool) -> dict[str, 
 
 def get_for_update(
     conn: psycopg.Connection[Any], pi_id: str, livemode: bool
-) -> dict[str, Any] | None:
+) -> LockedPaymentIntent | None:
     """The PaymentIntent, locked, with `attached_to`: the invoice it is attached to."""
-    return conn.execute(
+    cur = conn.cursor(row_factory=class_row(LockedPaymentIntent))
+    return cur.execute(
         """
         SELECT p.id, p.livemode, p.amount, p.amount_received, p.currency, p.customer,
                p.description, p.status, p.cancellation_reason, p.canceled_at, p.metadata,
@@ -56,13 +60,14 @@ def get_for_update(
 
 def apply_update(
     conn: psycopg.Connection[Any], pi: dict[str, Any], *, terminal: tuple[str, ...]
-) -> dict[str, Any] | None:
+) -> PaymentIntent | None:
     """Insert the mirror, or bring its state up to `pi` unless its status is `terminal`
     (or it belongs to the other mode: a live event never moves a test object).
 
     Returns the row, locked for this transaction, or None when it was left as it was.
     """
-    return conn.execute(
+    cur = conn.cursor(row_factory=class_row(PaymentIntent))
+    return cur.execute(
         """
         INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
             description, status, cancellation_reason, canceled_at, metadata, created)

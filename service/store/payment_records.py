@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any, LiteralString
 
 import psycopg
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+
+from service.domain.ledger import LockedPaymentRecord
 
 COLUMNS: LiteralString = """id, livemode, amount, currency, customer, outcome, payment_method_type,
     payment_reference, description, initiated_at, guaranteed_at, failed_at, metadata, created"""
@@ -37,9 +40,10 @@ def get(conn: psycopg.Connection[Any], record_id: str, livemode: bool) -> dict[s
 
 def get_for_update(
     conn: psycopg.Connection[Any], record_id: str, livemode: bool
-) -> dict[str, Any] | None:
+) -> LockedPaymentRecord | None:
     """The payment record, locked, with `attached_to`: the invoice it is attached to."""
-    return conn.execute(
+    cur = conn.cursor(row_factory=class_row(LockedPaymentRecord))
+    return cur.execute(
         """
         SELECT r.id, r.livemode, r.amount, r.currency, r.customer, r.outcome,
                ip.invoice AS attached_to

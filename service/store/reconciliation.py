@@ -9,24 +9,24 @@ import psycopg
 
 # Each query lists breaches; a name, the offending id and a detail per row.
 _CHECKS: dict[str, str] = {
-    # invoice.amount_paid = Σ amount_paid of its paid invoice payments
-    # (invoices paid out of band carry no payments, so they are left out).
+    # invoice.amount_paid = Σ amount_paid of its paid invoice payments (out-of-band
+    # payments included: they are paid payment records).
     "amount_paid_matches_payments": """
         SELECT i.id, format('amount_paid=%s, paid payments sum to %s',
                             i.amount_paid, coalesce(p.total, 0)) AS detail
         FROM invoices i
         LEFT JOIN (SELECT invoice, sum(amount_paid) AS total FROM invoice_payments
                    WHERE status = 'paid' GROUP BY invoice) p ON p.invoice = i.id
-        WHERE NOT i.paid_out_of_band AND i.amount_paid <> coalesce(p.total, 0)
+        WHERE i.amount_paid <> coalesce(p.total, 0)
         LIMIT 100
     """,
-    # status = paid ⇔ amount_remaining = 0, for finalized, non-void invoices paid
-    # through payments (a zero-total open invoice owes nothing and is left out).
+    # status = paid ⇔ amount_remaining = 0, for finalized, non-void invoices (a
+    # zero-total open invoice owes nothing and is left out).
     "paid_iff_nothing_remains": """
         SELECT id, format('status=%s, total=%s, amount_paid=%s',
                           status, total, amount_paid) AS detail
         FROM invoices
-        WHERE status IN ('open', 'paid', 'uncollectible') AND NOT paid_out_of_band
+        WHERE status IN ('open', 'paid', 'uncollectible')
           AND (status = 'paid') <> (amount_paid >= total)
           AND NOT (status <> 'paid' AND total = 0 AND amount_paid = 0)
         LIMIT 100
