@@ -1,17 +1,23 @@
-# Tally image: one image for every Procfile process. The default command is the
-# web process; run the others by overriding it, e.g.
-#   docker run IMAGE python -m service.migrate            (release)
-#   docker run IMAGE celery -A workers.app worker -l info  (worker)
-#   docker run IMAGE celery -A workers.app beat -l info --schedule /tmp/celerybeat-schedule
+# Tally image: one non-root image for every Procfile process. The entrypoint runs
+# the Procfile line a process name stands for (bin/docker-entrypoint), so
+#   docker run IMAGE            web (the default)
+#   docker run IMAGE release    python -m service.migrate, then exits
+#   docker run IMAGE worker     (or deliveries, beat: exactly one beat)
+# and any other command runs as given. compose.yaml wires them all up.
+
+# The base is an argument so the image can be built where no registry is
+# reachable: bin/image-check passes a Debian bookworm base made with debootstrap.
+# Any base with python3 (>= 3.11, with venv), sh, sed, groupadd and useradd works.
+ARG BASE=python:3.11-slim
 
 # --- builder: resolve and install the dependencies into a self-contained venv ---
-FROM python:3.11-slim AS builder
+FROM ${BASE} AS builder
 # No .pyc files in the layer, no pip cache or version check: smaller, quieter build.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 # A venv at a fixed path can be copied as a whole into the runtime stage.
-RUN python -m venv /opt/venv
+RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Only pyproject.toml first, so this layer (the slow one) is rebuilt only when the
@@ -19,33 +25,45 @@ WORKDIR /src
 # (psycopg[binary] bundles libpq), so no compiler or libpq-dev is needed.
 COPY pyproject.toml ./
 # Install the declared dependencies (no extras: the embedded servers and test
-# tools are for laptops and CI), then drop the project itself: the runtime runs
-# the source from /app, where service.migrate finds /app/migrations.
-RUN pip install . && pip uninstall --yes tally
+# tools are for laptops and CI), then drop the project itself, which the runtime
+# runs from /app (where service.migrate finds /app/migrations), and the
+# installers, which the runtime never uses.
+RUN pip install . \
+    && pip uninstall --yes tally \
+    && pip uninstall --yes pip setuptools wheel
 
-# --- runtime: the venv plus the source, nothing else ---
-FROM python:3.11-slim AS runtime
+# --- runtime: the venv, the source and the Procfile; no compiler, no installer ---
+FROM ${BASE} AS runtime
 # Unbuffered output reaches the log collector at once; no .pyc writes into the
-# read-only-by-intent source tree.
+# root-owned source tree.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PORT=8000 \
     WEB_CONCURRENCY=2
-# An unprivileged user: the service needs no root, so a compromise gets none.
-RUN groupadd --system tally && useradd --system --gid tally --no-create-home tally
-# The ready venv from the builder (same base image, so the interpreter paths match).
+# An unprivileged user with a fixed id, so Kubernetes' runAsNonRoot can verify it
+# and mounted volumes can be chowned to it. The service needs no root.
+RUN groupadd --system --gid 10001 tally \
+    && useradd --system --uid 10001 --gid tally --no-create-home \
+        --home-dir /nonexistent --shell /usr/sbin/nologin tally
+# The ready venv from the builder (same base, so its interpreter links resolve).
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
+# The entrypoint and the Procfile it reads: process commands are written only there.
+COPY bin/docker-entrypoint /usr/local/bin/docker-entrypoint
+COPY Procfile ./
 # Application code and SQL migrations; root-owned, so tally can read but not alter them.
 COPY service ./service
 COPY workers ./workers
 COPY migrations ./migrations
-USER tally
+USER 10001:10001
 # Documentation of the port the web process listens on ($PORT, default 8000).
 EXPOSE 8000
-# The Procfile's web line. Exec form (no shell), so gunicorn is PID 1 and gets
-# SIGTERM directly; gunicorn itself binds 0.0.0.0:$PORT and takes its worker
-# count from $WEB_CONCURRENCY when no --bind/--workers is given.
-CMD ["gunicorn", "service.app:create_app()", "--timeout", "30", "--access-logfile", "-"]
+# Liveness of the web process (no dependency checked, as /healthz promises).
+# compose.yaml replaces it for the Celery processes and turns it off for beat.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD python3 -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=4)" || exit 1
+# Exec form: the entrypoint execs the process, which is PID 1 and gets SIGTERM.
+ENTRYPOINT ["docker-entrypoint"]
+CMD ["web"]

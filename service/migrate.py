@@ -7,10 +7,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import tuple_row
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Any constant shared by every release process; it serialises concurrent runs.
@@ -36,6 +38,26 @@ def ensure_database(dsn: str) -> None:
         contextlib.suppress(psycopg.errors.DuplicateDatabase),
     ):
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+
+
+def versions(directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """The migration versions shipped with this code, in the order they apply."""
+    return [path.stem for path in sorted(directory.glob("*.sql"))]
+
+
+def pending(conn: psycopg.Connection[Any], directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Versions shipped with this code that the database has not applied yet.
+
+    Versions applied but not shipped (a newer release migrated first) are not
+    pending: forward-only, expand-then-contract migrations keep older code working.
+    """
+    cur = conn.cursor(row_factory=tuple_row)
+    # Before the first migrate there is no table at all: everything is pending.
+    row = cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+    applied: set[str] = set()
+    if row and row[0]:
+        applied = {r[0] for r in cur.execute("SELECT version FROM schema_migrations")}
+    return [v for v in versions(directory) if v not in applied]
 
 
 def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:

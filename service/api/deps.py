@@ -21,6 +21,10 @@ def redis_client() -> redis.Redis:
     return current_app.extensions["redis"]  # type: ignore[no-any-return]
 
 
+def pool() -> ConnectionPool:
+    return current_app.extensions["pool"]  # type: ignore[no-any-return]
+
+
 def get_conn() -> psycopg.Connection[Any]:
     """A pooled connection borrowed for the rest of the request."""
     conn = g.get("conn")
