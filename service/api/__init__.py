@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import logging
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, g, jsonify, make_response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from service.api import deps, idempotency
@@ -113,8 +113,11 @@ def _authenticate(keys: tuple[str, ...]) -> str:
 def _after(response: Response) -> Response:
     try:
         idempotency.finish(response)
-    except TRANSIENT_ERRORS:
-        log.warning("could not record the idempotent response of %s", g.get("request_id"))
+    except Exception as error:  # raised here, Flask would answer its own error page
+        response = make_response(_render_any(error))
+    else:
+        if response.status_code < 400:
+            deps.run_after_commit()
     response.headers["Request-Id"] = g.get("request_id") or new_id(REQUEST)
     if request.method == "POST" and "Idempotency-Key" in request.headers:
         response.headers["Idempotency-Key"] = request.headers["Idempotency-Key"]
@@ -136,6 +139,12 @@ def _render_http_error(error: HTTPException) -> tuple[Response, int]:
             NotFound(f"Unrecognized request URL ({request.method}: {request.path}).")
         )
     return _render_error(InvalidRequest(error.description or "Bad request."))
+
+
+def _render_any(error: Exception) -> tuple[Response, int]:
+    if isinstance(error, TallyError):
+        return _render_error(error)
+    return _render_unexpected(error)
 
 
 def _render_unexpected(error: Exception) -> tuple[Response, int]:
