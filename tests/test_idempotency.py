@@ -13,23 +13,12 @@ import time
 import uuid
 from typing import Any
 
-import pytest
 from flask import request
 
 from service.api import deps
-from service.app import create_app
 from service.operations.customers import create_customer
 from tests import factories
 from tests.conftest import ApiClient
-
-
-@pytest.fixture
-def private_app(settings: Any) -> Any:
-    """An app of its own, so a test may add hooks and routes before its first request."""
-    app = create_app(settings)
-    app.config["TESTING"] = True
-    yield app
-    app.extensions["pool"].close()
 
 
 def items_of(db: Any, customer_id: str) -> int:
