@@ -93,11 +93,14 @@ def test_another_constraint_reaching_the_api_is_a_clean_400(private_app, db):
                "invoice_prefix": "not a prefix"}  # fmt: skip
         return customers.insert(deps.get_conn(), row) or {}
 
-    # when
-    response = ApiClient(private_app).post("/v1/test_bad_prefix")
-    # then
+    # when: it is called, then retried with the same key
+    headers = {"Idempotency-Key": f"check-{uuid.uuid4()}"}
+    response = ApiClient(private_app).post("/v1/test_bad_prefix", {}, headers)
+    again = ApiClient(private_app).post("/v1/test_bad_prefix", {}, headers)
+    # then: a 400 naming the constraint, stored as a refusal, and nothing written
     assert response.status_code == 400
     assert response.json["error"]["type"] == "invalid_request_error"
     assert "customers_invoice_prefix_check" in response.json["error"]["message"]
+    assert again.headers["Idempotent-Replayed"] == "true"
     found = db.execute("SELECT count(*) AS n FROM customers WHERE email = %s", (email,))
     assert found.fetchone()["n"] == 0
