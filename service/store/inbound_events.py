@@ -1,7 +1,8 @@
 """Inbound Stripe events: stored by the intake before its 2xx, claimed by workers.
 
 A row is `pending` until a worker settles it as `processed`, `ignored` or `failed`;
-a transient error leaves it `pending` with `next_attempt_at` pushed back.
+an error to be retried leaves it `pending` with `next_attempt_at` pushed back, and a
+replay (`requeue`) makes a settled row `pending` again.
 """
 
 from __future__ import annotations
