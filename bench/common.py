@@ -71,7 +71,7 @@ def gunicorn(
             try:
                 requests.get(f"{base}/healthz", timeout=1)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # slow to boot on a busy machine
                 time.sleep(0.1)
         yield base
     finally:

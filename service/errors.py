@@ -77,6 +77,13 @@ class IdempotencyInProgress(TallyError):
     default_code = "idempotency_key_in_use"
 
 
+class ConstraintConflict(TallyError):
+    """A write collided with an existing row (a UNIQUE constraint); a retry may succeed."""
+
+    status = 409
+    default_code = "resource_already_exists"
+
+
 class PayloadTooLarge(TallyError):
     """The request body exceeds what Tally accepts."""
 

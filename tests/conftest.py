@@ -75,6 +75,15 @@ def app(settings: Settings) -> Any:
     app.extensions["pool"].close()
 
 
+@pytest.fixture
+def private_app(settings: Settings) -> Any:
+    """An app of its own, so a test may add hooks and routes before its first request."""
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["pool"].close()
+
+
 class ApiClient:
     """Flask's test client with a key and Stripe's form encoding."""
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -87,3 +90,17 @@ def together(functions: list[Any]) -> list[Any]:
 
     with ThreadPoolExecutor(len(functions)) as pool:
         return list(pool.map(run, functions))
+
+
+def ids_sharing_a_hash_prefix() -> tuple[str, str]:
+    """Two customer ids whose old prefix (8 hex digits of their sha256) is the same: a
+    birthday search, about 80,000 ids."""
+    salt = uuid.uuid4().hex[:8]
+    seen: dict[str, str] = {}
+    for i in itertools.count():
+        customer_id = f"cus_{salt}{i}"
+        prefix = hashlib.sha256(customer_id.encode()).hexdigest()[:8]
+        if prefix in seen:
+            return seen[prefix], customer_id
+        seen[prefix] = customer_id
+    raise AssertionError("unreachable")

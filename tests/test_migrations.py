@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import psycopg
@@ -9,7 +10,10 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
 from service.migrate import MIGRATIONS_DIR, migrate
+from service.operations.context import Caller
+from service.operations.invoices import finalize_invoice
 from service.store import reconciliation
+from tests.factories import ids_sharing_a_hash_prefix
 
 
 def test_migrate_creates_the_database_and_a_second_run_is_a_no_op(service_urls):
@@ -87,3 +91,48 @@ def test_invoices_paid_out_of_band_before_0007_get_their_payment_record(service_
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS tally_migrations_0007 WITH (FORCE)")
+
+
+def test_invoice_prefixes_keep_existing_numbers_and_part_customers_that_shared_one(
+    service_urls, tmp_path
+):
+    # given: a database as the previous version left it, with two customers whose ids
+    # share the old hash prefix; the first has invoice PREFIX-0001 and a draft
+    dsn = make_conninfo(service_urls["DATABASE_URL"], dbname="tally_migrations_prefixes")
+    admin = make_conninfo(service_urls["DATABASE_URL"], dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS tally_migrations_prefixes")
+    earlier = tmp_path / "before_0008"
+    earlier.mkdir()
+    for path in Path(MIGRATIONS_DIR).glob("*.sql"):
+        if path.stem < "0008":
+            (earlier / path.name).write_text(path.read_text())
+    try:
+        migrate(dsn, earlier)
+        first, second = ids_sharing_a_hash_prefix()
+        prefix = hashlib.sha256(first.encode()).hexdigest()[:8].upper()
+        with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
+            conn.execute(
+                "INSERT INTO customers (id, livemode, created) VALUES (%s, false, 0),"
+                " (%s, false, 0)",
+                (first, second),
+            )
+            conn.execute(
+                "INSERT INTO invoices (id, livemode, customer, status, currency, number, total,"
+                " created) VALUES ('in_numbered', false, %s, 'open', 'usd', %s, 100, 0),"
+                " ('in_draft1', false, %s, 'draft', 'usd', NULL, 100, 0),"
+                " ('in_draft2', false, %s, 'draft', 'usd', NULL, 100, 0)",
+                (first, f"{prefix}-0001", first, second),
+            )
+            # when: the rest is applied, and each customer's draft is finalized
+            migrate(dsn)
+            caller = Caller(livemode=False)
+            numbers = [
+                finalize_invoice(conn, caller, invoice, now=0)["number"]
+                for invoice in ("in_draft1", "in_draft2")
+            ]
+        # then: the first continues its prefix; the second got one of its own
+        assert numbers == [f"{prefix}-0002", f"{prefix}X2-0001"]
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS tally_migrations_prefixes WITH (FORCE)")

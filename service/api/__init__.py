@@ -8,7 +8,9 @@ import hashlib
 import hmac
 import logging
 
-from flask import Flask, Response, current_app, g, jsonify, request
+import psycopg
+import psycopg.errors
+from flask import Flask, Response, current_app, g, jsonify, make_response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from service.api import deps, idempotency
@@ -18,6 +20,7 @@ from service.db import TRANSIENT_ERRORS
 from service.domain.ids import REQUEST, new_id
 from service.errors import (
     AuthenticationFailed,
+    ConstraintConflict,
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
@@ -115,8 +118,11 @@ def _authenticate(keys: tuple[str, ...]) -> str:
 def _after(response: Response) -> Response:
     try:
         idempotency.finish(response)
-    except TRANSIENT_ERRORS:
-        log.warning("could not record the idempotent response of %s", g.get("request_id"))
+    except Exception as error:  # raised here, Flask would answer its own error page
+        response = make_response(_render_any(error))
+    else:
+        if response.status_code < 400:
+            deps.run_after_commit()
     response.headers["Request-Id"] = g.get("request_id") or new_id(REQUEST)
     if request.method == "POST" and "Idempotency-Key" in request.headers:
         response.headers["Idempotency-Key"] = request.headers["Idempotency-Key"]
@@ -143,10 +149,33 @@ def _render_http_error(error: HTTPException) -> tuple[Response, int]:
     return _render_error(InvalidRequest(error.description or "Bad request."))
 
 
+def _render_any(error: Exception) -> tuple[Response, int]:
+    if isinstance(error, TallyError):
+        return _render_error(error)
+    return _render_unexpected(error)
+
+
 def _render_unexpected(error: Exception) -> tuple[Response, int]:
+    if isinstance(error, psycopg.IntegrityError):
+        return _render_error(_refused_by_database(error))
     if isinstance(error, TRANSIENT_ERRORS):
         log.warning("database unavailable during %s: %s", g.get("request_id"), type(error).__name__)
         return _render_error(ServiceUnavailable("The service is temporarily unavailable; retry."))
     log.error("unexpected error in request %s", g.get("request_id"), exc_info=error)
     body = {"error": {"type": "api_error", "message": "An unexpected error occurred."}}
     return jsonify(body), 500
+
+
+def _refused_by_database(error: psycopg.IntegrityError) -> TallyError:
+    """A constraint the operation did not translate: a clean 4xx naming it, never a 500.
+    Logged loudly, since it means a check is missing before the write."""
+    constraint = error.diag.constraint_name or type(error).__name__
+    log.error("constraint %s refused request %s", constraint, g.get("request_id"), exc_info=error)
+    if isinstance(error, psycopg.errors.UniqueViolation | psycopg.errors.ExclusionViolation):
+        return ConstraintConflict(
+            f"The request conflicts with an existing object ({constraint}); "
+            "nothing was changed, and it may be retried."
+        )
+    return InvalidRequest(
+        f"The request was refused by a database constraint ({constraint}); nothing was changed."
+    )

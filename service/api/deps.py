@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -11,6 +13,8 @@ from psycopg_pool import ConnectionPool
 
 from service.config import Settings
 from service.operations.context import Caller
+
+log = logging.getLogger(__name__)
 
 
 def settings() -> Settings:
@@ -43,3 +47,20 @@ def release_conn(_exc: BaseException | None = None) -> None:
 def caller() -> Caller:
     """Who is calling: their mode, and the request and key that caused changes."""
     return g.caller  # type: ignore[no-any-return]
+
+
+def after_commit(callback: Callable[[], object]) -> None:
+    """Call `callback` once the request's changes are committed, never when they are
+    rolled back: for nudges (Redis wake-ups) that must not announce a row before it
+    is visible. Best effort: a failing callback is logged, and the response stands."""
+    g.setdefault("after_commit", []).append(callback)
+
+
+def run_after_commit() -> None:
+    """Run the callbacks of a request whose changes are committed (called by the API's
+    after_request, after the idempotent transaction's COMMIT)."""
+    for callback in g.pop("after_commit", ()):
+        try:
+            callback()
+        except Exception:  # the change is committed: a lost nudge only costs latency
+            log.exception("after-commit callback failed in %s", g.get("request_id"))

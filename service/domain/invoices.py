@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import secrets
 
 from service.errors import InvalidRequest, PaymentStateConflict
 
@@ -96,11 +96,13 @@ def finalized_status(total: int) -> str:
     return "paid" if total == 0 else "open"
 
 
-def number_prefix(customer_id: str) -> str:
-    """A stable 8-character prefix per customer, like Stripe's invoice_prefix."""
-    return hashlib.sha256(customer_id.encode()).hexdigest()[:8].upper()
+def new_invoice_prefix() -> str:
+    """A random prefix of 8 hex digits, like Stripe's `invoice_prefix`. Unique across
+    customers by a constraint (customers_invoice_prefix_key); a clash is retried."""
+    return secrets.token_hex(4).upper()
 
 
-def invoice_number(customer_id: str, sequence: int) -> str:
-    """Stripe's default numbering: the customer's prefix and a per-customer sequence."""
-    return f"{number_prefix(customer_id)}-{sequence:04d}"
+def invoice_number(prefix: str, sequence: int) -> str:
+    """Stripe's default numbering: the customer's prefix and its own sequence. Prefixes
+    are unique and hold no '-', so no two customers' numbers can ever be equal."""
+    return f"{prefix}-{sequence:04d}"

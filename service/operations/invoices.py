@@ -256,15 +256,14 @@ def finalize_invoice(
     with conn.transaction():
         invoice = _locked(conn, caller, invoice_id)
         rules.check_move(invoice["status"], "finalize")
-        invoices.lock_numbering(conn, invoice["customer"])
-        sequence = invoices.count_numbered(conn, invoice["customer"]) + 1
+        prefix, sequence = customers.take_invoice_number(conn, invoice["customer"])
         status = rules.finalized_status(invoice["total"])
         invoice = invoices.update_state(
             conn,
             {
                 **invoice,
                 "status": status,
-                "number": rules.invoice_number(invoice["customer"], sequence),
+                "number": rules.invoice_number(prefix, sequence),
                 "auto_advance": invoice["auto_advance"] if auto_advance is None else auto_advance,
                 "finalized_at": now,
                 "paid_at": now if status == "paid" else None,

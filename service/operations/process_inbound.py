@@ -4,12 +4,14 @@ One transaction per batch (its commit is shared, which is what makes a backlog
 fast). The batch first runs in one savepoint; if any event fails, that savepoint
 is rolled back and the batch is redone with one savepoint per event, so one
 event's failure undoes only its own changes. A permanent error (a TallyError, a
-malformed payload, data PostgreSQL refuses) marks the event `failed`; a
-transient one (lost connection, deadlock, timeout) leaves it `pending` with a
-growing delay. SKIP LOCKED lets several consumers share the backlog; a consumer
-killed mid-batch leaves its rows pending (its transaction rolls back) for the
-next one, and crediting itself only moves an `open` invoice payment, so
-processing an event again changes nothing.
+malformed payload, data PostgreSQL refuses, a bug) is retried a few times with
+a delay of minutes to an hour, then marks the event `failed`, where it waits for
+a fix and a replay (operations/replay_inbound.py); a transient one (lost
+connection, deadlock, timeout) leaves it `pending` with a growing delay. SKIP
+LOCKED lets several consumers share the backlog; a consumer killed mid-batch
+leaves its rows pending (its transaction rolls back) for the next one, and
+crediting itself only moves an `open` invoice payment, so processing an event
+again changes nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
 MAX_RETRY_DELAY = 300.0
+# Seconds before attempts 2 to 5 of an event that failed with a non-transient error;
+# after the last it is `failed`. A race misread as permanent passes on a later try,
+# and so does an event hit by a bug fixed within the hour; later ones need a replay.
+FAILURE_RETRY_DELAYS = (10.0, 60.0, 600.0, 3600.0)
 
 Handler = Callable[[psycopg.Connection[Any], dict[str, Any], int], None]
 
@@ -138,15 +144,33 @@ def _process_one(conn: psycopg.Connection[Any], row: dict[str, Any], now: int) -
         psycopg.DataError,
         psycopg.IntegrityError,
     ) as exc:
-        log.warning("inbound event %s failed: %s", row["id"], _describe(exc))
-        return Settlement(row["id"], "failed", _describe(exc))
+        return _failed(row, exc)
     except Exception as exc:
         # Not retried forever either: a bug shows as `failed` rows and this traceback.
         if conn.broken:
             raise
         log.exception("inbound event %s failed unexpectedly", row["id"])
-        return Settlement(row["id"], "failed", _describe(exc))
+        return _failed(row, exc)
     return Settlement(row["id"], "processed")
+
+
+def _failed(row: dict[str, Any], exc: BaseException) -> Settlement:
+    """Pending again after a delay while attempts remain, else `failed`."""
+    attempt = row["attempts"] + 1
+    if attempt <= len(FAILURE_RETRY_DELAYS):
+        delay = FAILURE_RETRY_DELAYS[attempt - 1]
+        log.warning(
+            "inbound event %s failed (attempt %d), retried in %.0f s: %s",
+            row["id"],
+            attempt,
+            delay,
+            _describe(exc),
+        )
+        return Settlement(row["id"], "pending", _describe(exc), delay)
+    log.warning(
+        "inbound event %s failed for good after %d attempts: %s", row["id"], attempt, _describe(exc)
+    )
+    return Settlement(row["id"], "failed", _describe(exc))
 
 
 def _describe(exc: BaseException) -> str:

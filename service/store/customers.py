@@ -12,18 +12,19 @@ COLUMNS: LiteralString = "id, livemode, email, name, phone, description, metadat
 LIST_COLUMNS = sql.SQL(COLUMNS)
 
 
-def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str, Any]:
-    row = conn.execute(
+def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str, Any] | None:
+    """Insert the customer; None, and nothing written, if its `invoice_prefix` is taken."""
+    return conn.execute(
         """
-        INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created)
+        INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created,
+                               invoice_prefix)
         VALUES (%(id)s, %(livemode)s, %(email)s, %(name)s, %(phone)s, %(description)s,
-                %(metadata)s, %(created)s)
+                %(metadata)s, %(created)s, %(invoice_prefix)s)
+        ON CONFLICT (invoice_prefix) DO NOTHING
         RETURNING """
         + COLUMNS,
         {**customer, "metadata": Jsonb(customer["metadata"])},
     ).fetchone()
-    assert row is not None
-    return row
 
 
 def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> dict[str, Any] | None:
@@ -31,3 +32,19 @@ def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> dict
         "SELECT " + COLUMNS + " FROM customers WHERE id = %(id)s AND livemode = %(livemode)s",
         {"id": customer_id, "livemode": livemode},
     ).fetchone()
+
+
+def take_invoice_number(conn: psycopg.Connection[Any], customer_id: str) -> tuple[str, int]:
+    """The customer's invoice prefix and the next number of its sequence, taken: the
+    row stays locked until the transaction ends, so concurrent finalizations of one
+    customer's invoices number in turn, and a rollback gives the number back."""
+    row = conn.execute(
+        """
+        UPDATE customers SET next_invoice_sequence = next_invoice_sequence + 1
+        WHERE id = %(id)s
+        RETURNING invoice_prefix, next_invoice_sequence - 1 AS sequence
+        """,
+        {"id": customer_id},
+    ).fetchone()
+    assert row is not None
+    return row["invoice_prefix"], row["sequence"]

@@ -1,25 +1,78 @@
-"""Idempotency-Key records: reserved before a POST runs, completed with its response."""
+"""Idempotency-Key records: a key's stored response, written in its request's transaction."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
-# A reservation older than this belongs to a request that died; it may be retaken.
+# A row without a response was reserved by the previous version, which committed the
+# reservation first; older than this, its request died and the key may be taken over.
 STALE_AFTER_SECONDS = 60
 
 
-def reserve(
-    conn: psycopg.Connection[Any], api_key_hash: str, key: str, request_hash: str
-) -> dict[str, Any] | None:
-    """Reserve `key`; None if reserved now, else the existing record."""
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Whether this transaction holds the key, and what is stored under it, if anything."""
+
+    locked: bool
+    request_hash: str | None = None
+    status_code: int | None = None
+    response_body: bytes | None = None
+    request_id: str | None = None
+    stale: bool = False
+
+
+def claim(conn: psycopg.Connection[Any], api_key_hash: str, key: str) -> Claim:
+    """Take the key's lock for the rest of the transaction, without waiting, and read its
+    record. Not locked means a request with this key is running now."""
     row = conn.execute(
         """
-        INSERT INTO idempotency_keys (api_key_hash, key, request_hash)
-        VALUES (%(api_key_hash)s, %(key)s, %(request_hash)s)
+        SELECT pg_try_advisory_xact_lock(
+                   hashtextextended('idempotency:' || %(api_key_hash)s || ':' || %(key)s, 0)
+               ) AS locked,
+               k.request_hash, k.status_code, k.response_body, k.request_id,
+               k.created_at < now() - make_interval(secs => %(stale)s) AS stale
+        FROM (VALUES (1)) AS one
+        LEFT JOIN idempotency_keys k
+            ON k.api_key_hash = %(api_key_hash)s AND k.key = %(key)s
+        """,
+        {"api_key_hash": api_key_hash, "key": key, "stale": STALE_AFTER_SECONDS},
+    ).fetchone()
+    assert row is not None
+    return Claim(
+        locked=row["locked"],
+        request_hash=row["request_hash"],
+        status_code=row["status_code"],
+        response_body=None if row["response_body"] is None else bytes(row["response_body"]),
+        request_id=row["request_id"],
+        stale=bool(row["stale"]),
+    )
+
+
+def store_response(
+    conn: psycopg.Connection[Any],
+    *,
+    api_key_hash: str,
+    key: str,
+    request_hash: str,
+    status_code: int,
+    body: bytes,
+    request_id: str,
+) -> bool:
+    """Store the key's response; False if another request stored one first (the PRIMARY
+    KEY, not the lock, is what makes a second stored response impossible)."""
+    row = conn.execute(
+        """
+        INSERT INTO idempotency_keys
+            (api_key_hash, key, request_hash, status_code, response_body, request_id)
+        VALUES (%(api_key_hash)s, %(key)s, %(request_hash)s, %(status_code)s, %(body)s,
+                %(request_id)s)
         ON CONFLICT (api_key_hash, key) DO UPDATE
-            SET request_hash = EXCLUDED.request_hash, created_at = now()
+            SET request_hash = EXCLUDED.request_hash, status_code = EXCLUDED.status_code,
+                response_body = EXCLUDED.response_body, request_id = EXCLUDED.request_id,
+                created_at = now()
             WHERE idempotency_keys.status_code IS NULL
               AND idempotency_keys.created_at < now() - make_interval(secs => %(stale)s)
         RETURNING key
@@ -28,51 +81,13 @@ def reserve(
             "api_key_hash": api_key_hash,
             "key": key,
             "request_hash": request_hash,
-            "stale": STALE_AFTER_SECONDS,
-        },
-    ).fetchone()
-    if row is not None:
-        return None
-    return conn.execute(
-        """
-        SELECT request_hash, status_code, response_body, request_id
-        FROM idempotency_keys
-        WHERE api_key_hash = %(api_key_hash)s AND key = %(key)s
-        """,
-        {"api_key_hash": api_key_hash, "key": key},
-    ).fetchone()
-
-
-def complete(
-    conn: psycopg.Connection[Any],
-    api_key_hash: str,
-    key: str,
-    status_code: int,
-    body: bytes,
-    request_id: str,
-) -> None:
-    conn.execute(
-        """
-        UPDATE idempotency_keys
-        SET status_code = %(status_code)s, response_body = %(body)s, request_id = %(request_id)s
-        WHERE api_key_hash = %(api_key_hash)s AND key = %(key)s
-        """,
-        {
-            "api_key_hash": api_key_hash,
-            "key": key,
             "status_code": status_code,
             "body": body,
             "request_id": request_id,
+            "stale": STALE_AFTER_SECONDS,
         },
-    )
-
-
-def release(conn: psycopg.Connection[Any], api_key_hash: str, key: str) -> None:
-    """Forget a reservation whose request failed, so a retry runs afresh."""
-    conn.execute(
-        "DELETE FROM idempotency_keys WHERE api_key_hash = %(api_key_hash)s AND key = %(key)s",
-        {"api_key_hash": api_key_hash, "key": key},
-    )
+    ).fetchone()
+    return row is not None
 
 
 def delete_older_than(conn: psycopg.Connection[Any], hours: int) -> int:

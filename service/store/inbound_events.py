@@ -1,13 +1,15 @@
 """Inbound Stripe events: stored by the intake before its 2xx, claimed by workers.
 
 A row is `pending` until a worker settles it as `processed`, `ignored` or `failed`;
-a transient error leaves it `pending` with `next_attempt_at` pushed back.
+an error to be retried leaves it `pending` with `next_attempt_at` pushed back, and a
+replay (`requeue`) makes a settled row `pending` again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -118,3 +120,52 @@ def count_by_status(conn: psycopg.Connection[Any]) -> dict[str, int]:
     ).fetchone()
     assert row is not None
     return {"pending": int(row["pending"]), "failed": int(row["failed"])}
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    """An event put back to `pending`, and what it was before."""
+
+    id: str
+    type: str
+    previous_status: str
+    attempts: int
+    last_error: str | None
+
+
+def requeue(
+    conn: psycopg.Connection[Any],
+    *,
+    ids: Sequence[str] | None,
+    received_since: datetime | None,
+    received_until: datetime | None,
+    statuses: Sequence[str] | None,
+) -> list[Requeued]:
+    """Reset the chosen events to `pending`, due now, with a fresh retry budget; each
+    filter left None matches everything. Oldest first."""
+    rows = conn.execute(
+        """
+        UPDATE inbound_events e
+        SET status = 'pending', attempts = 0, next_attempt_at = now(), processed_at = NULL
+        FROM (
+            SELECT id, status, attempts FROM inbound_events
+            WHERE (%(ids)s::text[] IS NULL OR id = ANY(%(ids)s::text[]))
+              AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s::timestamptz)
+              AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s::timestamptz)
+              AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+            FOR UPDATE
+        ) AS before
+        WHERE e.id = before.id
+        RETURNING e.seq, e.id, e.type, before.status, before.attempts, e.last_error
+        """,
+        {
+            "ids": None if ids is None else list(ids),
+            "since": received_since,
+            "until": received_until,
+            "statuses": None if statuses is None else list(statuses),
+        },
+    ).fetchall()
+    return [
+        Requeued(r["id"], r["type"], r["status"], r["attempts"], r["last_error"])
+        for r in sorted(rows, key=lambda r: r["seq"])
+    ]

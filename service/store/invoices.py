@@ -182,24 +182,6 @@ def update_state(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict
     return row
 
 
-def lock_numbering(conn: psycopg.Connection[Any], customer: str) -> None:
-    """Serialise number assignment per customer until the transaction ends."""
-    conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('invoice-number:' || %(customer)s, 0))",
-        {"customer": customer},
-    )
-
-
-def count_numbered(conn: psycopg.Connection[Any], customer: str) -> int:
-    """How many of the customer's invoices already have a number (call after lock_numbering)."""
-    row = conn.execute(
-        "SELECT count(*) AS n FROM invoices WHERE customer = %(customer)s AND number IS NOT NULL",
-        {"customer": customer},
-    ).fetchone()
-    assert row is not None
-    return int(row["n"])
-
-
 def has_payments(conn: psycopg.Connection[Any], invoice_id: str, statuses: tuple[str, ...]) -> bool:
     """Whether the invoice has an invoice payment in one of `statuses`."""
     row = conn.execute(
