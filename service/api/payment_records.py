@@ -10,7 +10,8 @@ from marshmallow import Schema, fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import retrieve_response
+from service.api.lists import RETRIEVE, retrieve_response
+from service.api.openapi import documented, ref
 from service.api.params import load
 from service.api.schemas import Currency, Metadata, ObjectId, RequestSchema, amount, text
 from service.errors import ResourceMissing
@@ -81,6 +82,7 @@ def fetch_payment_record(record_id: str, livemode: bool) -> dict[str, Any] | Non
 
 
 @bp.post("/report_payment")
+@documented(_report, ref("payment_record"))
 def report() -> dict[str, Any]:
     params = load(_report, g.params)
     caller = deps.caller()
@@ -112,5 +114,6 @@ def report() -> dict[str, Any]:
 
 
 @bp.get("/<record_id>")
+@documented(RETRIEVE, ref("payment_record"))
 def retrieve(record_id: str) -> dict[str, Any]:
     return retrieve_response(fetch_payment_record, record_id, "payment_record")
