@@ -33,3 +33,20 @@ def test_expand_reaches_ids_inside_a_payment_hash(api):
     ).json
 
     assert body["payments"]["data"][0]["payment"]["payment_intent"]["id"] == pi["id"]
+
+
+@pytest.mark.parametrize("listed", [False, True])
+def test_expanding_into_event_data_is_a_400_not_a_500(api, listed):
+    # given an event, whose `data` holds an `object` that is a hash, not a type name
+    factories.open_invoice(api, 100)
+    event = api.get("/v1/events", {"limit": 1}).json["data"][0]
+
+    # when a path through it is expanded (found by schemathesis: a TypeError, 500)
+    if listed:
+        response = api.get("/v1/events", {"expand[]": "data.data.customer"})
+    else:
+        response = api.get(f"/v1/events/{event['id']}", {"expand[]": "data.customer"})
+
+    # then it is refused as any unexpandable path is
+    assert response.status_code == 400, response.json
+    assert response.json["error"]["param"] == "expand"

@@ -67,7 +67,7 @@ def expand(obj: dict[str, Any], paths: list[str], livemode: bool) -> dict[str, A
             raise InvalidRequest(
                 f"You cannot expand more than {MAX_DEPTH} levels of a property.", param="expand"
             )
-        _expand_path(obj, obj.get("object", ""), segments, path, livemode)
+        _expand_path(obj, _kind(obj, ""), segments, path, livemode)
     return obj
 
 
@@ -79,7 +79,7 @@ def _expand_path(
         if not rest:
             raise _cannot_expand(path)
         for item in obj["data"]:
-            _expand_path(item, item.get("object", ""), rest, path, livemode)
+            _expand_path(item, _kind(item, ""), rest, path, livemode)
         return
     include = _includers.get((kind, key))
     if include is not None and key not in obj:
@@ -97,7 +97,13 @@ def _expand_path(
     elif not isinstance(value, dict) or (include is None and not rest and "object" not in value):
         raise _cannot_expand(path)
     if rest and isinstance(value, dict):
-        _expand_path(value, value.get("object") or f"{kind}.{key}", rest, path, livemode)
+        _expand_path(value, _kind(value, f"{kind}.{key}"), rest, path, livemode)
+
+
+def _kind(obj: dict[str, Any], otherwise: str) -> str:
+    """The object type of a hash; an event's `data` has an `object` that is not one."""
+    kind = obj.get("object")
+    return kind if isinstance(kind, str) else otherwise
 
 
 def _cannot_expand(path: str) -> InvalidRequest:
