@@ -279,6 +279,42 @@ _UNAVAILABLE = {
 }
 
 
+_HEADERS = {
+    "Request-Id": {
+        "description": "This request's id, req_…",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^req_"},
+    }
+}
+_API_HEADERS = {
+    **_HEADERS,
+    "Stripe-Version": {
+        "description": "The API version objects are rendered in",
+        "required": True,
+        "schema": {"type": "string", "enum": [API_VERSION]},
+    },
+}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A retry with the same key and parameters replays the first response; "
+    "with other parameters it is a 400 idempotency_error.",
+    "schema": {"type": "string", "maxLength": 255},
+}
+_IDEMPOTENT_HEADERS = {
+    "Idempotency-Key": {"description": "The request's key, echoed", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {
+        "description": "Present on a replayed response",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "Original-Request": {
+        "description": "On a replay: the id of the request that ran",
+        "schema": {"type": "string"},
+    },
+}
+
+
 def _operation(method: str, path: str, endpoint: str, names: list[str]) -> dict[str, Any]:
     view = current_app.view_functions[endpoint]
     doc: Operation | None = getattr(view, "openapi", None) or _PROBES.get(endpoint)
@@ -307,8 +343,7 @@ def _operation(method: str, path: str, endpoint: str, names: list[str]) -> dict[
                 "application/json": {"schema": body},
             },
         }
-    ok = {"content": {doc.content_type: {"schema": doc.returns}}}
-    responses: dict[str, Any] = {"200": {"description": "OK", **ok}}
+    headers = dict(_API_HEADERS if api else _HEADERS)
     statuses = set(doc.statuses)
     if api:
         statuses |= {400, 401, 503}
@@ -316,12 +351,22 @@ def _operation(method: str, path: str, endpoint: str, names: list[str]) -> dict[
             statuses.add(404)
         if method == "POST":
             statuses |= {409, 413}
+            operation["parameters"].append(_IDEMPOTENCY_KEY)
+            headers.update(_IDEMPOTENT_HEADERS)
         operation["security"] = [{"bearer": []}, {"basic": []}]
     else:
         operation["security"] = []
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "OK",
+            "headers": headers,
+            "content": {doc.content_type: {"schema": doc.returns}},
+        }
+    }
     for status in sorted(statuses):
         responses[str(status)] = {
             "description": _ERROR_DESCRIPTIONS.get(status, "Stripe's error object"),
+            "headers": headers,
             "content": {"application/json": {"schema": ref("error")}},
         }
     if endpoint == "health.readyz":
