@@ -273,6 +273,8 @@ def _explore(operation: Any, seen: set[int]) -> None:
     run()
 
 
+# About 40 s here; the deeper runs TALLY_SCHEMATHESIS_EXAMPLES allows need longer.
+@pytest.mark.timeout(600)
 def test_every_operation_conforms_to_the_openapi_document(
     api_schema: Any, well_formed: dict[str, dict[str, Any]]
 ) -> None:
