@@ -41,12 +41,17 @@ class PaymentMethodDetailsSchema(Schema):
     payment_method = text(200)
 
 
+def _timestamp(**kwargs: Any) -> fields.Integer:
+    """Unix seconds that fit the bigint columns (a larger one was a 500)."""
+    return fields.Integer(strict=False, validate=validate.Range(0, 2**31 - 1), **kwargs)
+
+
 class GuaranteedSchema(Schema):
-    guaranteed_at = fields.Integer(strict=False, required=True)
+    guaranteed_at = _timestamp(required=True)
 
 
 class FailedSchema(Schema):
-    failed_at = fields.Integer(strict=False, required=True)
+    failed_at = _timestamp(required=True)
 
 
 class ProcessorDetailsSchema(Schema):
@@ -56,9 +61,7 @@ class ProcessorDetailsSchema(Schema):
 
 class ReportPaymentSchema(RequestSchema):
     amount_requested = fields.Nested(AmountSchema, required=True)
-    initiated_at = fields.Integer(
-        strict=False, required=True, validate=validate.Range(0, 2**31 - 1)
-    )
+    initiated_at = _timestamp(required=True)
     payment_method_details = fields.Nested(PaymentMethodDetailsSchema, load_default=dict)
     customer_details = fields.Nested(CustomerDetailsSchema, load_default=dict)
     customer_presence = fields.String(validate=validate.OneOf(["on_session", "off_session"]))
