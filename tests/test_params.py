@@ -13,7 +13,7 @@ def test_indexed_values_become_lists_but_parameters_stay_named():
     assert decode_form([("0", "false")]) == {"0": "false"}
 
 
-@pytest.mark.parametrize("body", ["0=false", "0=null&1=x", "0[a]=1"])
+@pytest.mark.parametrize("body", ["0=false", "0=null", "0[a]=1"])
 def test_a_parameter_named_by_a_number_is_an_unknown_parameter_not_a_500(api, body):
     # given an invoice (found by schemathesis: `0=false` made the body a list, a 500)
     invoice = factories.open_invoice(api, 100)
