@@ -10,7 +10,8 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import each, list_response, retrieve_response
+from service.api.lists import RETRIEVE, each, list_response, retrieve_response
+from service.api.openapi import documented, page_of, ref
 from service.api.params import load
 from service.api.schemas import ListParamsSchema, Metadata, RequestSchema, text
 from service.operations.customers import create_customer
@@ -39,6 +40,7 @@ def fetch_customer(customer_id: str, livemode: bool) -> dict[str, Any] | None:
 
 
 @bp.post("")
+@documented(_create, ref("customer"))
 def create() -> dict[str, Any]:
     params = load(_create, g.params)
     row = create_customer(deps.get_conn(), deps.caller(), params, now=int(time.time()))
@@ -46,11 +48,13 @@ def create() -> dict[str, Any]:
 
 
 @bp.get("/<customer_id>")
+@documented(RETRIEVE, ref("customer"))
 def retrieve(customer_id: str) -> dict[str, Any]:
     return retrieve_response(fetch_customer, customer_id, "customer")
 
 
 @bp.get("")
+@documented(_list, page_of("customer"))
 def list_customers() -> dict[str, Any]:
     return list_response(
         "/v1/customers", "customers", customers.LIST_COLUMNS, each(render_customer), _list

@@ -7,7 +7,8 @@ from typing import Any
 from flask import Blueprint
 
 from service.api import deps
-from service.api.lists import each, list_response, retrieve_response
+from service.api.lists import RETRIEVE, each, list_response, retrieve_response
+from service.api.openapi import documented, page_of, ref
 from service.api.schemas import ListParamsSchema, text
 from service.domain.events import render_event
 from service.store import events
@@ -23,6 +24,7 @@ _list = ListEventsSchema()
 
 
 @bp.get("")
+@documented(_list, page_of("event"))
 def list_events() -> dict[str, Any]:
     return list_response(
         "/v1/events",
@@ -40,5 +42,6 @@ def fetch_event(event_id: str, livemode: bool) -> dict[str, Any] | None:
 
 
 @bp.get("/<event_id>")
+@documented(RETRIEVE, ref("event"))
 def retrieve(event_id: str) -> dict[str, Any]:
     return retrieve_response(fetch_event, event_id, "event")

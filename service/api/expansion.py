@@ -18,6 +18,22 @@ Includer = Callable[[dict[str, Any], bool], Any]
 _fetchers: dict[str, Fetcher] = {}
 _includers: dict[tuple[str, str], Includer] = {}
 
+# object type -> {field holding an id: the object it expands to}. Only these expand:
+# any other string (`id`, a `description` that happens to read "cus_...") is refused,
+# as in Stripe. A hash inside an object is typed "<object>.<field>".
+EXPANDABLE_FIELDS: dict[str, dict[str, str]] = {
+    "invoice": {"customer": "customer"},
+    "invoiceitem": {"customer": "customer", "invoice": "invoice"},
+    "line_item": {"invoice": "invoice"},
+    "invoice_payment": {"invoice": "invoice"},
+    "invoice_payment.payment": {
+        "payment_intent": "payment_intent",
+        "payment_record": "payment_record",
+    },
+    "payment_intent": {"customer": "customer"},
+    "payment_record.customer_details": {"customer": "customer"},
+}
+
 
 def expandable(prefix: str) -> Callable[[Fetcher], Fetcher]:
     """Register how to fetch objects whose ids start with `prefix`."""
@@ -39,6 +55,11 @@ def includable(object_type: str, field: str) -> Callable[[Includer], Includer]:
     return register
 
 
+def includers() -> list[tuple[tuple[str, str], Includer]]:
+    """Every includable field, as ((object type, field), include)."""
+    return list(_includers.items())
+
+
 def expand(obj: dict[str, Any], paths: list[str], livemode: bool) -> dict[str, Any]:
     for path in paths:
         segments = path.split(".")
@@ -46,19 +67,21 @@ def expand(obj: dict[str, Any], paths: list[str], livemode: bool) -> dict[str, A
             raise InvalidRequest(
                 f"You cannot expand more than {MAX_DEPTH} levels of a property.", param="expand"
             )
-        _expand_path(obj, segments, path, livemode)
+        _expand_path(obj, _kind(obj, ""), segments, path, livemode)
     return obj
 
 
-def _expand_path(obj: dict[str, Any], segments: list[str], path: str, livemode: bool) -> None:
+def _expand_path(
+    obj: dict[str, Any], kind: str, segments: list[str], path: str, livemode: bool
+) -> None:
     key, rest = segments[0], segments[1:]
-    if obj.get("object") == "list" and key == "data":
+    if kind == "list" and key == "data":
         if not rest:
             raise _cannot_expand(path)
         for item in obj["data"]:
-            _expand_path(item, rest, path, livemode)
+            _expand_path(item, _kind(item, ""), rest, path, livemode)
         return
-    include = _includers.get((obj.get("object", ""), key))
+    include = _includers.get((kind, key))
     if include is not None and key not in obj:
         obj[key] = include(obj, livemode)
     if key not in obj:
@@ -66,7 +89,7 @@ def _expand_path(obj: dict[str, Any], segments: list[str], path: str, livemode: 
     value = obj[key]
     if isinstance(value, str):
         fetch = _fetchers.get(value.partition("_")[0])
-        if fetch is None:
+        if fetch is None or key not in EXPANDABLE_FIELDS.get(kind, {}):
             raise _cannot_expand(path)
         value = obj[key] = fetch(value, livemode) or value
     elif value is None or (include is not None and not rest and not isinstance(value, dict)):
@@ -74,7 +97,13 @@ def _expand_path(obj: dict[str, Any], segments: list[str], path: str, livemode: 
     elif not isinstance(value, dict) or (include is None and not rest and "object" not in value):
         raise _cannot_expand(path)
     if rest and isinstance(value, dict):
-        _expand_path(value, rest, path, livemode)
+        _expand_path(value, _kind(value, f"{kind}.{key}"), rest, path, livemode)
+
+
+def _kind(obj: dict[str, Any], otherwise: str) -> str:
+    """The object type of a hash; an event's `data` has an `object` that is not one."""
+    kind = obj.get("object")
+    return kind if isinstance(kind, str) else otherwise
 
 
 def _cannot_expand(path: str) -> InvalidRequest:

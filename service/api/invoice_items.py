@@ -10,7 +10,8 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import each, list_response, retrieve_response
+from service.api.lists import RETRIEVE, each, list_response, retrieve_response
+from service.api.openapi import documented, page_of, ref
 from service.api.params import load
 from service.api.schemas import (
     Currency,
@@ -59,6 +60,7 @@ def fetch_invoice_item(item_id: str, livemode: bool) -> dict[str, Any] | None:
 
 
 @bp.post("")
+@documented(_create, ref("invoiceitem"))
 def create() -> dict[str, Any]:
     params = load(_create, g.params)
     row = create_invoice_item(deps.get_conn(), deps.caller(), params, now=int(time.time()))
@@ -66,11 +68,13 @@ def create() -> dict[str, Any]:
 
 
 @bp.get("/<item_id>")
+@documented(RETRIEVE, ref("invoiceitem"))
 def retrieve(item_id: str) -> dict[str, Any]:
     return retrieve_response(fetch_invoice_item, item_id, "invoiceitem")
 
 
 @bp.get("")
+@documented(_list, page_of("invoiceitem"))
 def list_invoice_items() -> dict[str, Any]:
     return list_response(
         "/v1/invoiceitems",

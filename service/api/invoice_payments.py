@@ -12,7 +12,8 @@ from marshmallow import ValidationError as SchemaError
 
 from service.api import deps
 from service.api.expansion import expand, expandable, includable
-from service.api.lists import each, list_response, retrieve_response
+from service.api.lists import RETRIEVE, each, list_response, retrieve_response
+from service.api.openapi import documented, page_of, ref
 from service.api.params import load
 from service.api.schemas import ListParamsSchema, ObjectId, RequestSchema
 from service.errors import InvalidRequest
@@ -77,6 +78,7 @@ def include_amount_paid_off_stripe(invoice: dict[str, Any], livemode: bool) -> i
 
 
 @bp.post("/v1/invoices/<invoice_id>/attach_payment")
+@documented(_attach, ref("invoice"))
 def attach(invoice_id: str) -> dict[str, Any]:
     params = load(_attach, g.params)
     if (params["payment_intent"] is None) == (params["payment_record"] is None):
@@ -98,11 +100,13 @@ def attach(invoice_id: str) -> dict[str, Any]:
 
 
 @bp.get("/v1/invoice_payments/<payment_id>")
+@documented(RETRIEVE, ref("invoice_payment"))
 def retrieve(payment_id: str) -> dict[str, Any]:
     return retrieve_response(fetch_invoice_payment, payment_id, "invoice_payment")
 
 
 @bp.get("/v1/invoice_payments")
+@documented(_list, page_of("invoice_payment"))
 def list_payments() -> dict[str, Any]:
     def filters(args: dict[str, Any]) -> dict[str, Any]:
         payment = args["payment"]

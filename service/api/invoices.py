@@ -10,7 +10,8 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import list_response, retrieve_response
+from service.api.lists import RETRIEVE, list_response, retrieve_response
+from service.api.openapi import documented, page_of, ref
 from service.api.params import load
 from service.api.schemas import (
     MAX_STRING,
@@ -104,6 +105,7 @@ def _render_page(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @bp.post("")
+@documented(_create, ref("invoice"))
 def create() -> dict[str, Any]:
     params = load(_create, g.params)
     row = operations.create_invoice(deps.get_conn(), deps.caller(), params, now=int(time.time()))
@@ -111,11 +113,13 @@ def create() -> dict[str, Any]:
 
 
 @bp.get("/<invoice_id>")
+@documented(RETRIEVE, ref("invoice"))
 def retrieve(invoice_id: str) -> dict[str, Any]:
     return retrieve_response(fetch_invoice, invoice_id, "invoice")
 
 
 @bp.post("/<invoice_id>")
+@documented(_update, ref("invoice"))
 def update(invoice_id: str) -> dict[str, Any]:
     params = load(_update, _blank_to_none(g.params))
     changes = {k: v for k, v in params.items() if k != "expand"}
@@ -126,6 +130,7 @@ def update(invoice_id: str) -> dict[str, Any]:
 
 
 @bp.get("")
+@documented(_list, page_of("invoice"))
 def list_invoices() -> dict[str, Any]:
     return list_response(
         "/v1/invoices",
@@ -138,6 +143,7 @@ def list_invoices() -> dict[str, Any]:
 
 
 @bp.post("/<invoice_id>/finalize")
+@documented(_finalize, ref("invoice"))
 def finalize(invoice_id: str) -> dict[str, Any]:
     params = load(_finalize, g.params)
     row = operations.finalize_invoice(
@@ -151,6 +157,7 @@ def finalize(invoice_id: str) -> dict[str, Any]:
 
 
 @bp.post("/<invoice_id>/void")
+@documented(_plain, ref("invoice"))
 def void(invoice_id: str) -> dict[str, Any]:
     params = load(_plain, g.params)
     row = operations.void_invoice(deps.get_conn(), deps.caller(), invoice_id, now=int(time.time()))
@@ -158,6 +165,7 @@ def void(invoice_id: str) -> dict[str, Any]:
 
 
 @bp.post("/<invoice_id>/mark_uncollectible")
+@documented(_plain, ref("invoice"))
 def mark_uncollectible(invoice_id: str) -> dict[str, Any]:
     params = load(_plain, g.params)
     row = operations.mark_uncollectible(
@@ -167,6 +175,7 @@ def mark_uncollectible(invoice_id: str) -> dict[str, Any]:
 
 
 @bp.post("/<invoice_id>/pay")
+@documented(_pay, ref("invoice"))
 def pay(invoice_id: str) -> dict[str, Any]:
     params = load(_pay, g.params)
     if not params.get("paid_out_of_band"):
@@ -181,6 +190,7 @@ def pay(invoice_id: str) -> dict[str, Any]:
 
 
 @bp.get("/<invoice_id>/lines")
+@documented(_lines, page_of("line_item"))
 def lines(invoice_id: str) -> dict[str, Any]:
     args = load(_lines, g.params)
     conn = deps.get_conn()

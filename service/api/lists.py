@@ -51,12 +51,13 @@ def each(
     return lambda rows: [render(row) for row in rows]
 
 
-_retrieve = RequestSchema()
+# What GET /v1/<objects>/:id accepts: only `expand`.
+RETRIEVE = RequestSchema()
 
 
 def retrieve_response(fetch: Fetcher, object_id: str, noun: str) -> dict[str, Any]:
     """The object `fetch` finds for this id in the caller's mode, expanded; else a 404."""
-    params = load(_retrieve, g.params)
+    params = load(RETRIEVE, g.params)
     livemode = deps.caller().livemode
     found = fetch(object_id, livemode)
     if found is None:

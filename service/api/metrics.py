@@ -11,6 +11,7 @@ import redis
 from flask import Blueprint, Response
 
 from service.api import deps
+from service.api.openapi import documented
 from service.operations.sweep import BREACHES_LAST_KEY, BREACHES_TOTAL_KEY
 from service.store import deliveries, inbound_events, outbox, webhook_endpoints
 
@@ -25,6 +26,7 @@ def _gauge(lines: list[str], name: str, help_text: str, samples: dict[str, float
 
 
 @bp.get("/metrics")
+@documented(None, {"type": "string"}, content_type="text/plain", statuses=(503,))
 def metrics() -> Response:
     conn = deps.get_conn()
     inbound = inbound_events.count_by_status(conn)

@@ -36,7 +36,8 @@ def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
                 raise InvalidRequest(f"Invalid parameter: {raw_key}", param=raw_key)
             node = child
         _put(node, path[-1], value, raw_key)
-    return _lists_from_indexes(root)
+    # Only values become lists: the parameters themselves stay named, even `0=x`.
+    return {name: _lists_from_indexes(value) for name, value in root.items()}
 
 
 def _put(node: Any, segment: str, value: Any, raw_key: str) -> None:

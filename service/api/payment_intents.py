@@ -10,7 +10,8 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import each, list_response, retrieve_response
+from service.api.lists import RETRIEVE, each, list_response, retrieve_response
+from service.api.openapi import documented, page_of, ref
 from service.api.params import load
 from service.api.schemas import (
     Currency,
@@ -63,6 +64,7 @@ def fetch_payment_intent(pi_id: str, livemode: bool) -> dict[str, Any] | None:
 
 
 @bp.post("")
+@documented(_create, ref("payment_intent"))
 def create() -> dict[str, Any]:
     params = load(_create, g.params)
     caller = deps.caller()
@@ -75,11 +77,13 @@ def create() -> dict[str, Any]:
 
 
 @bp.get("/<pi_id>")
+@documented(RETRIEVE, ref("payment_intent"))
 def retrieve(pi_id: str) -> dict[str, Any]:
     return retrieve_response(fetch_payment_intent, pi_id, "payment_intent")
 
 
 @bp.get("")
+@documented(_list, page_of("payment_intent"))
 def list_payment_intents() -> dict[str, Any]:
     return list_response(
         "/v1/payment_intents",
@@ -92,6 +96,7 @@ def list_payment_intents() -> dict[str, Any]:
 
 
 @bp.post("/<pi_id>/cancel")
+@documented(_cancel, ref("payment_intent"))
 def cancel(pi_id: str) -> dict[str, Any]:
     params = load(_cancel, g.params)
     row = cancel_payment_intent(

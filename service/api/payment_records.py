@@ -10,7 +10,8 @@ from marshmallow import Schema, fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import retrieve_response
+from service.api.lists import RETRIEVE, retrieve_response
+from service.api.openapi import documented, ref
 from service.api.params import load
 from service.api.schemas import Currency, Metadata, ObjectId, RequestSchema, amount, text
 from service.errors import ResourceMissing
@@ -40,12 +41,17 @@ class PaymentMethodDetailsSchema(Schema):
     payment_method = text(200)
 
 
+def _timestamp(**kwargs: Any) -> fields.Integer:
+    """Unix seconds that fit the bigint columns (a larger one was a 500)."""
+    return fields.Integer(strict=False, validate=validate.Range(0, 2**31 - 1), **kwargs)
+
+
 class GuaranteedSchema(Schema):
-    guaranteed_at = fields.Integer(strict=False, required=True)
+    guaranteed_at = _timestamp(required=True)
 
 
 class FailedSchema(Schema):
-    failed_at = fields.Integer(strict=False, required=True)
+    failed_at = _timestamp(required=True)
 
 
 class ProcessorDetailsSchema(Schema):
@@ -55,9 +61,7 @@ class ProcessorDetailsSchema(Schema):
 
 class ReportPaymentSchema(RequestSchema):
     amount_requested = fields.Nested(AmountSchema, required=True)
-    initiated_at = fields.Integer(
-        strict=False, required=True, validate=validate.Range(0, 2**31 - 1)
-    )
+    initiated_at = _timestamp(required=True)
     payment_method_details = fields.Nested(PaymentMethodDetailsSchema, load_default=dict)
     customer_details = fields.Nested(CustomerDetailsSchema, load_default=dict)
     customer_presence = fields.String(validate=validate.OneOf(["on_session", "off_session"]))
@@ -81,6 +85,7 @@ def fetch_payment_record(record_id: str, livemode: bool) -> dict[str, Any] | Non
 
 
 @bp.post("/report_payment")
+@documented(_report, ref("payment_record"))
 def report() -> dict[str, Any]:
     params = load(_report, g.params)
     caller = deps.caller()
@@ -112,5 +117,6 @@ def report() -> dict[str, Any]:
 
 
 @bp.get("/<record_id>")
+@documented(RETRIEVE, ref("payment_record"))
 def retrieve(record_id: str) -> dict[str, Any]:
     return retrieve_response(fetch_payment_record, record_id, "payment_record")

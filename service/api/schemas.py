@@ -31,6 +31,9 @@ def amount(**kwargs: Any) -> fields.Integer:
 
 
 class Currency(fields.String):
+    def openapi(self) -> dict[str, Any]:
+        return {"type": "string", "enum": sorted(CURRENCIES)}
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         code = super()._deserialize(value, attr, data, **kwargs)
         if code not in CURRENCIES:
@@ -45,6 +48,9 @@ class ObjectId(fields.String):
         super().__init__(**kwargs)
         self.prefix = prefix
 
+    def openapi(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": f"^{self.prefix}_[A-Za-z0-9]{{1,64}}$"}
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text_value = super()._deserialize(value, attr, data, **kwargs)
         if not has_prefix(text_value, self.prefix):
@@ -54,6 +60,19 @@ class ObjectId(fields.String):
 
 class Metadata(fields.Field):
     """Stripe's metadata: up to 50 keys of 40 characters, values of 500."""
+
+    def openapi(self) -> dict[str, Any]:
+        # An empty string clears it, as in Stripe.
+        return {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "maxProperties": 50,
+                    "additionalProperties": {"type": "string", "maxLength": 500},
+                },
+                {"type": "string", "enum": [""]},
+            ]
+        }
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Any, **kwargs: Any

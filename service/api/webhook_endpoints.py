@@ -10,7 +10,8 @@ from flask import Blueprint, g
 from marshmallow import ValidationError, fields, validate
 
 from service.api import deps
-from service.api.lists import each, list_response, retrieve_response
+from service.api.lists import RETRIEVE, each, list_response, retrieve_response
+from service.api.openapi import documented, page_of, ref
 from service.api.params import load
 from service.api.schemas import FormBoolean, ListParamsSchema, Metadata, RequestSchema, text
 from service.operations.webhook_endpoints import (
@@ -68,6 +69,7 @@ _list = ListParamsSchema()
 
 
 @bp.post("")
+@documented(_create, ref("webhook_endpoint"))
 def create() -> dict[str, Any]:
     params = load(_create, g.params)
     row = create_webhook_endpoint(
@@ -86,11 +88,13 @@ def fetch_webhook_endpoint(endpoint_id: str, livemode: bool) -> dict[str, Any] |
 
 
 @bp.get("/<endpoint_id>")
+@documented(RETRIEVE, ref("webhook_endpoint"))
 def retrieve(endpoint_id: str) -> dict[str, Any]:
     return retrieve_response(fetch_webhook_endpoint, endpoint_id, "webhook endpoint")
 
 
 @bp.post("/<endpoint_id>")
+@documented(_update, ref("webhook_endpoint"))
 def update(endpoint_id: str) -> dict[str, Any]:
     params = load(_update, g.params)
     params.pop("expand", None)
@@ -105,6 +109,7 @@ def update(endpoint_id: str) -> dict[str, Any]:
 
 
 @bp.delete("/<endpoint_id>")
+@documented(_retrieve, ref("deleted_webhook_endpoint"))
 def delete(endpoint_id: str) -> dict[str, Any]:
     load(_retrieve, g.params)
     delete_webhook_endpoint(deps.get_conn(), deps.caller(), endpoint_id)
@@ -112,6 +117,7 @@ def delete(endpoint_id: str) -> dict[str, Any]:
 
 
 @bp.get("")
+@documented(_list, page_of("webhook_endpoint"))
 def list_endpoints() -> dict[str, Any]:
     return list_response(
         "/v1/webhook_endpoints",

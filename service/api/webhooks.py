@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, current_app, request
 
 from service.api import deps
+from service.api.openapi import documented
 from service.operations.record_webhook import record_webhook
 from service.wake import Waker
 
@@ -26,6 +27,31 @@ def _waker() -> Waker:
 
 
 @bp.post("/stripe")
+@documented(
+    None,
+    {"type": "object", "properties": {"received": {"type": "boolean", "enum": [True]}}},
+    statuses=(400, 413, 503),
+    extra={
+        "summary": "A Stripe event, signed with one of STRIPE_WEBHOOK_SECRETS",
+        "parameters": [{"name": "Stripe-Signature", "in": "header", "schema": {"type": "string"}}],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "object": {"type": "string", "enum": ["event"]},
+                            "type": {"type": "string"},
+                            "data": {"type": "object"},
+                        },
+                    }
+                }
+            },
+        },
+    },
+)
 def stripe_event() -> dict[str, Any]:
     settings = deps.settings()
     recorded = record_webhook(
