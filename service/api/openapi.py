@@ -251,6 +251,7 @@ _ERROR_DESCRIPTIONS = {
     404: "resource_missing: nothing with this id in the caller's mode",
     409: "idempotency_error: the first request with this Idempotency-Key is still running",
     413: "the request body is too large",
+    429: "rate_limit_error: too many requests with this API key; retry after Retry-After",
     503: "api_error: PostgreSQL is unavailable; retry",
 }
 
@@ -346,7 +347,7 @@ def _operation(method: str, path: str, endpoint: str, names: list[str]) -> dict[
     headers = dict(_API_HEADERS if api else _HEADERS)
     statuses = set(doc.statuses)
     if api:
-        statuses |= {400, 401, 503}
+        statuses |= {400, 401, 429, 503}
         if names:
             statuses.add(404)
         if method == "POST":
