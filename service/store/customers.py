@@ -6,9 +6,14 @@ from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-COLUMNS: LiteralString = "id, livemode, email, name, phone, description, metadata, created"
+from service.domain.balances import Customer
+
+COLUMNS: LiteralString = (
+    "id, livemode, email, name, phone, description, metadata, created, balance, currency"
+)
 LIST_COLUMNS = sql.SQL(COLUMNS)
 
 
@@ -29,5 +34,19 @@ def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str,
 def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> dict[str, Any] | None:
     return conn.execute(
         "SELECT " + COLUMNS + " FROM customers WHERE id = %(id)s AND livemode = %(livemode)s",
+        {"id": customer_id, "livemode": livemode},
+    ).fetchone()
+
+
+def get_for_update(
+    conn: psycopg.Connection[Any], customer_id: str, livemode: bool
+) -> Customer | None:
+    """The customer, its row locked until the transaction ends so its balance holds
+    still. NO KEY UPDATE: inserting an invoice or item of this customer (a foreign key
+    check, FOR KEY SHARE) need not wait for it."""
+    cur = conn.cursor(row_factory=class_row(Customer))
+    return cur.execute(
+        "SELECT " + COLUMNS + " FROM customers WHERE id = %(id)s AND livemode = %(livemode)s"
+        " FOR NO KEY UPDATE",
         {"id": customer_id, "livemode": livemode},
     ).fetchone()
