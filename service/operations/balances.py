@@ -56,12 +56,16 @@ def create_balance_transaction(
             conn,
             caller,
             customer,
-            rules.ADJUSTMENT,
-            params["amount"],
-            params["currency"],
-            now=now,
-            description=params.get("description"),
-            metadata=params.get("metadata") or {},
+            _transaction(
+                caller,
+                customer.id,
+                rules.ADJUSTMENT,
+                params["amount"],
+                params["currency"],
+                now=now,
+                description=params.get("description"),
+                metadata=params.get("metadata"),
+            ),
         )
         events.add(conn, event)
     return txn
@@ -122,15 +126,8 @@ def apply_to_invoice(
     ending = money.ending_balance(invoice.total, starting)
     if ending == starting:
         return Applied(starting, ending, [])
-    _, event = _move(
-        conn,
-        caller,
-        customer,
-        rules.APPLIED_TO_INVOICE,
-        ending - starting,
-        invoice.currency,
-        now=now,
-        invoice=invoice.id,
+    event = _invoice_move(
+        conn, caller, customer, invoice, rules.APPLIED_TO_INVOICE, ending - starting, now=now
     )
     return Applied(starting, ending, [event])
 
@@ -144,17 +141,12 @@ def return_from_invoice(
     applied = invoice.ending_balance - invoice.starting_balance
     if applied == 0:
         return []
-    _, event = _move(
-        conn,
-        caller,
-        _locked_customer(conn, invoice),
-        rules.UNAPPLIED_FROM_INVOICE,
-        -applied,
-        invoice.currency,
-        now=now,
-        invoice=invoice.id,
-    )
-    return [event]
+    customer = _locked_customer(conn, invoice)
+    return [
+        _invoice_move(
+            conn, caller, customer, invoice, rules.UNAPPLIED_FROM_INVOICE, -applied, now=now
+        )
+    ]
 
 
 def credit_overpayment(
@@ -169,23 +161,32 @@ def credit_overpayment(
     customer = _locked_customer(conn, invoice)
     if not rules.holds(customer, invoice.currency):
         return []
-    _, event = _move(
-        conn,
-        caller,
-        customer,
-        rules.INVOICE_OVERPAID,
-        -growth,
-        invoice.currency,
-        now=now,
-        invoice=invoice.id,
-    )
-    return [event]
+    return [
+        _invoice_move(conn, caller, customer, invoice, rules.INVOICE_OVERPAID, -growth, now=now)
+    ]
 
 
 def _locked_customer(conn: psycopg.Connection[Any], invoice: Invoice) -> Customer:
     customer = customers.get_for_update(conn, invoice.customer, invoice.livemode)
     assert customer is not None  # invoices.customer references it
     return customer
+
+
+def _invoice_move(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    customer: Customer,
+    invoice: Invoice,
+    type_: str,
+    amount: int,
+    *,
+    now: int,
+) -> Event:
+    """A move of the locked customer's balance on account of `invoice`, in its currency."""
+    txn = _transaction(
+        caller, customer.id, type_, amount, invoice.currency, now=now, invoice=invoice.id
+    )
+    return _move(conn, caller, customer, txn)[1]
 
 
 def _transaction(
@@ -215,40 +216,17 @@ def _transaction(
 
 
 def _move(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    customer: Customer,
-    type_: str,
-    amount: int,
-    currency: str,
-    *,
-    now: int,
-    invoice: str | None = None,
-    description: str | None = None,
-    metadata: dict[str, str] | None = None,
+    conn: psycopg.Connection[Any], caller: Caller, customer: Customer, txn: dict[str, Any]
 ) -> tuple[dict[str, Any], Event]:
-    """Append a transaction to the locked customer's balance; return it with the
+    """Append `txn` to the locked customer's balance; return it as written, with the
     `customer.updated` event of the change."""
-    txn = balance_transactions.add(
-        conn,
-        _transaction(
-            caller,
-            customer.id,
-            type_,
-            amount,
-            currency,
-            now=now,
-            invoice=invoice,
-            description=description,
-            metadata=metadata,
-        ),
-    )
-    assert txn is not None  # the customer is locked and its currency was checked
+    written = balance_transactions.add(conn, txn)
+    assert written is not None  # the customer is locked and its currency was checked
     before = render_customer(asdict(customer))
     after = render_customer(
-        {**asdict(customer), "balance": txn["ending_balance"], "currency": currency}
+        {**asdict(customer), "balance": written["ending_balance"], "currency": txn["currency"]}
     )
     event = caller.event(
-        "customer.updated", after, now=now, previous=changed_attributes(before, after)
+        "customer.updated", after, now=txn["created"], previous=changed_attributes(before, after)
     )
-    return txn, event
+    return written, event
