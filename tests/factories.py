@@ -22,10 +22,10 @@ def customer(api: Any, **params: Any) -> dict[str, Any]:
     return response.json  # type: ignore[no-any-return]
 
 
-def open_invoice(
+def draft_invoice(
     api: Any, amount: int = 1000, currency: str = "usd", cus: dict | None = None
 ) -> dict[str, Any]:
-    """A finalized invoice of one item for `amount`."""
+    """A draft invoice of one item for `amount`."""
     cus = cus or customer(api)
     item = api.post(
         "/v1/invoiceitems", {"customer": cus["id"], "amount": amount, "currency": currency}
@@ -36,9 +36,20 @@ def open_invoice(
         {"customer": cus["id"], "currency": currency, "pending_invoice_items_behavior": "include"},
     )
     assert draft.status_code == 200, draft.json
-    finalized = api.post(f"/v1/invoices/{draft.json['id']}/finalize")
+    return draft.json  # type: ignore[no-any-return]
+
+
+def finalize(api: Any, invoice_id: str) -> dict[str, Any]:
+    finalized = api.post(f"/v1/invoices/{invoice_id}/finalize")
     assert finalized.status_code == 200, finalized.json
     return finalized.json  # type: ignore[no-any-return]
+
+
+def open_invoice(
+    api: Any, amount: int = 1000, currency: str = "usd", cus: dict | None = None
+) -> dict[str, Any]:
+    """A finalized invoice of one item for `amount`."""
+    return finalize(api, draft_invoice(api, amount, currency, cus)["id"])
 
 
 def payment_intent(api: Any, invoice: dict[str, Any], amount: int, **params: Any) -> dict[str, Any]:
@@ -65,6 +76,47 @@ def settle(dsn: str, pi: dict[str, Any], status: str = "succeeded") -> None:
     """Apply a Stripe PaymentIntent update exactly as the worker does, in its own transaction."""
     with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn, conn.transaction():
         apply_payment_intent_update(conn, stripe_event_object(pi, status), now=int(time.time()))
+
+
+def balance_url(customer_id: str, txn_id: str = "") -> str:
+    return f"/v1/customers/{customer_id}/balance_transactions" + (f"/{txn_id}" if txn_id else "")
+
+
+def adjust(api: Any, customer_id: str, amount: int, currency: str = "usd", **params: Any) -> Any:
+    """An adjustment of the customer's balance (negative credits it)."""
+    response = api.post(
+        balance_url(customer_id), {"amount": amount, "currency": currency, **params}
+    )
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def overpaid_invoice(
+    api: Any, dsn: str, cus: dict[str, Any], total: int, extra: int, currency: str = "usd"
+) -> dict[str, Any]:
+    """An invoice of `total` (nothing applied from the balance) paid `total + extra` by two
+    PaymentIntents attached while it was open (each within what remained), both
+    succeeded."""
+    invoice = open_invoice(api, total, currency, cus=cus)
+    assert invoice["amount_due"] == total
+    intents = [payment_intent(api, invoice, amount) for amount in (total, extra)]
+    for pi in intents:
+        attached = api.post(
+            f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]}
+        )
+        assert attached.status_code == 200, attached.json
+    for pi in reversed(intents):  # the move to paid is the overpaying credit
+        settle(dsn, pi)
+    return api.get(f"/v1/invoices/{invoice['id']}").json  # type: ignore[no-any-return]
+
+
+def balance_ledger(db: Any, customer_id: str) -> list[dict[str, Any]]:
+    """The customer's balance transactions, oldest first."""
+    return db.execute(  # type: ignore[no-any-return]
+        "SELECT id, type, amount, currency, ending_balance, invoice"
+        " FROM customer_balance_transactions WHERE customer = %s ORDER BY seq",
+        (customer_id,),
+    ).fetchall()
 
 
 def invoice_events(db: Any, invoice_id: str) -> list[str]:

@@ -34,6 +34,7 @@ def paths(app):
         f"{base}/attach_payment", f"{base}/pay", f"{base}/void", f"{base}/mark_uncollectible",
         "/v1/payment_intents", f"/v1/payment_intents/{pi['id']}/cancel",
         "/v1/payment_records/report_payment", "/v1/webhook_endpoints",
+        f"/v1/customers/{invoice['customer']}/balance_transactions",
     ]  # fmt: skip
 
 

@@ -125,6 +125,7 @@ def _seed(api: ApiClient) -> dict[str, list[str]]:
         for _ in range(3)
     ]
     events = api.get("/v1/events", {"limit": 3}).json["data"]
+    txn = factories.adjust(api, cus["id"], -300)
     return {
         "cus": [cus["id"]],
         "in": [opened["id"], paid["id"], voided["id"], uncollectible["id"], draft["id"]],
@@ -134,6 +135,7 @@ def _seed(api: ApiClient) -> dict[str, list[str]]:
         "pr": [record.json["id"]],
         "we": [e["id"] for e in endpoints],
         "evt": [e["id"] for e in events],
+        "cbtxn": [txn["id"]],
     }
 
 
@@ -164,6 +166,10 @@ def _well_formed(api: ApiClient) -> dict[str, dict[str, Any]]:
         "POST /v1/invoices/{invoice_id}/void": {"path_parameters": {"invoice_id": opened[2]["id"]}},
         "POST /v1/invoices/{invoice_id}/mark_uncollectible": {
             "path_parameters": {"invoice_id": opened[3]["id"]}
+        },
+        "POST /v1/customers/{customer_id}/balance_transactions": {
+            "path_parameters": {"customer_id": cus["id"]},
+            "body": {"amount": -100, "currency": "usd"},
         },
         "POST /v1/webhook_endpoints": {
             "body": {"url": "http://127.0.0.1:9/hook", "enabled_events": ["*"]}
@@ -199,6 +205,7 @@ PATH_IDS = {
     "record_id": "pr",
     "endpoint_id": "we",
     "event_id": "evt",
+    "txn_id": "cbtxn",
 }
 
 

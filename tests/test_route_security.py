@@ -46,7 +46,10 @@ def fingerprint(db: Any) -> dict[str, str]:
     }
 
 
-WELL_FORMED_BODIES = {"pay": {"paid_out_of_band": "true"}}
+WELL_FORMED_BODIES = {
+    "pay": {"paid_out_of_band": "true"},
+    "balance_transactions": {"amount": "-100", "currency": "usd"},
+}
 
 
 def call(
@@ -84,6 +87,11 @@ def live_objects(app: Any) -> dict[str, str]:
         {"url": "https://example.com/hook", "enabled_events[]": "*"},
     )
     assert endpoint.status_code == 200, endpoint.json
+    txn = live.post(
+        f"/v1/customers/{invoice['customer']}/balance_transactions",
+        {"amount": -100, "currency": "usd"},
+    )
+    assert txn.status_code == 200, txn.json
     item = live.get("/v1/invoiceitems", {"limit": 1}).json["data"][0]
     event = live.get("/v1/events", {"limit": 1}).json["data"][0]
     return {
@@ -95,6 +103,7 @@ def live_objects(app: Any) -> dict[str, str]:
         "record_id": record.json["id"],
         "endpoint_id": endpoint.json["id"],
         "event_id": event["id"],
+        "txn_id": txn.json["id"],
     }
 
 

@@ -1,4 +1,4 @@
-"""/v1/customers"""
+"""/v1/customers, and each customer's balance transactions."""
 
 from __future__ import annotations
 
@@ -13,12 +13,22 @@ from service.api.expansion import expand, expandable
 from service.api.lists import RETRIEVE, each, list_response, retrieve_response
 from service.api.openapi import documented, page_of, ref
 from service.api.params import load
-from service.api.schemas import ListParamsSchema, Metadata, RequestSchema, text
+from service.api.schemas import Currency, ListParamsSchema, Metadata, RequestSchema, text
+from service.domain.money import MAX_AMOUNT
+from service.errors import InvalidRequest, NotFound
+from service.operations.balances import create_balance_transaction, update_balance_transaction
 from service.operations.customers import create_customer
-from service.render.customers import render_customer
-from service.store import customers
+from service.render.customers import render_balance_transaction, render_customer
+from service.store import balance_transactions, customers, invoices
 
 bp = Blueprint("customers", __name__, url_prefix="/v1/customers")
+
+
+def _balance_amount(*checks: validate.Validator, **kwargs: Any) -> fields.Integer:
+    """A signed amount: negative credits the customer's balance, positive debits it."""
+    return fields.Integer(
+        strict=False, validate=[validate.Range(-MAX_AMOUNT, MAX_AMOUNT), *checks], **kwargs
+    )
 
 
 class CreateCustomerSchema(RequestSchema):
@@ -27,10 +37,30 @@ class CreateCustomerSchema(RequestSchema):
     phone = text(20)
     description = text(350)
     metadata = Metadata()
+    balance = _balance_amount()
+
+
+class CreateBalanceTransactionSchema(RequestSchema):
+    amount = _balance_amount(validate.NoneOf([0], error="must not be 0."), required=True)
+    currency = Currency(required=True)
+    description = text(350)
+    metadata = Metadata()
+
+
+class UpdateBalanceTransactionSchema(RequestSchema):
+    description = text(350, allow_none=True)
+    metadata = Metadata()
+
+
+class ListBalanceTransactionsSchema(ListParamsSchema):
+    invoice = text(200, load_default=None)
 
 
 _create = CreateCustomerSchema()
 _list = ListParamsSchema()
+_create_txn = CreateBalanceTransactionSchema()
+_update_txn = UpdateBalanceTransactionSchema()
+_list_txns = ListBalanceTransactionsSchema()
 
 
 @expandable("cus")
@@ -59,3 +89,66 @@ def list_customers() -> dict[str, Any]:
     return list_response(
         "/v1/customers", "customers", customers.LIST_COLUMNS, each(render_customer), _list
     )
+
+
+def _known_customer(customer_id: str) -> None:
+    if customers.get(deps.get_conn(), customer_id, deps.caller().livemode) is None:
+        raise NotFound(f"No such customer: '{customer_id}'", param="customer")
+
+
+@bp.post("/<customer_id>/balance_transactions")
+@documented(_create_txn, ref("customer_balance_transaction"))
+def create_txn(customer_id: str) -> dict[str, Any]:
+    params = load(_create_txn, g.params)
+    row = create_balance_transaction(
+        deps.get_conn(), deps.caller(), customer_id, params, now=int(time.time())
+    )
+    return expand(render_balance_transaction(row), params["expand"], deps.caller().livemode)
+
+
+@bp.get("/<customer_id>/balance_transactions")
+@documented(_list_txns, page_of("customer_balance_transaction"))
+def list_txns(customer_id: str) -> dict[str, Any]:
+    _known_customer(customer_id)
+
+    def filters(args: dict[str, Any]) -> dict[str, Any]:
+        invoice_id = args["invoice"]
+        if invoice_id is not None:
+            invoice = invoices.get(deps.get_conn(), invoice_id, deps.caller().livemode)
+            if invoice is None or invoice["customer"] != customer_id:
+                raise InvalidRequest(
+                    f"No such invoice of customer {customer_id}: '{invoice_id}'", param="invoice"
+                )
+        return {"customer": customer_id, "invoice": invoice_id}
+
+    return list_response(
+        f"/v1/customers/{customer_id}/balance_transactions",
+        "customer_balance_transactions",
+        balance_transactions.LIST_COLUMNS,
+        each(render_balance_transaction),
+        _list_txns,
+        filters=filters,
+    )
+
+
+@bp.get("/<customer_id>/balance_transactions/<txn_id>")
+@documented(RETRIEVE, ref("customer_balance_transaction"))
+def retrieve_txn(customer_id: str, txn_id: str) -> dict[str, Any]:
+    _known_customer(customer_id)
+
+    def fetch(object_id: str, livemode: bool) -> dict[str, Any] | None:
+        row = balance_transactions.get(deps.get_conn(), customer_id, object_id, livemode)
+        return render_balance_transaction(row) if row else None
+
+    return retrieve_response(fetch, txn_id, "customer_balance_transaction")
+
+
+@bp.post("/<customer_id>/balance_transactions/<txn_id>")
+@documented(_update_txn, ref("customer_balance_transaction"))
+def update_txn(customer_id: str, txn_id: str) -> dict[str, Any]:
+    params = load(_update_txn, g.params)
+    changes = {k: v for k, v in params.items() if k != "expand"}
+    if changes.get("description") == "":
+        changes["description"] = None  # Stripe clears a field sent empty
+    row = update_balance_transaction(deps.get_conn(), deps.caller(), customer_id, txn_id, changes)
+    return expand(render_balance_transaction(row), params["expand"], deps.caller().livemode)

@@ -22,6 +22,7 @@ _includers: dict[tuple[str, str], Includer] = {}
 # any other string (`id`, a `description` that happens to read "cus_...") is refused,
 # as in Stripe. A hash inside an object is typed "<object>.<field>".
 EXPANDABLE_FIELDS: dict[str, dict[str, str]] = {
+    "customer_balance_transaction": {"customer": "customer", "invoice": "invoice"},
     "invoice": {"customer": "customer"},
     "invoiceitem": {"customer": "customer", "invoice": "invoice"},
     "line_item": {"invoice": "invoice"},

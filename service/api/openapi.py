@@ -21,7 +21,7 @@ from service.api.openapi_schemas import (
     request_body_schema,
 )
 from service.config import API_VERSION
-from service.render.customers import CustomerSchema
+from service.render.customers import BalanceTransactionSchema, CustomerSchema
 from service.render.invoices import InvoiceItemSchema, InvoiceSchema, LineItemSchema
 from service.render.payments import (
     InvoicePaymentSchema,
@@ -78,6 +78,7 @@ def page_of(name: str) -> dict[str, Any]:
 # The objects rendered with marshmallow; their fields are the schema's fields.
 _RENDERED: dict[str, type[Schema]] = {
     "customer": CustomerSchema,
+    "customer_balance_transaction": BalanceTransactionSchema,
     "invoice": InvoiceSchema,
     "invoiceitem": InvoiceItemSchema,
     "line_item": LineItemSchema,

@@ -8,6 +8,7 @@ import string
 _ALPHABET = string.ascii_letters + string.digits
 
 CUSTOMER = "cus"
+BALANCE_TRANSACTION = "cbtxn"
 INVOICE_ITEM = "ii"
 INVOICE_LINE = "il"
 INVOICE = "in"

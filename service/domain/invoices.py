@@ -91,9 +91,9 @@ def check_update(status: str, fields: set[str]) -> None:
         )
 
 
-def finalized_status(total: int) -> str:
+def finalized_status(amount_due: int) -> str:
     """A finalized invoice with nothing due is paid at once, as in Stripe."""
-    return "paid" if total == 0 else "open"
+    return "paid" if amount_due == 0 else "open"
 
 
 def new_invoice_prefix() -> str:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from service.domain.money import overpaid, remaining
+from service.domain import money
 from service.errors import InvalidRequest, PaymentStateConflict
 
 # Invoices that can still take payments.
@@ -44,10 +44,21 @@ class Invoice:
     voided_at: int | None
     marked_uncollectible_at: int | None
     created: int
+    ending_balance: int | None
+    # Frozen at finalize; a draft's is the customer's balance now.
+    starting_balance: int
+
+    @property
+    def amount_due(self) -> int:
+        return money.amount_due(self.total, self.starting_balance)
 
     @property
     def amount_remaining(self) -> int:
-        return remaining(self.total, self.amount_paid)
+        return money.remaining(self.amount_due, self.amount_paid)
+
+    @property
+    def amount_overpaid(self) -> int:
+        return money.overpaid(self.amount_due, self.amount_paid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +186,13 @@ def amount_received(payment_intent: PaymentIntent, amount_requested: int) -> int
     return min(payment_intent.amount_received, amount_requested)
 
 
+def overpaid_growth(after: Invoice, credited: int) -> int:
+    """How much a credit of `credited` made the invoice's amount_overpaid grow, from the
+    invoice after it alone (so a stale read before it cannot count growth twice)."""
+    before = money.overpaid(after.amount_due, after.amount_paid - credited)
+    return after.amount_overpaid - before
+
+
 def credit_events(before: Invoice, after: Invoice, *, out_of_band: bool = False) -> list[str]:
     """The invoice events one credit calls for, after `invoice_payment.paid`, in Stripe's
     order. `invoice.paid` and what follows come once, at the move to paid;
@@ -189,6 +207,6 @@ def credit_events(before: Invoice, after: Invoice, *, out_of_band: bool = False)
         types.append("invoice.paid")
         if not out_of_band:
             types.append("invoice.payment_succeeded")
-        if overpaid(after.total, after.amount_paid) > 0:
+        if after.amount_overpaid > 0:
             types.append("invoice.overpaid")
     return types

@@ -5,6 +5,9 @@ from __future__ import annotations
 # Stripe's own ceiling for a single amount in most currencies.
 MAX_AMOUNT = 99_999_999
 
+# What an invoice or balance is in when nothing says otherwise.
+DEFAULT_CURRENCY = "usd"
+
 # The currencies Stripe settles in; lowercase, as Stripe renders them.
 CURRENCIES = frozenset(
     [
@@ -149,6 +152,18 @@ CURRENCIES = frozenset(
         "zmw",
     ]
 )
+
+
+def amount_due(total: int, starting_balance: int) -> int:
+    """What an invoice asks for: its total plus the customer's balance (a credit lowers
+    it, a debit raises it), never below 0."""
+    return max(total + starting_balance, 0)
+
+
+def ending_balance(total: int, starting_balance: int) -> int:
+    """The customer's balance once an invoice has applied it: the credit the total did
+    not use up; a debit is all added to the invoice."""
+    return min(total + starting_balance, 0)
 
 
 def remaining(amount_due: int, amount_paid: int) -> int:

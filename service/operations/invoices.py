@@ -15,8 +15,11 @@ import psycopg
 from service.domain import invoices as rules
 from service.domain.events import changed_attributes
 from service.domain.ids import INVOICE, INVOICE_ITEM, INVOICE_LINE, new_id
-from service.domain.money import MAX_AMOUNT
+from service.domain.ledger import Invoice
+from service.domain.metadata import merge_metadata
+from service.domain.money import DEFAULT_CURRENCY, MAX_AMOUNT, amount_due
 from service.errors import InvalidRequest, NotFound, ResourceMissing
+from service.operations import balances
 from service.operations.context import Caller
 from service.render.invoices import render_invoice, render_invoice_item
 from service.store import customers, events, invoice_items, invoices
@@ -140,7 +143,7 @@ def create_invoice(
         currency = (
             params.get("currency")
             or invoice_items.latest_pending_currency(conn, customer["id"], caller.livemode)
-            or "usd"
+            or DEFAULT_CURRENCY
         )
         invoice = invoices.insert(
             conn,
@@ -213,10 +216,8 @@ def update_invoice(
     with conn.transaction():
         invoice = _locked(conn, caller, invoice_id)
         rules.check_update(invoice["status"], set(changes))
-        if changes.get("metadata"):
-            # Stripe merges metadata; an empty value unsets its key, `metadata=""` all keys.
-            merged = {**invoice["metadata"], **changes["metadata"]}
-            changes["metadata"] = {k: v for k, v in merged.items() if v != ""}
+        if "metadata" in changes:
+            changes["metadata"] = merge_metadata(invoice["metadata"], changes["metadata"])
         updated = {**invoice, **changes}
         if updated["due_date"] is not None and updated["collection_method"] != "send_invoice":
             param = "due_date" if "due_date" in changes else "collection_method"
@@ -250,14 +251,18 @@ def finalize_invoice(
 ) -> dict[str, Any]:
     """Draft → open, with the customer's next invoice number; the total is frozen from here.
 
-    An invoice with nothing due is paid at once, as Stripe does, and then also writes
-    `invoice.paid` and `invoice.payment_succeeded` after `invoice.finalized`.
+    The customer's balance is applied (operations.balances.apply_to_invoice), so
+    amount_due is the total with it. An invoice with nothing due is paid at once, as
+    Stripe does, and then also writes `invoice.paid` and `invoice.payment_succeeded`
+    after `invoice.finalized`; `customer.updated` follows when the balance moved.
     """
     with conn.transaction():
         invoice = _locked(conn, caller, invoice_id)
         rules.check_move(invoice["status"], "finalize")
+        # Both lock the customer row, after the invoice (the lock order).
         prefix, sequence = customers.take_invoice_number(conn, invoice["customer"])
-        status = rules.finalized_status(invoice["total"])
+        applied = balances.apply_to_invoice(conn, caller, Invoice(**invoice), now=now)
+        status = rules.finalized_status(amount_due(invoice["total"], applied.starting_balance))
         invoice = invoices.update_state(
             conn,
             {
@@ -267,47 +272,64 @@ def finalize_invoice(
                 "auto_advance": invoice["auto_advance"] if auto_advance is None else auto_advance,
                 "finalized_at": now,
                 "paid_at": now if status == "paid" else None,
+                "starting_balance": applied.starting_balance,
+                "ending_balance": applied.ending_balance,
             },
         )
         after = render_invoice(conn, invoice)
         types = ["invoice.finalized"]
         if status == "paid":
             types += ["invoice.paid", "invoice.payment_succeeded"]
-        events.add_all(conn, [caller.event(type_, after, now=now) for type_ in types])
+        written = [caller.event(type_, after, now=now) for type_ in types]
+        events.add_all(conn, written + applied.events)
     return invoice
 
 
 def void_invoice(
     conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, *, now: int
 ) -> dict[str, Any]:
-    """Open or uncollectible → void, unless payments are open or paid; `invoice.voided`."""
-    return _move(conn, caller, invoice_id, "void", now=now)
+    """Open or uncollectible → void, unless payments are open or paid; `invoice.voided`.
+    What the invoice took from the customer's balance at finalize goes back to it
+    (`unapplied_from_invoice`, then `customer.updated`)."""
+    with conn.transaction():
+        invoice = _move(conn, caller, invoice_id, "void", {"status": "void", "voided_at": now})
+        written = [caller.event("invoice.voided", render_invoice(conn, invoice), now=now)]
+        written += balances.return_from_invoice(conn, caller, Invoice(**invoice), now=now)
+        events.add_all(conn, written)
+    return invoice
 
 
 def mark_uncollectible(
     conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, *, now: int
 ) -> dict[str, Any]:
     """Open → uncollectible, unless payments are open; `invoice.marked_uncollectible`."""
-    return _move(conn, caller, invoice_id, "mark_uncollectible", now=now)
+    with conn.transaction():
+        invoice = _move(
+            conn,
+            caller,
+            invoice_id,
+            "mark_uncollectible",
+            {"status": "uncollectible", "marked_uncollectible_at": now},
+        )
+        after = render_invoice(conn, invoice)
+        events.add(conn, caller.event("invoice.marked_uncollectible", after, now=now))
+    return invoice
 
 
 def _move(
-    conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, action: str, *, now: int
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    invoice_id: str,
+    action: str,
+    changed: dict[str, Any],
 ) -> dict[str, Any]:
-    with conn.transaction():
-        invoice = _locked(conn, caller, invoice_id)
-        rules.check_move(invoice["status"], action)
-        blocking = rules.BLOCKING_PAYMENTS.get(action)
-        if blocking:
-            rules.check_payments_allow(
-                action, invoice_id, invoices.has_payments(conn, invoice_id, blocking)
-            )
-        if action == "void":
-            changed = {"status": "void", "voided_at": now}
-        else:
-            changed = {"status": "uncollectible", "marked_uncollectible_at": now}
-        invoice = invoices.update_state(conn, {**invoice, **changed})
-        after = render_invoice(conn, invoice)
-        type_ = "invoice.voided" if action == "void" else "invoice.marked_uncollectible"
-        events.add(conn, caller.event(type_, after, now=now))
-    return invoice
+    """Lock the invoice, refuse `action` where its status or payments forbid it, and
+    write `changed`; inside the caller's transaction."""
+    invoice = _locked(conn, caller, invoice_id)
+    rules.check_move(invoice["status"], action)
+    blocking = rules.BLOCKING_PAYMENTS.get(action)
+    if blocking:
+        rules.check_payments_allow(
+            action, invoice_id, invoices.has_payments(conn, invoice_id, blocking)
+        )
+    return invoices.update_state(conn, {**invoice, **changed})

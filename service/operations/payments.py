@@ -2,8 +2,9 @@
 
 Crediting is the heart of the ledger: one transaction locks the PaymentIntent,
 then the invoice, marks the invoice payment paid (only if it is still open, so a
-second credit changes nothing), updates the invoice's amounts and status, and
-writes the events of that change. Lock order: payment intent -> invoice -> payment.
+second credit changes nothing), updates the invoice's amounts and status, credits
+any overpayment to the customer's balance, and writes the events of that change.
+Lock order: payment intent -> invoice -> payment -> customer.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from service.domain.ledger import (
     LockedPaymentRecord,
 )
 from service.errors import InvalidRequest, NotFound, PaymentStateConflict, ResourceMissing
+from service.operations.balances import credit_overpayment
 from service.operations.context import Caller, webhook_caller
 from service.render.invoices import EMBEDDED_LINES, render_invoice, render_lines
 from service.render.payments import render_invoice_payment
@@ -302,7 +304,8 @@ def _credit(
     now: int,
     out_of_band: bool = False,
 ) -> Invoice:
-    """Credit `amount` of an open invoice payment to its locked invoice, with its events.
+    """Credit `amount` of an open invoice payment to its locked invoice, with its events;
+    what it makes amount_overpaid grow by is credited to the customer's balance.
 
     Returns the invoice after the change (unchanged if the payment was not open).
     """
@@ -331,5 +334,8 @@ def _credit(
             )
             for type_ in types
         ]
+    growth = ledger.overpaid_growth(credited, amount)
+    if growth:
+        written += credit_overpayment(conn, caller, credited, growth, now=now)
     events.add_all(conn, written)
     return credited

@@ -1,4 +1,4 @@
-"""The customer object."""
+"""The customer object and its balance transactions."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ class CustomerSchema(Schema):
     id = fields.String()
     object = fields.Constant("customer")
     address = fields.Constant(None)
-    balance = fields.Constant(0)
+    balance = fields.Integer()
     created = fields.Integer()
-    currency = fields.Constant(None)
+    currency = fields.String(allow_none=True)
     default_source = fields.Constant(None)
     delinquent = fields.Constant(False)
     description = fields.String(allow_none=True)
@@ -43,3 +43,28 @@ _schema = CustomerSchema()
 
 def render_customer(row: dict[str, Any]) -> dict[str, Any]:
     return _schema.dump(row)  # type: ignore[no-any-return]
+
+
+class BalanceTransactionSchema(Schema):
+    id = fields.String()
+    object = fields.Constant("customer_balance_transaction")
+    amount = fields.Integer()
+    checkout_session = fields.Constant(None)
+    created = fields.Integer()
+    credit_note = fields.Constant(None)
+    currency = fields.String()
+    customer = fields.String()
+    customer_account = fields.Constant(None)
+    description = fields.String(allow_none=True)
+    ending_balance = fields.Integer()
+    invoice = fields.String(allow_none=True)
+    livemode = fields.Boolean()
+    metadata = fields.Dict()
+    type = fields.String()
+
+
+_balance_transaction = BalanceTransactionSchema()
+
+
+def render_balance_transaction(row: dict[str, Any]) -> dict[str, Any]:
+    return _balance_transaction.dump(row)  # type: ignore[no-any-return]

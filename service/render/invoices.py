@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 from marshmallow import Schema, fields
 
-from service.domain.money import overpaid, remaining
+from service.domain.money import amount_due, overpaid, remaining
 from service.store import invoice_items
 
 # How many lines an invoice embeds; the rest are at GET /v1/invoices/:id/lines.
@@ -90,7 +90,7 @@ class InvoiceSchema(Schema):
     account_country = fields.Constant("US")
     account_name = fields.Constant("Tally")
     account_tax_ids = fields.Constant(None)
-    amount_due = fields.Integer(attribute="total", dump_only=True)
+    amount_due = fields.Method("_amount_due")
     amount_paid = fields.Integer()
     amount_overpaid = fields.Method("_amount_overpaid")
     amount_remaining = fields.Method("_amount_remaining")
@@ -122,7 +122,7 @@ class InvoiceSchema(Schema):
     discounts = fields.Constant([])
     due_date = fields.Integer(allow_none=True)
     effective_at = fields.Integer(attribute="finalized_at", allow_none=True)
-    ending_balance = fields.Method("_ending_balance")
+    ending_balance = fields.Integer(allow_none=True)
     footer = fields.String(allow_none=True)
     from_invoice = fields.Constant(None)
     hosted_invoice_url = fields.Constant(None)
@@ -149,7 +149,7 @@ class InvoiceSchema(Schema):
     rendering = fields.Constant(None)
     shipping_cost = fields.Constant(None)
     shipping_details = fields.Constant(None)
-    starting_balance = fields.Constant(0)
+    starting_balance = fields.Integer()
     statement_descriptor = fields.Constant(None)
     status = fields.String()
     status_transitions = fields.Method("_status_transitions")
@@ -164,15 +164,14 @@ class InvoiceSchema(Schema):
     transfer_data = fields.Constant(None)
     webhooks_delivered_at = fields.Constant(None)
 
+    def _amount_due(self, row: dict[str, Any]) -> int:
+        return amount_due(row["total"], row["starting_balance"])
+
     def _amount_remaining(self, row: dict[str, Any]) -> int:
-        return remaining(row["total"], row["amount_paid"])
+        return remaining(self._amount_due(row), row["amount_paid"])
 
     def _amount_overpaid(self, row: dict[str, Any]) -> int:
-        return overpaid(row["total"], row["amount_paid"])
-
-    def _ending_balance(self, row: dict[str, Any]) -> int | None:
-        # No customer balances in Tally: 0 once finalized, null before (as Stripe).
-        return 0 if row["finalized_at"] is not None else None
+        return overpaid(self._amount_due(row), row["amount_paid"])
 
     def _status_transitions(self, row: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -6,9 +6,14 @@ from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-COLUMNS: LiteralString = "id, livemode, email, name, phone, description, metadata, created"
+from service.domain.balances import Customer
+
+COLUMNS: LiteralString = (
+    "id, livemode, email, name, phone, description, metadata, created, balance, currency"
+)
 LIST_COLUMNS = sql.SQL(COLUMNS)
 
 
@@ -48,3 +53,17 @@ def take_invoice_number(conn: psycopg.Connection[Any], customer_id: str) -> tupl
     ).fetchone()
     assert row is not None
     return row["invoice_prefix"], row["sequence"]
+
+
+def get_for_update(
+    conn: psycopg.Connection[Any], customer_id: str, livemode: bool
+) -> Customer | None:
+    """The customer, its row locked until the transaction ends so its balance holds
+    still. NO KEY UPDATE: inserting an invoice or item of this customer (a foreign key
+    check, FOR KEY SHARE) need not wait for it."""
+    cur = conn.cursor(row_factory=class_row(Customer))
+    return cur.execute(
+        "SELECT " + COLUMNS + " FROM customers WHERE id = %(id)s AND livemode = %(livemode)s"
+        " FOR NO KEY UPDATE",
+        {"id": customer_id, "livemode": livemode},
+    ).fetchone()

@@ -12,10 +12,16 @@ from psycopg.types.json import Jsonb
 from service.domain.ledger import Invoice
 from service.store import invoice_items
 
+# A draft's starting_balance is the customer's balance now, in the invoice's currency
+# (Stripe shows it before finalize); finalize freezes it. COALESCE evaluates the
+# subquery only for drafts.
 COLUMNS: LiteralString = """id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
     amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created"""
+    created, ending_balance,
+    coalesce(starting_balance,
+             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
+              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance"""
 LIST_COLUMNS = sql.SQL(COLUMNS)
 
 
@@ -93,7 +99,8 @@ def apply_credit(
 ) -> Invoice | None:
     """Mark an open invoice payment paid with `amount` and add it to its invoice, in one
     statement (crediting is the hot path of a backlog). The database adds the amount
-    and moves a `payable` invoice to paid once nothing remains, so even a caller
+    and moves a `payable` invoice to paid once nothing of its amount_due (frozen at
+    finalize: the total with the customer's balance applied) remains, so even a caller
     without the invoice's row lock could not lose a concurrent credit.
 
     Returns the invoice after, or None (and changes nothing) if the payment was not
@@ -112,11 +119,13 @@ def apply_credit(
         SET amount_paid = invoices.amount_paid + paid.credited,
             status = CASE
                 WHEN invoices.status = ANY(%(payable)s)
-                    AND invoices.amount_paid + paid.credited >= invoices.total
+                    AND invoices.amount_paid + paid.credited
+                        >= greatest(invoices.total + invoices.starting_balance, 0)
                 THEN 'paid' ELSE invoices.status END,
             paid_at = CASE
                 WHEN invoices.status = ANY(%(payable)s)
-                    AND invoices.amount_paid + paid.credited >= invoices.total
+                    AND invoices.amount_paid + paid.credited
+                        >= greatest(invoices.total + invoices.starting_balance, 0)
                 THEN %(now)s ELSE invoices.paid_at END,
             paid_out_of_band = invoices.paid_out_of_band OR %(out_of_band)s
         FROM paid
@@ -166,13 +175,15 @@ def update_details(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> di
 
 
 def update_state(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
-    """Write a status move of `invoice`: status, number and the transition timestamps."""
+    """Write a status move of `invoice`: status, number, the transition timestamps and
+    the balance it started from and left (frozen at finalize)."""
     row = conn.execute(
         """
         UPDATE invoices SET status = %(status)s, number = %(number)s,
             auto_advance = %(auto_advance)s, paid_out_of_band = %(paid_out_of_band)s,
             finalized_at = %(finalized_at)s, paid_at = %(paid_at)s, voided_at = %(voided_at)s,
-            marked_uncollectible_at = %(marked_uncollectible_at)s
+            marked_uncollectible_at = %(marked_uncollectible_at)s,
+            starting_balance = %(starting_balance)s, ending_balance = %(ending_balance)s
         WHERE id = %(id)s
         RETURNING """
         + COLUMNS,

@@ -20,15 +20,18 @@ _CHECKS: dict[str, str] = {
         WHERE i.amount_paid <> coalesce(p.total, 0)
         LIMIT 100
     """,
-    # status = paid ⇔ amount_remaining = 0, for finalized, non-void invoices (a
-    # zero-total open invoice owes nothing and is left out).
+    # status = paid ⇔ amount_remaining = 0, for finalized, non-void invoices (an open
+    # invoice with nothing due owes nothing and is left out). amount_due is the total
+    # with the customer's balance applied at finalize.
     "paid_iff_nothing_remains": """
-        SELECT id, format('status=%s, total=%s, amount_paid=%s',
-                          status, total, amount_paid) AS detail
-        FROM invoices
-        WHERE status IN ('open', 'paid', 'uncollectible')
-          AND (status = 'paid') <> (amount_paid >= total)
-          AND NOT (status <> 'paid' AND total = 0 AND amount_paid = 0)
+        SELECT id, format('status=%s, amount_due=%s, amount_paid=%s',
+                          status, amount_due, amount_paid) AS detail
+        FROM (SELECT id, status, amount_paid,
+                     greatest(total + starting_balance, 0) AS amount_due
+              FROM invoices
+              WHERE status IN ('open', 'paid', 'uncollectible')) i
+        WHERE (status = 'paid') <> (amount_paid >= amount_due)
+          AND NOT (status <> 'paid' AND amount_due = 0 AND amount_paid = 0)
         LIMIT 100
     """,
     # A paid invoice payment was credited once: never more than was asked, and a
@@ -38,6 +41,58 @@ _CHECKS: dict[str, str] = {
                              ip.id, pi.id, pi.status) AS detail
         FROM invoice_payments ip JOIN payment_intents pi ON pi.id = ip.payment_intent
         WHERE ip.status = 'paid' AND pi.status <> 'succeeded'
+        LIMIT 100
+    """,
+    # customer.balance = Σ its balance transactions.
+    "customer_balance_is_sum_of_transactions": """
+        SELECT c.id, format('balance=%s, transactions sum to %s',
+                            c.balance, coalesce(t.total, 0)) AS detail
+        FROM customers c
+        LEFT JOIN (SELECT customer, sum(amount) AS total FROM customer_balance_transactions
+                   GROUP BY customer) t ON t.customer = c.id
+        WHERE c.balance <> coalesce(t.total, 0)
+        LIMIT 100
+    """,
+    # Each transaction's ending_balance is the balance after it, in the order written.
+    "balance_transactions_chain": """
+        SELECT id, format('ending_balance=%s, but the transactions up to it sum to %s',
+                          ending_balance, running) AS detail
+        FROM (SELECT id, ending_balance,
+                     sum(amount) OVER (PARTITION BY customer ORDER BY seq) AS running
+              FROM customer_balance_transactions) t
+        WHERE ending_balance <> running
+        LIMIT 100
+    """,
+    # Each overpaid cent is in the balance ledger once: an invoice's invoice_overpaid
+    # transactions credit its amount_overpaid. (A one-currency balance cannot hold an
+    # overpayment in another currency; that stays on the invoice.)
+    "overpaid_is_in_the_balance_ledger": """
+        SELECT i.id, format('amount_overpaid=%s, invoice_overpaid transactions credit %s',
+                            i.overpaid, coalesce(t.credited, 0)) AS detail
+        FROM (SELECT id, customer, currency,
+                     greatest(amount_paid - greatest(total + coalesce(starting_balance, 0), 0),
+                              0) AS overpaid
+              FROM invoices) i
+        JOIN customers c ON c.id = i.customer
+        LEFT JOIN (SELECT invoice, -sum(amount) AS credited FROM customer_balance_transactions
+                   WHERE type = 'invoice_overpaid' GROUP BY invoice) t ON t.invoice = i.id
+        WHERE coalesce(t.credited, 0) <> CASE WHEN c.currency <> i.currency THEN 0
+                                              ELSE i.overpaid END
+        LIMIT 100
+    """,
+    # What a finalized invoice took from the balance (ending - starting) is what its
+    # applied_to_invoice transaction moved, and a void invoice gave it back.
+    "balance_applied_once": """
+        SELECT i.id, format('status=%s, took %s from the balance, its transactions moved %s',
+                            i.status, i.ending_balance - i.starting_balance,
+                            coalesce(t.moved, 0)) AS detail
+        FROM invoices i
+        LEFT JOIN (SELECT invoice, sum(amount) AS moved FROM customer_balance_transactions
+                   WHERE type IN ('applied_to_invoice', 'unapplied_from_invoice')
+                   GROUP BY invoice) t ON t.invoice = i.id
+        WHERE i.finalized_at IS NOT NULL
+          AND coalesce(t.moved, 0) <> CASE WHEN i.status = 'void' THEN 0
+                                           ELSE i.ending_balance - i.starting_balance END
         LIMIT 100
     """,
 }

@@ -1,0 +1,145 @@
+"""A stateful model of one customer's balance: random adjustments, finalizes, overpaying
+credits and voids, in usd and eur, against the real API and database. After every step
+the ledger adds up: customer.balance = Σ its transactions, and what the invoices took
+from the balance plus what remains of it = every credit and debit ever made."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from hypothesis import Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from service.store import reconciliation
+from tests import factories
+
+CURRENCIES = st.sampled_from(["usd", "usd", "eur"])
+AMOUNTS = st.integers(-3000, 3000).filter(bool)
+
+
+class BalanceMachine(RuleBasedStateMachine):
+    api: ClassVar[Any]
+    db: ClassVar[Any]
+    dsn: ClassVar[str]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.balance = 0
+        self.currency: str | None = None
+        self.made = 0  # Σ of every credit and debit: initial, adjustments, overpayments
+        self.open: list[dict[str, Any]] = []
+
+    @initialize(balance=st.integers(-2000, 2000))
+    def create_customer(self, balance: int) -> None:
+        self.customer = factories.customer(self.api, balance=balance)
+        if balance:
+            self.balance, self.made, self.currency = balance, balance, "usd"
+
+    @rule(amount=AMOUNTS, currency=CURRENCIES)
+    def adjust(self, amount: int, currency: str) -> None:
+        response = self.api.post(
+            factories.balance_url(self.customer["id"]), {"amount": amount, "currency": currency}
+        )
+        if self.currency not in (None, currency):
+            assert (response.status_code, response.json["error"]["param"]) == (400, "currency")
+            return
+        assert response.status_code == 200, response.json
+        self.balance += amount
+        self.made += amount
+        self.currency = currency
+        assert response.json["ending_balance"] == self.balance
+
+    @rule(total=st.integers(0, 3000), currency=CURRENCIES)
+    def finalize(self, total: int, currency: str) -> None:
+        draft = factories.draft_invoice(self.api, total, currency, cus=self.customer)
+        invoice = factories.finalize(self.api, draft["id"])
+        starting = self.balance if currency == self.currency else 0
+        assert invoice["starting_balance"] == starting
+        assert invoice["amount_due"] == max(total + starting, 0)
+        assert invoice["ending_balance"] == min(total + starting, 0)
+        assert invoice["status"] == ("paid" if invoice["amount_due"] == 0 else "open")
+        if currency == self.currency:
+            self.balance = invoice["ending_balance"]
+        if invoice["status"] == "open":
+            self.open.append(invoice)
+
+    @precondition(lambda self: self.open)
+    @rule(data=st.data(), extra=st.integers(1, 1000))
+    def overpay(self, data: st.DataObject, extra: int) -> None:
+        invoice = self.open.pop(data.draw(st.integers(0, len(self.open) - 1)))
+        due = invoice["amount_remaining"]
+        over = min(extra, due)
+        intents = [factories.payment_intent(self.api, invoice, n) for n in (over, due)]
+        for pi in intents:
+            attached = self.api.post(
+                f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]}
+            )
+            assert attached.status_code == 200, attached.json
+        for pi in intents:
+            factories.settle(self.dsn, pi)
+        paid = self.api.get(f"/v1/invoices/{invoice['id']}").json
+        assert (paid["status"], paid["amount_overpaid"]) == ("paid", over)
+        if self.currency in (None, invoice["currency"]):
+            self.balance -= over
+            self.made -= over
+            self.currency = invoice["currency"]
+
+    @precondition(lambda self: self.open)
+    @rule(data=st.data())
+    def void(self, data: st.DataObject) -> None:
+        invoice = self.open.pop(data.draw(st.integers(0, len(self.open) - 1)))
+        voided = self.api.post(f"/v1/invoices/{invoice['id']}/void")
+        assert voided.status_code == 200, voided.json
+        self.balance += invoice["starting_balance"] - invoice["ending_balance"]
+
+    @invariant()
+    def the_ledger_adds_up(self) -> None:
+        customer_id = self.customer["id"]
+        customer = self.api.get(f"/v1/customers/{customer_id}").json
+        assert (customer["balance"], customer["currency"]) == (self.balance, self.currency)
+        ledger = factories.balance_ledger(self.db, customer_id)
+        assert sum(t["amount"] for t in ledger) == self.balance
+        made = sum(
+            t["amount"]
+            for t in ledger
+            if t["type"] in ("initial", "adjustment", "invoice_overpaid")
+        )
+        took = self.db.execute(
+            "SELECT coalesce(sum(starting_balance - ending_balance), 0) AS took FROM invoices"
+            " WHERE customer = %s AND finalized_at IS NOT NULL AND status <> 'void'",
+            (customer_id,),
+        ).fetchone()["took"]
+        assert took + self.balance == made == self.made
+        invoice_ids = {
+            r["id"]
+            for r in self.db.execute(
+                "SELECT id FROM invoices WHERE customer = %s", (customer_id,)
+            ).fetchall()
+        }
+        assert [
+            b for b in reconciliation.breaches(self.db) if b["id"] in {customer_id, *invoice_ids}
+        ] == []
+
+
+def test_the_balance_ledger_adds_up_whatever_happens(api, db, service_urls):
+    BalanceMachine.api, BalanceMachine.db = api, db
+    BalanceMachine.dsn = service_urls["DATABASE_URL"]
+    run_state_machine_as_test(
+        BalanceMachine,
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=15,
+            deadline=None,
+            database=None,
+            # Each step goes through the API and PostgreSQL: shrinking would take minutes.
+            phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        ),
+    )
