@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pytest
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -129,6 +130,7 @@ class BalanceMachine(RuleBasedStateMachine):
         ] == []
 
 
+@pytest.mark.timeout(600)  # hypothesis against a real database; slow under load
 def test_the_balance_ledger_adds_up_whatever_happens(api, db, service_urls):
     BalanceMachine.api, BalanceMachine.db = api, db
     BalanceMachine.dsn = service_urls["DATABASE_URL"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -233,5 +234,7 @@ def run_ledger_model(api: Any, db: Any, dsn: str, max_examples: int) -> None:
     )
 
 
+# About 30 s on an idle 2-core machine; several times that under load.
+@pytest.mark.timeout(600)
 def test_the_ledger_agrees_with_its_model(api, db, service_urls):
     run_ledger_model(api, db, service_urls["DATABASE_URL"], max_examples=30)
