@@ -1,8 +1,9 @@
 # Tally image: one image for every Procfile process. The default command is the
 # web process; run the others by overriding it, e.g.
 #   docker run IMAGE python -m service.migrate            (release)
-#   docker run IMAGE celery -A workers.app worker -l info  (worker)
-#   docker run IMAGE celery -A workers.app beat -l info --schedule /tmp/celerybeat-schedule
+#   docker run IMAGE celery -A workers worker -Q inbound,events -l info     (worker)
+#   docker run IMAGE celery -A workers worker -Q deliveries -l info          (deliveries)
+#   docker run IMAGE celery -A workers beat -l info --schedule /tmp/celerybeat-schedule
 
 # --- builder: resolve and install the dependencies into a self-contained venv ---
 FROM python:3.11-slim AS builder

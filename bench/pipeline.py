@@ -4,7 +4,7 @@
         [--concurrency 2]
 
 Against a scratch database (`tally_bench_pipeline`, recreated), a private
-redis-server, gunicorn serving Tally and a real `celery -A workers.app worker`:
+redis-server, gunicorn serving Tally and a real `celery -A workers worker`:
 
 1. Backlog: N open invoices with attached PaymentIntents; their N signed
    payment_intent.succeeded webhooks are stored while no worker runs; then the
@@ -83,7 +83,7 @@ def headers_for(body: bytes) -> dict[str, str]:
 
 def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-B",
+        [sys.executable, "-m", "celery", "-A", "workers", "worker", "-B",
          "--schedule", str(log.with_suffix(".schedule")), "--concurrency", str(concurrency),
          "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,

@@ -10,6 +10,7 @@ from flask import Flask
 from service import api
 from service.config import Settings
 from service.db import make_pool
+from service.queue import make_task_queue
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["redis"] = redis.Redis.from_url(
         settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
     )
+    app.extensions["queue"] = make_task_queue(settings, app.extensions["redis"])
     api.register(app)
     if not app.debug:
         logging.basicConfig(level=logging.INFO)

@@ -1,6 +1,10 @@
 """Real processes for the pipeline tests: a private redis-server, the app served over
-HTTP against it, a real `celery -A workers.app worker` subprocess (with beat), a
+HTTP against it, a real `celery -A workers worker` subprocess (with beat), a
 webhook receiver, and helpers to sign and send Stripe events.
+
+The worker runs Celery's pool named by TALLY_TEST_POOL (prefork by default;
+.ci/run runs these tests again with `threads`): crediting and publishing must
+be as prompt under any pool.
 
 The private Redis keeps the test worker's queues and wake-ups away from anything
 else using the machine's Redis, and lets a test stop and restart it.
@@ -36,6 +40,7 @@ from service.domain.signatures import sign
 from tests.conftest import LIVE_KEY, ROOT, TEST_KEY, WEBHOOK_SECRET, ApiClient, serving
 
 PYTHON = sys.executable
+POOL = os.environ.get("TALLY_TEST_POOL", "prefork")
 
 
 def free_port() -> int:
@@ -97,11 +102,13 @@ class RedisServer:
 
 
 class WorkerProcess:
-    """`celery -A workers.app worker -B` as a subprocess in its own process group."""
+    """`celery -A workers worker -B` as a subprocess in its own process group, consuming
+    every queue (inbound, events, deliveries) with the pool named by TALLY_TEST_POOL."""
 
-    def __init__(self, env: dict[str, str], concurrency: int = 2):
+    def __init__(self, env: dict[str, str], concurrency: int = 2, pool: str = POOL):
         self.env = env
         self.concurrency = concurrency
+        self.pool = pool
         self.proc: subprocess.Popen[bytes] | None = None
         self.dir = Path(tempfile.mkdtemp(prefix="tally-worker-"))
         self.log_path = self.dir / "worker.log"
@@ -114,8 +121,8 @@ class WorkerProcess:
         log.flush()
         self._offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "celery", "-A", "workers.app", "worker", "-B",
-             "--schedule", str(self.dir / "beat-schedule"),
+            [PYTHON, "-m", "celery", "-A", "workers", "worker", "-B",
+             "--schedule", str(self.dir / "beat-schedule"), "--pool", self.pool,
              "--concurrency", str(self.concurrency), "--loglevel", "INFO",
              "--without-gossip", "--without-mingle", "--without-heartbeat",
              "-n", f"tally-test-{os.getpid()}-{self.runs}@%h"],

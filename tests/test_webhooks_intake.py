@@ -12,7 +12,7 @@ import pytest
 
 from service.app import create_app
 from service.domain.signatures import sign
-from service.wake import WAKE_KEY
+from service.queue import DRAIN_FLAG
 from tests.conftest import WEBHOOK_SECRET
 
 
@@ -65,12 +65,15 @@ def test_valid_event_is_stored_and_acknowledged(app, db):
     assert row["payload"] == event
 
 
-def test_valid_event_wakes_the_workers(app):
+def test_valid_event_wakes_a_drain_task(app):
     client = app.extensions["redis"]
-    client.delete(WAKE_KEY)
+    client.delete(DRAIN_FLAG, "inbound")
     event = make_event()
     assert post_signed(app.test_client(), json.dumps(event).encode()).status_code == 200
-    assert event["id"].encode() in client.lrange(WAKE_KEY, 0, -1)
+    assert client.exists(DRAIN_FLAG)
+    [message] = client.lrange("inbound", 0, -1)
+    assert json.loads(message)["headers"]["task"] == "inbound.drain"
+    client.delete(DRAIN_FLAG, "inbound")
 
 
 def test_same_event_twice_is_one_row(app, db):

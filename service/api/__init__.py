@@ -82,6 +82,7 @@ def _before() -> Response | None:
         idempotency_key=request.headers.get("Idempotency-Key")
         if request.method == "POST"
         else None,
+        on_event=deps.note_events_written,
     )
     return replay
 
@@ -115,6 +116,8 @@ def _after(response: Response) -> Response:
         idempotency.finish(response)
     except TRANSIENT_ERRORS:
         log.warning("could not record the idempotent response of %s", g.get("request_id"))
+    # After everything this request wrote has committed.
+    deps.schedule_publish()
     response.headers["Request-Id"] = g.get("request_id") or new_id(REQUEST)
     if request.method == "POST" and "Idempotency-Key" in request.headers:
         response.headers["Idempotency-Key"] = request.headers["Idempotency-Key"]

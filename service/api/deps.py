@@ -11,6 +11,7 @@ from psycopg_pool import ConnectionPool
 
 from service.config import Settings
 from service.operations.context import Caller
+from service.queue import TaskQueue
 
 
 def settings() -> Settings:
@@ -19,6 +20,10 @@ def settings() -> Settings:
 
 def redis_client() -> redis.Redis:
     return current_app.extensions["redis"]  # type: ignore[no-any-return]
+
+
+def task_queue() -> TaskQueue:
+    return current_app.extensions["queue"]  # type: ignore[no-any-return]
 
 
 def get_conn() -> psycopg.Connection[Any]:
@@ -39,3 +44,17 @@ def release_conn(_exc: BaseException | None = None) -> None:
 def caller() -> Caller:
     """Who is calling: their mode, and the request and key that caused changes."""
     return g.caller  # type: ignore[no-any-return]
+
+
+def note_events_written() -> None:
+    """Called (through Caller.on_event) when this request's work wrote events."""
+    g.events_written = True
+
+
+def schedule_publish() -> None:
+    """Once the request's work has committed: if it wrote events, wake the publisher,
+    so they reach the stream and their receivers as promptly as a webhook's credit
+    (not at the next sweep). One Redis SET NX, and only after requests that wrote events.
+    """
+    if g.pop("events_written", False):
+        task_queue().wake_publisher()
