@@ -12,7 +12,7 @@ import pytest
 
 from service.app import create_app
 from service.domain.signatures import sign
-from service.queue import DRAIN_FLAG
+from service.queue import DRAIN_FLAG, PUBLISH_FLAG
 from tests.conftest import WEBHOOK_SECRET
 
 
@@ -196,3 +196,28 @@ def test_postgres_down_is_503(settings):
         assert response.status_code == 503
     finally:
         down.extensions["pool"].close()
+
+
+def test_api_calls_that_write_events_wake_the_publisher_once_committed(app):
+    # given no publish task on its way
+    from tests.conftest import ApiClient
+
+    client = app.extensions["redis"]
+    client.delete(PUBLISH_FLAG, "events")
+    api = ApiClient(app)
+
+    # when calls that write no event run, nothing is sent
+    assert api.post("/v1/customers", {"email": "quiet@example.com"}).status_code == 200
+    assert api.get("/v1/events").status_code == 200
+    assert not client.exists(PUBLISH_FLAG) and client.llen("events") == 0
+
+    # then a call that writes events sends one events.publish, and a second call
+    # while that task waits in the queue sends none (the wake-ups coalesce)
+    cus = api.post("/v1/customers", {"email": "loud@example.com"}).json
+    for amount in (100, 200):
+        item = {"customer": cus["id"], "amount": amount, "currency": "usd"}
+        assert api.post("/v1/invoiceitems", item).status_code == 200
+    assert client.exists(PUBLISH_FLAG)
+    [message] = client.lrange("events", 0, -1)
+    assert json.loads(message)["headers"]["task"] == "events.publish"
+    client.delete(PUBLISH_FLAG, "events")
