@@ -414,7 +414,9 @@ def main() -> None:
             if worker is None:
                 worker = start_worker(env, args.concurrency, log)
             api_to_stream(port, redis_url, drafts[:warmup], args.api_rate)
-            answers, latencies, after = api_to_stream(port, redis_url, drafts[warmup:], args.api_rate)
+            answers, latencies, after = api_to_stream(
+                port, redis_url, drafts[warmup:], args.api_rate
+            )
             report.append(
                 f"API -> stream at {args.api_rate:.0f} finalize calls/s over "
                 f"{args.api_seconds:.0f}s ({len(latencies)}/{count} read from the stream): "
