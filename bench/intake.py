@@ -34,6 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from service.localenv import free_port  # noqa: E402
+
 SECRET = "whsec_bench_secret"
 API_KEY = "sk_test_bench_key"
 
@@ -220,12 +222,6 @@ def run_python_load(
 
 
 # -- servers -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_port(port: int, timeout: float = 20) -> None:

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,16 +36,11 @@ import stripe
 from service.app import create_app
 from service.config import Settings
 from service.domain.signatures import sign
+from service.localenv import free_port
 from tests.conftest import LIVE_KEY, ROOT, TEST_KEY, WEBHOOK_SECRET, ApiClient, serving
 
 PYTHON = sys.executable
 POOL = os.environ.get("TALLY_TEST_POOL", "prefork")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:

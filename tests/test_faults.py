@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,9 +36,7 @@ class PrivatePostgres:
     """The embedded server under data_dir; stop() and start() keep its port and data."""
 
     def __init__(self, data_dir: Path, redis_url: str):
-        with socket.socket() as sock:  # a port where no PostgreSQL listens: forces embedding
-            sock.bind(("127.0.0.1", 0))
-            dead_port = int(sock.getsockname()[1])
+        dead_port = localenv.free_port()  # no PostgreSQL listens there: forces embedding
         urls = localenv.ensure_local_services(
             data_dir,
             database_name="tally_faults",
