@@ -23,7 +23,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import stripe
 
 from service.app import create_app
 from service.config import Settings
+from service.domain.events import payment_intent_event
 from service.domain.signatures import sign
 from service.localenv import free_port
 from tests.conftest import LIVE_KEY, ROOT, TEST_KEY, WEBHOOK_SECRET, ApiClient, serving
@@ -218,36 +218,9 @@ class Receiver:
 
 
 def stripe_event(pi: dict[str, Any], event_type: str, **over: Any) -> dict[str, Any]:
-    """A Stripe event carrying the PaymentIntent `pi` as data.object."""
-    status = {
-        "payment_intent.succeeded": "succeeded",
-        "payment_intent.processing": "processing",
-        "payment_intent.canceled": "canceled",
-        "payment_intent.payment_failed": "requires_payment_method",
-        "payment_intent.requires_action": "requires_action",
-        "payment_intent.created": "requires_payment_method",
-    }[event_type]
-    obj = {
-        **pi,
-        "object": "payment_intent",
-        "status": status,
-        "amount_received": pi["amount"] if status == "succeeded" else 0,
-    }
-    if status == "canceled":
-        obj.update(canceled_at=int(time.time()), cancellation_reason="abandoned")
-    event = {
-        "id": f"evt_{uuid.uuid4().hex[:24]}",
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": int(time.time()),
-        "data": {"object": obj},
-        "livemode": bool(pi.get("livemode", False)),
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-    }
-    event.update(over)
-    return event
+    """A Stripe event carrying the PaymentIntent `pi` as data.object; `over` replaces
+    top-level fields."""
+    return {**payment_intent_event(event_type, pi, now=int(time.time())), **over}
 
 
 def send_event(base_url: str, event: dict[str, Any], session: Any = requests) -> int:

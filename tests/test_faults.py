@@ -5,8 +5,6 @@ Redis is the machine's (`service_urls`); the app is served over real HTTP."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -22,7 +20,9 @@ from psycopg.conninfo import conninfo_to_dict
 
 from service import localenv
 from service.app import create_app
-from service.config import API_VERSION, Settings
+from service.config import Settings
+from service.domain.events import event_object
+from service.domain.signatures import sign
 from service.migrate import migrate
 from tests.conftest import TEST_KEY, WEBHOOK_SECRET, serving
 
@@ -100,13 +100,13 @@ def create_customer(base_url: str, email: str, key: str = "") -> requests.Respon
 
 def signed_event(event_id: str) -> tuple[bytes, dict[str, str]]:
     now = int(time.time())
-    body = json.dumps({
-        "id": event_id, "object": "event", "type": "payment_intent.created",
-        "data": {"object": {"id": f"pi_{uuid.uuid4().hex}", "object": "payment_intent"}},
-        "livemode": False, "created": now, "api_version": API_VERSION,
-    }).encode()  # fmt: skip
-    mac = hmac.new(WEBHOOK_SECRET.encode(), f"{now}.".encode() + body, hashlib.sha256)
-    return body, {"Stripe-Signature": f"t={now},v1={mac.hexdigest()}",
+    pi = {"id": f"pi_{uuid.uuid4().hex}", "object": "payment_intent"}
+    event = event_object(
+        id=event_id, type="payment_intent.created", created=now, data={"object": pi},
+        livemode=False,
+    )  # fmt: skip
+    body = json.dumps(event).encode()
+    return body, {"Stripe-Signature": sign(body, WEBHOOK_SECRET, now),
                   "Content-Type": "application/json"}  # fmt: skip
 
 

@@ -34,9 +34,7 @@ def slow_locks(db):
     db.execute("DROP TRIGGER IF EXISTS tally_test_slow_invoice ON invoices")
 
 
-def test_overlapping_batches_and_attaches_never_deadlock(
-    api, db, service_urls, caplog, slow_locks
-):
+def test_overlapping_batches_and_attaches_never_deadlock(api, db, service_urls, caplog, slow_locks):
     # given a few invoices each paid by five PaymentIntents, three attached already
     # and two to be attached during the race; and every success event pending,
     # shuffled, as if Stripe sent them: concurrent batches share invoices

@@ -11,25 +11,23 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from service.app import create_app
+from service.domain.events import event_object
 from service.domain.signatures import sign
 from service.queue import DRAIN_FLAG, PUBLISH_FLAG
 from tests.conftest import WEBHOOK_SECRET
 
 
 def make_event(event_type="payment_intent.succeeded", **over):
-    event = {
-        "id": f"evt_{uuid.uuid4().hex}",
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": int(time.time()),
-        "data": {"object": {"id": f"pi_{uuid.uuid4().hex}", "object": "payment_intent"}},
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-    }
-    event.update(over)
-    return event
+    obj = {"id": f"pi_{uuid.uuid4().hex}", "object": "payment_intent"}
+    event = event_object(
+        id=f"evt_{uuid.uuid4().hex}",
+        type=event_type,
+        created=int(time.time()),
+        data={"object": obj},
+        livemode=False,
+        pending_webhooks=1,
+    )
+    return {**event, **over}
 
 
 def post_signed(client, body: bytes, *, secret=WEBHOOK_SECRET, timestamp=None, header=None):

@@ -15,6 +15,7 @@ import psycopg
 from service.domain import invoices as rules
 from service.domain.events import changed_attributes
 from service.domain.ids import INVOICE, INVOICE_ITEM, INVOICE_LINE, new_id
+from service.domain.metadata import merge_metadata
 from service.domain.money import MAX_AMOUNT
 from service.errors import InvalidRequest, NotFound, ResourceMissing
 from service.operations.context import Caller
@@ -213,10 +214,8 @@ def update_invoice(
     with conn.transaction():
         invoice = _locked(conn, caller, invoice_id)
         rules.check_update(invoice["status"], set(changes))
-        if changes.get("metadata"):
-            # Stripe merges metadata; an empty value unsets its key, `metadata=""` all keys.
-            merged = {**invoice["metadata"], **changes["metadata"]}
-            changes["metadata"] = {k: v for k, v in merged.items() if v != ""}
+        if "metadata" in changes:
+            changes["metadata"] = merge_metadata(invoice["metadata"], changes["metadata"])
         updated = {**invoice, **changes}
         if updated["due_date"] is not None and updated["collection_method"] != "send_invoice":
             param = "due_date" if "due_date" in changes else "collection_method"

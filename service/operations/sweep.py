@@ -11,11 +11,7 @@ payments stayed open too long, so a webhook that never came still ends in a cred
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,6 +24,7 @@ from service.errors import TallyError
 from service.operations.payments import apply_payment_intent_update
 from service.operations.publish_events import dispatch_due_deliveries, publish_events
 from service.store import idempotency, inbound_events, reconciliation
+from service.stripe_api import fetch_payment_intent
 
 log = logging.getLogger(__name__)
 
@@ -149,21 +146,12 @@ def refetch_open_payments(
         if not _due(client, f"tally:refetch:{row['id']}", upstream.refetch_after):
             continue
         try:
-            pi = fetch_payment_intent(upstream, row["id"])
+            pi = fetch_payment_intent(
+                upstream.api_base, upstream.api_key, row["id"], timeout=upstream.timeout
+            )
             with conn.transaction():
                 apply_payment_intent_update(conn, pi, now=now)
             done += 1
         except (OSError, ValueError, TallyError) as exc:
             log.warning("could not re-fetch payment_intent %s: %s", row["id"], exc)
     return done
-
-
-def fetch_payment_intent(upstream: Upstream, pi_id: str) -> dict[str, Any]:
-    url = f"{upstream.api_base.rstrip('/')}/v1/payment_intents/{urllib.parse.quote(pi_id)}"
-    token = base64.b64encode(f"{upstream.api_key}:".encode()).decode()
-    request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
-    with urllib.request.urlopen(request, timeout=upstream.timeout) as response:
-        pi = json.loads(response.read())
-    if not isinstance(pi, dict) or pi.get("object") != "payment_intent":
-        raise ValueError("upstream did not return a payment_intent")
-    return pi
