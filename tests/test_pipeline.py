@@ -300,9 +300,11 @@ def slow_crediting(db):
 def test_worker_killed_mid_crediting_credits_exactly_once(
     papi, db, worker, pipeline_server, slow_crediting
 ):
-    # given a backlog that arrives while no worker runs
+    # given a backlog that arrives while no worker runs, larger than what the worker's
+    # processes take in their first batches (two drains may start at once: the one the
+    # intake woke and the one the sweeper forces for events past their grace period)
     worker.stop()
-    cases = [attached_invoice(papi, 300) for _ in range(2 * BATCH_SIZE)]
+    cases = [attached_invoice(papi, 300) for _ in range(3 * BATCH_SIZE)]
     events = [stripe_event(pi, "payment_intent.succeeded") for _, pi in cases]
     with requests.Session() as session:
         assert {send_event(pipeline_server, e, session) for e in events} == {200}
