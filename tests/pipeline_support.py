@@ -150,9 +150,16 @@ class WorkerProcess:
             self.proc.wait(10)
             self.proc = None
 
-    def stop(self) -> None:
+    def stop(self, *, group: bool = True) -> None:
+        """SIGTERM to the whole process group (as a platform stopping a container does:
+        prefork children then die at once and their tasks are redelivered), or with
+        group=False to the main process only: Celery's warm shutdown, which lets the
+        pool finish the tasks in hand."""
         if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            if group:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            else:
+                os.kill(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:

@@ -341,6 +341,51 @@ def test_worker_killed_mid_crediting_credits_exactly_once(
         assert credit_counts(db, invoice["id"]) == (1, 1)
 
 
+def test_warm_shutdown_finishes_the_batch_in_hand(
+    papi, db, worker, pipeline_server, slow_crediting
+):
+    # given a worker crediting a backlog slowly (each credit takes 30 ms)
+    worker.stop()
+    cases = [attached_invoice(papi, 350) for _ in range(2 * BATCH_SIZE)]
+    events = [stripe_event(pi, "payment_intent.succeeded") for _, pi in cases]
+    with requests.Session() as session:
+        assert {send_event(pipeline_server, e, session) for e in events} == {200}
+    ids = [e["id"] for e in events]
+    worker.start()
+    wait_for(
+        lambda: db.execute(
+            "SELECT count(*) AS n FROM inbound_events WHERE id = ANY(%s) AND status <> 'pending'",
+            (ids,),
+        ).fetchone()["n"],
+        30,
+        "a first batch",
+    )
+
+    # when its main process gets SIGTERM (a warm shutdown) in the middle of the backlog
+    started = time.monotonic()
+    worker.stop(group=False)
+
+    # then it exits once the batches in hand are done, leaving nothing half-written
+    assert time.monotonic() - started < 12
+    assert "Traceback" not in worker.log().rsplit("==== run", 1)[-1]
+    settled = db.execute(
+        "SELECT count(*) AS n FROM inbound_events WHERE id = ANY(%s) AND status = 'processed'",
+        (ids,),
+    ).fetchone()["n"]
+    paid = db.execute(
+        "SELECT count(*) AS n FROM invoice_payments WHERE payment_intent = ANY(%s)"
+        " AND status = 'paid'",
+        ([pi["id"] for _, pi in cases],),
+    ).fetchone()["n"]
+    assert 0 < settled == paid
+
+    # and a new worker credits the rest, each invoice once
+    worker.start()
+    wait_settled(db, ids, 90)
+    for invoice, _ in cases:
+        assert credit_counts(db, invoice["id"]) == (1, 1)
+
+
 def test_webhooks_while_redis_is_down_are_processed_after_it_returns(
     papi, db, worker, pipeline_server, private_redis
 ):
