@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,19 +13,16 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.localenv import free_port  # noqa: E402
+
 BENCH_KEY = "sk_test_bench_key"
 BENCH_SECRET = "whsec_bench_secret"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def bench_env() -> dict[str, str]:
     """The environment of a benchmark run: local services, a fresh database."""
-    sys.path.insert(0, str(ROOT))
     from service.localenv import ensure_local_services
     from service.migrate import migrate
 

@@ -34,6 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from service.localenv import free_port  # noqa: E402
+
 SECRET = "whsec_bench_secret"
 API_KEY = "sk_test_bench_key"
 
@@ -79,40 +81,21 @@ def reference_app() -> Any:
 
 def signed_requests(count: int) -> list[tuple[str, str]]:
     """`count` unique payment_intent.succeeded events, each with its Stripe-Signature."""
+    from service.domain.events import payment_intent_event
+    from service.domain.signatures import sign
+
     now = int(time.time())
     out = []
     for _ in range(count):
-        pi = "pi_" + uuid.uuid4().hex[:24]
-        event = {
-            "id": "evt_" + uuid.uuid4().hex[:24],
-            "object": "event",
-            "api_version": "2026-10-28.endive",
-            "created": now,
-            "data": {
-                "object": {
-                    "id": pi,
-                    "object": "payment_intent",
-                    "amount": 1299,
-                    "amount_received": 1299,
-                    "currency": "usd",
-                    "customer": "cus_" + uuid.uuid4().hex[:14],
-                    "status": "succeeded",
-                    "livemode": False,
-                    "metadata": {},
-                    "created": now,
-                    "description": None,
-                    "canceled_at": None,
-                    "cancellation_reason": None,
-                }
-            },
-            "livemode": False,
-            "pending_webhooks": 1,
-            "request": {"id": None, "idempotency_key": None},
-            "type": "payment_intent.succeeded",
+        pi = {
+            "id": "pi_" + uuid.uuid4().hex[:24],
+            "amount": 1299,
+            "currency": "usd",
+            "customer": "cus_" + uuid.uuid4().hex[:14],
         }
+        event = payment_intent_event("payment_intent.succeeded", pi, now=now)
         body = json.dumps(event, separators=(",", ":"))
-        digest = hmac.new(SECRET.encode(), f"{now}.{body}".encode(), hashlib.sha256).hexdigest()
-        out.append((f"t={now},v1={digest}", body))
+        out.append((sign(body.encode(), SECRET, now), body))
     return out
 
 
@@ -220,12 +203,6 @@ def run_python_load(
 
 
 # -- servers -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_port(port: int, timeout: float = 20) -> None:

@@ -1,10 +1,11 @@
-"""Benchmark the event pipeline: backlog crediting rate and webhook → invoice.paid latency.
+"""Benchmark the event pipeline: backlog crediting rate, webhook → invoice.paid latency,
+and API call → its event on the Redis stream.
 
     .venv/bin/python bench/pipeline.py [--backlog 3000] [--rate 200] [--seconds 10]
-        [--concurrency 2]
+        [--concurrency 2] [--api-rate 50] [--api-seconds 10]
 
 Against a scratch database (`tally_bench_pipeline`, recreated), a private
-redis-server, gunicorn serving Tally and a real `celery -A workers.app worker`:
+redis-server, gunicorn serving Tally and a real `celery -A workers worker`:
 
 1. Backlog: N open invoices with attached PaymentIntents; their N signed
    payment_intent.succeeded webhooks are stored while no worker runs; then the
@@ -14,6 +15,9 @@ redis-server, gunicorn serving Tally and a real `celery -A workers.app worker`:
    over HTTP at --rate per second. A trigger NOTIFYs when an invoice.paid event is
    inserted; PostgreSQL delivers a notification only when its transaction commits,
    so (notification received - request sent) is webhook -> invoice.paid committed.
+3. API → stream: draft invoices are finalized over HTTP at --api-rate per second; a
+   reader blocks on the Redis stream (XREAD), so (invoice.finalized entry read -
+   request sent) is how long an event caused by an API call takes to be published.
 """
 
 from __future__ import annotations
@@ -81,9 +85,105 @@ def headers_for(body: bytes) -> dict[str, str]:
     }
 
 
+def setup_drafts(app: Any, count: int, threads: int = 4) -> list[str]:
+    """`count` draft invoices of one item each, made in-process; returns their ids."""
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+
+    def one(_: int) -> str:
+        client = app.test_client()
+        cus = client.post("/v1/customers", data={"email": "b@example.com"}, headers=headers).json
+        item = {"customer": cus["id"], "amount": 500, "currency": "usd"}
+        client.post("/v1/invoiceitems", data=item, headers=headers)
+        draft = client.post(
+            "/v1/invoices",
+            data={"customer": cus["id"], "pending_invoice_items_behavior": "include"},
+            headers=headers,
+        )
+        assert draft.status_code == 200, draft.json
+        return str(draft.json["id"])
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def api_to_stream(
+    port: int, redis_url: str, drafts: list[str], rate: float
+) -> tuple[list[float], list[float], list[float]]:
+    """Finalize `drafts` over HTTP at `rate`/s; ms from each request sent to its
+    response, to its invoice.finalized read from the stream, and from the response to
+    that (negative when the event was on the stream before the client read the answer)."""
+    import redis
+    import requests
+
+    from service.operations.publish_events import STREAM_KEY
+
+    sent: dict[str, float] = {}
+    answered: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    client = redis.Redis.from_url(redis_url)
+    last = client.xrevrange(STREAM_KEY, count=1)
+    cursor = last[0][0] if last else b"0-0"
+    done = threading.Event()
+
+    def read() -> None:
+        nonlocal cursor
+        while not done.is_set() or len(seen) < len(drafts):
+            for _, entries in client.xread({STREAM_KEY: cursor}, block=200) or []:
+                for entry_id, fields in entries:
+                    cursor = entry_id
+                    if fields[b"type"] == b"invoice.finalized":
+                        obj = json.loads(fields[b"payload"])["data"]["object"]
+                        seen.setdefault(obj["id"], time.perf_counter())
+            if done.is_set() and time.perf_counter() > deadline:
+                return
+
+    deadline = float("inf")
+    reader = threading.Thread(target=read)
+    reader.start()
+    local = threading.local()
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+
+    def fire(item: tuple[int, str]) -> int:
+        k, invoice_id = item
+        delay = t0 + k / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        sent[invoice_id] = time.perf_counter()
+        url = f"http://127.0.0.1:{port}/v1/invoices/{invoice_id}/finalize"
+        status = session.post(url, headers=headers, timeout=10).status_code
+        answered[invoice_id] = time.perf_counter()
+        return int(status)
+
+    t0 = time.perf_counter() + 0.2
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(fire, enumerate(drafts)))
+    assert set(statuses) == {200}, statuses
+    deadline = time.perf_counter() + 15
+    done.set()
+    reader.join()
+    return (
+        [(answered[i] - sent[i]) * 1000 for i in drafts],
+        [(seen[i] - sent[i]) * 1000 for i in drafts if i in seen],
+        [(seen[i] - answered[i]) * 1000 for i in drafts if i in seen],
+    )
+
+
+def start_web(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "service.app:create_app()",
+         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--worker-class", "gthread",
+         "--threads", "8", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    wait_port(port)
+    return proc
+
+
 def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-B",
+        [sys.executable, "-m", "celery", "-A", "workers", "worker", "-B",
          "--schedule", str(log.with_suffix(".schedule")), "--concurrency", str(concurrency),
          "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
@@ -115,6 +215,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--skip-backlog", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--api-rate", type=float, default=50)
+    parser.add_argument("--api-seconds", type=float, default=10)
+    parser.add_argument("--skip-api", action="store_true")
     args = parser.parse_args()
 
     import psycopg
@@ -210,13 +313,7 @@ def main() -> None:
             cases = setup_invoices(app, count + warmup)
             print(f"setup: {len(cases)} attached invoices in {time.monotonic() - started:.1f}s")
             port = free_port()
-            web = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "service.app:create_app()",
-                 "--bind", f"127.0.0.1:{port}", "--workers", "2", "--worker-class", "gthread",
-                 "--threads", "8", "--log-level", "warning"],
-                cwd=ROOT, env=env,
-            )  # fmt: skip
-            wait_port(port)
+            web = start_web(env, port)
             worker = start_worker(env, args.concurrency, log)
             # Warm up (worker start, pools, prepared statements) until it credits at once.
             client = requests.Session()
@@ -307,6 +404,32 @@ def main() -> None:
                 f"p90 {pct(latencies, 0.90):.1f} ms, p99 {pct(latencies, 0.99):.1f} ms, "
                 f"max {max(latencies):.1f} ms",
             )
+
+        if not args.skip_api:
+            count = int(args.api_rate * args.api_seconds)
+            warmup = 50
+            drafts = setup_drafts(app, count + warmup)
+            if web is None:
+                port = free_port()
+                web = start_web(env, port)
+            if worker is None:
+                worker = start_worker(env, args.concurrency, log)
+            api_to_stream(port, redis_url, drafts[:warmup], args.api_rate)
+            answers, latencies, after = api_to_stream(
+                port, redis_url, drafts[warmup:], args.api_rate
+            )
+            report.append(
+                f"API -> stream at {args.api_rate:.0f} finalize calls/s over "
+                f"{args.api_seconds:.0f}s ({len(latencies)}/{count} read from the stream): "
+                f"call sent -> invoice.finalized on the stream p50 "
+                f"{statistics.median(latencies):.1f} ms, p90 {pct(latencies, 0.90):.1f} ms, "
+                f"p99 {pct(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms"
+            )
+            for name, values in (("response", answers), ("-> stream", after)):
+                report.append(
+                    f"  {name:>9}: p50 {statistics.median(values):6.1f} ms"
+                    f"  p99 {pct(values, 0.99):6.1f} ms  max {max(values):6.1f} ms"
+                )
     finally:
         if worker is not None:
             stop(worker)

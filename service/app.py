@@ -11,6 +11,7 @@ from service import api
 from service.api.ratelimit import RateLimiter
 from service.config import Settings
 from service.db import make_pool
+from service.queue import make_task_queue
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["rate_limiter"] = RateLimiter(
         app.extensions["redis"], settings.rate_limit_per_second
     )
+    app.extensions["queue"] = make_task_queue(settings, app.extensions["redis"])
     api.register(app)
     if not app.debug:
         logging.basicConfig(level=logging.INFO)

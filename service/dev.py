@@ -70,14 +70,18 @@ def _pump(name: str, stream: IO[bytes]) -> None:
 
 
 def _commands(port: str) -> dict[str, list[str]]:
-    """The Procfile's web, worker and beat, for one machine (loopback, small pools)."""
+    """The Procfile's web, worker, deliveries and beat, for one machine (loopback, small
+    pools)."""
     py = sys.executable
     return {
         "web": [py, "-m", "gunicorn", "service.app:create_app()", "--bind", f"127.0.0.1:{port}",
                 "--workers", "2", "--timeout", "30", "--access-logfile", "-"],
-        "worker": [py, "-m", "celery", "-A", "workers.app", "worker", "-l", "info",
-                   "--concurrency", "2"],
-        "beat": [py, "-m", "celery", "-A", "workers.app", "beat", "-l", "info",
+        "worker": [py, "-m", "celery", "-A", "workers", "worker", "-Q", "inbound,events",
+                   "-l", "info", "--concurrency", "2", "-n", "worker@%h"],
+        "deliveries": [py, "-m", "celery", "-A", "workers", "worker", "-Q", "deliveries",
+                       "-l", "info", "--concurrency", "4", "--pool", "threads",
+                       "-n", "deliveries@%h"],
+        "beat": [py, "-m", "celery", "-A", "workers", "beat", "-l", "info",
                  "--schedule", str(DATA_DIR / "celerybeat-schedule")],
     }  # fmt: skip
 

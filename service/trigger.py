@@ -12,78 +12,18 @@ They, and the URL, fall back to what `bin/dev` keeps in .tally-data/dev.env.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
-import secrets
 import sys
 import time
 import urllib.error
 import urllib.request
 from typing import Any
 
-from service.config import API_VERSION
 from service.dev import read_dev_env
+from service.domain.events import PAYMENT_INTENT_STATUSES, payment_intent_event
 from service.domain.signatures import sign
-
-# The PaymentIntent status each event type carries.
-STATUSES = {
-    "payment_intent.created": "requires_payment_method",
-    "payment_intent.requires_action": "requires_action",
-    "payment_intent.processing": "processing",
-    "payment_intent.succeeded": "succeeded",
-    "payment_intent.payment_failed": "requires_payment_method",
-    "payment_intent.canceled": "canceled",
-}
-
-
-def build_event(event_type: str, pi: dict[str, Any], *, now: int) -> dict[str, Any]:
-    """A Stripe event as Stripe sends it, carrying `pi` in its new state."""
-    status = STATUSES[event_type]
-    obj = {
-        "id": pi["id"],
-        "object": "payment_intent",
-        "amount": pi["amount"],
-        "amount_capturable": 0,
-        "amount_received": pi["amount"] if status == "succeeded" else 0,
-        "canceled_at": now if status == "canceled" else None,
-        "cancellation_reason": "requested_by_customer" if status == "canceled" else None,
-        "capture_method": "automatic",
-        "created": pi.get("created") or now,
-        "currency": pi["currency"],
-        "customer": pi.get("customer"),
-        "description": pi.get("description"),
-        "last_payment_error": (
-            {"type": "card_error", "code": "card_declined", "message": "Your card was declined."}
-            if event_type == "payment_intent.payment_failed"
-            else None
-        ),
-        "livemode": bool(pi.get("livemode", False)),
-        "metadata": pi.get("metadata") or {},
-        "payment_method_types": ["card"],
-        "status": status,
-    }
-    return {
-        "id": "evt_" + secrets.token_hex(12),
-        "object": "event",
-        "api_version": API_VERSION,
-        "created": now,
-        "data": {"object": obj},
-        "livemode": obj["livemode"],
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-    }
-
-
-def fetch_payment_intent(base_url: str, api_key: str, pi_id: str) -> dict[str, Any]:
-    token = base64.b64encode(f"{api_key}:".encode()).decode()
-    request = urllib.request.Request(
-        f"{base_url.rstrip('/')}/v1/payment_intents/{pi_id}",
-        headers={"Authorization": f"Basic {token}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())  # type: ignore[no-any-return]
+from service.stripe_api import fetch_payment_intent
 
 
 def send(base_url: str, event: dict[str, Any], secret: str) -> tuple[int, str]:
@@ -112,7 +52,7 @@ def _first(value: str | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service.trigger", description=__doc__)
-    parser.add_argument("event_type", choices=sorted(STATUSES))
+    parser.add_argument("event_type", choices=sorted(PAYMENT_INTENT_STATUSES))
     parser.add_argument("payment_intent", help="pi_… id")
     env = {**read_dev_env(), **os.environ}
     default_url = env.get("TALLY_URL") or f"http://127.0.0.1:{env.get('PORT', '8000')}"
@@ -145,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         except urllib.error.URLError as err:
             sys.stderr.write(f"cannot reach Tally at {args.url} ({err.reason}): is it running?\n")
             return 1
-    event = build_event(args.event_type, pi, now=int(time.time()))
+    event = payment_intent_event(args.event_type, pi, now=int(time.time()))
     try:
         status, text = send(args.url, event, args.secret)
     except urllib.error.URLError as err:

@@ -1,6 +1,10 @@
 """Real processes for the pipeline tests: a private redis-server, the app served over
-HTTP against it, a real `celery -A workers.app worker` subprocess (with beat), a
+HTTP against it, a real `celery -A workers worker` subprocess (with beat), a
 webhook receiver, and helpers to sign and send Stripe events.
+
+The worker runs Celery's pool named by TALLY_TEST_POOL (prefork by default;
+.ci/run runs these tests again with `threads`): crediting and publishing must
+be as prompt under any pool.
 
 The private Redis keeps the test worker's queues and wake-ups away from anything
 else using the machine's Redis, and lets a test stop and restart it.
@@ -14,13 +18,11 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,16 +34,13 @@ import stripe
 
 from service.app import create_app
 from service.config import Settings
+from service.domain.events import payment_intent_event
 from service.domain.signatures import sign
+from service.localenv import free_port
 from tests.conftest import LIVE_KEY, ROOT, TEST_KEY, WEBHOOK_SECRET, ApiClient, serving
 
 PYTHON = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+POOL = os.environ.get("TALLY_TEST_POOL", "prefork")
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
@@ -97,11 +96,13 @@ class RedisServer:
 
 
 class WorkerProcess:
-    """`celery -A workers.app worker -B` as a subprocess in its own process group."""
+    """`celery -A workers worker -B` as a subprocess in its own process group, consuming
+    every queue (inbound, events, deliveries) with the pool named by TALLY_TEST_POOL."""
 
-    def __init__(self, env: dict[str, str], concurrency: int = 2):
+    def __init__(self, env: dict[str, str], concurrency: int = 2, pool: str = POOL):
         self.env = env
         self.concurrency = concurrency
+        self.pool = pool
         self.proc: subprocess.Popen[bytes] | None = None
         self.dir = Path(tempfile.mkdtemp(prefix="tally-worker-"))
         self.log_path = self.dir / "worker.log"
@@ -114,8 +115,8 @@ class WorkerProcess:
         log.flush()
         self._offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "celery", "-A", "workers.app", "worker", "-B",
-             "--schedule", str(self.dir / "beat-schedule"),
+            [PYTHON, "-m", "celery", "-A", "workers", "worker", "-B",
+             "--schedule", str(self.dir / "beat-schedule"), "--pool", self.pool,
              "--concurrency", str(self.concurrency), "--loglevel", "INFO",
              "--without-gossip", "--without-mingle", "--without-heartbeat",
              "-n", f"tally-test-{os.getpid()}-{self.runs}@%h"],
@@ -149,9 +150,16 @@ class WorkerProcess:
             self.proc.wait(10)
             self.proc = None
 
-    def stop(self) -> None:
+    def stop(self, *, group: bool = True) -> None:
+        """SIGTERM to the whole process group (as a platform stopping a container does:
+        prefork children then die at once and their tasks are redelivered), or with
+        group=False to the main process only: Celery's warm shutdown, which lets the
+        pool finish the tasks in hand."""
         if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            if group:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            else:
+                os.kill(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
@@ -217,36 +225,9 @@ class Receiver:
 
 
 def stripe_event(pi: dict[str, Any], event_type: str, **over: Any) -> dict[str, Any]:
-    """A Stripe event carrying the PaymentIntent `pi` as data.object."""
-    status = {
-        "payment_intent.succeeded": "succeeded",
-        "payment_intent.processing": "processing",
-        "payment_intent.canceled": "canceled",
-        "payment_intent.payment_failed": "requires_payment_method",
-        "payment_intent.requires_action": "requires_action",
-        "payment_intent.created": "requires_payment_method",
-    }[event_type]
-    obj = {
-        **pi,
-        "object": "payment_intent",
-        "status": status,
-        "amount_received": pi["amount"] if status == "succeeded" else 0,
-    }
-    if status == "canceled":
-        obj.update(canceled_at=int(time.time()), cancellation_reason="abandoned")
-    event = {
-        "id": f"evt_{uuid.uuid4().hex[:24]}",
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": int(time.time()),
-        "data": {"object": obj},
-        "livemode": bool(pi.get("livemode", False)),
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-    }
-    event.update(over)
-    return event
+    """A Stripe event carrying the PaymentIntent `pi` as data.object; `over` replaces
+    top-level fields."""
+    return {**payment_intent_event(event_type, pi, now=int(time.time())), **over}
 
 
 def send_event(base_url: str, event: dict[str, Any], session: Any = requests) -> int:

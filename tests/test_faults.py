@@ -5,10 +5,7 @@ Redis is the machine's (`service_urls`); the app is served over real HTTP."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +20,9 @@ from psycopg.conninfo import conninfo_to_dict
 
 from service import localenv
 from service.app import create_app
-from service.config import API_VERSION, Settings
+from service.config import Settings
+from service.domain.events import event_object
+from service.domain.signatures import sign
 from service.migrate import migrate
 from tests.conftest import TEST_KEY, WEBHOOK_SECRET, serving
 
@@ -37,9 +36,7 @@ class PrivatePostgres:
     """The embedded server under data_dir; stop() and start() keep its port and data."""
 
     def __init__(self, data_dir: Path, redis_url: str):
-        with socket.socket() as sock:  # a port where no PostgreSQL listens: forces embedding
-            sock.bind(("127.0.0.1", 0))
-            dead_port = int(sock.getsockname()[1])
+        dead_port = localenv.free_port()  # no PostgreSQL listens there: forces embedding
         urls = localenv.ensure_local_services(
             data_dir,
             database_name="tally_faults",
@@ -103,13 +100,13 @@ def create_customer(base_url: str, email: str, key: str = "") -> requests.Respon
 
 def signed_event(event_id: str) -> tuple[bytes, dict[str, str]]:
     now = int(time.time())
-    body = json.dumps({
-        "id": event_id, "object": "event", "type": "payment_intent.created",
-        "data": {"object": {"id": f"pi_{uuid.uuid4().hex}", "object": "payment_intent"}},
-        "livemode": False, "created": now, "api_version": API_VERSION,
-    }).encode()  # fmt: skip
-    mac = hmac.new(WEBHOOK_SECRET.encode(), f"{now}.".encode() + body, hashlib.sha256)
-    return body, {"Stripe-Signature": f"t={now},v1={mac.hexdigest()}",
+    pi = {"id": f"pi_{uuid.uuid4().hex}", "object": "payment_intent"}
+    event = event_object(
+        id=event_id, type="payment_intent.created", created=now, data={"object": pi},
+        livemode=False,
+    )  # fmt: skip
+    body = json.dumps(event).encode()
+    return body, {"Stripe-Signature": sign(body, WEBHOOK_SECRET, now),
                   "Content-Type": "application/json"}  # fmt: skip
 
 

@@ -304,16 +304,24 @@ def slow_crediting(db):
     db.execute("DROP TRIGGER IF EXISTS tally_test_slow ON invoice_payments")
 
 
+def backlog_while_stopped(papi, worker, server, count, amount):
+    """Stop the worker, then pay `count` attached invoices by webhook; returns the
+    (invoice, pi) cases and the inbound event ids, all pending."""
+    worker.stop()
+    cases = [attached_invoice(papi, amount) for _ in range(count)]
+    events = [stripe_event(pi, "payment_intent.succeeded") for _, pi in cases]
+    with requests.Session() as session:
+        assert {send_event(server, e, session) for e in events} == {200}
+    return cases, [e["id"] for e in events]
+
+
 def test_worker_killed_mid_crediting_credits_exactly_once(
     papi, db, worker, pipeline_server, slow_crediting
 ):
-    # given a backlog that arrives while no worker runs
-    worker.stop()
-    cases = [attached_invoice(papi, 300) for _ in range(2 * BATCH_SIZE)]
-    events = [stripe_event(pi, "payment_intent.succeeded") for _, pi in cases]
-    with requests.Session() as session:
-        assert {send_event(pipeline_server, e, session) for e in events} == {200}
-    ids = [e["id"] for e in events]
+    # given a backlog that arrives while no worker runs, larger than what the worker's
+    # processes take in their first batches (two drains may start at once: the one the
+    # intake woke and the one the sweeper forces for events past their grace period)
+    cases, ids = backlog_while_stopped(papi, worker, pipeline_server, 3 * BATCH_SIZE, 300)
 
     def processed():
         return db.execute(
@@ -343,6 +351,46 @@ def test_worker_killed_mid_crediting_credits_exactly_once(
     for invoice, _ in cases:
         row = invoice_row(db, invoice["id"])
         assert (row["status"], row["amount_paid"]) == ("paid", 300)
+        assert credit_counts(db, invoice["id"]) == (1, 1)
+
+
+def test_warm_shutdown_finishes_the_batch_in_hand(
+    papi, db, worker, pipeline_server, slow_crediting
+):
+    # given a worker crediting a backlog slowly (each credit takes 30 ms)
+    cases, ids = backlog_while_stopped(papi, worker, pipeline_server, 2 * BATCH_SIZE, 350)
+    worker.start()
+    wait_for(
+        lambda: db.execute(
+            "SELECT count(*) AS n FROM inbound_events WHERE id = ANY(%s) AND status <> 'pending'",
+            (ids,),
+        ).fetchone()["n"],
+        30,
+        "a first batch",
+    )
+
+    # when its main process gets SIGTERM (a warm shutdown) in the middle of the backlog
+    started = time.monotonic()
+    worker.stop(group=False)
+
+    # then it exits once the batches in hand are done, leaving nothing half-written
+    assert time.monotonic() - started < 12
+    assert "Traceback" not in worker.log().rsplit("==== run", 1)[-1]
+    settled = db.execute(
+        "SELECT count(*) AS n FROM inbound_events WHERE id = ANY(%s) AND status = 'processed'",
+        (ids,),
+    ).fetchone()["n"]
+    paid = db.execute(
+        "SELECT count(*) AS n FROM invoice_payments WHERE payment_intent = ANY(%s)"
+        " AND status = 'paid'",
+        ([pi["id"] for _, pi in cases],),
+    ).fetchone()["n"]
+    assert 0 < settled == paid
+
+    # and a new worker credits the rest, each invoice once
+    worker.start()
+    wait_settled(db, ids, 90)
+    for invoice, _ in cases:
         assert credit_counts(db, invoice["id"]) == (1, 1)
 
 

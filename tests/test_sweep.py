@@ -11,6 +11,17 @@ from psycopg.rows import dict_row
 from service.operations.sweep import sweep
 
 
+class NoTasks:
+    def wake_drain(self, *, force=False):
+        return False
+
+    def wake_publisher(self, *, force=False):
+        return False
+
+    def send_delivery(self, delivery_id, lease):
+        pass
+
+
 def test_sweep_forgets_idempotency_keys_older_than_a_day(service_urls, db):
     # given one key from 25 hours ago and one from now
     db.execute(
@@ -28,9 +39,8 @@ def test_sweep_forgets_idempotency_keys_older_than_a_day(service_urls, db):
         sweep(
             conn,
             client,
+            NoTasks(),
             grace_seconds=60,
-            enqueue_drain=lambda: None,
-            enqueue_delivery=lambda _delivery, _lease: None,
             upstream=None,
             now=int(time.time()),
         )

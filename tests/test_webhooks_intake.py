@@ -11,25 +11,23 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from service.app import create_app
+from service.domain.events import event_object
 from service.domain.signatures import sign
-from service.wake import WAKE_KEY
+from service.queue import DRAIN_FLAG, PUBLISH_FLAG
 from tests.conftest import WEBHOOK_SECRET
 
 
 def make_event(event_type="payment_intent.succeeded", **over):
-    event = {
-        "id": f"evt_{uuid.uuid4().hex}",
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": int(time.time()),
-        "data": {"object": {"id": f"pi_{uuid.uuid4().hex}", "object": "payment_intent"}},
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-    }
-    event.update(over)
-    return event
+    obj = {"id": f"pi_{uuid.uuid4().hex}", "object": "payment_intent"}
+    event = event_object(
+        id=f"evt_{uuid.uuid4().hex}",
+        type=event_type,
+        created=int(time.time()),
+        data={"object": obj},
+        livemode=False,
+        pending_webhooks=1,
+    )
+    return {**event, **over}
 
 
 def post_signed(client, body: bytes, *, secret=WEBHOOK_SECRET, timestamp=None, header=None):
@@ -65,12 +63,15 @@ def test_valid_event_is_stored_and_acknowledged(app, db):
     assert row["payload"] == event
 
 
-def test_valid_event_wakes_the_workers(app):
+def test_valid_event_wakes_a_drain_task(app):
     client = app.extensions["redis"]
-    client.delete(WAKE_KEY)
+    client.delete(DRAIN_FLAG, "inbound")
     event = make_event()
     assert post_signed(app.test_client(), json.dumps(event).encode()).status_code == 200
-    assert event["id"].encode() in client.lrange(WAKE_KEY, 0, -1)
+    assert client.exists(DRAIN_FLAG)
+    [message] = client.lrange("inbound", 0, -1)
+    assert json.loads(message)["headers"]["task"] == "inbound.drain"
+    client.delete(DRAIN_FLAG, "inbound")
 
 
 def test_same_event_twice_is_one_row(app, db):
@@ -193,3 +194,28 @@ def test_postgres_down_is_503(settings):
         assert response.status_code == 503
     finally:
         down.extensions["pool"].close()
+
+
+def test_api_calls_that_write_events_wake_the_publisher_once_committed(app):
+    # given no publish task on its way
+    from tests.conftest import ApiClient
+
+    client = app.extensions["redis"]
+    client.delete(PUBLISH_FLAG, "events")
+    api = ApiClient(app)
+
+    # when calls that write no event run, nothing is sent
+    assert api.post("/v1/customers", {"email": "quiet@example.com"}).status_code == 200
+    assert api.get("/v1/events").status_code == 200
+    assert not client.exists(PUBLISH_FLAG) and client.llen("events") == 0
+
+    # then a call that writes events sends one events.publish, and a second call
+    # while that task waits in the queue sends none (the wake-ups coalesce)
+    cus = api.post("/v1/customers", {"email": "loud@example.com"}).json
+    for amount in (100, 200):
+        item = {"customer": cus["id"], "amount": amount, "currency": "usd"}
+        assert api.post("/v1/invoiceitems", item).status_code == 200
+    assert client.exists(PUBLISH_FLAG)
+    [message] = client.lrange("events", 0, -1)
+    assert json.loads(message)["headers"]["task"] == "events.publish"
+    client.delete(PUBLISH_FLAG, "events")

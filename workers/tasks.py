@@ -1,25 +1,32 @@
-"""Celery tasks: each borrows a connection and delegates to one operation."""
+"""Celery tasks: each borrows this process's resources and delegates to operations.
+
+Task functions are named after their task (`inbound.drain` is `inbound_drain`), so
+none shadows the operation it calls.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
+import redis
+from celery import Task, shared_task
+from celery.worker import state as worker_state
+
+from service import queue
 from service.db import TRANSIENT_ERRORS
 from service.operations.deliver import deliver
+from service.operations.drain_inbound import drain_inbound
+from service.operations.publish_events import dispatch_due_deliveries, publish_events
 from service.operations.sweep import Upstream, sweep
-from workers.app import app, resources
-from workers.drain import drain, relay
+from workers.resources import Opened
 
 log = logging.getLogger(__name__)
 
-DRAIN_INBOUND = "inbound.drain"
-PUBLISH_EVENTS = "events.publish"
-SEND_DELIVERY = "deliveries.send"
-SWEEP = "pipeline.sweep"
-
-_retry = {
-    "autoretry_for": TRANSIENT_ERRORS,
+# Transient failures only (h's rule for money: never retry on Exception).
+RETRY: dict[str, Any] = {
+    "autoretry_for": (*TRANSIENT_ERRORS, redis.RedisError),
     "retry_backoff": True,
     "retry_backoff_max": 60,
     "retry_jitter": True,
@@ -27,52 +34,64 @@ _retry = {
 }
 
 
-def enqueue_delivery(delivery_id: int, lease: int) -> None:
-    send_delivery.apply_async((delivery_id, lease))
+def _resources(task: Task) -> Opened:
+    return task.app.resources.get()  # type: ignore[attr-defined,no-any-return]
 
 
-def enqueue_drain() -> None:
-    drain_inbound.apply_async(expires=60)
+def _stopping() -> bool:
+    """A warm shutdown has begun in this process (threads, solo): return the batch in hand."""
+    return bool(worker_state.should_stop or worker_state.should_terminate)
 
 
-@app.task(name=DRAIN_INBOUND, **_retry)
-def drain_inbound() -> int:
-    """Process pending inbound events until none is due (the sweeper's fallback)."""
-    res = resources()
+# A batch takes tens of milliseconds and a drain at most MAX_BATCHES of them; the
+# limits catch a hung query (statement_timeout is 15 s) or lock wait.
+@shared_task(bind=True, name=queue.DRAIN_INBOUND, soft_time_limit=30, time_limit=45, **RETRY)
+def inbound_drain(self: Task) -> int:
+    """Credit what is pending: clear the wake-up flag, then claim batches."""
+    res = _resources(self)
+    res.queue.clear_drain()
     with res.pool.connection() as conn:
-        done = drain(conn)
-        if done:
-            relay(conn, res.redis, enqueue_delivery)
-    return done
+        drained = drain_inbound(
+            conn,
+            wake_peer=res.queue.wake_drain,
+            events_written=res.queue.wake_publisher,
+            stopping=_stopping,
+        )
+    return drained.claimed
 
 
-@app.task(name=PUBLISH_EVENTS, **_retry)
-def publish_events() -> None:
-    res = resources()
+@shared_task(bind=True, name=queue.PUBLISH_EVENTS, soft_time_limit=30, time_limit=45, **RETRY)
+def events_publish(self: Task) -> int:
+    """Publish unpublished events to the stream, then hand due deliveries to their queue."""
+    res = _resources(self)
+    res.queue.clear_publisher()
     with res.pool.connection() as conn:
-        relay(conn, res.redis, enqueue_delivery)
+        published = publish_events(conn, res.redis)
+        dispatch_due_deliveries(conn, res.queue.send_delivery)
+    return published
 
 
-@app.task(name=SEND_DELIVERY, **_retry)
-def send_delivery(delivery_id: int, lease: int | None = None) -> str:
-    res = resources()
+@shared_task(bind=True, name=queue.SEND_DELIVERY, **RETRY)
+def deliveries_send(self: Task, delivery_id: int, lease: int | None = None) -> str:
+    res = _resources(self)
+    s = res.settings
     with res.pool.connection() as conn:
         outcome = deliver(
             conn,
             delivery_id,
             lease=lease,
-            timeout=res.settings.delivery_timeout,
-            schedule=res.settings.delivery_retry_schedule,
-            allow_private=res.settings.allow_private_webhook_urls,
+            timeout=s.delivery_timeout,
+            schedule=s.delivery_retry_schedule,
+            allow_private=s.allow_private_webhook_urls,
             now=int(time.time()),
         )
     log.info("delivery %s: %s", delivery_id, outcome)
     return outcome
 
 
-@app.task(name=SWEEP, **_retry)
-def sweep_pipeline() -> None:
-    res = resources()
+@shared_task(bind=True, name=queue.SWEEP, soft_time_limit=60, time_limit=90, **RETRY)
+def pipeline_sweep(self: Task) -> None:
+    res = _resources(self)
     s = res.settings
     upstream = (
         Upstream(s.stripe_api_key, s.stripe_api_base, s.open_payment_refetch_after)
@@ -83,9 +102,8 @@ def sweep_pipeline() -> None:
         report = sweep(
             conn,
             res.redis,
+            res.queue,
             grace_seconds=s.inbound_grace_seconds,
-            enqueue_drain=enqueue_drain,
-            enqueue_delivery=enqueue_delivery,
             upstream=upstream,
             now=int(time.time()),
         )

@@ -87,6 +87,7 @@ def _before() -> Response | None:
         idempotency_key=request.headers.get("Idempotency-Key")
         if request.method == "POST"
         else None,
+        on_event=deps.note_events_written,
     )
     return replay
 

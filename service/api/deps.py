@@ -13,6 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from service.config import Settings
 from service.operations.context import Caller
+from service.queue import TaskQueue
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,10 @@ def redis_client() -> redis.Redis:
 
 def pool() -> ConnectionPool:
     return current_app.extensions["pool"]  # type: ignore[no-any-return]
+
+
+def task_queue() -> TaskQueue:
+    return current_app.extensions["queue"]  # type: ignore[no-any-return]
 
 
 def get_conn() -> psycopg.Connection[Any]:
@@ -64,3 +69,13 @@ def run_after_commit() -> None:
             callback()
         except Exception:  # the change is committed: a lost nudge only costs latency
             log.exception("after-commit callback failed in %s", g.get("request_id"))
+
+
+def note_events_written() -> None:
+    """Called (through Caller.on_event) when this request's work wrote events: once it
+    has committed, wake the publisher, so they reach the stream and their receivers as
+    promptly as a webhook's credit (not at the next sweep). One Redis SET NX, and only
+    after requests that wrote events."""
+    if not g.get("events_written"):
+        g.events_written = True
+        after_commit(task_queue().wake_publisher)

@@ -19,6 +19,7 @@ from service.api.schemas import ListParamsSchema, ObjectId, RequestSchema
 from service.errors import InvalidRequest
 from service.operations.payments import attach_payment
 from service.render.invoices import render_invoice
+from service.render.lists import list_object
 from service.render.payments import render_invoice_payment
 from service.store import invoice_payments
 
@@ -64,12 +65,11 @@ def fetch_invoice_payment(payment_id: str, livemode: bool) -> dict[str, Any] | N
 @includable("invoice", "payments")
 def include_payments(invoice: dict[str, Any], livemode: bool) -> dict[str, Any]:
     rows = invoice_payments.for_invoice(deps.get_conn(), invoice["id"], INCLUDED_PAYMENTS + 1)
-    return {
-        "object": "list",
-        "data": [render_invoice_payment(r) for r in rows[:INCLUDED_PAYMENTS]],
-        "has_more": len(rows) > INCLUDED_PAYMENTS,
-        "url": f"/v1/invoices/{invoice['id']}/payments",
-    }
+    return list_object(
+        [render_invoice_payment(r) for r in rows[:INCLUDED_PAYMENTS]],
+        has_more=len(rows) > INCLUDED_PAYMENTS,
+        url=f"/v1/invoices/{invoice['id']}/payments",
+    )
 
 
 @includable("invoice", "amount_paid_off_stripe")

@@ -29,6 +29,7 @@ from service.errors import InvalidRequest, NotFound
 from service.operations import invoices as operations
 from service.operations.payments import pay_out_of_band
 from service.render.invoices import lines_url, render_invoice, render_invoices, render_line_item
+from service.render.lists import list_object
 from service.store import invoice_items, invoices
 
 bp = Blueprint("invoices", __name__, url_prefix="/v1/invoices")
@@ -204,10 +205,7 @@ def lines(invoice_id: str) -> dict[str, Any]:
         starting_after=args["starting_after"],
         ending_before=args["ending_before"],
     )
-    page = {
-        "object": "list",
-        "data": [render_line_item(r) for r in rows],
-        "has_more": has_more,
-        "url": lines_url(invoice_id),
-    }
+    page = list_object(
+        [render_line_item(r) for r in rows], has_more=has_more, url=lines_url(invoice_id)
+    )
     return expand(page, args["expand"], livemode)

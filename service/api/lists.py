@@ -13,6 +13,7 @@ from service.api.expansion import Fetcher, expand
 from service.api.params import load
 from service.api.schemas import ListParamsSchema, RequestSchema
 from service.errors import NotFound
+from service.render.lists import list_object
 from service.store.pages import list_page
 
 
@@ -40,7 +41,7 @@ def list_response(
         starting_after=args["starting_after"],
         ending_before=args["ending_before"],
     )
-    page = {"object": "list", "data": render(rows), "has_more": has_more, "url": url}
+    page = list_object(render(rows), has_more=has_more, url=url)
     return expand(page, args["expand"], deps.caller().livemode)
 
 

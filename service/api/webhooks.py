@@ -1,6 +1,6 @@
 """POST /webhooks/stripe: inbound signed Stripe events (the signature authenticates).
 
-Verify the raw bytes, store the event (one INSERT), wake a worker, answer 200.
+Verify the raw bytes, store the event (one INSERT), wake a drain task, answer 200.
 Processing is the worker's; a duplicate id is acknowledged and not stored again.
 """
 
@@ -9,21 +9,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 
 from service.api import deps
 from service.api.openapi import documented
 from service.operations.record_webhook import record_webhook
-from service.wake import Waker
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
-
-
-def _waker() -> Waker:
-    waker: Waker | None = current_app.extensions.get("waker")
-    if waker is None:
-        waker = current_app.extensions.setdefault("waker", Waker(deps.redis_client()))
-    return waker
 
 
 @bp.post("/stripe")
@@ -63,8 +55,9 @@ def stripe_event() -> dict[str, Any]:
         max_bytes=settings.max_body_bytes,
         now=int(time.time()),
     )
-    # After the INSERT (autocommit, so committed): a wake-up for a row not yet visible
-    # would be wasted. If Redis is down the row waits for a consumer's poll or the sweeper.
+    # After the INSERT (autocommit, so committed): the drain that this wakes, or the one
+    # already queued, claims after it starts, so it sees the row. If Redis is down the
+    # row waits for the sweeper.
     if recorded.is_new:
-        _waker().wake(recorded.event_id)
+        deps.task_queue().wake_drain()
     return {"received": True}

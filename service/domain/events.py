@@ -33,19 +33,102 @@ def changed_attributes(before: dict[str, Any], after: dict[str, Any]) -> dict[st
     return {k: v for k, v in before.items() if after.get(k) != v}
 
 
-def render_event(row: dict[str, Any]) -> dict[str, Any]:
-    """An events row (with its pending delivery count) in Stripe's shape."""
+def event_object(
+    *,
+    id: str,
+    type: str,
+    created: int,
+    data: Any,
+    livemode: bool,
+    pending_webhooks: int = 0,
+    request_id: str | None = None,
+    idempotency_key: str | None = None,
+    api_version: str = API_VERSION,
+) -> dict[str, Any]:
+    """Stripe's event object: what Tally emits, and what Stripe sends Tally."""
     return {
-        "id": row["id"],
+        "id": id,
         "object": "event",
-        "api_version": row["api_version"],
-        "created": row["created"],
-        "data": row["data"],
-        "livemode": row["livemode"],
-        "pending_webhooks": row["pending_webhooks"],
-        "request": {"id": row["request_id"], "idempotency_key": row["idempotency_key"]},
-        "type": row["type"],
+        "api_version": api_version,
+        "created": created,
+        "data": data,
+        "livemode": livemode,
+        "pending_webhooks": pending_webhooks,
+        "request": {"id": request_id, "idempotency_key": idempotency_key},
+        "type": type,
     }
 
 
-__all__ = ["API_VERSION", "Event", "changed_attributes", "render_event"]
+def render_event(row: dict[str, Any]) -> dict[str, Any]:
+    """An events row (with its pending delivery count) in Stripe's shape."""
+    return event_object(
+        id=row["id"],
+        type=row["type"],
+        created=row["created"],
+        data=row["data"],
+        livemode=row["livemode"],
+        pending_webhooks=row["pending_webhooks"],
+        request_id=row["request_id"],
+        idempotency_key=row["idempotency_key"],
+        api_version=row["api_version"],
+    )
+
+
+# The PaymentIntent status each payment_intent.* event type carries.
+PAYMENT_INTENT_STATUSES = {
+    "payment_intent.created": "requires_payment_method",
+    "payment_intent.requires_action": "requires_action",
+    "payment_intent.processing": "processing",
+    "payment_intent.succeeded": "succeeded",
+    "payment_intent.payment_failed": "requires_payment_method",
+    "payment_intent.canceled": "canceled",
+}
+
+
+def payment_intent_event(event_type: str, pi: dict[str, Any], *, now: int) -> dict[str, Any]:
+    """A payment_intent.* event as Stripe sends it, carrying `pi` (id, amount,
+    currency, and optionally customer, livemode, …) in the state the type implies.
+    For `python -m service.trigger`, the tests and the benchmarks."""
+    status = PAYMENT_INTENT_STATUSES[event_type]
+    obj = {
+        "id": pi["id"],
+        "object": "payment_intent",
+        "amount": pi["amount"],
+        "amount_capturable": 0,
+        "amount_received": pi["amount"] if status == "succeeded" else 0,
+        "canceled_at": now if status == "canceled" else None,
+        "cancellation_reason": "requested_by_customer" if status == "canceled" else None,
+        "capture_method": "automatic",
+        "created": pi.get("created") or now,
+        "currency": pi["currency"],
+        "customer": pi.get("customer"),
+        "description": pi.get("description"),
+        "last_payment_error": (
+            {"type": "card_error", "code": "card_declined", "message": "Your card was declined."}
+            if event_type == "payment_intent.payment_failed"
+            else None
+        ),
+        "livemode": bool(pi.get("livemode", False)),
+        "metadata": pi.get("metadata") or {},
+        "payment_method_types": ["card"],
+        "status": status,
+    }
+    return event_object(
+        id=new_id(EVENT),
+        type=event_type,
+        created=now,
+        data={"object": obj},
+        livemode=obj["livemode"],
+        pending_webhooks=1,
+    )
+
+
+__all__ = [
+    "API_VERSION",
+    "PAYMENT_INTENT_STATUSES",
+    "Event",
+    "changed_attributes",
+    "event_object",
+    "payment_intent_event",
+    "render_event",
+]

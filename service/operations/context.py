@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.domain.events import Event
@@ -13,6 +14,9 @@ class Caller:
     livemode: bool
     request_id: str | None = None
     idempotency_key: str | None = None
+    # Told whenever an event is made, so the caller's process can have it published
+    # promptly once the change commits (the web layer wakes the publisher).
+    on_event: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
     def event(
         self,
@@ -23,6 +27,8 @@ class Caller:
         previous: dict[str, Any] | None = None,
     ) -> Event:
         """An event of a change this caller caused, carrying its request and key."""
+        if self.on_event is not None:
+            self.on_event()
         return Event(
             type=type_,
             livemode=self.livemode,

@@ -25,6 +25,7 @@ import psycopg
 
 from service.db import TRANSIENT_ERRORS
 from service.errors import TallyError
+from service.operations.batch_locks import lock_in_order
 from service.operations.payments import apply_payment_intent_update
 from service.store import inbound_events
 from service.store.inbound_events import Settlement
@@ -83,7 +84,7 @@ def process_inbound_batch(
     (e.g. the connection is lost); then nothing of it is committed.
     """
     with conn.transaction():
-        rows = inbound_events.claim_due(conn, limit=limit)
+        rows = lock_in_order(conn, inbound_events.claim_due(conn, limit=limit))
         try:
             settlements = _process_all(conn, rows, now)
         except Exception:

@@ -2,7 +2,8 @@
 
 Nothing lives only in Redis, so after a Redis outage or flush this is what puts
 the pipeline back in motion: inbound events still pending after the grace period
-get a drain task, unpublished events are published, due deliveries dispatched.
+get a drain task (sent even if a wake-up flag says one is on its way: that task may
+be the one Redis lost), unpublished events are published, due deliveries dispatched.
 It also checks the ledger invariants (a breach is logged at ERROR and counted)
 and, with an upstream Stripe key, re-fetches PaymentIntents whose invoice
 payments stayed open too long, so a webhook that never came still ends in a credit.
@@ -10,14 +11,10 @@ payments stayed open too long, so a webhook that never came still ends in a cred
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 import redis
@@ -25,12 +22,9 @@ import redis
 from service.db import TRANSIENT_ERRORS
 from service.errors import TallyError
 from service.operations.payments import apply_payment_intent_update
-from service.operations.publish_events import (
-    EnqueueDelivery,
-    dispatch_due_deliveries,
-    publish_events,
-)
+from service.operations.publish_events import dispatch_due_deliveries, publish_events
 from service.store import idempotency, inbound_events, reconciliation
+from service.stripe_api import fetch_payment_intent
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +36,14 @@ REFETCH_BATCH = 20
 # Stripe keeps idempotency keys for at least 24 hours; so does Tally, then forgets them.
 IDEMPOTENCY_KEY_HOURS = 24
 IDEMPOTENCY_EXPIRY_EVERY_SECONDS = 3600
+
+
+class Tasks(Protocol):
+    """The tasks the sweeper starts (service.queue.TaskQueue)."""
+
+    def wake_drain(self, *, force: bool = False) -> bool: ...
+    def wake_publisher(self, *, force: bool = False) -> bool: ...
+    def send_delivery(self, delivery_id: int, lease: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +68,9 @@ class Upstream:
 def sweep(
     conn: psycopg.Connection[Any],
     client: redis.Redis,
+    tasks: Tasks,
     *,
     grace_seconds: float,
-    enqueue_drain: Callable[[], None],
-    enqueue_delivery: EnqueueDelivery,
     upstream: Upstream | None,
     now: int,
 ) -> SweepReport:
@@ -77,9 +78,9 @@ def sweep(
     and the others still run (a Redis outage must not stop the invariant check)."""
     stale = _step("inbound", lambda: inbound_events.count_stale(conn, grace_seconds=grace_seconds))
     if stale:
-        _step("drain", enqueue_drain)
+        _step("drain", lambda: tasks.wake_drain(force=True))
     published = _step("publish", lambda: publish_events(conn, client))
-    dispatched = _step("dispatch", lambda: dispatch_due_deliveries(conn, enqueue_delivery))
+    dispatched = _step("dispatch", lambda: dispatch_due_deliveries(conn, tasks.send_delivery))
     breaches = None
     if _due(client, "tally:sweep:invariants", INVARIANTS_EVERY_SECONDS):
         breaches = _step("invariants", lambda: check_invariants(conn, client))
@@ -88,6 +89,8 @@ def sweep(
     refetched = 0
     if upstream is not None and _due(client, "tally:sweep:refetch", REFETCH_EVERY_SECONDS):
         refetched = _step("refetch", lambda: refetch_open_payments(conn, client, upstream, now=now))
+        if refetched:
+            tasks.wake_publisher()  # the credits it made wrote events
     return SweepReport(
         stale_inbound=stale or 0,
         published=published or 0,
@@ -143,21 +146,12 @@ def refetch_open_payments(
         if not _due(client, f"tally:refetch:{row['id']}", upstream.refetch_after):
             continue
         try:
-            pi = fetch_payment_intent(upstream, row["id"])
+            pi = fetch_payment_intent(
+                upstream.api_base, upstream.api_key, row["id"], timeout=upstream.timeout
+            )
             with conn.transaction():
                 apply_payment_intent_update(conn, pi, now=now)
             done += 1
         except (OSError, ValueError, TallyError) as exc:
             log.warning("could not re-fetch payment_intent %s: %s", row["id"], exc)
     return done
-
-
-def fetch_payment_intent(upstream: Upstream, pi_id: str) -> dict[str, Any]:
-    url = f"{upstream.api_base.rstrip('/')}/v1/payment_intents/{urllib.parse.quote(pi_id)}"
-    token = base64.b64encode(f"{upstream.api_key}:".encode()).decode()
-    request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
-    with urllib.request.urlopen(request, timeout=upstream.timeout) as response:
-        pi = json.loads(response.read())
-    if not isinstance(pi, dict) or pi.get("object") != "payment_intent":
-        raise ValueError("upstream did not return a payment_intent")
-    return pi

@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 
 from service.domain.ids import WEBHOOK_ENDPOINT, WEBHOOK_SECRET, new_id
+from service.domain.metadata import merge_metadata
 from service.domain.urls import check_webhook_url
 from service.errors import NotFound
 from service.operations.context import Caller
@@ -66,11 +67,7 @@ def update_webhook_endpoint(
         if current is None:
             raise _not_found(endpoint_id)
         if "metadata" in params:
-            # Stripe merges metadata; an empty value for a key removes it.
-            merged = {**current["metadata"], **params["metadata"]}
-            changes["metadata"] = {k: v for k, v in merged.items() if v != ""}
-            if params["metadata"] == {}:
-                changes["metadata"] = {}
+            changes["metadata"] = merge_metadata(current["metadata"], params["metadata"])
         row = webhook_endpoints.update(conn, endpoint_id, caller.livemode, changes)
     if row is None:
         raise _not_found(endpoint_id)

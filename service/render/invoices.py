@@ -8,6 +8,7 @@ import psycopg
 from marshmallow import Schema, fields
 
 from service.domain.money import amount_due, overpaid, remaining
+from service.render.lists import list_object
 from service.store import invoice_items
 
 # How many lines an invoice embeds; the rest are at GET /v1/invoices/:id/lines.
@@ -202,12 +203,11 @@ def lines_url(invoice_id: str) -> str:
 
 def render_lines(invoice_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The embedded `lines` list of an invoice, from up to EMBEDDED_LINES + 1 item rows."""
-    return {
-        "object": "list",
-        "data": [render_line_item(r) for r in rows[:EMBEDDED_LINES]],
-        "has_more": len(rows) > EMBEDDED_LINES,
-        "url": lines_url(invoice_id),
-    }
+    return list_object(
+        [render_line_item(r) for r in rows[:EMBEDDED_LINES]],
+        has_more=len(rows) > EMBEDDED_LINES,
+        url=lines_url(invoice_id),
+    )
 
 
 def render_invoice(

@@ -1,0 +1,51 @@
+"""Lock ordering for a batch of inbound events, so batches cannot deadlock.
+
+A batch credits many invoices in one transaction. Locking as it goes, two
+batches (or a batch and an attach_payment) could take the same PaymentIntents
+and invoices in opposite orders and deadlock: PostgreSQL would abort one, and
+its whole batch would be redone event by event. Instead a batch takes all its
+locks first, in the documented order: every PaymentIntent it names, sorted by
+id, then every invoice those have open payments on, sorted by id. attach_payment
+locks one PaymentIntent then its invoice, which fits the same order. The events
+are then handled sorted by PaymentIntent (stable, so one PaymentIntent's events
+keep their order), which also orders the inserts of PaymentIntents not yet mirrored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from service.store import locks
+
+CREDITING_TYPES = frozenset({"payment_intent.succeeded"})
+
+
+def lock_in_order(
+    conn: psycopg.Connection[Any], rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Lock what the claimed `rows` will touch, in lock order; return them in the
+    order to handle them. Call inside the batch's transaction."""
+    rows = sorted(rows, key=_payment_intent)
+    pi_ids = sorted({pi for row in rows if (pi := _payment_intent(row))})
+    if pi_ids:
+        locks.lock_payment_intents(conn, pi_ids)
+        crediting = sorted(
+            {pi for row in rows if row["type"] in CREDITING_TYPES and (pi := _payment_intent(row))}
+        )
+        if crediting:
+            locks.lock_invoices_with_open_payments(conn, crediting)
+    return rows
+
+
+def _payment_intent(row: dict[str, Any]) -> str:
+    """The PaymentIntent id a payment_intent.* event carries, or "" (malformed events
+    fail later, in their own savepoint; here they simply sort first)."""
+    if not str(row["type"]).startswith("payment_intent."):
+        return ""
+    try:
+        pi_id = row["payload"]["data"]["object"]["id"]
+    except (KeyError, TypeError):
+        return ""
+    return pi_id if isinstance(pi_id, str) else ""

@@ -1,0 +1,72 @@
+"""What one worker process uses: a connection pool, a Redis client, a task queue.
+
+Opened on first use in the process that uses them, never before a fork (psycopg:
+a pool must not cross fork()). Under the prefork pool each child opens its own;
+under the threads or solo pool the one process shares them between its threads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import redis
+from celery import Celery
+from psycopg_pool import ConnectionPool
+
+from service.config import Settings
+from service.db import make_pool
+from service.queue import TaskQueue
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    settings: Settings
+    pool: ConnectionPool
+    redis: redis.Redis
+    queue: TaskQueue
+    pid: int
+
+
+class ProcessResources:
+    def __init__(self, settings: Settings, celery: Celery):
+        self.settings = settings
+        self.celery = celery
+        self._opened: Opened | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Opened:
+        """This process's resources, opened on first use."""
+        opened = self._opened
+        if opened is not None and opened.pid == os.getpid():
+            return opened
+        with self._lock:
+            if self._opened is None or self._opened.pid != os.getpid():
+                self._opened = self._open()
+            return self._opened
+
+    def close(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, None
+        if opened is not None and opened.pid == os.getpid():
+            opened.pool.close(timeout=2)
+            opened.redis.close()
+
+    def _open(self) -> Opened:
+        pool = make_pool(
+            self.settings.database_url,
+            max_size=self.settings.pool_max_size,
+            name=f"worker-{os.getpid()}",
+        )
+        pool.open(wait=False)
+        client = redis.Redis.from_url(
+            self.settings.redis_url, socket_timeout=2, socket_connect_timeout=1
+        )
+        return Opened(
+            settings=self.settings,
+            pool=pool,
+            redis=client,
+            queue=TaskQueue(self.celery, client),
+            pid=os.getpid(),
+        )
