@@ -26,8 +26,8 @@ from service.domain.signatures import sign
 from service.operations.process_inbound import BATCH_SIZE, process_inbound_batch
 from service.operations.publish_events import STREAM_KEY
 from service.operations.record_webhook import record_webhook
+from service.operations.sweep import REFETCH_BATCH, check_invariants, refetch_open_payments
 from service.operations.sweep import Upstream as Upstream_
-from service.operations.sweep import check_invariants, refetch_open_payments
 from tests import factories
 from tests.conftest import TEST_KEY, WEBHOOK_SECRET
 from tests.pipeline_support import (  # noqa: F401  (fixtures)
@@ -558,7 +558,13 @@ def test_one_bad_event_in_a_batch_fails_alone(papi, db, service_urls):
 
 def test_sweeper_refetches_a_payment_intent_whose_webhook_never_came(papi, db, service_urls):
     # given an attached PaymentIntent, open for longer than the refetch delay, and an
-    # upstream Stripe that says it succeeded
+    # upstream Stripe that says it succeeded; and, opened before it, more open
+    # PaymentIntents than one sweep takes that upstream does not know
+    unknown = [attached_invoice(papi, 100)[1]["id"] for _ in range(REFETCH_BATCH + 1)]
+    db.execute(
+        "UPDATE invoice_payments SET created = created - 10 WHERE payment_intent = ANY(%s)",
+        (unknown,),
+    )
     invoice, pi = attached_invoice(papi, 2500)
     upstream_pi = {**pi, "object": "payment_intent", "status": "succeeded", "amount_received": 2500}
 
@@ -576,20 +582,25 @@ def test_sweeper_refetches_a_payment_intent_whose_webhook_never_came(papi, db, s
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    client = redis.Redis.from_url(service_urls["REDIS_URL"])
-    client.delete(f"tally:refetch:{pi['id']}")
+    stale = db.execute(
+        "SELECT count(*) AS n FROM invoice_payments WHERE status = 'open'"
+        " AND payment_intent IS NOT NULL"
+    ).fetchone()["n"]
     try:
         with psycopg.connect(
             service_urls["DATABASE_URL"], autocommit=True, row_factory=dict_row
         ) as conn:
-            # when the sweeper's re-fetch runs
+            # when the sweeper's re-fetch runs as often as it takes to ask about every
+            # open PaymentIntent once (the ones upstream fails on go to the back)
             upstream = Upstream_(
                 "sk_test_upstream", f"http://127.0.0.1:{httpd.server_port}", refetch_after=0
             )
-            refetch_open_payments(conn, client, upstream, now=int(time.time()) + 1)
+            for _ in range(stale // REFETCH_BATCH + 1):
+                refetch_open_payments(conn, upstream, now=int(time.time()) + 1)
+                if invoice_row(db, invoice["id"])["status"] == "paid":
+                    break
     finally:
         httpd.shutdown()
-        client.delete(f"tally:refetch:{pi['id']}")
     # then the invoice is credited as if the webhook had come
     assert invoice_row(db, invoice["id"])["status"] == "paid"
     assert credit_counts(db, invoice["id"]) == (1, 1)

@@ -88,7 +88,7 @@ def sweep(
         _step("idempotency", lambda: idempotency.delete_older_than(conn, IDEMPOTENCY_KEY_HOURS))
     refetched = 0
     if upstream is not None and _due(client, "tally:sweep:refetch", REFETCH_EVERY_SECONDS):
-        refetched = _step("refetch", lambda: refetch_open_payments(conn, client, upstream, now=now))
+        refetched = _step("refetch", lambda: refetch_open_payments(conn, upstream, now=now))
         if refetched:
             tasks.wake_publisher()  # the credits it made wrote events
     return SweepReport(
@@ -134,17 +134,13 @@ def check_invariants(conn: psycopg.Connection[Any], client: redis.Redis | None =
     return len(found)
 
 
-def refetch_open_payments(
-    conn: psycopg.Connection[Any], client: redis.Redis, upstream: Upstream, *, now: int
-) -> int:
+def refetch_open_payments(conn: psycopg.Connection[Any], upstream: Upstream, *, now: int) -> int:
     """Fetch each long-open PaymentIntent upstream and apply it as a webhook would."""
     done = 0
-    stale = reconciliation.stale_open_payment_intents(
+    stale = reconciliation.take_stale_open_payment_intents(
         conn, older_than=upstream.refetch_after, now=now, limit=REFETCH_BATCH
     )
     for row in stale:
-        if not _due(client, f"tally:refetch:{row['id']}", upstream.refetch_after):
-            continue
         try:
             pi = fetch_payment_intent(
                 upstream.api_base, upstream.api_key, row["id"], timeout=upstream.timeout

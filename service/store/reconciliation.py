@@ -108,18 +108,24 @@ def breaches(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     return found
 
 
-def stale_open_payment_intents(
+def take_stale_open_payment_intents(
     conn: psycopg.Connection[Any], *, older_than: int, now: int, limit: int
 ) -> list[dict[str, Any]]:
-    """PaymentIntents whose invoice payment has been open for `older_than` seconds."""
+    """PaymentIntents whose invoice payment has been open for `older_than` seconds and
+    not asked about upstream for as long, least recently asked first; marked as asked
+    now, in the same statement, so concurrent sweepers take different ones."""
     return conn.execute(
         """
-        SELECT ip.payment_intent AS id, ip.livemode
-        FROM invoice_payments ip
-        WHERE ip.status = 'open' AND ip.payment_intent IS NOT NULL
-          AND ip.created <= %(cutoff)s
-        ORDER BY ip.created
-        LIMIT %(limit)s
+        UPDATE invoice_payments SET refetched_at = %(now)s
+        WHERE id IN (
+            SELECT id FROM invoice_payments
+            WHERE status = 'open' AND payment_intent IS NOT NULL
+              AND created <= %(cutoff)s
+              AND (refetched_at IS NULL OR refetched_at <= %(cutoff)s)
+            ORDER BY refetched_at NULLS FIRST, created
+            LIMIT %(limit)s
+            FOR UPDATE SKIP LOCKED)
+        RETURNING payment_intent AS id, livemode
         """,
-        {"cutoff": now - older_than, "limit": limit},
+        {"now": now, "cutoff": now - older_than, "limit": limit},
     ).fetchall()
