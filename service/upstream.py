@@ -70,7 +70,8 @@ class Upstream:
         except stripe.APIConnectionError as exc:
             raise self._unavailable(kind, object_id, "unreachable", exc) from exc
         except stripe.StripeError as exc:
-            if isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404:
+            # Stripe's "no such object"; a bare 404 (a wrong base, a proxy) is a failure.
+            if exc.http_status == 404 and exc.code == "resource_missing":
                 return None
             raise self._unavailable(kind, object_id, f"answered {exc.http_status}", exc) from exc
         obj = found.to_dict()

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,7 +20,9 @@ from psycopg.conninfo import make_conninfo
 
 from service.app import create_app
 from service.config import ConfigError, Settings
+from service.errors import UpstreamUnavailable
 from service.migrate import migrate
+from service.upstream import Upstream
 from tests import factories
 from tests.conftest import LIVE_KEY, TEST_KEY, ApiClient, _redis_db, serving
 
@@ -32,12 +35,13 @@ SLACK = 1.0
 
 
 class Faults:
-    """WSGI middleware around A: answer normally, fail with a 500, or hang."""
+    """WSGI middleware around A: answer normally, fail with a 500 or a proxy's 404, or hang."""
 
     def __init__(self, app: Any):
         self.app = app
         self.mode = "ok"
         self.failures_left = -1  # failing forever unless set
+        self.hanging = threading.Event()
         self.release = threading.Event()
 
     def fail(self, mode: str, times: int = -1) -> None:
@@ -50,12 +54,21 @@ class Faults:
             if self.failures_left == 0:
                 self.mode = "ok"
         if mode == "hang":
+            self.hanging.set()
             self.release.wait(30)
         elif mode == "500":
             body = json.dumps({"error": {"type": "api_error", "message": "boom"}}).encode()
             start_response(
                 "500 INTERNAL SERVER ERROR",
                 [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        elif mode == "proxy-404":
+            # What a proxy or a wrong base answers: not Stripe's "no such object".
+            body = b"<html><body>404 Not Found</body></html>"
+            start_response(
+                "404 NOT FOUND",
+                [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
             )
             return [body]
         return self.app(environ, start_response)
@@ -107,6 +120,7 @@ def a(stripe_a: StripeA) -> Iterator[StripeA]:
     stripe_a.faults.fail("ok")
     stripe_a.faults.release.set()
     stripe_a.faults.release = threading.Event()
+    stripe_a.faults.hanging.clear()
 
 
 @pytest.fixture
@@ -326,7 +340,7 @@ def faulty(a: StripeA, make_b: Any, fault: str) -> ApiClient:
     return ApiClient(make_b())
 
 
-FAULTS = ["500", "hang", "unreachable"]
+FAULTS = ["500", "hang", "unreachable", "proxy-404"]
 
 
 def assert_retryable_api_error(response: Any, started: float, param: str) -> None:
@@ -391,6 +405,27 @@ def test_an_upstream_failure_under_an_idempotency_key_leaves_the_key_free(a, b, 
     assert retried.json["status"] == "paid"
 
 
+def test_no_row_is_locked_while_upstream_is_asked(a, b, b_app, service_urls):
+    # given B's invoice, A's PaymentIntent for it, and A hanging
+    _, invoice = b_invoice_for_a_customer(a, b, 300)
+    pi = factories.payment_intent(a.api, invoice, 300)
+    a.faults.fail("hang")
+
+    # when an attach under an Idempotency-Key (one request transaction) waits on A
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(
+            attach, ApiClient(b_app), invoice["id"], pi["id"], **{"Idempotency-Key": "held"}
+        )
+        assert a.faults.hanging.wait(BOUND)
+        # then the invoice row is free meanwhile: a change that locks it goes through
+        with psycopg.connect(service_urls["DATABASE_URL"]) as conn:
+            conn.execute("SET lock_timeout = '200ms'")
+            conn.execute("SELECT 1 FROM invoices WHERE id = %s FOR UPDATE", (invoice["id"],))
+        updated = b.post(f"/v1/invoices/{invoice['id']}", {"metadata[during]": "fetch"})
+        assert updated.status_code == 200, updated.json
+        assert waiting.result().status_code == 503
+
+
 def test_the_stripe_sdk_retries_an_upstream_failure_to_success(a, b, b_app, db):
     # given B's invoice and A's succeeded PaymentIntent, and A failing once
     _, invoice = b_invoice_for_a_customer(a, b, 400)
@@ -409,6 +444,20 @@ def test_the_stripe_sdk_retries_an_upstream_failure_to_success(a, b, b_app, db):
     assert attached.status == "paid"
     assert attached.amount_paid == 400
     assert factories.invoice_events(db, invoice["id"]).count("invoice_payment.paid") == 1
+
+
+def test_the_client_fetches_a_payment_intent_by_id_for_a_mode(a):
+    # given A's test-mode PaymentIntent, as the sweeper re-fetches one
+    pi = a.api.post("/v1/payment_intents", {"amount": 250, "currency": "eur"}).json
+    upstream = Upstream(A_TEST_KEY, a.url, timeout=BOUND)
+
+    # then it is found in its mode only, an unknown id is None, and a failure raises
+    assert upstream.payment_intent(pi["id"], livemode=False)["amount"] == 250
+    assert upstream.payment_intent(pi["id"], livemode=True) is None
+    assert upstream.payment_intent("pi_neverheardof", livemode=False) is None
+    a.faults.fail("500")
+    with pytest.raises(UpstreamUnavailable):
+        upstream.payment_intent(pi["id"], livemode=False)
 
 
 @pytest.mark.parametrize(
