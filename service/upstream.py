@@ -73,7 +73,8 @@ class Upstream:
             # Stripe's "no such object"; a bare 404 (a wrong base, a proxy) is a failure.
             if exc.http_status == 404 and exc.code == "resource_missing":
                 return None
-            raise self._unavailable(kind, object_id, f"answered {exc.http_status}", exc) from exc
+            why = f"unusable answer, HTTP {exc.http_status}"
+            raise self._unavailable(kind, object_id, why, exc) from exc
         obj = found.to_dict()
         if obj.get("object") != kind or obj.get("id") != object_id:
             raise self._unavailable(kind, object_id, f"answered a {obj.get('object')!r}")
@@ -85,7 +86,7 @@ class Upstream:
         self, kind: str, object_id: str, why: str, exc: Exception | None = None
     ) -> UpstreamUnavailable:
         # The caller hears what kind of failure; the log keeps upstream's own words.
-        log.warning("upstream fetch of %s %s failed: %s (%s)", kind, object_id, why, exc)
+        log.warning("upstream fetch of %s %s failed: %s", kind, object_id, exc or why)
         return UpstreamUnavailable(
             f"Could not fetch {kind} '{object_id}' from Stripe ({why}); nothing was changed. "
             "Retry the request.",

@@ -35,7 +35,7 @@ SLACK = 1.0
 
 
 class Faults:
-    """WSGI middleware around A: answer normally, fail with a 500 or a proxy's 404, or hang."""
+    """WSGI middleware around A: answer normally, fail with a 500 or a proxy's page, or hang."""
 
     def __init__(self, app: Any):
         self.app = app
@@ -63,12 +63,12 @@ class Faults:
                 [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
             )
             return [body]
-        elif mode == "proxy-404":
+        elif mode in ("proxy-404", "proxy-200"):
             # What a proxy or a wrong base answers: not Stripe's "no such object".
-            body = b"<html><body>404 Not Found</body></html>"
+            body = b"<html><body>Not here</body></html>"
+            status = "404 NOT FOUND" if mode == "proxy-404" else "200 OK"
             start_response(
-                "404 NOT FOUND",
-                [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
+                status, [("Content-Type", "text/html"), ("Content-Length", str(len(body)))]
             )
             return [body]
         return self.app(environ, start_response)
@@ -340,7 +340,7 @@ def faulty(a: StripeA, make_b: Any, fault: str) -> ApiClient:
     return ApiClient(make_b())
 
 
-FAULTS = ["500", "hang", "unreachable", "proxy-404"]
+FAULTS = ["500", "hang", "unreachable", "proxy-404", "proxy-200"]
 
 
 def assert_retryable_api_error(response: Any, started: float, param: str) -> None:
@@ -383,6 +383,18 @@ def test_an_upstream_failure_on_a_customer_is_a_retryable_api_error_and_changes_
     response = broken_b.post(path, {"customer": customer["id"], **params})
 
     assert_retryable_api_error(response, started, "customer")
+    assert row(db, "customers", customer["id"]) is None
+
+
+def test_a_wrong_upstream_key_is_a_retryable_api_error_not_the_callers_fault(a, make_b, db):
+    # given B configured with a key A refuses (401 at A)
+    customer = factories.customer(a.api)
+    b = ApiClient(make_b(key="sk_test_not_a_key_of_a"))
+
+    response = b.post("/v1/invoices", {"customer": customer["id"]})
+
+    assert response.status_code == 503, response.json
+    assert response.json["error"]["type"] == "api_error"
     assert row(db, "customers", customer["id"]) is None
 
 
