@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 import stripe
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from service.app import create_app
 from service.config import ConfigError, Settings
@@ -86,7 +86,7 @@ class StripeA:
 @pytest.fixture(scope="module")
 def stripe_a(settings: Settings, service_urls: dict[str, str]) -> Iterator[StripeA]:
     """Instance A, playing Stripe: its own database, migrated here, and its own keys."""
-    name = f"{psycopg.conninfo.conninfo_to_dict(settings.database_url)['dbname']}_stripe_a"
+    name = f"{conninfo_to_dict(settings.database_url)['dbname']}_stripe_a"
     admin = make_conninfo(settings.database_url, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
