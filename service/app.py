@@ -7,7 +7,7 @@ import logging
 import redis
 from flask import Flask
 
-from service import api
+from service import api, upstream
 from service.api.ratelimit import RateLimiter
 from service.config import Settings
 from service.db import make_pool
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.extensions["redis"], settings.rate_limit_per_second
     )
     app.extensions["queue"] = make_task_queue(settings, app.extensions["redis"])
+    app.extensions["upstream"] = upstream.from_settings(settings)
     api.register(app)
     if not app.debug:
         logging.basicConfig(level=logging.INFO)

@@ -10,6 +10,8 @@ API_VERSION = "2026-10-28.endive"
 DEFAULT_DATABASE_URL = "postgresql:///tally"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
+# The longest an API request waits for upstream Stripe before answering 503.
+MAX_STRIPE_API_TIMEOUT = 5.0
 
 # About three days of exponential backoff, as Stripe retries its own webhooks.
 DEFAULT_RETRY_SCHEDULE = (60, 300, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400)
@@ -37,6 +39,7 @@ class Settings:
     sweep_interval: float = 5.0
     stripe_api_key: str | None = None
     stripe_api_base: str = DEFAULT_STRIPE_API_BASE
+    stripe_api_timeout: float = MAX_STRIPE_API_TIMEOUT
     open_payment_refetch_after: int = 3600
     pool_max_size: int = 10
     max_body_bytes: int = 256 * 1024
@@ -53,6 +56,11 @@ class Settings:
         if bad:
             raise ConfigError("TALLY_API_KEYS entries must start with sk_test_ or sk_live_")
         schedule = _csv(environ.get("TALLY_DELIVERY_RETRY_SCHEDULE"))
+        stripe_api_timeout = float(environ.get("TALLY_STRIPE_TIMEOUT", MAX_STRIPE_API_TIMEOUT))
+        if not 0 < stripe_api_timeout <= MAX_STRIPE_API_TIMEOUT:
+            raise ConfigError(
+                f"TALLY_STRIPE_TIMEOUT must be more than 0 and at most {MAX_STRIPE_API_TIMEOUT:g}"
+            )
         return cls(
             database_url=environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
             redis_url=environ.get("REDIS_URL", DEFAULT_REDIS_URL),
@@ -66,8 +74,14 @@ class Settings:
             allow_private_webhook_urls=environ.get("TALLY_ALLOW_PRIVATE_WEBHOOK_URLS") == "1",
             inbound_grace_seconds=int(environ.get("TALLY_INBOUND_GRACE_SECONDS", "10")),
             sweep_interval=float(environ.get("TALLY_SWEEP_INTERVAL", "5")),
-            stripe_api_key=environ.get("TALLY_STRIPE_API_KEY") or None,
-            stripe_api_base=environ.get("TALLY_STRIPE_API_BASE", DEFAULT_STRIPE_API_BASE),
+            # Stripe's own names first; the TALLY_ ones are what earlier versions read.
+            stripe_api_key=environ.get("STRIPE_API_KEY")
+            or environ.get("TALLY_STRIPE_API_KEY")
+            or None,
+            stripe_api_base=environ.get("STRIPE_API_BASE")
+            or environ.get("TALLY_STRIPE_API_BASE")
+            or DEFAULT_STRIPE_API_BASE,
+            stripe_api_timeout=stripe_api_timeout,
             open_payment_refetch_after=int(environ.get("TALLY_OPEN_PAYMENT_REFETCH_AFTER", "3600")),
             pool_max_size=int(environ.get("TALLY_DB_POOL_MAX", "10")),
             rate_limit_per_second=int(environ.get("TALLY_RATE_LIMIT", "100")),

@@ -97,6 +97,13 @@ class ServiceUnavailable(TallyError):
     type = "api_error"
 
 
+class UpstreamUnavailable(ServiceUnavailable):
+    """Upstream Stripe timed out, was unreachable or answered an error; nothing was
+    changed, and the caller should retry. A 503 like PostgreSQL's: the stripe SDK retries
+    every 5xx, and 502/504 are what a proxy in front of Tally answers when Tally itself
+    is down, which on a dashboard should not look like Stripe being down."""
+
+
 class SignatureInvalid(InvalidRequest):
     """An inbound webhook whose Stripe-Signature does not verify."""
 

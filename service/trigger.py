@@ -23,7 +23,8 @@ from typing import Any
 from service.dev import read_dev_env
 from service.domain.events import PAYMENT_INTENT_STATUSES, payment_intent_event
 from service.domain.signatures import sign
-from service.stripe_api import fetch_payment_intent
+from service.errors import UpstreamUnavailable
+from service.upstream import Upstream
 
 
 def send(base_url: str, event: dict[str, Any], secret: str) -> tuple[int, str]:
@@ -77,14 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if not args.api_key:
             parser.error("give --amount and --currency, or set TALLY_API_KEYS to look them up")
+        # Tally speaks Stripe's API: read the PaymentIntent as upstream Stripe is read.
+        tally = Upstream(args.api_key, args.url, timeout=10)
+        livemode = args.api_key.startswith("sk_live_")
         try:
-            pi = fetch_payment_intent(args.url, args.api_key, args.payment_intent)
-        except urllib.error.HTTPError as err:
-            sys.stderr.write(f"GET /v1/payment_intents/{args.payment_intent}: {err.code}\n")
+            found = tally.payment_intent(args.payment_intent, livemode=livemode)
+        except UpstreamUnavailable as err:
+            sys.stderr.write(f"cannot read it from Tally at {args.url}: {err.message}\n")
             return 1
-        except urllib.error.URLError as err:
-            sys.stderr.write(f"cannot reach Tally at {args.url} ({err.reason}): is it running?\n")
+        if found is None:
+            sys.stderr.write(f"no such payment_intent at {args.url}: {args.payment_intent}\n")
             return 1
+        pi = found
     event = payment_intent_event(args.event_type, pi, now=int(time.time()))
     try:
         status, text = send(args.url, event, args.secret)

@@ -27,7 +27,7 @@ from service.operations.process_inbound import BATCH_SIZE, process_inbound_batch
 from service.operations.publish_events import STREAM_KEY
 from service.operations.record_webhook import record_webhook
 from service.operations.sweep import REFETCH_BATCH, check_invariants, refetch_open_payments
-from service.operations.sweep import Upstream as Upstream_
+from service.upstream import Upstream
 from tests import factories
 from tests.conftest import TEST_KEY, WEBHOOK_SECRET
 from tests.pipeline_support import (  # noqa: F401  (fixtures)
@@ -568,7 +568,7 @@ def test_sweeper_refetches_a_payment_intent_whose_webhook_never_came(papi, db, s
     invoice, pi = attached_invoice(papi, 2500)
     upstream_pi = {**pi, "object": "payment_intent", "status": "succeeded", "amount_received": 2500}
 
-    class Upstream(http.server.BaseHTTPRequestHandler):
+    class FakeStripe(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             body = json.dumps(upstream_pi).encode()
             ok = self.path == f"/v1/payment_intents/{pi['id']}" and "Authorization" in self.headers
@@ -580,7 +580,7 @@ def test_sweeper_refetches_a_payment_intent_whose_webhook_never_came(papi, db, s
         def log_message(self, *args):
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeStripe)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     stale = db.execute(
         "SELECT count(*) AS n FROM invoice_payments WHERE status = 'open'"
@@ -592,11 +592,11 @@ def test_sweeper_refetches_a_payment_intent_whose_webhook_never_came(papi, db, s
         ) as conn:
             # when the sweeper's re-fetch runs as often as it takes to ask about every
             # open PaymentIntent once (the ones upstream fails on go to the back)
-            upstream = Upstream_(
-                "sk_test_upstream", f"http://127.0.0.1:{httpd.server_port}", refetch_after=0
+            upstream = Upstream(
+                "sk_test_upstream", f"http://127.0.0.1:{httpd.server_port}", timeout=5
             )
             for _ in range(stale // REFETCH_BATCH + 1):
-                refetch_open_payments(conn, upstream, now=int(time.time()) + 1)
+                refetch_open_payments(conn, upstream, refetch_after=0, now=int(time.time()) + 1)
                 if invoice_row(db, invoice["id"])["status"] == "paid":
                     break
     finally:

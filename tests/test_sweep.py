@@ -42,6 +42,7 @@ def test_sweep_forgets_idempotency_keys_older_than_a_day(service_urls, db):
             NoTasks(),
             grace_seconds=60,
             upstream=None,
+            refetch_after=3600,
             now=int(time.time()),
         )
 

@@ -15,9 +15,11 @@ import redis
 from celery import Celery
 from psycopg_pool import ConnectionPool
 
+from service import upstream
 from service.config import Settings
 from service.db import make_pool
 from service.queue import TaskQueue
+from service.upstream import Upstream
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,8 @@ class Opened:
     pool: ConnectionPool
     redis: redis.Redis
     queue: TaskQueue
+    # Upstream Stripe, for the sweeper's re-fetch (None without STRIPE_API_KEY).
+    upstream: Upstream | None
     pid: int
 
 
@@ -68,5 +72,6 @@ class ProcessResources:
             pool=pool,
             redis=client,
             queue=TaskQueue(self.celery, client),
+            upstream=upstream.from_settings(self.settings),
             pid=os.getpid(),
         )

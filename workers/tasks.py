@@ -19,7 +19,7 @@ from service.db import TRANSIENT_ERRORS
 from service.operations.deliver import deliver
 from service.operations.drain_inbound import drain_inbound
 from service.operations.publish_events import dispatch_due_deliveries, publish_events
-from service.operations.sweep import Upstream, sweep
+from service.operations.sweep import sweep
 from workers.resources import Opened
 
 log = logging.getLogger(__name__)
@@ -93,18 +93,14 @@ def deliveries_send(self: Task, delivery_id: int, lease: int | None = None) -> s
 def pipeline_sweep(self: Task) -> None:
     res = _resources(self)
     s = res.settings
-    upstream = (
-        Upstream(s.stripe_api_key, s.stripe_api_base, s.open_payment_refetch_after)
-        if s.stripe_api_key
-        else None
-    )
     with res.pool.connection() as conn:
         report = sweep(
             conn,
             res.redis,
             res.queue,
             grace_seconds=s.inbound_grace_seconds,
-            upstream=upstream,
+            upstream=res.upstream,
+            refetch_after=s.open_payment_refetch_after,
             now=int(time.time()),
         )
     if report.stale_inbound or report.published or report.dispatched or report.breaches:

@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool
 from service.config import Settings
 from service.operations.context import Caller
 from service.queue import TaskQueue
+from service.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,11 @@ def settings() -> Settings:
 
 def redis_client() -> redis.Redis:
     return current_app.extensions["redis"]  # type: ignore[no-any-return]
+
+
+def upstream() -> Upstream | None:
+    """Upstream Stripe, when a key is configured."""
+    return current_app.extensions["upstream"]  # type: ignore[no-any-return]
 
 
 def pool() -> ConnectionPool:

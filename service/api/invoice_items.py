@@ -63,7 +63,9 @@ def fetch_invoice_item(item_id: str, livemode: bool) -> dict[str, Any] | None:
 @documented(_create, ref("invoiceitem"))
 def create() -> dict[str, Any]:
     params = load(_create, g.params)
-    row = create_invoice_item(deps.get_conn(), deps.caller(), params, now=int(time.time()))
+    row = create_invoice_item(
+        deps.get_conn(), deps.caller(), params, upstream=deps.upstream(), now=int(time.time())
+    )
     return expand(render_invoice_item(row), params["expand"], deps.caller().livemode)
 
 

@@ -94,6 +94,7 @@ def attach(invoice_id: str) -> dict[str, Any]:
         invoice_id,
         payment_intent=params["payment_intent"],
         payment_record=params["payment_record"],
+        upstream=deps.upstream(),
         now=int(time.time()),
     )
     return expand(render_invoice(conn, row), params["expand"], caller.livemode)

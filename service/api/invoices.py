@@ -109,7 +109,9 @@ def _render_page(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @documented(_create, ref("invoice"))
 def create() -> dict[str, Any]:
     params = load(_create, g.params)
-    row = operations.create_invoice(deps.get_conn(), deps.caller(), params, now=int(time.time()))
+    row = operations.create_invoice(
+        deps.get_conn(), deps.caller(), params, upstream=deps.upstream(), now=int(time.time())
+    )
     return _respond(row, params)
 
 

@@ -22,10 +22,9 @@ from service.api.schemas import (
     amount,
     text,
 )
-from service.errors import ResourceMissing
 from service.operations.payments import cancel_payment_intent, create_payment_intent
 from service.render.payments import render_payment_intent
-from service.store import customers, payment_intents
+from service.store import payment_intents
 
 bp = Blueprint("payment_intents", __name__, url_prefix="/v1/payment_intents")
 
@@ -67,13 +66,10 @@ def fetch_payment_intent(pi_id: str, livemode: bool) -> dict[str, Any] | None:
 @documented(_create, ref("payment_intent"))
 def create() -> dict[str, Any]:
     params = load(_create, g.params)
-    caller = deps.caller()
-    conn = deps.get_conn()
-    customer = params.get("customer")
-    if customer and customers.get(conn, customer, caller.livemode) is None:
-        raise ResourceMissing(f"No such customer: '{customer}'", param="customer")
-    row = create_payment_intent(conn, caller, params, now=int(time.time()))
-    return expand(render_payment_intent(row), params["expand"], caller.livemode)
+    row = create_payment_intent(
+        deps.get_conn(), deps.caller(), params, upstream=deps.upstream(), now=int(time.time())
+    )
+    return expand(render_payment_intent(row), params["expand"], deps.caller().livemode)
 
 
 @bp.get("/<pi_id>")

@@ -21,8 +21,10 @@ from service.domain.money import DEFAULT_CURRENCY, MAX_AMOUNT, amount_due
 from service.errors import InvalidRequest, NotFound, ResourceMissing
 from service.operations import balances
 from service.operations.context import Caller
+from service.operations.mirror_upstream import fetch_unknown_customer, mirror_customer
 from service.render.invoices import render_invoice, render_invoice_item
 from service.store import customers, events, invoice_items, invoices
+from service.upstream import Upstream
 
 DAY = 86_400
 
@@ -69,15 +71,23 @@ def _item_amounts(params: dict[str, Any]) -> tuple[int, int, int]:
 
 
 def create_invoice_item(
-    conn: psycopg.Connection[Any], caller: Caller, params: dict[str, Any], *, now: int
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    params: dict[str, Any],
+    *,
+    upstream: Upstream | None = None,
+    now: int,
 ) -> dict[str, Any]:
     """Create a pending invoice item, or add it to a draft invoice (`invoice=`).
 
     Adding to a draft locks the invoice, so it cannot be finalized meanwhile, and
     recomputes its total; `invoiceitem.created` (and `invoice.updated`) are written.
+    A customer Tally has not seen is fetched from `upstream` and mirrored with it.
     """
     amount, unit_amount, quantity = _item_amounts(params)
+    fetched = fetch_unknown_customer(conn, caller, params["customer"], upstream)
     with conn.transaction():
+        mirror_customer(conn, fetched)
         _customer(conn, caller, params["customer"])
         invoice_id = params.get("invoice")
         invoice = None
@@ -132,13 +142,21 @@ def create_invoice_item(
 
 
 def create_invoice(
-    conn: psycopg.Connection[Any], caller: Caller, params: dict[str, Any], *, now: int
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    params: dict[str, Any],
+    *,
+    upstream: Upstream | None = None,
+    now: int,
 ) -> dict[str, Any]:
     """Create a draft invoice; with `pending_invoice_items_behavior=include` the customer's
-    pending items in its currency become its lines. Writes `invoice.created`."""
+    pending items in its currency become its lines. Writes `invoice.created`. A customer
+    Tally has not seen is fetched from `upstream` and mirrored with it."""
     collection_method = params.get("collection_method") or "charge_automatically"
     due_date = _due_date(params, collection_method, created=now)
+    fetched = fetch_unknown_customer(conn, caller, params["customer"], upstream)
     with conn.transaction():
+        mirror_customer(conn, fetched)
         customer = _customer(conn, caller, params["customer"])
         currency = (
             params.get("currency")

@@ -27,32 +27,57 @@ from service.domain.ledger import (
 from service.errors import InvalidRequest, NotFound, PaymentStateConflict, ResourceMissing
 from service.operations.balances import credit_overpayment
 from service.operations.context import Caller, webhook_caller
+from service.operations.mirror_upstream import (
+    fetch_unknown_customer,
+    fetch_unknown_payment_intent,
+    mirror_customer,
+)
 from service.render.invoices import EMBEDDED_LINES, render_invoice, render_lines
 from service.render.payments import render_invoice_payment
-from service.store import events, invoice_payments, invoices, payment_intents, payment_records
+from service.store import (
+    customers,
+    events,
+    invoice_payments,
+    invoices,
+    payment_intents,
+    payment_records,
+)
+from service.upstream import Upstream
 
 
 def create_payment_intent(
-    conn: psycopg.Connection[Any], caller: Caller, params: dict[str, Any], *, now: int
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    params: dict[str, Any],
+    *,
+    upstream: Upstream | None = None,
+    now: int,
 ) -> dict[str, Any]:
-    """Mirror a new PaymentIntent awaiting its payment method."""
-    return payment_intents.insert(
-        conn,
-        {
-            "id": new_id(PAYMENT_INTENT),
-            "livemode": caller.livemode,
-            "amount": params["amount"],
-            "amount_received": 0,
-            "currency": params["currency"],
-            "customer": params.get("customer"),
-            "description": params.get("description"),
-            "status": "requires_payment_method",
-            "cancellation_reason": None,
-            "canceled_at": None,
-            "metadata": params.get("metadata") or {},
-            "created": now,
-        },
-    )
+    """Mirror a new PaymentIntent awaiting its payment method. A customer Tally has not
+    seen is fetched from `upstream` first and mirrored with it, in one transaction."""
+    customer = params.get("customer")
+    fetched = fetch_unknown_customer(conn, caller, customer, upstream) if customer else None
+    with conn.transaction():
+        mirror_customer(conn, fetched)
+        if customer and customers.get(conn, customer, caller.livemode) is None:
+            raise ResourceMissing(f"No such customer: '{customer}'", param="customer")
+        return payment_intents.insert(
+            conn,
+            {
+                "id": new_id(PAYMENT_INTENT),
+                "livemode": caller.livemode,
+                "amount": params["amount"],
+                "amount_received": 0,
+                "currency": params["currency"],
+                "customer": customer,
+                "description": params.get("description"),
+                "status": "requires_payment_method",
+                "cancellation_reason": None,
+                "canceled_at": None,
+                "metadata": params.get("metadata") or {},
+                "created": now,
+            },
+        )
 
 
 def cancel_payment_intent(
@@ -116,14 +141,24 @@ def attach_payment(
     *,
     payment_intent: str | None,
     payment_record: str | None,
+    upstream: Upstream | None = None,
     now: int,
 ) -> dict[str, Any]:
     """Attach a PaymentIntent or payment record to an invoice; return the invoice row.
 
-    A succeeded PaymentIntent or guaranteed record is credited at once, in the same
-    transaction. Any refusal raises before anything is written.
+    A PaymentIntent Tally has not mirrored is fetched from `upstream` first, outside the
+    transaction, and mirrored in it. A succeeded PaymentIntent or guaranteed record is
+    credited at once, in the same transaction. Any refusal raises before anything is
+    written, or rolls the mirror back with the rest.
     """
+    fetched = (
+        fetch_unknown_payment_intent(conn, caller, payment_intent, upstream)
+        if payment_intent is not None
+        else None
+    )
     with conn.transaction():
+        if fetched is not None:
+            apply_payment_intent_update(conn, fetched, now=now)
         payment: LockedPaymentIntent | LockedPaymentRecord | None
         if payment_intent is not None:
             param = "payment_intent"

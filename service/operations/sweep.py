@@ -24,7 +24,7 @@ from service.errors import TallyError
 from service.operations.payments import apply_payment_intent_update
 from service.operations.publish_events import dispatch_due_deliveries, publish_events
 from service.store import idempotency, inbound_events, reconciliation
-from service.stripe_api import fetch_payment_intent
+from service.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +55,6 @@ class SweepReport:
     refetched: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Upstream:
-    """Where to re-fetch PaymentIntents from (Stripe, or anything speaking its API)."""
-
-    api_key: str
-    api_base: str
-    refetch_after: int
-    timeout: float = 10.0
-
-
 def sweep(
     conn: psycopg.Connection[Any],
     client: redis.Redis,
@@ -72,6 +62,7 @@ def sweep(
     *,
     grace_seconds: float,
     upstream: Upstream | None,
+    refetch_after: int,
     now: int,
 ) -> SweepReport:
     """One pass. Each step is independent and idempotent; a failing step is logged
@@ -88,7 +79,10 @@ def sweep(
         _step("idempotency", lambda: idempotency.delete_older_than(conn, IDEMPOTENCY_KEY_HOURS))
     refetched = 0
     if upstream is not None and _due(client, "tally:sweep:refetch", REFETCH_EVERY_SECONDS):
-        refetched = _step("refetch", lambda: refetch_open_payments(conn, upstream, now=now))
+        refetched = _step(
+            "refetch",
+            lambda: refetch_open_payments(conn, upstream, refetch_after=refetch_after, now=now),
+        )
         if refetched:
             tasks.wake_publisher()  # the credits it made wrote events
     return SweepReport(
@@ -134,20 +128,23 @@ def check_invariants(conn: psycopg.Connection[Any], client: redis.Redis | None =
     return len(found)
 
 
-def refetch_open_payments(conn: psycopg.Connection[Any], upstream: Upstream, *, now: int) -> int:
+def refetch_open_payments(
+    conn: psycopg.Connection[Any], upstream: Upstream, *, refetch_after: int, now: int
+) -> int:
     """Fetch each long-open PaymentIntent upstream and apply it as a webhook would."""
     done = 0
     stale = reconciliation.take_stale_open_payment_intents(
-        conn, older_than=upstream.refetch_after, now=now, limit=REFETCH_BATCH
+        conn, older_than=refetch_after, now=now, limit=REFETCH_BATCH
     )
     for row in stale:
         try:
-            pi = fetch_payment_intent(
-                upstream.api_base, upstream.api_key, row["id"], timeout=upstream.timeout
-            )
+            pi = upstream.payment_intent(row["id"], livemode=row["livemode"])
+            if pi is None:
+                log.warning("upstream has no payment_intent %s; it stays open", row["id"])
+                continue
             with conn.transaction():
                 apply_payment_intent_update(conn, pi, now=now)
             done += 1
-        except (OSError, ValueError, TallyError) as exc:
+        except TallyError as exc:
             log.warning("could not re-fetch payment_intent %s: %s", row["id"], exc)
     return done

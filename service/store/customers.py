@@ -67,3 +67,26 @@ def get_for_update(
         " FOR NO KEY UPDATE",
         {"id": customer_id, "livemode": livemode},
     ).fetchone()
+
+
+def insert_mirror(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> bool:
+    """Insert a customer mirrored from upstream Stripe under its own id; False, and
+    nothing written, when the id is already taken (a concurrent mirror) or the prefix."""
+    row = conn.execute(
+        """
+        INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created,
+                               invoice_prefix)
+        VALUES (%(id)s, %(livemode)s, %(email)s, %(name)s, %(phone)s, %(description)s,
+                %(metadata)s, %(created)s, %(invoice_prefix)s)
+        ON CONFLICT DO NOTHING
+        RETURNING id
+        """,
+        {**customer, "metadata": Jsonb(customer["metadata"])},
+    ).fetchone()
+    return row is not None
+
+
+def exists(conn: psycopg.Connection[Any], customer_id: str) -> bool:
+    """Whether the id is taken, in either mode."""
+    row = conn.execute("SELECT 1 FROM customers WHERE id = %(id)s", {"id": customer_id}).fetchone()
+    return row is not None

@@ -1,0 +1,510 @@
+"""Upstream Stripe, played by a second Tally: instance A (its own database, served over
+HTTP) is Stripe; instance B, configured with A's key, mirrors A's customers and
+PaymentIntents when it is asked about ids it has never seen."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+import psycopg
+import pytest
+import stripe
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from service.app import create_app
+from service.config import ConfigError, Settings
+from service.errors import UpstreamUnavailable
+from service.migrate import migrate
+from service.upstream import Upstream
+from tests import factories
+from tests.conftest import LIVE_KEY, TEST_KEY, ApiClient, _redis_db, serving
+
+A_TEST_KEY = "sk_test_upstream_stripe_a"
+A_LIVE_KEY = "sk_live_upstream_stripe_a"
+# B's bound on a fetch, short so the hanging tests are quick; the slack covers the rest
+# of B's request on a busy machine.
+BOUND = 1.0
+SLACK = 1.0
+
+
+class Faults:
+    """WSGI middleware around A: answer normally, fail with a 500 or a proxy's page, or hang."""
+
+    def __init__(self, app: Any):
+        self.app = app
+        self.mode = "ok"
+        self.failures_left = -1  # failing forever unless set
+        self.hanging = threading.Event()
+        self.release = threading.Event()
+
+    def fail(self, mode: str, times: int = -1) -> None:
+        self.mode, self.failures_left = mode, times
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        mode = self.mode
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            if self.failures_left == 0:
+                self.mode = "ok"
+        if mode == "hang":
+            self.hanging.set()
+            self.release.wait(30)
+        elif mode == "500":
+            body = json.dumps({"error": {"type": "api_error", "message": "boom"}}).encode()
+            start_response(
+                "500 INTERNAL SERVER ERROR",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        elif mode in ("proxy-404", "proxy-200"):
+            # What a proxy or a wrong base answers: not Stripe's "no such object".
+            body = b"<html><body>Not here</body></html>"
+            status = "404 NOT FOUND" if mode == "proxy-404" else "200 OK"
+            start_response(
+                status, [("Content-Type", "text/html"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        return self.app(environ, start_response)
+
+
+@dataclass
+class StripeA:
+    url: str
+    dsn: str
+    faults: Faults
+    api: ApiClient
+    live_api: ApiClient
+
+
+@pytest.fixture(scope="module")
+def stripe_a(settings: Settings, service_urls: dict[str, str]) -> Iterator[StripeA]:
+    """Instance A, playing Stripe: its own database, migrated here, and its own keys."""
+    name = f"{conninfo_to_dict(settings.database_url)['dbname']}_stripe_a"
+    admin = make_conninfo(settings.database_url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    dsn = make_conninfo(settings.database_url, dbname=name)
+    migrate(dsn)
+    app = create_app(
+        replace(
+            settings,
+            database_url=dsn,
+            # Its own Redis database, so its wake-ups never reach B's workers.
+            redis_url=_redis_db(service_urls["REDIS_URL"], 12),
+            api_keys=(A_TEST_KEY, A_LIVE_KEY),
+            stripe_api_key=None,
+        )
+    )
+    faults = Faults(app.wsgi_app)
+    app.wsgi_app = faults  # type: ignore[method-assign]
+    try:
+        with serving(app) as url:
+            yield StripeA(url, dsn, faults, ApiClient(app, A_TEST_KEY), ApiClient(app, A_LIVE_KEY))
+    finally:
+        app.extensions["pool"].close()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def a(stripe_a: StripeA) -> Iterator[StripeA]:
+    """A, answering normally again after each test, its hung requests let go."""
+    yield stripe_a
+    stripe_a.faults.fail("ok")
+    stripe_a.faults.release.set()
+    stripe_a.faults.release = threading.Event()
+    stripe_a.faults.hanging.clear()
+
+
+@pytest.fixture
+def make_b(settings: Settings, a: StripeA) -> Iterator[Any]:
+    """Instance B, the Tally under test, with A as its upstream Stripe."""
+    apps = []
+
+    def make(*, key: str = A_TEST_KEY, base: str | None = None) -> Any:
+        app = create_app(
+            replace(
+                settings,
+                stripe_api_key=key,
+                stripe_api_base=base or a.url,
+                stripe_api_timeout=BOUND,
+            )
+        )
+        app.config["TESTING"] = True
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["pool"].close()
+
+
+@pytest.fixture
+def b_app(make_b: Any) -> Any:
+    return make_b()
+
+
+@pytest.fixture
+def b(b_app: Any) -> ApiClient:
+    return ApiClient(b_app)
+
+
+def attach(api: ApiClient, invoice_id: str, pi_id: str, **headers: str) -> Any:
+    return api.post(
+        f"/v1/invoices/{invoice_id}/attach_payment", {"payment_intent": pi_id}, headers=headers
+    )
+
+
+def b_invoice_for_a_customer(a: StripeA, b: ApiClient, amount: int) -> tuple[dict, dict]:
+    """A customer of A's, and an open invoice of B's for that customer."""
+    customer = factories.customer(a.api, name="Upstream Payer")
+    return customer, factories.open_invoice(b, amount, cus=customer)
+
+
+def row(db: psycopg.Connection[Any], table: str, id_: str) -> dict[str, Any] | None:
+    return db.execute(f"SELECT * FROM {table} WHERE id = %s", (id_,)).fetchone()
+
+
+def snapshot(db: psycopg.Connection[Any], invoice_id: str) -> tuple[Any, ...]:
+    """What B holds about an invoice: its row, its payments and its events."""
+    return (
+        row(db, "invoices", invoice_id),
+        db.execute("SELECT * FROM invoice_payments WHERE invoice = %s", (invoice_id,)).fetchall(),
+        factories.invoice_events(db, invoice_id),
+    )
+
+
+def test_a_payment_intent_that_succeeded_upstream_attaches_and_credits_at_once(a, b, db):
+    # given A's customer and a PaymentIntent of theirs that succeeded at A, and B's
+    # invoice for that customer
+    customer, invoice = b_invoice_for_a_customer(a, b, 1500)
+    pi = factories.payment_intent(a.api, invoice, 1500)
+    factories.settle(a.dsn, pi)
+    assert row(db, "payment_intents", pi["id"]) is None
+
+    # when B is asked to attach it
+    response = attach(b, invoice["id"], pi["id"])
+
+    # then B mirrored it under A's id and credited it at once
+    assert response.status_code == 200, response.json
+    assert response.json["status"] == "paid"
+    assert response.json["amount_paid"] == 1500
+    mirrored = row(db, "payment_intents", pi["id"])
+    assert mirrored["status"] == "succeeded"
+    assert (mirrored["customer"], mirrored["livemode"]) == (customer["id"], False)
+    assert factories.invoice_events(db, invoice["id"])[-4:] == [
+        "invoice_payment.paid",
+        "invoice.updated",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+    ]
+
+
+def test_an_unpaid_upstream_payment_intent_waits_open_and_is_credited_by_its_webhook(
+    a, b, db, service_urls
+):
+    # given B's invoice and A's PaymentIntent that has not succeeded yet
+    _, invoice = b_invoice_for_a_customer(a, b, 700)
+    pi = factories.payment_intent(a.api, invoice, 700)
+
+    # when B attaches it, and later hears that it succeeded
+    attached = attach(b, invoice["id"], pi["id"])
+    factories.settle(service_urls["DATABASE_URL"], pi)
+
+    # then it waited as an open payment, and the success credited it
+    assert attached.status_code == 200, attached.json
+    assert attached.json["status"] == "open"
+    assert row(db, "invoices", invoice["id"])["status"] == "paid"
+
+
+def test_an_upstream_payment_intent_is_refused_by_the_attach_rules_and_not_kept(a, b, db):
+    # given A's PaymentIntent for more than B's invoice asks
+    _, invoice = b_invoice_for_a_customer(a, b, 500)
+    pi = factories.payment_intent(a.api, invoice, 900)
+
+    # when B is asked to attach it
+    response = attach(b, invoice["id"], pi["id"])
+
+    # then the normal rules refuse it, and the refusal rolled the mirror back too
+    assert response.status_code == 400
+    assert response.json["error"]["param"] == "payment_intent"
+    assert row(db, "payment_intents", pi["id"]) is None
+
+
+def test_a_payment_intent_upstream_does_not_have_is_resource_missing(a, b, db):
+    _, invoice = b_invoice_for_a_customer(a, b, 500)
+    before = snapshot(db, invoice["id"])
+
+    response = attach(b, invoice["id"], "pi_neverheardof")
+
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "resource_missing"
+    assert response.json["error"]["param"] == "payment_intent"
+    assert snapshot(db, invoice["id"]) == before
+
+
+@pytest.mark.parametrize(
+    ("upstream_key", "caller_key", "a_mode"),
+    [
+        # B's upstream key sees the PaymentIntent, but it is of the other mode than B's
+        # caller: B refuses it.
+        pytest.param(A_TEST_KEY, LIVE_KEY, "test", id="test-pi-for-a-live-caller"),
+        pytest.param(A_LIVE_KEY, TEST_KEY, "live", id="live-pi-for-a-test-caller"),
+        # B's upstream key is of the other mode: A itself answers 404.
+        pytest.param(A_TEST_KEY, LIVE_KEY, "live", id="live-pi-fetched-with-a-test-key"),
+    ],
+)
+def test_a_payment_intent_of_the_other_mode_is_resource_missing(
+    a, make_b, db, upstream_key, caller_key, a_mode
+):
+    # given a PaymentIntent at A in one mode, and B's invoice in the other
+    b = ApiClient(make_b(key=upstream_key), caller_key)
+    invoice = factories.open_invoice(b, 500)
+    a_api = a.api if a_mode == "test" else a.live_api
+    pi = a_api.post("/v1/payment_intents", {"amount": 500, "currency": "usd"}).json
+
+    # when B is asked to attach it
+    response = attach(b, invoice["id"], pi["id"])
+
+    # then it does not exist for that caller, and B mirrored nothing
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "resource_missing"
+    assert response.json["error"]["param"] == "payment_intent"
+    assert row(db, "payment_intents", pi["id"]) is None
+
+
+CUSTOMER_CREATES = [
+    pytest.param("/v1/invoices", {}, id="invoice"),
+    pytest.param("/v1/invoiceitems", {"amount": 100, "currency": "usd"}, id="invoice-item"),
+    pytest.param("/v1/payment_intents", {"amount": 100, "currency": "usd"}, id="payment-intent"),
+]
+
+
+@pytest.mark.parametrize(("path", "params"), CUSTOMER_CREATES)
+def test_an_unknown_customer_is_fetched_from_upstream_and_mirrored_under_its_id(
+    a, b, db, path, params
+):
+    # given a customer only A knows
+    customer = factories.customer(a.api, email="stripe@example.com", name="Upstream Payer")
+    assert row(db, "customers", customer["id"]) is None
+
+    # when B is asked to bill them
+    response = b.post(path, {"customer": customer["id"], **params})
+
+    # then B fetched and mirrored them, under the same id
+    assert response.status_code == 200, response.json
+    assert response.json["customer"] == customer["id"]
+    mirrored = b.get(f"/v1/customers/{customer['id']}").json
+    for field in ("id", "email", "name", "livemode", "created", "metadata"):
+        assert mirrored[field] == customer[field]
+
+
+def test_a_mirrored_customer_is_fetched_once(a, b):
+    customer = factories.customer(a.api)
+    b.post("/v1/invoiceitems", {"customer": customer["id"], "amount": 100, "currency": "usd"})
+    a.faults.fail("500")  # A is down: B no longer needs it for this customer
+
+    response = b.post("/v1/invoices", {"customer": customer["id"]})
+
+    assert response.status_code == 200, response.json
+
+
+@pytest.mark.parametrize(("path", "params"), CUSTOMER_CREATES)
+def test_a_customer_upstream_does_not_have_is_resource_missing(b, db, path, params):
+    response = b.post(path, {"customer": "cus_neverheardof", **params})
+
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "resource_missing"
+    assert response.json["error"]["param"] == "customer"
+    assert row(db, "customers", "cus_neverheardof") is None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def faulty(a: StripeA, make_b: Any, fault: str) -> ApiClient:
+    """B's API, with A failing in the way named."""
+    if fault == "unreachable":
+        return ApiClient(make_b(base=f"http://127.0.0.1:{free_port()}"))
+    a.faults.fail(fault)
+    return ApiClient(make_b())
+
+
+FAULTS = ["500", "hang", "unreachable", "proxy-404", "proxy-200"]
+
+
+def assert_retryable_api_error(response: Any, started: float, param: str) -> None:
+    assert time.monotonic() - started < BOUND + SLACK
+    assert response.status_code == 503, response.json
+    assert response.json["error"]["type"] == "api_error"
+    assert response.json["error"]["param"] == param
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_an_upstream_failure_on_attach_is_a_retryable_api_error_and_changes_nothing(
+    a, b, make_b, db, fault
+):
+    # given B's invoice for A's customer, and A's PaymentIntent for it
+    _, invoice = b_invoice_for_a_customer(a, b, 800)
+    pi = factories.payment_intent(a.api, invoice, 800)
+    factories.settle(a.dsn, pi)
+    before = snapshot(db, invoice["id"])
+
+    # when B is asked to attach it while A fails
+    broken_b = faulty(a, make_b, fault)
+    started = time.monotonic()
+    response = attach(broken_b, invoice["id"], pi["id"])
+
+    # then the caller hears a retryable api_error within the bound, and B is unchanged
+    assert_retryable_api_error(response, started, "payment_intent")
+    assert row(db, "payment_intents", pi["id"]) is None
+    assert snapshot(db, invoice["id"]) == before
+
+
+@pytest.mark.parametrize(("path", "params"), CUSTOMER_CREATES)
+@pytest.mark.parametrize("fault", FAULTS)
+def test_an_upstream_failure_on_a_customer_is_a_retryable_api_error_and_changes_nothing(
+    a, make_b, db, fault, path, params
+):
+    customer = factories.customer(a.api)
+    broken_b = faulty(a, make_b, fault)
+
+    started = time.monotonic()
+    response = broken_b.post(path, {"customer": customer["id"], **params})
+
+    assert_retryable_api_error(response, started, "customer")
+    assert row(db, "customers", customer["id"]) is None
+
+
+def test_a_wrong_upstream_key_is_a_retryable_api_error_not_the_callers_fault(a, make_b, db):
+    # given B configured with a key A refuses (401 at A)
+    customer = factories.customer(a.api)
+    b = ApiClient(make_b(key="sk_test_not_a_key_of_a"))
+
+    response = b.post("/v1/invoices", {"customer": customer["id"]})
+
+    assert response.status_code == 503, response.json
+    assert response.json["error"]["type"] == "api_error"
+    assert row(db, "customers", customer["id"]) is None
+
+
+def test_an_upstream_failure_under_an_idempotency_key_leaves_the_key_free(a, b, db):
+    # given B's invoice and A's succeeded PaymentIntent, and A failing
+    _, invoice = b_invoice_for_a_customer(a, b, 600)
+    pi = factories.payment_intent(a.api, invoice, 600)
+    factories.settle(a.dsn, pi)
+    a.faults.fail("500")
+
+    # when the attach fails upstream, and is retried with the same key once A is back
+    failed = attach(b, invoice["id"], pi["id"], **{"Idempotency-Key": "upstream-retry"})
+    a.faults.fail("ok")
+    retried = attach(b, invoice["id"], pi["id"], **{"Idempotency-Key": "upstream-retry"})
+
+    # then the failure was not stored: the retry ran afresh and credited the invoice
+    assert failed.status_code == 503
+    assert retried.status_code == 200, retried.json
+    assert "Idempotent-Replayed" not in retried.headers
+    assert retried.json["status"] == "paid"
+
+
+def test_no_row_is_locked_while_upstream_is_asked(a, b, b_app, service_urls):
+    # given B's invoice, A's PaymentIntent for it, and A hanging
+    _, invoice = b_invoice_for_a_customer(a, b, 300)
+    pi = factories.payment_intent(a.api, invoice, 300)
+    a.faults.fail("hang")
+
+    # when an attach under an Idempotency-Key (one request transaction) waits on A
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(
+            attach, ApiClient(b_app), invoice["id"], pi["id"], **{"Idempotency-Key": "held"}
+        )
+        assert a.faults.hanging.wait(BOUND)
+        # then the invoice row is free meanwhile: a change that locks it goes through
+        with psycopg.connect(service_urls["DATABASE_URL"]) as conn:
+            conn.execute("SET lock_timeout = '200ms'")
+            conn.execute("SELECT 1 FROM invoices WHERE id = %s FOR UPDATE", (invoice["id"],))
+        updated = b.post(f"/v1/invoices/{invoice['id']}", {"metadata[during]": "fetch"})
+        assert updated.status_code == 200, updated.json
+        assert waiting.result().status_code == 503
+
+
+def test_the_stripe_sdk_retries_an_upstream_failure_to_success(a, b, b_app, db):
+    # given B's invoice and A's succeeded PaymentIntent, and A failing once
+    _, invoice = b_invoice_for_a_customer(a, b, 400)
+    pi = factories.payment_intent(a.api, invoice, 400)
+    factories.settle(a.dsn, pi)
+    a.faults.fail("500", times=1)
+
+    # when a client using the stripe SDK, with retries on, attaches it in B
+    with serving(b_app) as b_url:
+        client = stripe.StripeClient(TEST_KEY, base_addresses={"api": b_url}, max_network_retries=2)
+        attached = client.v1.invoices.attach_payment(
+            invoice["id"], params={"payment_intent": pi["id"]}
+        )
+
+    # then the SDK's retry of B's 503 ran afresh and credited the invoice once
+    assert attached.status == "paid"
+    assert attached.amount_paid == 400
+    assert factories.invoice_events(db, invoice["id"]).count("invoice_payment.paid") == 1
+
+
+def test_the_client_fetches_a_payment_intent_by_id_for_a_mode(a):
+    # given A's test-mode PaymentIntent, as the sweeper re-fetches one
+    pi = a.api.post("/v1/payment_intents", {"amount": 250, "currency": "eur"}).json
+    upstream = Upstream(A_TEST_KEY, a.url, timeout=BOUND)
+
+    # then it is found in its mode only, an unknown id is None, and a failure raises
+    assert upstream.payment_intent(pi["id"], livemode=False)["amount"] == 250
+    assert upstream.payment_intent(pi["id"], livemode=True) is None
+    assert upstream.payment_intent("pi_neverheardof", livemode=False) is None
+    a.faults.fail("500")
+    with pytest.raises(UpstreamUnavailable):
+        upstream.payment_intent(pi["id"], livemode=False)
+
+
+@pytest.mark.parametrize(
+    ("environ", "key", "base"),
+    [
+        ({"STRIPE_API_KEY": "sk_test_a"}, "sk_test_a", "https://api.stripe.com"),
+        (
+            {"TALLY_STRIPE_API_KEY": "sk_test_b", "TALLY_STRIPE_API_BASE": "http://b"},
+            "sk_test_b",
+            "http://b",
+        ),
+        (
+            {
+                "STRIPE_API_KEY": "sk_test_a",
+                "TALLY_STRIPE_API_KEY": "sk_test_b",
+                "STRIPE_API_BASE": "http://a",
+            },
+            "sk_test_a",
+            "http://a",
+        ),
+        ({}, None, "https://api.stripe.com"),
+    ],
+)
+def test_the_upstream_key_and_base_are_read_under_stripes_names_or_tallys(environ, key, base):
+    settings = Settings.from_env({"TALLY_API_KEYS": TEST_KEY, **environ})
+    assert (settings.stripe_api_key, settings.stripe_api_base) == (key, base)
+    assert settings.stripe_api_timeout == 5
+
+
+@pytest.mark.parametrize("timeout", ["0", "5.5", "30"])
+def test_the_upstream_bound_is_at_most_five_seconds(timeout):
+    with pytest.raises(ConfigError, match="TALLY_STRIPE_TIMEOUT"):
+        Settings.from_env({"TALLY_API_KEYS": TEST_KEY, "TALLY_STRIPE_TIMEOUT": timeout})
+
+
+def test_a_lower_upstream_bound_may_be_configured():
+    settings = Settings.from_env({"TALLY_API_KEYS": TEST_KEY, "TALLY_STRIPE_TIMEOUT": "2.5"})
+    assert settings.stripe_api_timeout == 2.5
