@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 
 from service.cli import commands
 from service.config import database_url
-from service.errors import InvalidRequest, NotFound, TallyError
+from service.errors import InvalidRequest, NotFound
 
 TIMES = (
     "ISO 8601 (2026-12-01T10:00:00Z; UTC when it has no offset), Unix seconds (1796119200)"
@@ -29,12 +29,12 @@ _AGE = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-def parse_time(text: str, *, now: datetime | None = None) -> datetime:
+def parse_time(text: str) -> datetime:
     """A moment given as ISO 8601, Unix seconds, or an age (`30m` is 30 minutes ago)."""
     try:
         if age := _AGE.fullmatch(text):
             amount, unit = age.groups()
-            return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: int(amount)})
+            return datetime.now(UTC) - timedelta(**{_UNITS[unit]: int(amount)})
         if text.isdigit():
             return datetime.fromtimestamp(int(text), UTC)
         moment = datetime.fromisoformat(text)
@@ -229,7 +229,5 @@ def main(argv: list[str] | None = None) -> int:
             return args.run(conn, args)
     except (InvalidRequest, NotFound) as exc:
         return _fail(exc.message, 2)
-    except TallyError as exc:
-        return _fail(exc.message, 1)
     except psycopg.Error as exc:
         return _fail(f"PostgreSQL: {exc or type(exc).__name__}", 1)

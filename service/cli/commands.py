@@ -8,6 +8,7 @@ exit status. Bad input raises InvalidRequest or NotFound: one line, exit status 
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import asdict
 from typing import Any
 
@@ -28,7 +29,7 @@ Conn = psycopg.Connection[Any]
 
 def migrate(args: argparse.Namespace) -> int:
     applied = apply_migrations(database_url())
-    note(f"migrations applied: {', '.join(applied) or 'none (up to date)'}")
+    sys.stdout.write(f"migrations applied: {', '.join(applied) or 'none (up to date)'}\n")
     return 0
 
 
