@@ -21,6 +21,11 @@ class ConfigError(Exception):
     """The environment is missing something the service cannot start without."""
 
 
+def database_url(environ: Mapping[str, str] = os.environ) -> str:
+    """The PostgreSQL DSN alone: the operator command `tally` needs no API keys."""
+    return environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+
+
 def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
@@ -62,7 +67,7 @@ class Settings:
                 f"TALLY_STRIPE_TIMEOUT must be more than 0 and at most {MAX_STRIPE_API_TIMEOUT:g}"
             )
         return cls(
-            database_url=environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            database_url=database_url(environ),
             redis_url=environ.get("REDIS_URL", DEFAULT_REDIS_URL),
             api_keys=api_keys,
             webhook_secrets=_csv(environ.get("STRIPE_WEBHOOK_SECRETS")),

@@ -80,3 +80,13 @@ def delete_webhook_endpoint(
     """Soft-delete: no new deliveries; pending ones are dropped when next attempted."""
     if not webhook_endpoints.delete(conn, endpoint_id, caller.livemode):
         raise _not_found(endpoint_id)
+
+
+def enable_webhook_endpoint(conn: psycopg.Connection[Any], endpoint_id: str) -> dict[str, Any]:
+    """Re-enable an endpoint of either mode (the operator's command), e.g. one disabled
+    after a failed retry schedule; returns it with `previous_status`. Deliveries that
+    failed meanwhile stay failed until retried (`tally deliveries retry`)."""
+    row = webhook_endpoints.enable(conn, endpoint_id)
+    if row is None:
+        raise _not_found(endpoint_id)
+    return row

@@ -136,3 +136,73 @@ def counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     ).fetchone()
     assert row is not None
     return {"pending": int(row["pending"]), "due": int(row["due"])}
+
+
+def make_due(
+    conn: psycopg.Connection[Any], event_id: str, endpoint_ids: list[str]
+) -> list[dict[str, Any]]:
+    """A delivery of the event to each endpoint, pending and due now, with a fresh retry
+    schedule: a new row, or the existing one reset (UNIQUE (event_id, endpoint_id); its
+    attempts stay in webhook_delivery_attempts). Returns each with its status before
+    (None when new)."""
+    return conn.execute(
+        """
+        WITH before AS (
+            SELECT endpoint_id, status FROM webhook_deliveries
+            WHERE event_id = %(event)s AND endpoint_id = ANY(%(endpoints)s::text[])
+        ),
+        due AS (
+            INSERT INTO webhook_deliveries (event_id, endpoint_id)
+            SELECT %(event)s, endpoint_id FROM unnest(%(endpoints)s::text[]) AS endpoint_id
+            ON CONFLICT ON CONSTRAINT webhook_deliveries_event_endpoint_key DO UPDATE
+            SET status = 'pending', attempts = 0, next_attempt_at = now()
+            RETURNING id, endpoint_id
+        )
+        SELECT due.id, due.endpoint_id, before.status AS previous_status
+        FROM due LEFT JOIN before USING (endpoint_id)
+        ORDER BY due.id
+        """,
+        {"event": event_id, "endpoints": endpoint_ids},
+    ).fetchall()
+
+
+def retry_failed(
+    conn: psycopg.Connection[Any], endpoint_id: str, *, events_since: int
+) -> list[dict[str, Any]]:
+    """Put the endpoint's failed deliveries of events created at or after `events_since`
+    (Unix seconds) back to pending, due now, with a fresh retry schedule."""
+    return conn.execute(
+        """
+        UPDATE webhook_deliveries d
+        SET status = 'pending', attempts = 0, next_attempt_at = now()
+        FROM events ev
+        WHERE d.endpoint_id = %(endpoint)s AND d.status = 'failed'
+          AND ev.id = d.event_id AND ev.created >= %(since)s
+        RETURNING d.id, d.event_id, ev.type, ev.created
+        """,
+        {"endpoint": endpoint_id, "since": events_since},
+    ).fetchall()
+
+
+def attempts_to(
+    conn: psycopg.Connection[Any], endpoint_id: str, *, failed_only: bool, limit: int
+) -> list[dict[str, Any]]:
+    """Up to `limit` of an endpoint's delivery attempts, newest first, after its deliveries
+    not attempted yet; `failed_only` keeps failed attempts and failed deliveries never
+    attempted (the endpoint was disabled or deleted when their turn came)."""
+    return conn.execute(
+        """
+        SELECT d.id AS delivery, d.event_id, ev.type, d.status, a.attempted_at,
+               a.status_code, a.latency_ms, a.error
+        FROM webhook_deliveries d
+        JOIN events ev ON ev.id = d.event_id
+        LEFT JOIN webhook_delivery_attempts a ON a.delivery_id = d.id
+        WHERE d.endpoint_id = %(endpoint)s
+          AND (NOT %(failed)s
+               OR (a.id IS NULL AND d.status = 'failed')
+               OR (a.id IS NOT NULL AND coalesce(a.status_code NOT BETWEEN 200 AND 299, true)))
+        ORDER BY a.attempted_at DESC NULLS FIRST, d.id DESC, a.id DESC
+        LIMIT %(limit)s
+        """,
+        {"endpoint": endpoint_id, "failed": failed_only, "limit": limit},
+    ).fetchall()

@@ -71,3 +71,28 @@ def get(conn: psycopg.Connection[Any], event_id: str, livemode: bool) -> dict[st
 
 
 LIST_COLUMNS = sql.SQL(COLUMNS)
+
+
+def find(conn: psycopg.Connection[Any], event_id: str) -> dict[str, Any] | None:
+    """An event's mode and type, whatever its mode (for operators, not API callers)."""
+    return conn.execute(
+        "SELECT id, livemode, type FROM events WHERE id = %(id)s", {"id": event_id}
+    ).fetchone()
+
+
+def recent(
+    conn: psycopg.Connection[Any], *, event_type: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Up to `limit` events of both modes, newest first, optionally of one type."""
+    return conn.execute(
+        """
+        SELECT id, type, livemode, created,
+               (SELECT count(*) FROM webhook_deliveries d
+                WHERE d.event_id = events.id AND d.status = 'pending') AS pending_webhooks
+        FROM events
+        WHERE %(type)s::text IS NULL OR type = %(type)s::text
+        ORDER BY seq DESC
+        LIMIT %(limit)s
+        """,
+        {"type": event_type, "limit": limit},
+    ).fetchall()

@@ -169,3 +169,33 @@ def requeue(
         Requeued(r["id"], r["type"], r["status"], r["attempts"], r["last_error"])
         for r in sorted(rows, key=lambda r: r["seq"])
     ]
+
+
+def recent(
+    conn: psycopg.Connection[Any],
+    *,
+    status: str | None,
+    received_since: datetime | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Up to `limit` events, newest first, optionally of one status and received since."""
+    return conn.execute(
+        """
+        SELECT id, type, livemode, status, attempts, last_error, received_at, processed_at
+        FROM inbound_events
+        WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
+          AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s::timestamptz)
+        ORDER BY seq DESC
+        LIMIT %(limit)s
+        """,
+        {"status": status, "since": received_since, "limit": limit},
+    ).fetchall()
+
+
+def statuses(conn: psycopg.Connection[Any], ids: Sequence[str]) -> dict[str, str]:
+    """The status of each of `ids` that exists."""
+    rows = conn.execute(
+        "SELECT id, status FROM inbound_events WHERE id = ANY(%(ids)s::text[])",
+        {"ids": list(ids)},
+    ).fetchall()
+    return {r["id"]: r["status"] for r in rows}

@@ -97,3 +97,43 @@ def count_disabled(conn: psycopg.Connection[Any]) -> int:
         "SELECT count(*) AS n FROM webhook_endpoints WHERE status = 'disabled' AND NOT deleted"
     ).fetchone()
     return int(row["n"]) if row else 0
+
+
+def find(conn: psycopg.Connection[Any], endpoint_id: str) -> dict[str, Any] | None:
+    """An endpoint whatever its mode, deleted ones included (for operators)."""
+    return conn.execute(
+        """
+        SELECT id, livemode, url, status, deleted
+        FROM webhook_endpoints WHERE id = %(id)s
+        """,
+        {"id": endpoint_id},
+    ).fetchone()
+
+
+def subscribed(conn: psycopg.Connection[Any], *, livemode: bool, event_type: str) -> list[str]:
+    """The enabled endpoints of this mode that take events of `event_type`, oldest first."""
+    rows = conn.execute(
+        """
+        SELECT id FROM webhook_endpoints
+        WHERE livemode = %(livemode)s AND status = 'enabled' AND NOT deleted
+          AND enabled_events && ARRAY['*', %(type)s::text]
+        ORDER BY seq
+        """,
+        {"livemode": livemode, "type": event_type},
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
+def enable(conn: psycopg.Connection[Any], endpoint_id: str) -> dict[str, Any] | None:
+    """Set a live (not deleted) endpoint's status to enabled, whatever its mode; returns it
+    with its status before, or None if there is no such endpoint."""
+    return conn.execute(
+        """
+        UPDATE webhook_endpoints e SET status = 'enabled'
+        FROM (SELECT id, status FROM webhook_endpoints
+              WHERE id = %(id)s AND NOT deleted FOR UPDATE) AS before
+        WHERE e.id = before.id
+        RETURNING e.id, e.livemode, e.url, e.status, before.status AS previous_status
+        """,
+        {"id": endpoint_id},
+    ).fetchone()

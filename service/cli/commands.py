@@ -1,0 +1,143 @@
+"""The subcommands of `tally`: each calls the store or an operation and prints the result.
+
+Each takes the parsed arguments (and, when it reads or changes the database, an
+autocommit connection; the operations open their own transactions) and returns the
+exit status. Bad input raises InvalidRequest or NotFound: one line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+from typing import Any
+
+import psycopg
+
+from service.cli.output import iso, note, show
+from service.config import database_url
+from service.errors import InvalidRequest, NotFound
+from service.migrate import migrate as apply_migrations
+from service.operations.replay_inbound import FAILED_ONLY, replay_inbound
+from service.operations.resend_event import resend_event
+from service.operations.retry_deliveries import retry_deliveries
+from service.operations.webhook_endpoints import enable_webhook_endpoint
+from service.store import deliveries, events, inbound_events, reconciliation, webhook_endpoints
+
+Conn = psycopg.Connection[Any]
+
+
+def migrate(args: argparse.Namespace) -> int:
+    applied = apply_migrations(database_url())
+    sys.stdout.write(f"migrations applied: {', '.join(applied) or 'none (up to date)'}\n")
+    return 0
+
+
+def trigger(args: argparse.Namespace) -> int:
+    # Imported here: it brings the dev environment's helpers (Redis, embedded servers),
+    # doubling every other subcommand's start-up time.
+    from service import trigger as trigger_command
+
+    return trigger_command.main(args.argv)
+
+
+def inbound_list(conn: Conn, args: argparse.Namespace) -> int:
+    rows = inbound_events.recent(
+        conn, status=args.status, received_since=args.since, limit=args.limit
+    )
+    columns = ["id", "type", "livemode", "status", "attempts", "received_at", "last_error"]
+    show(rows, columns, as_json=args.json)
+    return 0
+
+
+def inbound_replay(conn: Conn, args: argparse.Namespace) -> int:
+    statuses = None if args.any_status else FAILED_ONLY
+    if args.ids and (args.since or args.until or args.failed):
+        raise InvalidRequest("give event ids, or --failed --since T, not both")
+    if args.ids:
+        _check_replayable(conn, args.ids, statuses)
+        replayed = replay_inbound(conn, ids=args.ids, statuses=statuses)
+    elif args.since is not None:
+        replayed = replay_inbound(
+            conn, received_since=args.since, received_until=args.until, statuses=statuses
+        )
+    else:
+        raise InvalidRequest("name the events to replay: event ids, or --failed --since T")
+    columns = ["id", "type", "previous_status", "attempts", "last_error"]
+    show([asdict(r) for r in replayed], columns, as_json=args.json)
+    _requeued(len(replayed), "inbound events")
+    return 0
+
+
+def _check_replayable(conn: Conn, ids: list[str], statuses: tuple[str, ...] | None) -> None:
+    """Refuse unknown ids, and (unless any status will do) events that have not failed."""
+    known = inbound_events.statuses(conn, ids)
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise NotFound(f"no such inbound event: {', '.join(unknown)}")
+    other = [f"{i} is {known[i]}" for i in ids if statuses and known[i] not in statuses]
+    if other:
+        raise InvalidRequest(f"{'; '.join(other)}, not failed (--any-status replays it anyway)")
+
+
+def events_list(conn: Conn, args: argparse.Namespace) -> int:
+    rows = events.recent(conn, event_type=args.type, limit=args.limit)
+    columns = ["id", "type", "livemode", "created", "pending_webhooks"]
+    show([{**r, "created": iso(r["created"])} for r in rows], columns, as_json=args.json)
+    return 0
+
+
+def events_resend(conn: Conn, args: argparse.Namespace) -> int:
+    resent = resend_event(conn, args.event, endpoint_id=args.endpoint)
+    columns = ["delivery_id", "endpoint_id", "previous_status"]
+    show([asdict(r) for r in resent], columns, as_json=args.json)
+    _requeued(len(resent), "deliveries")
+    return 0
+
+
+def deliveries_list(conn: Conn, args: argparse.Namespace) -> int:
+    if webhook_endpoints.find(conn, args.endpoint) is None:
+        raise NotFound(f"No such webhook endpoint: '{args.endpoint}'")
+    rows = deliveries.attempts_to(conn, args.endpoint, failed_only=args.failed, limit=args.limit)
+    columns = [
+        "delivery",
+        "event_id",
+        "type",
+        "status",
+        "attempted_at",
+        "status_code",
+        "latency_ms",
+        "error",
+    ]
+    show(rows, columns, as_json=args.json)
+    return 0
+
+
+def deliveries_retry(conn: Conn, args: argparse.Namespace) -> int:
+    rows = retry_deliveries(conn, args.endpoint, events_since=int(args.since.timestamp()))
+    columns = ["id", "event_id", "type", "created"]
+    show([{**r, "created": iso(r["created"])} for r in rows], columns, as_json=args.json)
+    _requeued(len(rows), "deliveries")
+    return 0
+
+
+def endpoints_enable(conn: Conn, args: argparse.Namespace) -> int:
+    row = enable_webhook_endpoint(conn, args.endpoint)
+    show([row], ["id", "livemode", "url", "status", "previous_status"], as_json=args.json)
+    return 0
+
+
+def audit(conn: Conn, args: argparse.Namespace) -> int:
+    found = reconciliation.breaches(conn)
+    show(found, ["check", "id", "detail"], as_json=args.json)
+    note(f"ledger invariant breaches: {len(found)}" if found else "every ledger invariant holds")
+    return 1 if found else 0
+
+
+def _requeued(count: int, what: str) -> None:
+    """Say what is now due. The CLI changes only PostgreSQL: the sweeper (beat, every few
+    seconds) hands pending inbound events and due deliveries to the workers."""
+    if count:
+        note(f"{what}: {count} due now; the sweeper hands them to the workers on its next pass")
+    else:
+        note(f"no {what} matched: nothing changed")
