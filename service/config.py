@@ -26,6 +26,11 @@ def database_url(environ: Mapping[str, str] = os.environ) -> str:
     return environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
 
 
+def redis_url(environ: Mapping[str, str] = os.environ) -> str:
+    """The Redis URL alone, for `tally` to wake the workers."""
+    return environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+
+
 def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
@@ -68,7 +73,7 @@ class Settings:
             )
         return cls(
             database_url=database_url(environ),
-            redis_url=environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+            redis_url=redis_url(environ),
             api_keys=api_keys,
             webhook_secrets=_csv(environ.get("STRIPE_WEBHOOK_SECRETS")),
             webhook_tolerance=int(environ.get("TALLY_WEBHOOK_TOLERANCE", "300")),

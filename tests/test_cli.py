@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import redis
 from psycopg.conninfo import make_conninfo
 
 from service.migrate import migrate, versions
@@ -30,10 +31,14 @@ from tests.pipeline_support import send_event, stripe_event
 TALLY = str(Path(sys.executable).with_name("tally"))
 
 
-def run_tally(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
-    # No TALLY_API_KEYS: the database commands must not need them.
+def run_tally(
+    dsn: str, *args: str, redis_url: str = "redis://127.0.0.1:1/0"
+) -> subprocess.CompletedProcess[str]:
+    # No TALLY_API_KEYS: the database commands must not need them. By default a Redis
+    # that is not there: waking the workers is best effort.
     env = {k: v for k, v in os.environ.items() if k != "TALLY_API_KEYS"}
     env["DATABASE_URL"] = dsn
+    env["REDIS_URL"] = redis_url
     return subprocess.run(
         [TALLY, *args], env=env, capture_output=True, text=True, timeout=60, check=False
     )
@@ -41,7 +46,9 @@ def run_tally(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def tally(service_urls: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
-    return lambda *args: run_tally(service_urls["DATABASE_URL"], *args)
+    return lambda *args: run_tally(
+        service_urls["DATABASE_URL"], *args, redis_url=service_urls["REDIS_URL"]
+    )
 
 
 def as_json(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
@@ -178,7 +185,7 @@ def test_trigger_sends_a_signed_event_that_tally_stores(tally, api, db, server):
 # -- inbound ----------------------------------------------------------------------------
 
 
-def test_a_failed_inbound_event_is_listed_and_replayed_by_id(tally, api, db, server):
+def test_a_failed_inbound_event_is_listed_and_replayed_by_id(tally, api, db, server, service_urls):
     # given an inbound event that failed
     event_id = failed_inbound_event(api, db, server)
 
@@ -206,13 +213,17 @@ def test_a_failed_inbound_event_is_listed_and_replayed_by_id(tally, api, db, ser
     assert any(line.startswith(event_id) and "failed" in line for line in table.stdout.split("\n"))
 
     # when it is replayed by id
+    queue = redis.Redis.from_url(service_urls["REDIS_URL"])
+    drains_queued = queue.llen("inbound")
     replayed = tally("inbound", "replay", event_id)
 
-    # then it is pending again, due now, with a fresh retry budget
+    # then it is pending again, due now, with a fresh retry budget, and a drain task
+    # is queued for the workers (not left for the sweeper's next pass)
     assert replayed.returncode == 0, replayed.stderr
     assert event_id in replayed.stdout
-    assert replayed.stderr.startswith("inbound events: 1 due now;")
+    assert replayed.stderr == "inbound events: 1 due now; the workers were woken for them\n"
     assert inbound(db, event_id) == {"status": "pending", "attempts": 0, "due": True}
+    assert queue.llen("inbound") == drains_queued + 1
 
     # and replaying it again (no longer failed) is refused, changing nothing
     again = tally("inbound", "replay", event_id)
@@ -467,7 +478,8 @@ def test_audit_passes_a_clean_ledger_and_names_a_breach(scratch_dsn):
         conn.execute(
             "INSERT INTO customers (id, livemode, created) VALUES ('cus_audit', false, 0);"
             "INSERT INTO invoices (id, livemode, customer, status, currency, total, amount_paid,"
-            " created) VALUES ('in_audit', false, 'cus_audit', 'open', 'usd', 1000, 400, 0)"
+            " starting_balance, ending_balance, finalized_at, created)"
+            " VALUES ('in_audit', false, 'cus_audit', 'open', 'usd', 1000, 400, 0, 0, 0, 0)"
         )
 
     # then the audit fails, naming it

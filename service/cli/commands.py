@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 import psycopg
+import redis
 
 from service.cli.output import iso, note, show
-from service.config import database_url
+from service.config import Settings, database_url, redis_url
 from service.errors import InvalidRequest, NotFound
 from service.migrate import migrate as apply_migrations
 from service.operations.replay_inbound import FAILED_ONLY, replay_inbound
 from service.operations.resend_event import resend_event
 from service.operations.retry_deliveries import retry_deliveries
 from service.operations.webhook_endpoints import enable_webhook_endpoint
+from service.queue import TaskQueue, make_task_queue
 from service.store import deliveries, events, inbound_events, reconciliation, webhook_endpoints
 
 Conn = psycopg.Connection[Any]
@@ -65,7 +68,7 @@ def inbound_replay(conn: Conn, args: argparse.Namespace) -> int:
         raise InvalidRequest("name the events to replay: event ids, or --failed --since T")
     columns = ["id", "type", "previous_status", "attempts", "last_error"]
     show([asdict(r) for r in replayed], columns, as_json=args.json)
-    _requeued(len(replayed), "inbound events")
+    _requeued(len(replayed), "inbound events", lambda tasks: tasks.wake_drain(force=True))
     return 0
 
 
@@ -91,7 +94,7 @@ def events_resend(conn: Conn, args: argparse.Namespace) -> int:
     resent = resend_event(conn, args.event, endpoint_id=args.endpoint)
     columns = ["delivery_id", "endpoint_id", "previous_status"]
     show([asdict(r) for r in resent], columns, as_json=args.json)
-    _requeued(len(resent), "deliveries")
+    _requeued(len(resent), "deliveries", lambda tasks: tasks.wake_publisher(force=True))
     return 0
 
 
@@ -117,7 +120,7 @@ def deliveries_retry(conn: Conn, args: argparse.Namespace) -> int:
     rows = retry_deliveries(conn, args.endpoint, events_since=int(args.since.timestamp()))
     columns = ["id", "event_id", "type", "created"]
     show([{**r, "created": iso(r["created"])} for r in rows], columns, as_json=args.json)
-    _requeued(len(rows), "deliveries")
+    _requeued(len(rows), "deliveries", lambda tasks: tasks.wake_publisher(force=True))
     return 0
 
 
@@ -134,10 +137,16 @@ def audit(conn: Conn, args: argparse.Namespace) -> int:
     return 1 if found else 0
 
 
-def _requeued(count: int, what: str) -> None:
-    """Say what is now due. The CLI changes only PostgreSQL: the sweeper (beat, every few
-    seconds) hands pending inbound events and due deliveries to the workers."""
-    if count:
-        note(f"{what}: {count} due now; the sweeper hands them to the workers on its next pass")
-    else:
+def _requeued(count: int, what: str, wake: Callable[[TaskQueue], bool]) -> None:
+    """Say what is now due, and wake the workers for it. The change is in PostgreSQL
+    already; if Redis is unreachable the sweeper (beat, every few seconds) hands it to
+    the workers instead."""
+    if not count:
         note(f"no {what} matched: nothing changed")
+        return
+    client = redis.Redis.from_url(redis_url(), socket_timeout=1, socket_connect_timeout=1)
+    tasks = make_task_queue(Settings(database_url=database_url(), redis_url=redis_url()), client)
+    if wake(tasks):
+        note(f"{what}: {count} due now; the workers were woken for them")
+    else:
+        note(f"{what}: {count} due now; the sweeper hands them to the workers on its next pass")
