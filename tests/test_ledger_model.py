@@ -36,10 +36,24 @@ class ModelPayment:
 
 
 @dataclasses.dataclass
+class ModelBalance:
+    """The customer's credit balance (negative = credit): one currency, set by its first
+    transaction; overpayments in another currency stay on their invoices."""
+
+    amount: int = 0
+    currency: str | None = None
+
+    def takes(self, currency: str) -> bool:
+        return self.currency in (None, currency)
+
+
+@dataclasses.dataclass
 class ModelInvoice:
     id: str
     currency: str
     due: int
+    balance: ModelBalance
+    applied: int = 0  # starting_balance - ending_balance: what finalize took from it
     status: str = "open"
     paid: int = 0
     payments: dict[str, ModelPayment] = dataclasses.field(default_factory=dict)
@@ -60,7 +74,12 @@ class ModelInvoice:
     def credit(self, payment: ModelPayment) -> None:
         """What one credit does (DESIGN.md, "The ledger" and "Outgoing events")."""
         payment.status = "paid"
+        overpaid_before = self.overpaid
         self.paid += payment.amount
+        growth = self.overpaid - overpaid_before
+        if growth and self.balance.takes(self.currency):
+            self.balance.amount -= growth  # the overpaid cents credit the customer
+            self.balance.currency = self.currency
         if self.status in ("open", "uncollectible") and self.remaining == 0:
             self.status = "paid"
             self.paid_events += 1
@@ -68,8 +87,6 @@ class ModelInvoice:
 
 
 def run_ledger_model(api: Any, db: Any, dsn: str, max_examples: int) -> None:
-    customers: dict[str, dict[str, Any]] = {}
-
     class Ledger(RuleBasedStateMachine):
         invoices = Bundle("invoices")
         open_intents = Bundle("open_intents")
@@ -79,18 +96,28 @@ def run_ledger_model(api: Any, db: Any, dsn: str, max_examples: int) -> None:
             super().__init__()
             self.model: dict[str, ModelInvoice] = {}
             self.pis: dict[str, tuple[dict[str, Any], ModelInvoice, ModelPayment]] = {}
+            # Each example bills a customer of its own, with a balance of its own.
+            self.cus = factories.customer(api)
+            self.balance = ModelBalance()
 
         def customer(self) -> dict[str, Any]:
-            if "cus" not in customers:
-                customers["cus"] = factories.customer(api)
-            return customers["cus"]
+            return self.cus
 
         @rule(target=invoices, currency=st.sampled_from(CURRENCIES),
               amount=st.integers(100, 5000))  # fmt: skip
         def create_invoice(self, currency: str, amount: int) -> ModelInvoice:
             invoice = factories.open_invoice(api, amount, currency, cus=self.customer())
-            self.model[invoice["id"]] = ModelInvoice(invoice["id"], currency, amount)
-            return self.model[invoice["id"]]
+            # Finalize applies the balance in the invoice's currency (Stripe's rules).
+            starting = self.balance.amount if self.balance.currency == currency else 0
+            due = max(amount + starting, 0)
+            ending = starting + amount - due
+            inv = ModelInvoice(invoice["id"], currency, due, self.balance, starting - ending)
+            if self.balance.currency == currency:
+                self.balance.amount = ending
+            if due == 0:  # the balance paid it all: paid at finalize
+                inv.status, inv.paid_events = "paid", 1
+            self.model[inv.id] = inv
+            return inv
 
         def _attach(self, inv: ModelInvoice, data: dict[str, str]) -> Any:
             return api.post(f"/v1/invoices/{inv.id}/attach_payment", data)
@@ -175,6 +202,7 @@ def run_ledger_model(api: Any, db: Any, dsn: str, max_examples: int) -> None:
             if inv.status in ("open", "uncollectible") and not inv.has("open", "paid"):
                 assert response.status_code == 200, response.json
                 inv.status = "void"
+                inv.balance.amount += inv.applied  # what finalize took goes back
             else:
                 assert response.status_code == 400, response.json
 
@@ -207,6 +235,11 @@ def run_ledger_model(api: Any, db: Any, dsn: str, max_examples: int) -> None:
                                                     inv.overpaid), inv  # fmt: skip
                 statuses = sorted(p["status"] for p in got["payments"]["data"])
                 assert statuses == sorted(p.status for p in inv.payments.values()), inv
+
+        @invariant()
+        def the_customer_balance_matches_the_model(self) -> None:
+            got = api.get(f"/v1/customers/{self.cus['id']}").json
+            assert got["balance"] == self.balance.amount, (got, self.balance)
 
         @invariant()
         def paid_and_overpaid_are_told_once(self) -> None:
