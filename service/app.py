@@ -7,7 +7,7 @@ import logging
 import redis
 from flask import Flask
 
-from service import api
+from service import api, observability
 from service.api.ratelimit import RateLimiter
 from service.config import Settings
 from service.db import make_pool
@@ -30,6 +30,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.extensions["redis"], settings.rate_limit_per_second
     )
     api.register(app)
-    if not app.debug:
-        logging.basicConfig(level=logging.INFO)
+    # Under gunicorn (service/gunicorn_conf.py) logging is already JSON; elsewhere too.
+    observability.configure_logging(logging.INFO, replace=False)
     return app

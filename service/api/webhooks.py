@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, request
 
+from service import observability
 from service.api import deps
 from service.api.openapi import documented
 from service.operations.record_webhook import record_webhook
@@ -63,6 +64,7 @@ def stripe_event() -> dict[str, Any]:
         max_bytes=settings.max_body_bytes,
         now=int(time.time()),
     )
+    observability.bind(event_id=recorded.event_id)
     # After the INSERT (autocommit, so committed): a wake-up for a row not yet visible
     # would be wasted. If Redis is down the row waits for a consumer's poll or the sweeper.
     if recorded.is_new:
