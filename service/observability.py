@@ -122,22 +122,25 @@ def observe_delivery(outcome: str, latency_ms: int) -> None:
     DELIVERY_SECONDS.labels(outcome).observe(latency_ms / 1000)
 
 
+_MASTER_DIR = re.compile(r"tally-[a-z]+-(\d+)")
+
+
 def prepare_multiprocess_dir(role: str) -> str:
     """In a master process, before it forks its children: the directory they write
     metrics to, created empty.
 
-    PROMETHEUS_MULTIPROC_DIR names a parent directory (else the system's temp
-    directory); each master gets `tally-<role>-<pid>` inside it, so a web and a
+    PROMETHEUS_MULTIPROC_DIR names a parent directory (else tally-metrics in the
+    system's temp directory); each master gets `tally-<role>-<pid>` inside it, so a web and a
     worker master on one host never clear each other's files, and the directories
     of masters no longer running are removed here, which is the clearing at startup
     that multiprocess mode needs.
     """
     parent = os.environ.get("TALLY_METRICS_PARENT_DIR") or os.environ.get(MULTIPROC_ENV)
-    parent = parent or tempfile.gettempdir()
+    parent = parent or os.path.join(tempfile.gettempdir(), "tally-metrics")
     os.makedirs(parent, exist_ok=True)
-    for stale in glob.glob(os.path.join(parent, "tally-*-[0-9]*")):
-        pid = stale.rsplit("-", 1)[1]
-        if pid.isdigit() and not _alive(int(pid)):
+    for stale in glob.glob(os.path.join(parent, "tally-*-*")):
+        found = _MASTER_DIR.fullmatch(os.path.basename(stale))
+        if found and not _alive(int(found[1])):
             shutil.rmtree(stale, ignore_errors=True)
     path = os.path.join(parent, f"tally-{role}-{os.getpid()}")
     shutil.rmtree(path, ignore_errors=True)
