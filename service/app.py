@@ -7,7 +7,7 @@ import logging
 import redis
 from flask import Flask
 
-from service import api, upstream
+from service import api, observability, upstream
 from service.api.ratelimit import RateLimiter
 from service.config import Settings
 from service.db import make_pool
@@ -33,6 +33,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["queue"] = make_task_queue(settings, app.extensions["redis"])
     app.extensions["upstream"] = upstream.from_settings(settings)
     api.register(app)
-    if not app.debug:
-        logging.basicConfig(level=logging.INFO)
+    # Under gunicorn (service/gunicorn_conf.py) logging is already JSON; elsewhere too.
+    observability.configure_logging(logging.INFO, replace=False)
     return app

@@ -74,8 +74,10 @@ def _commands(port: str) -> dict[str, list[str]]:
     pools)."""
     py = sys.executable
     return {
-        "web": [py, "-m", "gunicorn", "service.app:create_app()", "--bind", f"127.0.0.1:{port}",
-                "--workers", "2", "--timeout", "30", "--access-logfile", "-"],
+        # The config logs JSON and never the Basic-auth user (the API key).
+        "web": [py, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
+                "service.app:create_app()", "--bind", f"127.0.0.1:{port}",
+                "--workers", "2", "--timeout", "30"],
         "worker": [py, "-m", "celery", "-A", "workers", "worker", "-Q", "inbound,events",
                    "-l", "info", "--concurrency", "2", "-n", "worker@%h"],
         "deliveries": [py, "-m", "celery", "-A", "workers", "worker", "-Q", "deliveries",

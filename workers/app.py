@@ -7,14 +7,14 @@ workers/tasks.py holds the tasks, each delegating to one operation.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_shutdown, worker_shutdown
+from celery.signals import worker_process_shutdown, worker_shutdown
 
 from service import queue
 from service.config import Settings
+from workers import observability  # noqa: F401  (connects its JSON-log and metric hooks)
 from workers.resources import ProcessResources
 
 
@@ -57,12 +57,4 @@ def make_celery(settings: Settings) -> TallyCelery:
 
     worker_process_shutdown.connect(close, weak=False)
     worker_shutdown.connect(close, weak=False)
-    setup_logging.connect(_setup_logging, weak=False)
     return app
-
-
-def _setup_logging(loglevel: Any = None, **_: Any) -> None:
-    logging.basicConfig(
-        level=loglevel or logging.INFO,
-        format="%(asctime)s %(levelname)s %(processName)s %(threadName)s %(name)s: %(message)s",
-    )

@@ -13,7 +13,7 @@ import psycopg.errors
 from flask import Flask, Response, current_app, g, jsonify, make_response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from service.api import deps, idempotency
+from service.api import deps, idempotency, metrics
 from service.api.params import request_params
 from service.config import API_VERSION
 from service.db import TRANSIENT_ERRORS
@@ -65,6 +65,8 @@ def register(app: Flask) -> None:
     ):
         app.register_blueprint(module.bp)
     app.before_request(_before)
+    # Registered first, so it runs last: it sees the response _after finished.
+    app.after_request(metrics.request_finished)
     app.after_request(_after)
     app.teardown_request(deps.release_conn)
     app.register_error_handler(TallyError, _render_error)
@@ -74,6 +76,7 @@ def register(app: Flask) -> None:
 
 def _before() -> Response | None:
     g.request_id = new_id(REQUEST)
+    metrics.request_started(g.request_id)
     if not request.path.startswith("/v1/"):
         return None
     key = _authenticate(deps.settings().api_keys)

@@ -1,76 +1,157 @@
-"""GET /metrics: the pipeline's backlog and the ledger's health, in Prometheus text format.
+"""GET /metrics in Prometheus text format, and the metric and log line of every request.
 
-Counts come from partial indexes (pending / failed / unpublished rows), never a
-full table scan, so scraping is cheap; the invariant-breach counters are kept in
-Redis by the sweeper and reported as absent when Redis is down.
+A scrape reports two things:
+- what this process group observed: request durations, and anything else recorded
+  by service.observability, summed over every gunicorn worker in multiprocess mode;
+- the pipeline's backlog, read from PostgreSQL at scrape time (one statement, see
+  service/store/backlog.py), so it is right whichever process does the work; and
+  the sweeper's invariant-breach counts, kept in Redis (absent while Redis is down).
 """
 
 from __future__ import annotations
 
-import redis
-from flask import Blueprint, Response
+import logging
+import time
+from collections.abc import Iterator
 
+import redis
+from flask import Blueprint, Response, g, request
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from service import observability
 from service.api import deps
 from service.api.openapi import documented
+from service.db import TRANSIENT_ERRORS
 from service.operations.sweep import BREACHES_LAST_KEY, BREACHES_TOTAL_KEY
-from service.store import deliveries, inbound_events, outbox, webhook_endpoints
+from service.store import backlog
 
 bp = Blueprint("metrics", __name__)
+log = logging.getLogger("tally.request")
 
-
-def _gauge(lines: list[str], name: str, help_text: str, samples: dict[str, float]) -> None:
-    lines.append(f"# HELP {name} {help_text}")
-    lines.append(f"# TYPE {name} {'counter' if name.endswith('_total') else 'gauge'}")
-    for labels, value in samples.items():
-        lines.append(f"{name}{labels} {value:g}")
+# Probes and scrapes arrive every few seconds; their lines are DEBUG, not INFO.
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @bp.get("/metrics")
 @documented(None, {"type": "string"}, content_type="text/plain", statuses=(503,))
 def metrics() -> Response:
-    conn = deps.get_conn()
-    inbound = inbound_events.count_by_status(conn)
-    pending = deliveries.counts(conn)
-    lines: list[str] = []
-    _gauge(
-        lines,
-        "tally_inbound_events",
-        "Inbound Stripe events not yet processed (pending) or given up on (failed).",
-        {f'{{status="{status}"}}': n for status, n in inbound.items()},
-    )
-    _gauge(
-        lines,
-        "tally_events_unpublished",
-        "Outbox events not yet on the Redis stream.",
-        {"": outbox.count_unpublished(conn)},
-    )
-    _gauge(
-        lines,
-        "tally_webhook_deliveries_pending",
-        "Webhook deliveries still to succeed (due: whose next attempt is due now).",
-        {'{state="all"}': pending["pending"], '{state="due"}': pending["due"]},
-    )
-    _gauge(
-        lines,
-        "tally_webhook_endpoints_disabled",
-        "Webhook endpoints disabled after failing for their whole retry schedule.",
-        {"": webhook_endpoints.count_disabled(conn)},
-    )
+    registry = observability.multiprocess_registry() or REGISTRY
+    scraped = CollectorRegistry(auto_describe=False)
+    scraped.register(_ScrapeTime(_backlog(), _breaches()))
+    return Response(generate_latest(registry) + generate_latest(scraped), content_type=CONTENT_TYPE)
+
+
+def _backlog() -> backlog.Backlog | None:
+    try:
+        return backlog.snapshot(deps.get_conn())
+    except TRANSIENT_ERRORS as exc:
+        # The request metrics still matter (they show the 503s): answer without these.
+        logging.getLogger(__name__).warning("backlog not read for /metrics: %s", exc)
+        return None
+
+
+def _breaches() -> tuple[str | None, str | None]:
     try:
         total, last = deps.redis_client().mget([BREACHES_TOTAL_KEY, BREACHES_LAST_KEY])
     except redis.RedisError:
-        total = last = None
-    if total is not None or last is not None:
-        _gauge(
-            lines,
-            "tally_ledger_invariant_breaches_total",
-            "Ledger invariant breaches found by the sweeper, summed over its checks.",
-            {"": float(total or 0)},
-        )
-        _gauge(
-            lines,
-            "tally_ledger_invariant_breaches",
-            "Ledger invariant breaches found by the sweeper's latest check.",
-            {"": float(last or 0)},
-        )
-    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
+        return None, None
+    return total, last
+
+
+class _ScrapeTime(Collector):
+    def __init__(self, snapshot: backlog.Backlog | None, breaches: tuple[str | None, str | None]):
+        self.snapshot = snapshot
+        self.breaches = breaches
+
+    def collect(self) -> Iterator[Metric]:
+        b = self.snapshot
+        if b is not None:
+            inbound = GaugeMetricFamily(
+                "tally_inbound_events",
+                "Inbound Stripe events not yet processed (pending) or given up on (failed).",
+                labels=["status"],
+            )
+            inbound.add_metric(["pending"], b.inbound_pending)
+            inbound.add_metric(["failed"], b.inbound_failed)
+            yield inbound
+            yield GaugeMetricFamily(
+                "tally_inbound_oldest_pending_age_seconds",
+                "Seconds the oldest due pending inbound event has waited "
+                "(since received, or since its retry came due); 0 when none waits.",
+                value=b.inbound_oldest_due_age,
+            )
+            yield GaugeMetricFamily(
+                "tally_events_unpublished",
+                "Outbox events not yet on the Redis stream.",
+                value=b.events_unpublished,
+            )
+            yield GaugeMetricFamily(
+                "tally_events_oldest_unpublished_age_seconds",
+                "Seconds since the oldest unpublished event was created; 0 when none.",
+                value=b.events_oldest_unpublished_age,
+            )
+            pending = GaugeMetricFamily(
+                "tally_webhook_deliveries_pending",
+                "Webhook deliveries still to succeed (due: whose next attempt is due now).",
+                labels=["state"],
+            )
+            pending.add_metric(["all"], b.deliveries_pending)
+            pending.add_metric(["due"], b.deliveries_due)
+            yield pending
+            yield GaugeMetricFamily(
+                "tally_webhook_deliveries_oldest_due_age_seconds",
+                "Seconds the oldest due webhook delivery has waited to be sent; 0 when none.",
+                value=b.deliveries_oldest_due_age,
+            )
+            yield GaugeMetricFamily(
+                "tally_webhook_endpoints_disabled",
+                "Webhook endpoints disabled after failing for their whole retry schedule.",
+                value=b.endpoints_disabled,
+            )
+        total, last = self.breaches
+        if total is not None or last is not None:
+            yield CounterMetricFamily(
+                "tally_ledger_invariant_breaches",
+                "Ledger invariant breaches found by the sweeper, summed over its checks.",
+                value=float(total or 0),
+            )
+            yield GaugeMetricFamily(
+                "tally_ledger_invariant_breaches_last",
+                "Ledger invariant breaches found by the sweeper's latest check.",
+                value=float(last or 0),
+            )
+
+
+def request_started(request_id: str) -> None:
+    """Before anything else runs for a request: its clock and its log context."""
+    g.started = time.perf_counter()
+    observability.reset_log_context(request_id=request_id)
+
+
+def request_finished(response: Response) -> Response:
+    """After every other after_request hook: observe the duration, log the request line."""
+    duration = time.perf_counter() - g.get("started", time.perf_counter())
+    # The route template, never the raw path: ids would make a series per object.
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    status = response.status_code
+    observability.HTTP_REQUEST_SECONDS.labels(request.method, route, str(status)).observe(duration)
+    ids = {k: v for k, v in (request.view_args or {}).items() if k.endswith("_id")}
+    observability.bind(**ids)
+    log.log(
+        logging.DEBUG if route in QUIET_ROUTES and status < 400 else logging.INFO,
+        "request",
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "route": route,
+            "status": status,
+            "outcome": "ok" if status < 400 else "refused" if status < 500 else "error",
+            "duration_ms": round(duration * 1000, 2),
+        },
+    )
+    # gunicorn's worker logs between requests; they belong to none.
+    observability.reset_log_context()
+    return response

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
+from service import observability
 from service.api import deps
 from service.api.openapi import documented
 from service.operations.record_webhook import record_webhook
@@ -55,6 +56,7 @@ def stripe_event() -> dict[str, Any]:
         max_bytes=settings.max_body_bytes,
         now=int(time.time()),
     )
+    observability.bind(event_id=recorded.event_id)
     # After the INSERT (autocommit, so committed): the drain that this wakes, or the one
     # already queued, claims after it starts, so it sees the row. If Redis is down the
     # row waits for the sweeper.

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
+from service import observability
 from service.domain import signatures
 from service.domain.events import render_event
 from service.domain.urls import is_public_address
@@ -60,6 +61,7 @@ def deliver(
     if claimed["endpoint_deleted"] or claimed["endpoint_status"] != "enabled":
         deliveries.mark_failed(conn, delivery_id, count_attempt=False)
         return "failed"
+    observability.bind(event_id=claimed["event_id"], endpoint_id=claimed["endpoint_id"])
     row = events.get(conn, claimed["event_id"], claimed["livemode"])
     assert row is not None, claimed
     body = json.dumps(render_event(row), separators=(",", ":")).encode()
@@ -81,19 +83,23 @@ def deliver(
         )
         if ok:
             deliveries.mark_succeeded(conn, delivery_id)
-            return "succeeded"
-        if attempts <= len(schedule):
+            outcome = "succeeded"
+        elif attempts <= len(schedule):
             deliveries.schedule_retry(conn, delivery_id, delay=schedule[attempts - 1])
-            return "retrying"
-        deliveries.mark_failed(conn, delivery_id, count_attempt=True)
-        if webhook_endpoints.disable_if_failing_since(
-            conn, claimed["endpoint_id"], delivery_id=delivery_id
-        ):
-            log.warning(
-                "webhook endpoint %s disabled: every delivery failed for the whole retry schedule",
-                claimed["endpoint_id"],
-            )
-    return "failed"
+            outcome = "retrying"
+        else:
+            deliveries.mark_failed(conn, delivery_id, count_attempt=True)
+            outcome = "failed"
+            if webhook_endpoints.disable_if_failing_since(
+                conn, claimed["endpoint_id"], delivery_id=delivery_id
+            ):
+                log.warning(
+                    "webhook endpoint %s disabled: every delivery failed for the whole retry "
+                    "schedule",
+                    claimed["endpoint_id"],
+                )
+    observability.observe_delivery(outcome, response.latency_ms)
+    return outcome
 
 
 def post(

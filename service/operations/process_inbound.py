@@ -17,12 +17,14 @@ again changes nothing.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
+from service import observability
 from service.db import TRANSIENT_ERRORS
 from service.errors import TallyError
 from service.operations.batch_locks import lock_in_order
@@ -94,6 +96,7 @@ def process_inbound_batch(
             # redo it event by event, each in its own savepoint, to isolate the failure.
             settlements = [_process_one(conn, row, now) for row in rows]
         inbound_events.settle(conn, settlements)
+    _observe(rows, settlements)
     counts = {"processed": 0, "ignored": 0, "failed": 0, "pending": 0}
     for settlement in settlements:
         counts[settlement.status] += 1
@@ -103,6 +106,21 @@ def process_inbound_batch(
         ignored=counts["ignored"],
         failed=counts["failed"],
         retrying=counts["pending"],
+    )
+
+
+def _observe(rows: list[dict[str, Any]], settlements: list[Settlement]) -> None:
+    """After the commit: count each event's outcome, and time the processed ones
+    from their intake (received_at) to now."""
+    committed = time.time()
+    by_id = {row["id"]: row for row in rows}
+    observability.observe_inbound_settled(
+        (
+            by_id[s.id]["type"],
+            "retrying" if s.status == "pending" else s.status,
+            committed - by_id[s.id]["received_at"].timestamp() if s.status == "processed" else None,
+        )
+        for s in settlements
     )
 
 

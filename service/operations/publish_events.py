@@ -15,12 +15,14 @@ feed, not the record: PostgreSQL keeps every event.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import redis
 
+from service import observability
 from service.domain.events import render_event
 from service.store import deliveries, outbox
 
@@ -67,6 +69,7 @@ def publish_events(
                 )
             pipe.execute()
             outbox.mark_published(conn, [row["id"] for row in rows])
+        observability.observe_published(rows, time.time())
         published += len(rows)
         if len(rows) < limit:
             break

@@ -49,7 +49,7 @@ def claim_due(conn: psycopg.Connection[Any], *, limit: int) -> list[dict[str, An
     another worker holds. Call inside the transaction that settles them."""
     return conn.execute(
         """
-        SELECT id, type, payload, attempts
+        SELECT id, type, payload, attempts, received_at
         FROM inbound_events
         WHERE status = 'pending' AND next_attempt_at <= now()
         ORDER BY seq

@@ -1,0 +1,46 @@
+"""gunicorn settings for the web process: `gunicorn -c python:service.gunicorn_conf ...`.
+
+Logs: every record, gunicorn's own included, is one JSON line (service.observability).
+gunicorn's access log is off: its default format writes the Basic-auth user, which
+is the API key, and the app already logs one line per request with its route,
+status, duration and request id (service/api/metrics.py).
+
+Metrics: the workers write to a multiprocess directory the master creates and
+clears before forking them; a worker that exits is marked dead. /metrics sums them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+from service import observability
+
+
+class JsonLogger(Logger):
+    """gunicorn's logger with its records sent to the root logger's JSON handler."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
+            log.propagate = True
+        observability.configure_logging(self.LOG_LEVELS.get(cfg.loglevel.lower(), logging.INFO))
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        """Nothing: the app logs each request (without credentials) itself."""
+
+
+logger_class = JsonLogger
+accesslog = None
+
+
+def on_starting(server: Any) -> None:
+    observability.prepare_multiprocess_dir("web")
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    observability.mark_process_dead(worker.pid)
