@@ -57,7 +57,7 @@ class Faults:
             kinds = [k for k in kinds if k != "postgres restarted"]
         return kinds
 
-    def run(self, kinds: list[str], start: float, window: float) -> None:
+    def run(self, kinds: list[str], t0: float, start: float, window: float) -> None:
         """Inject `kinds` evenly over [start, start + window]; returns when done."""
         for n, kind in enumerate(kinds):
             at = start + window * (n + 0.5) / len(kinds)
@@ -66,7 +66,7 @@ class Faults:
             started = time.monotonic()
             note = self._inject(kind)
             self.done.append(Fault(kind, started, time.monotonic(), note))
-            print(f"  fault at {started - start:5.1f}s: {kind} {note}".rstrip(), flush=True)
+            print(f"  fault at {started - t0:5.1f}s: {kind} {note}".rstrip(), flush=True)
 
     def _inject(self, kind: str) -> str:
         action: dict[str, Callable[[], str]] = {

@@ -31,47 +31,59 @@ def expected_credits(plans: list[InvoicePlan]) -> list[Payment]:
     ]
 
 
-def settled(conn: psycopg.Connection[Any], plans: list[InvoicePlan], receiver: Receiver) -> bool:
-    """Nothing left to do: no inbound event pending, no event unpublished, no delivery
-    pending, every expected credit made, every subscribed event at the receiver."""
-    one = conn.execute(
+def backlog(conn: psycopg.Connection[Any], plans: list[InvoicePlan], receiver: Receiver) -> str:
+    """What is left to do, or "" when the stack has settled: inbound events pending,
+    events unpublished, deliveries pending, expected credits, events not received."""
+    row = conn.execute(
         """
-        SELECT (SELECT count(*) FROM inbound_events WHERE status = 'pending')
-             + (SELECT count(*) FROM event_outbox)
-             + (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')
+        SELECT (SELECT count(*) FROM inbound_events WHERE status = 'pending'),
+               (SELECT count(*) FROM event_outbox),
+               (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'),
+               (SELECT extract(epoch FROM max(next_attempt_at) - now())::int
+                FROM webhook_deliveries WHERE status = 'pending')
         """
     ).fetchone()
-    if one is None or one[0]:
-        return False
+    assert row is not None
+    inbound, unpublished, deliveries, due_in = row
     expected = [p.pi["id"] for p in expected_credits(plans) if p.pi]
     paid = conn.execute(
         "SELECT count(*) FROM invoice_payments WHERE status = 'paid' AND payment_intent = ANY(%s)",
         (expected,),
     ).fetchone()
-    if paid is None or paid[0] < len(expected):
-        return False
-    ids = {
-        r[0]
-        for r in conn.execute("SELECT id FROM events WHERE type = ANY(%s)", (list(SUBSCRIBED),))
-    }
+    uncredited = len(expected) - (paid[0] if paid else 0)
+    ids = conn.execute("SELECT id FROM events WHERE type = ANY(%s)", (list(SUBSCRIBED),))
     with receiver.lock:
-        return ids <= set(receiver.received)
+        missing = len({r[0] for r in ids} - set(receiver.received))
+    parts = [
+        f"{inbound} inbound pending" if inbound else "",
+        f"{unpublished} events unpublished" if unpublished else "",
+        f"{deliveries} deliveries pending (last due in {due_in} s)" if deliveries else "",
+        f"{uncredited} credits not made" if uncredited > 0 else "",
+        f"{missing} subscribed events not received" if missing else "",
+    ]
+    return ", ".join(p for p in parts if p)
 
 
 def wait_settled(
     dsn: str, plans: list[InvoicePlan], receiver: Receiver, deadline: float
-) -> float | None:
-    """The monotonic time the stack settled, or None at the deadline."""
+) -> tuple[float | None, str]:
+    """The monotonic time the stack settled (None at the deadline), and what was left."""
+    left, said = "not checked", time.monotonic()
     while time.monotonic() < deadline:
         try:
             with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
                 while time.monotonic() < deadline:
-                    if settled(conn, plans, receiver):
-                        return time.monotonic()
-                    time.sleep(0.25)
-        except psycopg.Error:
+                    left = backlog(conn, plans, receiver)
+                    if not left:
+                        return time.monotonic(), ""
+                    if time.monotonic() - said > 10:
+                        print(f"  settling: {left}", flush=True)
+                        said = time.monotonic()
+                    time.sleep(0.5)
+        except psycopg.Error as exc:
+            left = f"PostgreSQL unreachable: {exc}"
             time.sleep(0.5)
-    return None
+    return None, left
 
 
 @dataclass
