@@ -208,6 +208,7 @@ class InvoicePlan:
     invoice_id: str | None = None
     record_id: str | None = None
     record_attached: bool | None = None
+    finalized: bool = False
     done: bool = False
 
     @property
@@ -375,6 +376,7 @@ class Business:
         plan.invoice_id = draft["id"]
         key = f"{self.run_id}-{i}-finalize"
         invoice = self.client.post(f"/v1/invoices/{draft['id']}/finalize", {}, key).json()
+        plan.finalized = invoice.get("status") == "open"
         if invoice.get("amount_due") != plan.total:
             self.client.stats.refuse(f"{draft['id']}: amount_due {invoice.get('amount_due')}")
             return
