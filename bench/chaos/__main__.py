@@ -54,10 +54,13 @@ class Cleanup:
         with self.lock:
             while self.steps:
                 what, step = self.steps.pop()
+                started = time.monotonic()
                 try:
                     step()
                 except Exception as exc:  # keep undoing the rest
                     print(f"cleanup: {what} failed: {exc}", file=sys.stderr)
+                if time.monotonic() - started > 5:
+                    print(f"cleanup: {what} took {time.monotonic() - started:.0f} s")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
