@@ -30,8 +30,12 @@ STREAM_KEY = "tally:events"
 STREAM_MAXLEN = 100_000
 PUBLISH_BATCH = 500
 DISPATCH_BATCH = 200
-# How long a dispatched delivery waits for its send task before it is due again.
-DISPATCH_LEASE_SECONDS = 300.0
+# How long a dispatched delivery waits for its send task before it is due again: the
+# time a lost task (Redis flushed or stopped, its worker killed) costs. The chaos run
+# saw every such delivery wait out 300 s; a minute still covers a deliveries queue
+# running behind. A re-dispatch never sends twice: the first task's lease token no
+# longer matches when it finally runs (store/deliveries.py).
+DISPATCH_LEASE_SECONDS = 60.0
 
 # enqueue(delivery_id, lease_token): hands one delivery to the send task.
 EnqueueDelivery = Callable[[int, int], None]
