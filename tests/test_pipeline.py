@@ -296,6 +296,7 @@ def slow_crediting(db):
         """
         CREATE OR REPLACE FUNCTION tally_test_slow() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN PERFORM pg_sleep(0.03); RETURN NEW; END $$;
+        DROP TRIGGER IF EXISTS tally_test_slow ON invoice_payments;
         CREATE TRIGGER tally_test_slow BEFORE UPDATE ON invoice_payments
             FOR EACH ROW EXECUTE FUNCTION tally_test_slow();
         """
@@ -315,6 +316,7 @@ def backlog_while_stopped(papi, worker, server, count, amount):
     return cases, [e["id"] for e in events]
 
 
+@pytest.mark.timeout(300)  # a slow backlog on purpose; slower still on a loaded machine
 def test_worker_killed_mid_crediting_credits_exactly_once(
     papi, db, worker, pipeline_server, slow_crediting
 ):
