@@ -25,6 +25,7 @@ import argparse
 import http.server
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -142,13 +143,24 @@ def intake_phase(stack: Stack, dsn: str, redis_url: str, seconds: int, tmp: Path
     return out
 
 
-def backlog_phase(stack: Stack, dsn: str, count: int, body: str) -> dict[str, Any]:
-    """`count` stored successes, then the worker starts: credits/s from first to last
-    processed_at (worker start-up excluded). The worker stays up."""
+def backlog_phase(stack: Stack, dsn: str, redis_url: str, count: int, body: str) -> dict[str, Any]:
+    """`count` stored successes, then the worker starts and one wake-up is sent, as the
+    intake sends it: credits/s from first to last processed_at (worker start-up
+    excluded). The worker stays up."""
+    from service.config import Settings
+    from service.queue import make_task_queue
+
     with psycopg.connect(dsn, autocommit=True) as conn:
         pending_successes(conn, "B", count, body)
         conn.execute("VACUUM ANALYZE")
     stack.start("worker", "worker")
+    settings = Settings(
+        database_url=dsn,
+        redis_url=redis_url,
+        api_keys=(BENCH_KEY,),
+        webhook_secrets=(BENCH_SECRET,),
+    )
+    assert make_task_queue(settings, redis.Redis.from_url(redis_url)).wake_drain(force=True)
     deadline = time.monotonic() + 600
     with psycopg.connect(dsn, autocommit=True) as conn:
         while time.monotonic() < deadline:
@@ -211,7 +223,7 @@ def pgbench_phase(
             template,
             crediting.TAG,
             count,
-            ("customers", "invoice_items", "invoices", "payment_intents", "invoice_payments"),
+            ("customers", "invoices", "invoice_items", "payment_intents", "invoice_payments"),
         )
         pending_successes(conn, crediting.TAG, count, body)
     result = crediting.run(
@@ -336,6 +348,8 @@ def end_to_end_phase(base: str, dsn: str, rate: float, seconds: float) -> dict[s
     count = int(rate * seconds)
     committed: dict[str, float] = {}
     sent: dict[str, float] = {}
+    sent_wall: dict[str, float] = {}
+    event_of: dict[str, str] = {}
     listening = threading.Event()
 
     def listen() -> None:
@@ -354,7 +368,9 @@ def end_to_end_phase(base: str, dsn: str, rate: float, seconds: float) -> dict[s
 
     def fire(k: int) -> int:
         pi = {"id": f"pi_E{k}", "amount": 1299, "currency": "usd", "customer": f"cus_E{k}"}
-        body = json.dumps(payment_intent_event("payment_intent.succeeded", pi, now=now)).encode()
+        event = payment_intent_event("payment_intent.succeeded", pi, now=now)
+        event_of[f"in_E{k}"] = event["id"]
+        body = json.dumps(event).encode()
         headers = {
             "Stripe-Signature": sign(body, BENCH_SECRET, int(time.time())),
             "Content-Type": "application/json",
@@ -365,6 +381,7 @@ def end_to_end_phase(base: str, dsn: str, rate: float, seconds: float) -> dict[s
         s = getattr(local, "session", None) or requests.Session()
         local.session = s
         sent[f"in_E{k}"] = time.perf_counter()
+        sent_wall[f"in_E{k}"] = time.time()
         return s.post(url, data=body, headers=headers, timeout=10).status_code
 
     t0 = time.perf_counter() + 0.2
@@ -386,6 +403,22 @@ def end_to_end_phase(base: str, dsn: str, rate: float, seconds: float) -> dict[s
         )
         for i in measured
     ]
+    # Where the time goes: sent -> stored by the intake -> claimed by a drain (wall clock).
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        stamps = {
+            r[0]: (float(r[1]), float(r[2]) if r[2] is not None else None)
+            for r in conn.execute(
+                "SELECT id, extract(epoch FROM received_at), extract(epoch FROM processed_at)"
+                " FROM inbound_events WHERE id = ANY(%s)",
+                ([event_of[i] for i in measured],),
+            )
+        }
+    stored = [(stamps[event_of[i]][0] - sent_wall[i]) * 1000 for i in measured]
+    claimed = [
+        (stamps[event_of[i]][1] - stamps[event_of[i]][0]) * 1000  # type: ignore[operator]
+        for i in measured
+        if stamps[event_of[i]][1] is not None
+    ]
     c = [x for _, x, _ in series if x is not None]
     d = [x for _, _, x in series if x is not None]
     out = {
@@ -395,6 +428,8 @@ def end_to_end_phase(base: str, dsn: str, rate: float, seconds: float) -> dict[s
         "non_200": sum(s != 200 for s in statuses),
         "committed": stats(c),
         "delivered": stats(d),
+        "sent_to_stored": stats(stored),
+        "stored_to_processed": stats(claimed),
         "series": series,
     }
     log(
@@ -581,6 +616,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a short run (~1-2 min)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    # Stopped by SIGTERM (timeout, CI): unwind, so every process and database is cleaned up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     profile = PROFILES["quick" if args.quick else "full"]
     load_start = os.getloadavg()
     started = time.monotonic()
@@ -631,8 +668,8 @@ def main() -> None:
                 app.extensions["pool"].close()
             everything = (
                 "customers",
-                "invoice_items",
                 "invoices",
+                "invoice_items",
                 "payment_intents",
                 "invoice_payments",
             )
@@ -651,7 +688,9 @@ def main() -> None:
             log("rows cloned")
             with RssSampler(stack, ("web", "worker", "deliveries")) as rss:
                 results["intake"] = intake_phase(stack, dsn, redis_url, profile["intake_s"], tmp)
-                backlog = backlog_phase(stack, dsn, profile["backlog"], success_body(attached))
+                backlog = backlog_phase(
+                    stack, dsn, redis_url, profile["backlog"], success_body(attached)
+                )
                 samples = backlog.pop("samples")
                 results["backlog"] = backlog
                 results["pgbench"] = pgbench_phase(
