@@ -352,12 +352,19 @@ def end_to_end_phase(base: str, dsn: str, rate: float, seconds: float) -> dict[s
     event_of: dict[str, str] = {}
     listening = threading.Event()
 
+    sending_done = threading.Event()
+
     def listen() -> None:
+        # Until every invoice.paid is committed, or 30 s after the last webhook was sent.
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("LISTEN bench_paid")
             listening.set()
-            for note in conn.notifies(timeout=WARMUP_S + seconds + 40, stop_after=warm + count):
-                committed.setdefault(note.payload, time.perf_counter())
+            deadline = float("inf")
+            while len(committed) < warm + count and time.monotonic() < deadline:
+                for note in conn.notifies(timeout=0.5):
+                    committed.setdefault(note.payload, time.perf_counter())
+                if sending_done.is_set() and deadline == float("inf"):
+                    deadline = time.monotonic() + 30
 
     listener = threading.Thread(target=listen)
     listener.start()
@@ -388,10 +395,11 @@ def end_to_end_phase(base: str, dsn: str, rate: float, seconds: float) -> dict[s
     with ThreadPoolExecutor(16) as pool:
         statuses = list(pool.map(fire, range(1, warm + count + 1)))
     last_sent = max(sent.values())
+    sending_done.set()
     deadline = time.monotonic() + 30
     while len(receiver.arrived) < warm + count and time.monotonic() < deadline:
         time.sleep(0.1)
-    listener.join(60)
+    listener.join(45)
     receiver.shutdown()
     measured = [f"in_E{k}" for k in range(warm + 1, warm + count + 1)]
     start = sent[measured[0]]
@@ -442,10 +450,27 @@ def end_to_end_phase(base: str, dsn: str, rate: float, seconds: float) -> dict[s
     return out
 
 
-def api_phase(base: str, redis_url: str, rate: float, seconds: float) -> dict[str, Any]:
+def settle(dsn: str, timeout: float = 180) -> None:
+    """Wait (bounded) until nothing is pending or unpublished, so that a phase does not
+    measure the backlog the previous one left."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM inbound_events WHERE status = 'pending')"
+                " + (SELECT count(*) FROM event_outbox)"
+            ).fetchone()
+            if row and row[0] == 0:
+                return
+            time.sleep(0.5)
+    log("warning: the pipeline did not settle before the next phase")
+
+
+def api_phase(base: str, dsn: str, redis_url: str, rate: float, seconds: float) -> dict[str, Any]:
     from bench.pipeline import api_to_stream
 
     port = int(base.rsplit(":", 1)[1])
+    settle(dsn)
     count = int(rate * seconds)
     warm = int(rate * WARMUP_S)
     drafts = [f"in_D{k}" for k in range(1, warm + count + 1)]
@@ -520,7 +545,9 @@ def figures(r: dict[str, Any]) -> list[Figure]:
     ]
     for what in ("committed", "delivered"):
         s = e2e[what]
-        label = f"webhook -> invoice.paid {what}"
+        label = (
+            f"webhook -> invoice.paid {what} ({s['n']}/{e2e['sent']} at {e2e['rate_sent']:.0f}/s)"
+        )
         rows += [
             Figure(f"e2e_{what}_p50", f"{label} p50", s["p50"], "ms", target=Target(10, False)),
             Figure(f"e2e_{what}_p99", f"{label} p99", s["p99"], "ms", target=Target(50, False)),
