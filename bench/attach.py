@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import requests
 
@@ -69,6 +70,57 @@ def settle(env: dict[str, str], pis: list[str]) -> None:
                 )
 
 
+def hello_app() -> Any:
+    """The ceiling of attach: Flask answering the same POST with a constant, under the same
+    gunicorn. `gunicorn 'bench.attach:hello_app()'`."""
+    from flask import Flask
+
+    app = Flask("hello")
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return {"ok": True}
+
+    @app.post("/v1/invoices/<invoice_id>/attach_payment")
+    def hello(invoice_id: str) -> Any:
+        return {"hello": invoice_id}
+
+    return app
+
+
+def post_all(
+    base: str, pairs: list[tuple[str, str]], concurrency: int
+) -> tuple[list[float], float, list[int]]:
+    """Attach each (invoice, payment_intent) from `concurrency` client threads, each POST
+    with its own Idempotency-Key as the stripe SDK sends; (latencies s, elapsed s,
+    non-200 statuses)."""
+    local = threading.local()
+    latencies: list[float] = []
+    failures: list[int] = []
+
+    def attach(pair: tuple[str, str]) -> None:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+            session.headers["Authorization"] = f"Bearer {BENCH_KEY}"
+        invoice, pi = pair
+        started = time.perf_counter()
+        response = session.post(
+            f"{base}/v1/invoices/{invoice}/attach_payment",
+            data={"payment_intent": pi},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+            timeout=30,
+        )
+        latencies.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            failures.append(response.status_code)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(attach, pairs))
+    return latencies, time.perf_counter() - started, failures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=600)
@@ -78,30 +130,9 @@ def main() -> None:
     with gunicorn(env) as base:
         pairs = prepare(base, args.requests)
         settle(env, [pi for _, pi, succeeded in pairs if succeeded])
-        local = threading.local()
-        latencies: list[float] = []
-        failures: list[int] = []
-
-        def attach(pair: tuple[str, str, bool]) -> None:
-            session = getattr(local, "session", None)
-            if session is None:
-                session = local.session = requests.Session()
-                session.headers["Authorization"] = f"Bearer {BENCH_KEY}"
-            invoice, pi, _ = pair
-            started = time.perf_counter()
-            response = session.post(
-                f"{base}/v1/invoices/{invoice}/attach_payment",
-                data={"payment_intent": pi},
-                headers={"Idempotency-Key": str(uuid.uuid4())},
-            )
-            latencies.append(time.perf_counter() - started)
-            if response.status_code != 200:
-                failures.append(response.status_code)
-
-        started = time.perf_counter()
-        with ThreadPoolExecutor(args.concurrency) as pool:
-            list(pool.map(attach, pairs))
-        elapsed = time.perf_counter() - started
+        latencies, elapsed, failures = post_all(
+            base, [(invoice, pi) for invoice, pi, _ in pairs], args.concurrency
+        )
     print(summarize(f"attach_payment (concurrency {args.concurrency})", latencies, elapsed))
     print(f"non-200 responses: {len(failures)}")
 

@@ -1,0 +1,210 @@
+"""The ceiling of backlog crediting: pgbench running Tally's own crediting transaction.
+
+One pgbench transaction is one batch of the worker's (service/operations/
+process_inbound.py), with the statements the worker sends, in its order, taken from
+the store modules they live in (their column lists are imported, so the two cannot
+drift apart silently):
+
+    claim_due                           inbound_events ... FOR UPDATE SKIP LOCKED
+    lock_payment_intents                batch_locks: PaymentIntents by id
+    lock_invoices_with_open_payments    batch_locks: their invoices by id
+    SAVEPOINT                           the batch's savepoint
+    per event:
+      payment_intents.apply_update      upsert of the mirror
+      open_for_payment_intent           the PaymentIntent's open invoice payments
+      get_for_update_with_lines         the invoice, locked, with its lines
+      invoices.apply_credit             payment paid + invoice amounts/status
+      events.add_all                    the change's events, outbox and deliveries
+    RELEASE SAVEPOINT
+    settle                              inbound_events outcome, one statement
+    COMMIT
+
+What pgbench leaves out is exactly what Tally adds on top of PostgreSQL: Celery,
+Python (JSON, rendering, psycopg), the connection pool. Event bodies are real ones
+from the Tally run, passed as parameters (`-D`) as psycopg sends them; ids come from
+the block of k each batch takes from a sequence (Tally gets them from the claimed
+payloads), so every batch credits fresh, open payments.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from service.store import invoice_items, invoice_payments, invoices, payment_intents
+
+TAG = "G"  # the pgbench clones: pi_G1, in_G1, ...
+
+
+def _ids(prefix: str) -> str:
+    return f"ARRAY(SELECT '{prefix}_{TAG}' || g FROM generate_series(:lo::int, :hi::int) AS g)"
+
+
+def script(batch: int, event_types: list[str]) -> str:
+    """The pgbench script of one batch of `batch` successes, each writing the events
+    `event_types` (bodies in variables data1..dataN)."""
+    rows = ", ".join(
+        f"('evt_{TAG}' || :k::int || '_{n}', false, '{t}', '2026-10-28.endive', :now::bigint,"
+        f" :data{n}::json, NULL, NULL)"
+        for n, t in enumerate(event_types, 1)
+    )
+    per_event = f"""
+INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
+    description, status, cancellation_reason, canceled_at, metadata, created)
+VALUES ('pi_{TAG}' || :k::int, false, 1299, 1299, 'usd', 'cus_{TAG}' || :k::int, NULL, 'succeeded',
+    NULL, NULL, '{{}}'::jsonb, :now::bigint)
+ON CONFLICT (id) DO UPDATE
+SET status = EXCLUDED.status, amount = EXCLUDED.amount,
+    amount_received = EXCLUDED.amount_received,
+    cancellation_reason = EXCLUDED.cancellation_reason, canceled_at = EXCLUDED.canceled_at
+WHERE payment_intents.status <> ALL('{{succeeded,canceled}}')
+  AND payment_intents.livemode = EXCLUDED.livemode
+RETURNING {payment_intents.COLUMNS};
+SELECT {invoice_payments.COLUMNS} FROM invoice_payments
+WHERE payment_intent = 'pi_{TAG}' || :k::int AND status = 'open';
+SELECT {invoices.COLUMNS},
+    (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
+     FROM (SELECT seq, {invoice_items.COLUMNS}
+           FROM invoice_items WHERE invoice = invoices.id
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows
+FROM invoices WHERE id = 'in_{TAG}' || :k::int AND livemode = false
+FOR UPDATE;
+WITH paid AS (
+    UPDATE invoice_payments
+    SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
+    WHERE id = 'inpay_{TAG}' || :k::int AND invoice = 'in_{TAG}' || :k::int AND status = 'open'
+    RETURNING invoice, amount_paid AS credited
+)
+UPDATE invoices
+SET amount_paid = invoices.amount_paid + paid.credited,
+    status = CASE
+        WHEN invoices.status = ANY('{{open,uncollectible}}')
+            AND invoices.amount_paid + paid.credited
+                >= greatest(invoices.total + invoices.starting_balance, 0)
+        THEN 'paid' ELSE invoices.status END,
+    paid_at = CASE
+        WHEN invoices.status = ANY('{{open,uncollectible}}')
+            AND invoices.amount_paid + paid.credited
+                >= greatest(invoices.total + invoices.starting_balance, 0)
+        THEN :now::bigint ELSE invoices.paid_at END,
+    paid_out_of_band = invoices.paid_out_of_band OR false
+FROM paid
+WHERE invoices.id = paid.invoice
+RETURNING {invoices.COLUMNS};
+WITH event AS (
+    INSERT INTO events (id, livemode, type, api_version, created, data,
+                        request_id, idempotency_key)
+    VALUES {rows}
+    RETURNING seq, id, livemode, type
+),
+queued AS (
+    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
+)
+INSERT INTO webhook_deliveries (event_id, endpoint_id)
+SELECT event.id, e.id
+FROM event
+JOIN webhook_endpoints e ON e.livemode = event.livemode
+WHERE e.status = 'enabled' AND NOT e.deleted
+  AND e.enabled_events && ARRAY['*', event.type];
+"""
+    events = "".join(f"\\set k :lo + {i}\n{per_event}" for i in range(batch))
+    return f"""\\set now {int(time.time())}
+SELECT nextval('bench_batches') AS b \\gset
+\\set lo :b * {batch} + 1
+\\set hi :lo + {batch - 1}
+BEGIN;
+SELECT id, type, payload, attempts
+FROM inbound_events
+WHERE status = 'pending' AND next_attempt_at <= now() AND seq BETWEEN :lo::bigint AND :hi::bigint
+ORDER BY seq
+LIMIT {batch}
+FOR UPDATE SKIP LOCKED;
+SELECT id FROM payment_intents WHERE id = ANY({_ids("pi")}) ORDER BY id FOR UPDATE;
+SELECT i.id FROM invoices i
+WHERE i.id IN (SELECT ip.invoice FROM invoice_payments ip
+               WHERE ip.payment_intent = ANY({_ids("pi")}) AND ip.status = 'open')
+ORDER BY i.id
+FOR UPDATE OF i;
+SAVEPOINT batch;
+{events}RELEASE SAVEPOINT batch;
+UPDATE inbound_events e
+SET status = v.status,
+    attempts = e.attempts + 1,
+    last_error = v.error,
+    processed_at = CASE WHEN v.status = 'pending' THEN NULL ELSE now() END,
+    next_attempt_at = CASE WHEN v.status = 'pending'
+        THEN now() + make_interval(secs => v.retry_in) ELSE e.next_attempt_at END
+FROM unnest({_ids("evt")}, array_fill('processed'::text, ARRAY[{batch}]),
+            array_fill(NULL::text, ARRAY[{batch}]), array_fill(0::float8, ARRAY[{batch}]))
+     AS v (id, status, error, retry_in)
+WHERE e.id = v.id;
+COMMIT;
+"""
+
+
+def pgbench_binary() -> str:
+    found = shutil.which("pgbench") or next(
+        iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True)), None
+    )
+    if not found:
+        raise RuntimeError("pgbench not found (apt-get install postgresql-contrib)")
+    return str(found)
+
+
+def run(dsn: str, *, count: int, batch: int, clients: int, samples: list[tuple[str, str]],
+        workdir: Path) -> dict[str, Any]:  # fmt: skip
+    """Credit the `count` pending successes of the clones TAG (1..count, inbound seq = k)
+    with pgbench at `clients` connections; `samples` are (type, data JSON) of the events
+    one credit writes. Returns credits/s and pgbench's own figures."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE SEQUENCE IF NOT EXISTS bench_batches MINVALUE 0 START 0")
+        first = conn.execute("SELECT min(seq) FROM inbound_events").fetchone()
+        assert first is not None and first[0] == 1, "pgbench expects inbound seq = k"
+        conn.execute("VACUUM ANALYZE")
+    path = workdir / "crediting.pgbench"
+    path.write_text(script(batch, [t for t, _ in samples]))
+    params = conninfo_to_dict(dsn)
+    transactions = count // (batch * clients)
+    command = [
+        pgbench_binary(), "--no-vacuum", "-M", "prepared", "-n",
+        "-c", str(clients), "-j", str(clients), "-t", str(transactions), "-f", str(path),
+    ]  # fmt: skip
+    for n, (_, data) in enumerate(samples, 1):
+        command += ["-D", f"data{n}={data}"]
+    for key, flag in (("host", "-h"), ("port", "-p"), ("user", "-U")):
+        if params.get(key):
+            command += [flag, str(params[key])]
+    command.append(str(params.get("dbname")))
+    started = time.monotonic()
+    out = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    elapsed = time.monotonic() - started
+    if out.returncode != 0:
+        raise RuntimeError(f"pgbench failed: {out.stderr[-2000:]}")
+    tps = float(re.search(r"tps = ([\d.]+)", out.stdout).group(1))  # type: ignore[union-attr]
+    latency = re.search(r"latency average = ([\d.]+) ms", out.stdout)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        paid = conn.execute(
+            "SELECT count(*) FROM invoices WHERE status = 'paid' AND id LIKE %s",
+            (f"in\\_{TAG}%",),
+        ).fetchone()[0]  # type: ignore[index]
+    done = transactions * clients * batch
+    if paid != done:
+        raise RuntimeError(f"pgbench credited {paid} invoices, expected {done}: {out.stdout}")
+    return {
+        "credits_per_s": tps * batch,
+        "batches_per_s": tps,
+        "batch": batch,
+        "clients": clients,
+        "credited": paid,
+        "batch_latency_ms": float(latency.group(1)) if latency else None,
+        "elapsed_s": elapsed,
+        "script": str(path),
+    }
