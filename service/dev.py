@@ -109,10 +109,10 @@ def main() -> int:
     children: dict[str, subprocess.Popen[bytes]] = {}
     for name, argv in commands.items():
         # Own session: a terminal Ctrl-C reaches only us, and we stop each child once.
-        child = subprocess.Popen(
+        child = subprocess.Popen(  # noqa: S603 -- this Python running _commands' fixed argv
             argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
         )
-        assert child.stdout is not None
+        assert child.stdout is not None  # noqa: S101 -- for the type checker: stdout=PIPE
         threading.Thread(target=_pump, args=(name, child.stdout), daemon=True).start()
         children[name] = child
 

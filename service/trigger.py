@@ -17,6 +17,7 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -27,9 +28,15 @@ from service.errors import UpstreamUnavailable
 from service.upstream import Upstream
 
 
+def _is_http(url: str) -> bool:
+    return urllib.parse.urlsplit(url).scheme in ("http", "https")
+
+
 def send(base_url: str, event: dict[str, Any], secret: str) -> tuple[int, str]:
+    if not _is_http(base_url):  # urlopen would also read file: and ftp: URLs
+        raise ValueError(f"not an http:// or https:// URL: {base_url!r}")
     body = json.dumps(event).encode()
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 -- the scheme is checked above
         f"{base_url.rstrip('/')}/webhooks/stripe",
         data=body,
         method="POST",
@@ -40,7 +47,7 @@ def send(base_url: str, event: dict[str, Any], secret: str) -> tuple[int, str]:
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 -- as above
             return response.status, response.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
@@ -65,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customer")
     parser.add_argument("--livemode", action="store_true")
     args = parser.parse_args(argv)
+    if not _is_http(args.url):
+        parser.error(f"--url must be an http:// or https:// URL, not {args.url!r}")
     if not args.secret:
         parser.error("no --secret and STRIPE_WEBHOOK_SECRETS is not set")
     if args.amount is not None and args.currency:

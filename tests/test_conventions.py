@@ -6,13 +6,15 @@ import hashlib
 import json
 
 import pytest
+from psycopg import sql
 
 from tests import factories
 from tests.conftest import TEST_KEY
 
 
 def count(db, table):
-    return db.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"]
+    query = sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(table))
+    return db.execute(query).fetchone()["n"]
 
 
 @pytest.mark.parametrize(

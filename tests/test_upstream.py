@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 import stripe
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from service.app import create_app
@@ -169,7 +170,8 @@ def b_invoice_for_a_customer(a: StripeA, b: ApiClient, amount: int) -> tuple[dic
 
 
 def row(db: psycopg.Connection[Any], table: str, id_: str) -> dict[str, Any] | None:
-    return db.execute(f"SELECT * FROM {table} WHERE id = %s", (id_,)).fetchone()
+    query = sql.SQL("SELECT * FROM {} WHERE id = %s").format(sql.Identifier(table))
+    return db.execute(query, (id_,)).fetchone()
 
 
 def snapshot(db: psycopg.Connection[Any], invoice_id: str) -> tuple[Any, ...]:

@@ -54,7 +54,8 @@ def _worker_init(**_: Any) -> None:
     port = os.environ.get("TALLY_WORKER_METRICS_PORT")
     if port:
         registry = observability.multiprocess_registry() or REGISTRY
-        address = os.environ.get("TALLY_WORKER_METRICS_ADDR", "0.0.0.0")
+        # Every interface by default: Prometheus scrapes from another host or container.
+        address = os.environ.get("TALLY_WORKER_METRICS_ADDR", "0.0.0.0")  # noqa: S104
         try:
             start_http_server(int(port), addr=address, registry=registry)
         except OSError as exc:

@@ -86,9 +86,7 @@ def retrieve(customer_id: str) -> dict[str, Any]:
 @bp.get("")
 @documented(_list, page_of("customer"))
 def list_customers() -> dict[str, Any]:
-    return list_response(
-        "/v1/customers", "customers", customers.LIST_COLUMNS, each(render_customer), _list
-    )
+    return list_response("/v1/customers", "customers", each(render_customer), _list)
 
 
 def _known_customer(customer_id: str) -> None:
@@ -124,7 +122,6 @@ def list_txns(customer_id: str) -> dict[str, Any]:
     return list_response(
         f"/v1/customers/{customer_id}/balance_transactions",
         "customer_balance_transactions",
-        balance_transactions.LIST_COLUMNS,
         each(render_balance_transaction),
         _list_txns,
         filters=filters,

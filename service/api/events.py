@@ -29,7 +29,6 @@ def list_events() -> dict[str, Any]:
     return list_response(
         "/v1/events",
         "events",
-        events.LIST_COLUMNS,
         each(render_event),
         _list,
         filters=lambda args: {"type": args["type"]},

@@ -81,7 +81,6 @@ def list_invoice_items() -> dict[str, Any]:
     return list_response(
         "/v1/invoiceitems",
         "invoice_items",
-        invoice_items.LIST_COLUMNS,
         each(render_invoice_item),
         _list,
         filters=lambda args: {

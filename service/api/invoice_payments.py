@@ -121,7 +121,6 @@ def list_payments() -> dict[str, Any]:
     return list_response(
         "/v1/invoice_payments",
         "invoice_payments",
-        invoice_payments.LIST_COLUMNS,
         each(render_invoice_payment),
         _list,
         filters=filters,

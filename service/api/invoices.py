@@ -138,7 +138,6 @@ def list_invoices() -> dict[str, Any]:
     return list_response(
         "/v1/invoices",
         "invoices",
-        invoices.LIST_COLUMNS,
         _render_page,
         _list,
         filters=lambda args: {"customer": args["customer"], "status": args["status"]},

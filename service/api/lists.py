@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import g
-from psycopg import sql
 
 from service.api import deps
 from service.api.expansion import Fetcher, expand
@@ -20,7 +19,6 @@ from service.store.pages import list_page
 def list_response(
     url: str,
     table: str,
-    columns: sql.Composable,
     render: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
     schema: ListParamsSchema,
     filters: Callable[[dict[str, Any]], dict[str, Any]] = lambda _: {},
@@ -34,7 +32,6 @@ def list_response(
     rows, has_more = list_page(
         deps.get_conn(),
         table,
-        columns,
         livemode=deps.caller().livemode,
         filters=filters(args),
         limit=args["limit"],

@@ -84,7 +84,6 @@ def list_payment_intents() -> dict[str, Any]:
     return list_response(
         "/v1/payment_intents",
         "payment_intents",
-        payment_intents.LIST_COLUMNS,
         each(render_payment_intent),
         _list,
         filters=lambda args: {"customer": args["customer"]},

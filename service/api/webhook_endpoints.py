@@ -122,7 +122,6 @@ def list_endpoints() -> dict[str, Any]:
     return list_response(
         "/v1/webhook_endpoints",
         "webhook_endpoints",
-        webhook_endpoints.LIST_COLUMNS,
         each(render_webhook_endpoint),
         _list,
         filters=lambda _args: {"deleted": False},

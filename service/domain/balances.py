@@ -17,7 +17,7 @@ UNAPPLIED_FROM_INVOICE = "unapplied_from_invoice"
 
 @dataclass(frozen=True, slots=True)
 class Customer:
-    """A customers row (store.customers.COLUMNS), read locked before its balance moves."""
+    """A customers row (service.store.customers), read locked before its balance moves."""
 
     id: str
     livemode: bool

@@ -20,7 +20,7 @@ TERMINAL_PI_STATUSES = ("succeeded", "canceled")
 
 @dataclass(frozen=True, slots=True)
 class Invoice:
-    """An invoices row (store.invoices.COLUMNS)."""
+    """An invoices row, as service.store.invoices selects it."""
 
     id: str
     livemode: bool

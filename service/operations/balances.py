@@ -111,7 +111,8 @@ def open_balance(
             caller, customer["id"], rules.INITIAL, amount, money.DEFAULT_CURRENCY, now=now
         ),
     )
-    assert txn is not None  # a new customer has no currency yet
+    if txn is None:  # refused only for a balance in another currency
+        raise RuntimeError(f"new customer {customer['id']} already has a balance currency")
     return {**customer, "balance": txn["ending_balance"], "currency": txn["currency"]}
 
 
@@ -137,7 +138,8 @@ def return_from_invoice(
 ) -> list[Event]:
     """Void's part: what the invoice took from the balance at finalize goes back to it
     (`unapplied_from_invoice`). Returns the events of that move."""
-    assert invoice.ending_balance is not None  # only finalized invoices are voided
+    if invoice.ending_balance is None:  # only finalized invoices are voided
+        raise ValueError(f"invoice {invoice.id} was never finalized")
     applied = invoice.ending_balance - invoice.starting_balance
     if applied == 0:
         return []
@@ -168,7 +170,8 @@ def credit_overpayment(
 
 def _locked_customer(conn: psycopg.Connection[Any], invoice: Invoice) -> Customer:
     customer = customers.get_for_update(conn, invoice.customer, invoice.livemode)
-    assert customer is not None  # invoices.customer references it
+    if customer is None:  # invoices.customer references it
+        raise RuntimeError(f"customer {invoice.customer} of invoice {invoice.id} is missing")
     return customer
 
 
@@ -221,7 +224,8 @@ def _move(
     """Append `txn` to the locked customer's balance; return it as written, with the
     `customer.updated` event of the change."""
     written = balance_transactions.add(conn, txn)
-    assert written is not None  # the customer is locked and its currency was checked
+    if written is None:  # the customer is locked and its currency was checked
+        raise RuntimeError(f"customer {customer.id} refused a {txn['currency']} transaction")
     before = render_customer(asdict(customer))
     after = render_customer(
         {**asdict(customer), "balance": written["ending_balance"], "currency": txn["currency"]}

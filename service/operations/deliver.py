@@ -63,7 +63,8 @@ def deliver(
         return "failed"
     observability.bind(event_id=claimed["event_id"], endpoint_id=claimed["endpoint_id"])
     row = events.get(conn, claimed["event_id"], claimed["livemode"])
-    assert row is not None, claimed
+    if row is None:  # webhook_deliveries.event_id references it
+        raise RuntimeError(f"event {claimed['event_id']} of delivery {delivery_id} is missing")
     body = json.dumps(render_event(row), separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json; charset=utf-8",

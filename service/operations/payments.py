@@ -315,7 +315,8 @@ def apply_payment_intent_update(
             locked = invoices.get_for_update_with_lines(
                 conn, inpay.invoice, inpay.livemode, lines=EMBEDDED_LINES + 1
             )
-            assert locked is not None
+            if locked is None:  # invoice_payments.invoice references it
+                raise RuntimeError(f"invoice {inpay.invoice} of payment {inpay.id} is missing")
             invoice, line_rows = locked
             amount = ledger.amount_received(current, inpay.amount_requested)
             _credit(conn, caller, invoice, line_rows, inpay, amount, now=now)

@@ -31,7 +31,7 @@ class Backlog:
 
 def snapshot(conn: psycopg.Connection[Any]) -> Backlog:
     with conn.cursor(row_factory=class_row(Backlog)) as cur:
-        row = cur.execute(
+        (row,) = cur.execute(
             """
             SELECT
               (SELECT count(*) FROM inbound_events WHERE status = 'pending') AS inbound_pending,
@@ -54,6 +54,5 @@ def snapshot(conn: psycopg.Connection[Any]) -> Backlog:
               (SELECT count(*) FROM webhook_endpoints WHERE status = 'disabled' AND NOT deleted)
                 AS endpoints_disabled
             """
-        ).fetchone()
-    assert row is not None
+        ).fetchall()
     return row

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
-
-COLUMNS: LiteralString = """id, livemode, customer, type, amount, currency, ending_balance,
-    invoice, description, metadata, created"""
-LIST_COLUMNS = sql.SQL(COLUMNS)
 
 
 def add(conn: psycopg.Connection[Any], txn: dict[str, Any]) -> dict[str, Any] | None:
@@ -34,8 +29,9 @@ def add(conn: psycopg.Connection[Any], txn: dict[str, Any]) -> dict[str, Any] | 
         SELECT %(id)s, %(livemode)s, customer.id, %(type)s, %(amount)s, %(currency)s,
             customer.balance, %(invoice)s, %(description)s, %(metadata)s, %(created)s
         FROM customer
-        RETURNING """
-        + COLUMNS,
+        RETURNING id, livemode, customer, type, amount, currency, ending_balance, invoice,
+            description, metadata, created
+        """,
         {**txn, "metadata": Jsonb(txn["metadata"])},
     ).fetchone()
 
@@ -44,8 +40,12 @@ def get(
     conn: psycopg.Connection[Any], customer_id: str, txn_id: str, livemode: bool
 ) -> dict[str, Any] | None:
     return conn.execute(
-        "SELECT " + COLUMNS + " FROM customer_balance_transactions"
-        " WHERE id = %(id)s AND customer = %(customer)s AND livemode = %(livemode)s",
+        """
+        SELECT id, livemode, customer, type, amount, currency, ending_balance, invoice,
+            description, metadata, created
+        FROM customer_balance_transactions
+        WHERE id = %(id)s AND customer = %(customer)s AND livemode = %(livemode)s
+        """,
         {"id": txn_id, "customer": customer_id, "livemode": livemode},
     ).fetchone()
 
@@ -55,23 +55,27 @@ def get_for_update(
 ) -> dict[str, Any] | None:
     """The transaction, locked until the transaction ends (its notes are being changed)."""
     return conn.execute(
-        "SELECT " + COLUMNS + " FROM customer_balance_transactions"
-        " WHERE id = %(id)s AND customer = %(customer)s AND livemode = %(livemode)s"
-        " FOR NO KEY UPDATE",
+        """
+        SELECT id, livemode, customer, type, amount, currency, ending_balance, invoice,
+            description, metadata, created
+        FROM customer_balance_transactions
+        WHERE id = %(id)s AND customer = %(customer)s AND livemode = %(livemode)s
+        FOR NO KEY UPDATE
+        """,
         {"id": txn_id, "customer": customer_id, "livemode": livemode},
     ).fetchone()
 
 
 def update_notes(conn: psycopg.Connection[Any], txn: dict[str, Any]) -> dict[str, Any]:
     """Write a transaction's description and metadata, all that may change of it."""
-    row = conn.execute(
+    (row,) = conn.execute(
         """
         UPDATE customer_balance_transactions
         SET description = %(description)s, metadata = %(metadata)s
         WHERE id = %(id)s
-        RETURNING """
-        + COLUMNS,
+        RETURNING id, livemode, customer, type, amount, currency, ending_balance, invoice,
+            description, metadata, created
+        """,
         {**txn, "metadata": Jsonb(txn["metadata"])},
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return row

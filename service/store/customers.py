@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from service.domain.balances import Customer
-
-COLUMNS: LiteralString = (
-    "id, livemode, email, name, phone, description, metadata, created, balance, currency"
-)
-LIST_COLUMNS = sql.SQL(COLUMNS)
 
 
 def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str, Any] | None:
@@ -26,15 +20,20 @@ def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str,
         VALUES (%(id)s, %(livemode)s, %(email)s, %(name)s, %(phone)s, %(description)s,
                 %(metadata)s, %(created)s, %(invoice_prefix)s)
         ON CONFLICT (invoice_prefix) DO NOTHING
-        RETURNING """
-        + COLUMNS,
+        RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
+            currency
+        """,
         {**customer, "metadata": Jsonb(customer["metadata"])},
     ).fetchone()
 
 
 def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> dict[str, Any] | None:
     return conn.execute(
-        "SELECT " + COLUMNS + " FROM customers WHERE id = %(id)s AND livemode = %(livemode)s",
+        """
+        SELECT id, livemode, email, name, phone, description, metadata, created, balance,
+            currency
+        FROM customers WHERE id = %(id)s AND livemode = %(livemode)s
+        """,
         {"id": customer_id, "livemode": livemode},
     ).fetchone()
 
@@ -43,15 +42,14 @@ def take_invoice_number(conn: psycopg.Connection[Any], customer_id: str) -> tupl
     """The customer's invoice prefix and the next number of its sequence, taken: the
     row stays locked until the transaction ends, so concurrent finalizations of one
     customer's invoices number in turn, and a rollback gives the number back."""
-    row = conn.execute(
+    (row,) = conn.execute(
         """
         UPDATE customers SET next_invoice_sequence = next_invoice_sequence + 1
         WHERE id = %(id)s
         RETURNING invoice_prefix, next_invoice_sequence - 1 AS sequence
         """,
         {"id": customer_id},
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return row["invoice_prefix"], row["sequence"]
 
 
@@ -63,8 +61,12 @@ def get_for_update(
     check, FOR KEY SHARE) need not wait for it."""
     cur = conn.cursor(row_factory=class_row(Customer))
     return cur.execute(
-        "SELECT " + COLUMNS + " FROM customers WHERE id = %(id)s AND livemode = %(livemode)s"
-        " FOR NO KEY UPDATE",
+        """
+        SELECT id, livemode, email, name, phone, description, metadata, created, balance,
+            currency
+        FROM customers WHERE id = %(id)s AND livemode = %(livemode)s
+        FOR NO KEY UPDATE
+        """,
         {"id": customer_id, "livemode": livemode},
     ).fetchone()
 

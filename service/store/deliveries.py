@@ -13,8 +13,6 @@ from typing import Any
 
 import psycopg
 
-_LEASE_TOKEN = "(extract(epoch FROM next_attempt_at) * 1000000)::bigint"
-
 
 def lease_due(
     conn: psycopg.Connection[Any], *, limit: int, lease_seconds: float
@@ -30,9 +28,8 @@ def lease_due(
             ORDER BY next_attempt_at
             LIMIT %(limit)s
             FOR UPDATE SKIP LOCKED)
-        RETURNING id, """
-        + _LEASE_TOKEN
-        + " AS lease",
+        RETURNING id, (extract(epoch FROM next_attempt_at) * 1000000)::bigint AS lease
+        """,
         {"limit": limit, "lease": lease_seconds},
     ).fetchall()
 
@@ -128,13 +125,12 @@ def attempts_of(conn: psycopg.Connection[Any], delivery_id: int) -> list[dict[st
 
 def counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Pending deliveries, and how many of them are due now (both from the partial index)."""
-    row = conn.execute(
+    (row,) = conn.execute(
         """
         SELECT count(*) AS pending, count(*) FILTER (WHERE next_attempt_at <= now()) AS due
         FROM webhook_deliveries WHERE status = 'pending'
         """
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return {"pending": int(row["pending"]), "due": int(row["due"])}
 
 

@@ -3,19 +3,13 @@ Redis stream, with one delivery row per subscribed webhook endpoint."""
 
 from __future__ import annotations
 
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Json
 
 from service.domain.events import API_VERSION, Event
-
-COLUMNS: LiteralString = """
-    id, livemode, type, api_version, created, data, request_id, idempotency_key,
-    (SELECT count(*) FROM webhook_deliveries d
-      WHERE d.event_id = events.id AND d.status = 'pending') AS pending_webhooks
-"""
 
 
 def add(conn: psycopg.Connection[Any], event: Event) -> None:
@@ -65,12 +59,14 @@ def add_all(conn: psycopg.Connection[Any], events: list[Event]) -> None:
 
 def get(conn: psycopg.Connection[Any], event_id: str, livemode: bool) -> dict[str, Any] | None:
     return conn.execute(
-        "SELECT " + COLUMNS + " FROM events WHERE id = %(id)s AND livemode = %(livemode)s",
+        """
+        SELECT id, livemode, type, api_version, created, data, request_id, idempotency_key,
+            (SELECT count(*) FROM webhook_deliveries d
+             WHERE d.event_id = events.id AND d.status = 'pending') AS pending_webhooks
+        FROM events WHERE id = %(id)s AND livemode = %(livemode)s
+        """,
         {"id": event_id, "livemode": livemode},
     ).fetchone()
-
-
-LIST_COLUMNS = sql.SQL(COLUMNS)
 
 
 def find(conn: psycopg.Connection[Any], event_id: str) -> dict[str, Any] | None:

@@ -27,7 +27,7 @@ class Claim:
 def claim(conn: psycopg.Connection[Any], api_key_hash: str, key: str) -> Claim:
     """Take the key's lock for the rest of the transaction, without waiting, and read its
     record. Not locked means a request with this key is running now."""
-    row = conn.execute(
+    (row,) = conn.execute(
         """
         SELECT pg_try_advisory_xact_lock(
                    hashtextextended('idempotency:' || %(api_key_hash)s || ':' || %(key)s, 0)
@@ -39,8 +39,7 @@ def claim(conn: psycopg.Connection[Any], api_key_hash: str, key: str) -> Claim:
             ON k.api_key_hash = %(api_key_hash)s AND k.key = %(key)s
         """,
         {"api_key_hash": api_key_hash, "key": key, "stale": STALE_AFTER_SECONDS},
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return Claim(
         locked=row["locked"],
         request_hash=row["request_hash"],

@@ -112,13 +112,12 @@ def count_stale(conn: psycopg.Connection[Any], *, grace_seconds: float) -> int:
 
 def count_by_status(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Pending and failed counts (both read from partial indexes, never the whole table)."""
-    row = conn.execute(
+    (row,) = conn.execute(
         """
         SELECT (SELECT count(*) FROM inbound_events WHERE status = 'pending') AS pending,
                (SELECT count(*) FROM inbound_events WHERE status = 'failed') AS failed
         """
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return {"pending": int(row["pending"]), "failed": int(row["failed"])}
 
 

@@ -2,36 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
-
-COLUMNS: LiteralString = """id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created"""
-LIST_COLUMNS = sql.SQL(COLUMNS)
 
 
 def insert(conn: psycopg.Connection[Any], item: dict[str, Any]) -> dict[str, Any]:
-    row = conn.execute(
+    (row,) = conn.execute(
         """
         INSERT INTO invoice_items (id, line_id, livemode, customer, invoice, amount, unit_amount,
             quantity, currency, description, metadata, created)
         VALUES (%(id)s, %(line_id)s, %(livemode)s, %(customer)s, %(invoice)s, %(amount)s,
             %(unit_amount)s, %(quantity)s, %(currency)s, %(description)s, %(metadata)s,
             %(created)s)
-        RETURNING """
-        + COLUMNS,
+        RETURNING id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+            currency, description, metadata, created
+        """,
         {**item, "metadata": Jsonb(item["metadata"])},
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return row
 
 
 def get(conn: psycopg.Connection[Any], item_id: str, livemode: bool) -> dict[str, Any] | None:
     return conn.execute(
-        "SELECT " + COLUMNS + " FROM invoice_items WHERE id = %(id)s AND livemode = %(livemode)s",
+        """
+        SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+            currency, description, metadata, created
+        FROM invoice_items WHERE id = %(id)s AND livemode = %(livemode)s
+        """,
         {"id": item_id, "livemode": livemode},
     ).fetchone()
 
@@ -89,8 +88,12 @@ def bind(
 def lines(conn: psycopg.Connection[Any], invoice_id: str, limit: int) -> list[dict[str, Any]]:
     """The invoice's newest `limit` items, newest first (Stripe's order for invoice items)."""
     return conn.execute(
-        "SELECT " + COLUMNS + " FROM invoice_items WHERE invoice = %(invoice)s"
-        " ORDER BY seq DESC LIMIT %(limit)s",
+        """
+        SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+            currency, description, metadata, created
+        FROM invoice_items WHERE invoice = %(invoice)s
+        ORDER BY seq DESC LIMIT %(limit)s
+        """,
         {"invoice": invoice_id, "limit": limit},
     ).fetchall()
 
@@ -101,9 +104,8 @@ def lines_of(
     """Each invoice's newest `limit` items, newest first, for many invoices in one query."""
     rows = conn.execute(
         """
-        SELECT """
-        + COLUMNS
-        + """
+        SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+            currency, description, metadata, created
         FROM (
             SELECT *, row_number() OVER (PARTITION BY invoice ORDER BY seq DESC) AS position
             FROM invoice_items WHERE invoice = ANY(%(invoices)s)
@@ -128,22 +130,44 @@ def lines_page(
     ending_before: str | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
     """One newest-first page of the invoice's lines, paged by line id (`il_…`)."""
-    cursor = "(SELECT seq FROM invoice_items WHERE line_id = %(cursor)s AND invoice = %(invoice)s)"
-    query: LiteralString = "SELECT " + COLUMNS + " FROM invoice_items WHERE invoice = %(invoice)s"
+    params = {"invoice": invoice_id, "cursor": starting_after or ending_before, "limit": limit + 1}
     if starting_after is not None:
-        query += " AND seq < " + cursor + " ORDER BY seq DESC"
+        rows = conn.execute(
+            """
+            SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+                currency, description, metadata, created
+            FROM invoice_items
+            WHERE invoice = %(invoice)s
+              AND seq < (SELECT seq FROM invoice_items
+                         WHERE line_id = %(cursor)s AND invoice = %(invoice)s)
+            ORDER BY seq DESC LIMIT %(limit)s
+            """,
+            params,
+        ).fetchall()
     elif ending_before is not None:
-        query += " AND seq > " + cursor + " ORDER BY seq ASC"
+        rows = conn.execute(
+            """
+            SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+                currency, description, metadata, created
+            FROM invoice_items
+            WHERE invoice = %(invoice)s
+              AND seq > (SELECT seq FROM invoice_items
+                         WHERE line_id = %(cursor)s AND invoice = %(invoice)s)
+            ORDER BY seq ASC LIMIT %(limit)s
+            """,
+            params,
+        ).fetchall()
     else:
-        query += " ORDER BY seq DESC"
-    rows = conn.execute(
-        query + " LIMIT %(limit)s",
-        {
-            "invoice": invoice_id,
-            "cursor": starting_after or ending_before,
-            "limit": limit + 1,
-        },
-    ).fetchall()
+        rows = conn.execute(
+            """
+            SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+                currency, description, metadata, created
+            FROM invoice_items
+            WHERE invoice = %(invoice)s
+            ORDER BY seq DESC LIMIT %(limit)s
+            """,
+            params,
+        ).fetchall()
     has_more = len(rows) > limit
     rows = rows[:limit]
     if starting_after is None and ending_before is not None:

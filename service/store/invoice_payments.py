@@ -2,41 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import class_row
 
 from service.domain.ledger import InvoicePayment
-
-COLUMNS: LiteralString = """id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created"""
-LIST_COLUMNS = sql.SQL(COLUMNS)
 
 
 def insert(conn: psycopg.Connection[Any], payment: dict[str, Any]) -> InvoicePayment:
     """Insert an open invoice payment; raises UniqueViolation if its payment is attached."""
     cur = conn.cursor(row_factory=class_row(InvoicePayment))
-    row = cur.execute(
+    (row,) = cur.execute(
         """
         INSERT INTO invoice_payments (id, livemode, invoice, payment_intent, payment_record,
             currency, amount_requested, status, created)
         VALUES (%(id)s, %(livemode)s, %(invoice)s, %(payment_intent)s, %(payment_record)s,
             %(currency)s, %(amount_requested)s, 'open', %(created)s)
-        RETURNING """
-        + COLUMNS,
+        RETURNING id, livemode, invoice, payment_intent, payment_record, currency,
+            amount_requested, amount_paid, status, paid_at, canceled_at, created
+        """,
         payment,
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return row
 
 
 def get(conn: psycopg.Connection[Any], payment_id: str, livemode: bool) -> dict[str, Any] | None:
     return conn.execute(
-        "SELECT "
-        + COLUMNS
-        + " FROM invoice_payments WHERE id = %(id)s AND livemode = %(livemode)s",
+        """
+        SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+            amount_requested, amount_paid, status, paid_at, canceled_at, created
+        FROM invoice_payments WHERE id = %(id)s AND livemode = %(livemode)s
+        """,
         {"id": payment_id, "livemode": livemode},
     ).fetchone()
 
@@ -44,8 +41,12 @@ def get(conn: psycopg.Connection[Any], payment_id: str, livemode: bool) -> dict[
 def open_for_payment_intent(conn: psycopg.Connection[Any], pi_id: str) -> list[InvoicePayment]:
     cur = conn.cursor(row_factory=class_row(InvoicePayment))
     return cur.execute(
-        "SELECT " + COLUMNS + " FROM invoice_payments"
-        " WHERE payment_intent = %(pi)s AND status = 'open'",
+        """
+        SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+            amount_requested, amount_paid, status, paid_at, canceled_at, created
+        FROM invoice_payments
+        WHERE payment_intent = %(pi)s AND status = 'open'
+        """,
         {"pi": pi_id},
     ).fetchall()
 
@@ -64,12 +65,11 @@ def open_for_invoice(
 
 def paid_off_stripe(conn: psycopg.Connection[Any], invoice_id: str) -> int:
     """What the invoice's paid payment records (payments made outside Stripe) paid."""
-    row = conn.execute(
+    (row,) = conn.execute(
         "SELECT coalesce(sum(amount_paid), 0) AS amount FROM invoice_payments"
         " WHERE invoice = %(invoice)s AND status = 'paid' AND payment_record IS NOT NULL",
         {"invoice": invoice_id},
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return int(row["amount"])
 
 
@@ -80,15 +80,20 @@ def mark_canceled(
         """
         UPDATE invoice_payments SET status = 'canceled', canceled_at = %(now)s
         WHERE id = %(id)s AND status = 'open'
-        RETURNING """
-        + COLUMNS,
+        RETURNING id, livemode, invoice, payment_intent, payment_record, currency,
+            amount_requested, amount_paid, status, paid_at, canceled_at, created
+        """,
         {"id": payment_id, "now": now},
     ).fetchone()
 
 
 def for_invoice(conn: psycopg.Connection[Any], invoice_id: str, limit: int) -> list[dict[str, Any]]:
     return conn.execute(
-        "SELECT " + COLUMNS + " FROM invoice_payments WHERE invoice = %(invoice)s"
-        " ORDER BY seq DESC LIMIT %(limit)s",
+        """
+        SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+            amount_requested, amount_paid, status, paid_at, canceled_at, created
+        FROM invoice_payments WHERE invoice = %(invoice)s
+        ORDER BY seq DESC LIMIT %(limit)s
+        """,
         {"invoice": invoice_id, "limit": limit},
     ).fetchall()

@@ -1,32 +1,24 @@
-"""Invoices. Lock order: invoice row first, then its items and payments."""
+"""Invoices. Lock order: invoice row first, then its items and payments.
+
+Every query that returns invoices selects the same columns, in the order of
+service.domain.ledger.Invoice (class_row). A draft's starting_balance is the customer's
+balance now, in the invoice's currency (Stripe shows it before finalize); finalize
+freezes it. COALESCE evaluates the subquery only for drafts.
+"""
 
 from __future__ import annotations
 
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from service.domain.ledger import Invoice
-from service.store import invoice_items
-
-# A draft's starting_balance is the customer's balance now, in the invoice's currency
-# (Stripe shows it before finalize); finalize freezes it. COALESCE evaluates the
-# subquery only for drafts.
-COLUMNS: LiteralString = """id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance"""
-LIST_COLUMNS = sql.SQL(COLUMNS)
 
 
 def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
-    row = conn.execute(
+    (row,) = conn.execute(
         """
         INSERT INTO invoices (id, livemode, customer, status, currency, description, footer,
             metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
@@ -34,17 +26,31 @@ def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, 
         VALUES (%(id)s, %(livemode)s, %(customer)s, 'draft', %(currency)s, %(description)s,
             %(footer)s, %(metadata)s, %(auto_advance)s, %(collection_method)s, %(due_date)s,
             %(customer_email)s, %(customer_name)s, %(created)s)
-        RETURNING """
-        + COLUMNS,
+        RETURNING id, livemode, customer, status, currency, number, description, footer,
+            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+            marked_uncollectible_at, created, ending_balance,
+            coalesce(starting_balance,
+                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
+                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance
+        """,
         {**invoice, "metadata": Jsonb(invoice["metadata"])},
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return row
 
 
 def get(conn: psycopg.Connection[Any], invoice_id: str, livemode: bool) -> dict[str, Any] | None:
     return conn.execute(
-        "SELECT " + COLUMNS + " FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s",
+        """
+        SELECT id, livemode, customer, status, currency, number, description, footer,
+            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+            marked_uncollectible_at, created, ending_balance,
+            coalesce(starting_balance,
+                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
+                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance
+        FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s
+        """,
         {"id": invoice_id, "livemode": livemode},
     ).fetchone()
 
@@ -54,8 +60,17 @@ def get_for_update(
 ) -> dict[str, Any] | None:
     """The invoice row, locked until the end of the caller's transaction."""
     return conn.execute(
-        "SELECT " + COLUMNS + " FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s"
-        " FOR UPDATE",
+        """
+        SELECT id, livemode, customer, status, currency, number, description, footer,
+            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+            marked_uncollectible_at, created, ending_balance,
+            coalesce(starting_balance,
+                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
+                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance
+        FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s
+        FOR UPDATE
+        """,
         {"id": invoice_id, "livemode": livemode},
     ).fetchone()
 
@@ -68,13 +83,17 @@ def get_for_update_with_lines(
     crediting, whose invoices are finalized (their lines no longer change).
     """
     row = conn.execute(
-        "SELECT "
-        + COLUMNS
-        + """,
+        """
+        SELECT id, livemode, customer, status, currency, number, description, footer,
+            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+            marked_uncollectible_at, created, ending_balance,
+            coalesce(starting_balance,
+                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
+                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
             (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-             FROM (SELECT seq, """
-        + invoice_items.COLUMNS
-        + """
+             FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
+                          quantity, currency, description, metadata, created
                    FROM invoice_items WHERE invoice = invoices.id
                    ORDER BY seq DESC LIMIT %(lines)s) item) AS line_rows
         FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s
@@ -130,8 +149,14 @@ def apply_credit(
             paid_out_of_band = invoices.paid_out_of_band OR %(out_of_band)s
         FROM paid
         WHERE invoices.id = paid.invoice
-        RETURNING """
-        + COLUMNS,
+        RETURNING id, livemode, customer, status, currency, number, description, footer,
+            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+            marked_uncollectible_at, created, ending_balance,
+            coalesce(starting_balance,
+                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
+                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance
+        """,
         {
             "id": invoice_id,
             "payment_id": payment_id,
@@ -145,39 +170,49 @@ def apply_credit(
 
 def refresh_total(conn: psycopg.Connection[Any], invoice_id: str) -> dict[str, Any]:
     """Recompute a draft's total from its items."""
-    row = conn.execute(
+    (row,) = conn.execute(
         """
         UPDATE invoices SET total = (
             SELECT coalesce(sum(amount), 0) FROM invoice_items WHERE invoice = %(id)s)
         WHERE id = %(id)s
-        RETURNING """
-        + COLUMNS,
+        RETURNING id, livemode, customer, status, currency, number, description, footer,
+            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+            marked_uncollectible_at, created, ending_balance,
+            coalesce(starting_balance,
+                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
+                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance
+        """,
         {"id": invoice_id},
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return row
 
 
 def update_details(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
     """Write the editable, non-monetary fields of `invoice`."""
-    row = conn.execute(
+    (row,) = conn.execute(
         """
         UPDATE invoices SET description = %(description)s, footer = %(footer)s,
             metadata = %(metadata)s, auto_advance = %(auto_advance)s,
             collection_method = %(collection_method)s, due_date = %(due_date)s
         WHERE id = %(id)s
-        RETURNING """
-        + COLUMNS,
+        RETURNING id, livemode, customer, status, currency, number, description, footer,
+            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+            marked_uncollectible_at, created, ending_balance,
+            coalesce(starting_balance,
+                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
+                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance
+        """,
         {**invoice, "metadata": Jsonb(invoice["metadata"])},
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return row
 
 
 def update_state(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
     """Write a status move of `invoice`: status, number, the transition timestamps and
     the balance it started from and left (frozen at finalize)."""
-    row = conn.execute(
+    (row,) = conn.execute(
         """
         UPDATE invoices SET status = %(status)s, number = %(number)s,
             auto_advance = %(auto_advance)s, paid_out_of_band = %(paid_out_of_band)s,
@@ -185,11 +220,16 @@ def update_state(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict
             marked_uncollectible_at = %(marked_uncollectible_at)s,
             starting_balance = %(starting_balance)s, ending_balance = %(ending_balance)s
         WHERE id = %(id)s
-        RETURNING """
-        + COLUMNS,
+        RETURNING id, livemode, customer, status, currency, number, description, footer,
+            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+            marked_uncollectible_at, created, ending_balance,
+            coalesce(starting_balance,
+                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
+                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance
+        """,
         invoice,
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return row
 
 

@@ -7,11 +7,78 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+# The tables list_page pages through, each with the columns of its rows (those its
+# store module returns) and the columns a list may be filtered on. A closed set:
+# list_page composes SQL from these names only.
+_LISTS: dict[str, tuple[sql.SQL, frozenset[str]]] = {
+    "customers": (
+        sql.SQL(
+            """id, livemode, email, name, phone, description, metadata, created, balance,
+            currency"""
+        ),
+        frozenset(),
+    ),
+    "customer_balance_transactions": (
+        sql.SQL(
+            """id, livemode, customer, type, amount, currency, ending_balance, invoice,
+            description, metadata, created"""
+        ),
+        frozenset({"customer", "invoice"}),
+    ),
+    "events": (
+        sql.SQL(
+            """id, livemode, type, api_version, created, data, request_id, idempotency_key,
+            (SELECT count(*) FROM webhook_deliveries d
+             WHERE d.event_id = events.id AND d.status = 'pending') AS pending_webhooks"""
+        ),
+        frozenset({"type"}),
+    ),
+    "invoice_items": (
+        sql.SQL(
+            """id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+            currency, description, metadata, created"""
+        ),
+        frozenset({"customer", "invoice", "pending"}),
+    ),
+    "invoice_payments": (
+        sql.SQL(
+            """id, livemode, invoice, payment_intent, payment_record, currency,
+            amount_requested, amount_paid, status, paid_at, canceled_at, created"""
+        ),
+        frozenset({"invoice", "status", "payment_intent", "payment_record"}),
+    ),
+    "invoices": (
+        sql.SQL(
+            """id, livemode, customer, status, currency, number, description, footer,
+            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+            marked_uncollectible_at, created, ending_balance,
+            coalesce(starting_balance,
+                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
+                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance"""
+        ),
+        frozenset({"customer", "status"}),
+    ),
+    "payment_intents": (
+        sql.SQL(
+            """id, livemode, amount, amount_received, currency, customer, description,
+            status, cancellation_reason, canceled_at, metadata, created"""
+        ),
+        frozenset({"customer"}),
+    ),
+    "webhook_endpoints": (
+        sql.SQL(
+            """id, livemode, url, enabled_events, status, description, api_version,
+            metadata, created"""
+        ),
+        frozenset({"deleted"}),
+    ),
+}
+
 
 def list_page(
     conn: psycopg.Connection[Any],
     table: str,
-    columns: sql.Composable,
     *,
     livemode: bool,
     filters: dict[str, Any],
@@ -22,8 +89,14 @@ def list_page(
     """One page of `table`'s rows in this mode matching `filters` (column = value).
 
     Returns the rows, newest first, and whether more lie beyond the page.
-    A cursor id that does not exist in this mode matches nothing.
+    A cursor id that does not exist in this mode matches nothing. `table` and the
+    columns of `filters` must be among those _LISTS names.
     """
+    if table not in _LISTS:
+        raise ValueError(f"list_page does not list {table!r}")
+    columns, filterable = _LISTS[table]
+    if not filters.keys() <= filterable:
+        raise ValueError(f"{table} lists are not filtered on {sorted(filters.keys() - filterable)}")
     where = [sql.SQL("livemode = %(livemode)s")]
     params: dict[str, Any] = {"livemode": livemode, "limit": limit + 1}
     for column, value in filters.items():

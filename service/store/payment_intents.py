@@ -2,39 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from service.domain.ledger import LockedPaymentIntent, PaymentIntent
 
-COLUMNS: LiteralString = """id, livemode, amount, amount_received, currency, customer, description,
-    status, cancellation_reason, canceled_at, metadata, created"""
-LIST_COLUMNS = sql.SQL(COLUMNS)
-
 
 def insert(conn: psycopg.Connection[Any], pi: dict[str, Any]) -> dict[str, Any]:
-    row = conn.execute(
+    (row,) = conn.execute(
         """
         INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
             description, status, cancellation_reason, canceled_at, metadata, created)
         VALUES (%(id)s, %(livemode)s, %(amount)s, %(amount_received)s, %(currency)s, %(customer)s,
             %(description)s, %(status)s, %(cancellation_reason)s, %(canceled_at)s, %(metadata)s,
             %(created)s)
-        RETURNING """
-        + COLUMNS,
+        RETURNING id, livemode, amount, amount_received, currency, customer, description,
+            status, cancellation_reason, canceled_at, metadata, created
+        """,
         {**pi, "metadata": Jsonb(pi["metadata"])},
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return row
 
 
 def get(conn: psycopg.Connection[Any], pi_id: str, livemode: bool) -> dict[str, Any] | None:
     return conn.execute(
-        "SELECT " + COLUMNS + " FROM payment_intents WHERE id = %(id)s AND livemode = %(livemode)s",
+        """
+        SELECT id, livemode, amount, amount_received, currency, customer, description,
+            status, cancellation_reason, canceled_at, metadata, created
+        FROM payment_intents WHERE id = %(id)s AND livemode = %(livemode)s
+        """,
         {"id": pi_id, "livemode": livemode},
     ).fetchone()
 
@@ -81,22 +80,23 @@ def apply_update(
             canceled_at = EXCLUDED.canceled_at
         WHERE payment_intents.status <> ALL(%(terminal)s)
           AND payment_intents.livemode = EXCLUDED.livemode
-        RETURNING """
-        + COLUMNS,
+        RETURNING id, livemode, amount, amount_received, currency, customer, description,
+            status, cancellation_reason, canceled_at, metadata, created
+        """,
         {**pi, "metadata": Jsonb(pi["metadata"]), "terminal": list(terminal)},
     ).fetchone()
 
 
 def update_state(conn: psycopg.Connection[Any], pi: dict[str, Any]) -> dict[str, Any]:
-    row = conn.execute(
+    (row,) = conn.execute(
         """
         UPDATE payment_intents
         SET status = %(status)s, amount = %(amount)s, amount_received = %(amount_received)s,
             cancellation_reason = %(cancellation_reason)s, canceled_at = %(canceled_at)s
         WHERE id = %(id)s
-        RETURNING """
-        + COLUMNS,
+        RETURNING id, livemode, amount, amount_received, currency, customer, description,
+            status, cancellation_reason, canceled_at, metadata, created
+        """,
         pi,
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return row

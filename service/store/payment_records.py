@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
@@ -10,12 +10,9 @@ from psycopg.types.json import Jsonb
 
 from service.domain.ledger import LockedPaymentRecord
 
-COLUMNS: LiteralString = """id, livemode, amount, currency, customer, outcome, payment_method_type,
-    payment_reference, description, initiated_at, guaranteed_at, failed_at, metadata, created"""
-
 
 def insert(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, Any]:
-    row = conn.execute(
+    (row,) = conn.execute(
         """
         INSERT INTO payment_records (id, livemode, amount, currency, customer, outcome,
             payment_method_type, payment_reference, description, initiated_at, guaranteed_at,
@@ -23,17 +20,23 @@ def insert(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, A
         VALUES (%(id)s, %(livemode)s, %(amount)s, %(currency)s, %(customer)s, %(outcome)s,
             %(payment_method_type)s, %(payment_reference)s, %(description)s, %(initiated_at)s,
             %(guaranteed_at)s, %(failed_at)s, %(metadata)s, %(created)s)
-        RETURNING """
-        + COLUMNS,
+        RETURNING id, livemode, amount, currency, customer, outcome, payment_method_type,
+            payment_reference, description, initiated_at, guaranteed_at, failed_at, metadata,
+            created
+        """,
         {**record, "metadata": Jsonb(record["metadata"])},
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return row
 
 
 def get(conn: psycopg.Connection[Any], record_id: str, livemode: bool) -> dict[str, Any] | None:
     return conn.execute(
-        "SELECT " + COLUMNS + " FROM payment_records WHERE id = %(id)s AND livemode = %(livemode)s",
+        """
+        SELECT id, livemode, amount, currency, customer, outcome, payment_method_type,
+            payment_reference, description, initiated_at, guaranteed_at, failed_at, metadata,
+            created
+        FROM payment_records WHERE id = %(id)s AND livemode = %(livemode)s
+        """,
         {"id": record_id, "livemode": livemode},
     ).fetchone()
 

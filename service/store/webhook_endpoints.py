@@ -3,36 +3,36 @@ their deliveries keep their foreign key."""
 
 from __future__ import annotations
 
-from typing import Any, LiteralString
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-COLUMNS: LiteralString = """id, livemode, url, enabled_events, status, description, api_version,
-    metadata, created"""
-LIST_COLUMNS = sql.SQL(COLUMNS)
-
 
 def insert(conn: psycopg.Connection[Any], endpoint: dict[str, Any]) -> dict[str, Any]:
-    row = conn.execute(
+    (row,) = conn.execute(
         """
         INSERT INTO webhook_endpoints (id, livemode, url, secret, enabled_events, description,
             api_version, metadata, created)
         VALUES (%(id)s, %(livemode)s, %(url)s, %(secret)s, %(enabled_events)s, %(description)s,
             %(api_version)s, %(metadata)s, %(created)s)
-        RETURNING secret, """
-        + COLUMNS,
+        RETURNING secret, id, livemode, url, enabled_events, status, description, api_version,
+            metadata, created
+        """,
         {**endpoint, "metadata": Jsonb(endpoint["metadata"])},
-    ).fetchone()
-    assert row is not None
+    ).fetchall()
     return row
 
 
 def get(conn: psycopg.Connection[Any], endpoint_id: str, livemode: bool) -> dict[str, Any] | None:
     return conn.execute(
-        "SELECT " + COLUMNS + " FROM webhook_endpoints"
-        " WHERE id = %(id)s AND livemode = %(livemode)s AND NOT deleted",
+        """
+        SELECT id, livemode, url, enabled_events, status, description, api_version,
+            metadata, created
+        FROM webhook_endpoints
+        WHERE id = %(id)s AND livemode = %(livemode)s AND NOT deleted
+        """,
         {"id": endpoint_id, "livemode": livemode},
     ).fetchone()
 
@@ -53,9 +53,13 @@ def update(
     if "metadata" in params:
         params["metadata"] = Jsonb(params["metadata"])
     query = sql.SQL(
-        "UPDATE webhook_endpoints SET {sets} WHERE id = %(id)s AND livemode = %(livemode)s"
-        " AND NOT deleted RETURNING {columns}"
-    ).format(sets=sql.SQL(", ").join(sets), columns=LIST_COLUMNS)
+        """
+        UPDATE webhook_endpoints SET {sets}
+        WHERE id = %(id)s AND livemode = %(livemode)s AND NOT deleted
+        RETURNING id, livemode, url, enabled_events, status, description, api_version,
+            metadata, created
+        """
+    ).format(sets=sql.SQL(", ").join(sets))
     return conn.execute(query, params).fetchone()
 
 
