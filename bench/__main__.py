@@ -40,7 +40,7 @@ import redis
 import requests
 
 from bench.attach import post_all
-from bench.common import BENCH_KEY, BENCH_SECRET
+from bench.common import BENCH_KEY, BENCH_SECRET, notify_when_paid
 from bench.intake import run_python_load, run_wrk, signed_requests
 from bench.report import Figure, Target, percentile, table
 from bench.stack import (
@@ -330,20 +330,7 @@ def end_to_end_phase(base: str, dsn: str, rate: float, seconds: float) -> dict[s
         timeout=10,
     )
     assert endpoint.status_code == 200, endpoint.text
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            """
-            CREATE FUNCTION bench_notify_paid() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF NEW.type = 'invoice.paid' THEN
-                    PERFORM pg_notify('bench_paid', NEW.data->'object'->>'id');
-                END IF;
-                RETURN NEW;
-            END $$;
-            CREATE TRIGGER bench_notify_paid AFTER INSERT ON events
-                FOR EACH ROW EXECUTE FUNCTION bench_notify_paid();
-            """
-        )
+    notify_when_paid(dsn)
     warm = int(rate * WARMUP_S)
     count = int(rate * seconds)
     committed: dict[str, float] = {}

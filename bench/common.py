@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,3 +84,22 @@ def summarize(name: str, latencies: list[float], elapsed: float) -> str:
     p99 = ordered[min(n - 1, int(n * 0.99))] * 1000
     rate = n / elapsed
     return f"{name}: {n} in {elapsed:.2f}s = {rate:.0f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+
+
+def notify_when_paid(dsn: str) -> None:
+    """NOTIFY bench_paid with the invoice id as each invoice.paid event is committed, so
+    a benchmark can time webhook -> paid from PostgreSQL's own commit."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            """
+            CREATE FUNCTION bench_notify_paid() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.type = 'invoice.paid' THEN
+                    PERFORM pg_notify('bench_paid', NEW.data->'object'->>'id');
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER bench_notify_paid AFTER INSERT ON events
+                FOR EACH ROW EXECUTE FUNCTION bench_notify_paid();
+            """
+        )

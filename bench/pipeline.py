@@ -38,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import notify_when_paid  # noqa: E402
 from bench.intake import API_KEY, SECRET, free_port, wait_port  # noqa: E402
 
 DB_NAME = "tally_bench_pipeline"
@@ -234,20 +235,7 @@ def main() -> None:
     with psycopg.connect(make_conninfo(dsn, dbname="postgres"), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
     migrate(dsn)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            """
-            CREATE FUNCTION bench_notify_paid() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF NEW.type = 'invoice.paid' THEN
-                    PERFORM pg_notify('bench_paid', NEW.data->'object'->>'id');
-                END IF;
-                RETURN NEW;
-            END $$;
-            CREATE TRIGGER bench_notify_paid AFTER INSERT ON events
-                FOR EACH ROW EXECUTE FUNCTION bench_notify_paid();
-            """
-        )
+    notify_when_paid(dsn)
 
     redis_port = free_port()
     redis_proc = subprocess.Popen(
