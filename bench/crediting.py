@@ -37,7 +37,17 @@ from typing import Any
 
 import psycopg
 
-from service.store import invoice_items, invoice_payments, invoices, payment_intents
+# The columns the crediting path reads back, as service/store writes them.
+PI_COLUMNS = """id, livemode, amount, amount_received, currency, customer, description,
+    status, cancellation_reason, canceled_at, metadata, created"""
+INVOICE_PAYMENT_COLUMNS = """id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created"""
+INVOICE_COLUMNS = """id, livemode, customer, status, currency, number, description, footer,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance"""
+ITEM_COLUMNS = """id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created"""
 
 TAG = "G"  # the pgbench clones: pi_G1, in_G1, ...
 
@@ -65,12 +75,12 @@ SET status = EXCLUDED.status, amount = EXCLUDED.amount,
     cancellation_reason = EXCLUDED.cancellation_reason, canceled_at = EXCLUDED.canceled_at
 WHERE payment_intents.status <> ALL('{{succeeded,canceled}}')
   AND payment_intents.livemode = EXCLUDED.livemode
-RETURNING {payment_intents.COLUMNS};
-SELECT {invoice_payments.COLUMNS} FROM invoice_payments
+RETURNING {PI_COLUMNS};
+SELECT {INVOICE_PAYMENT_COLUMNS} FROM invoice_payments
 WHERE payment_intent = 'pi_{TAG}' || :k::int AND status = 'open';
-SELECT {invoices.COLUMNS},
+SELECT {INVOICE_COLUMNS},
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, {invoice_items.COLUMNS}
+     FROM (SELECT seq, {ITEM_COLUMNS}
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_{TAG}' || :k::int AND livemode = false
@@ -96,7 +106,7 @@ SET amount_paid = invoices.amount_paid + paid.credited,
     paid_out_of_band = invoices.paid_out_of_band OR false
 FROM paid
 WHERE invoices.id = paid.invoice
-RETURNING {invoices.COLUMNS};
+RETURNING {INVOICE_COLUMNS};
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
