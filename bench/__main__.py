@@ -718,7 +718,7 @@ def main() -> None:
                     base, dsn, profile["rate"], profile["e2e_s"]
                 )
                 results["api_to_stream"] = api_phase(
-                    base, redis_url, profile["api_rate"], profile["api_s"]
+                    base, dsn, redis_url, profile["api_rate"], profile["api_s"]
                 )
                 rss.sample()
             results["rss"] = {
