@@ -1,4 +1,4 @@
-\set now 1796093918
+\set now 1796095816
 SELECT nextval('bench_batches') AS b \gset
 \set lo :b * 50 + 1
 \set hi :lo + 49
@@ -34,15 +34,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -69,12 +66,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -108,15 +102,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -143,12 +134,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -182,15 +170,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -217,12 +202,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -256,15 +238,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -291,12 +270,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -330,15 +306,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -365,12 +338,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -404,15 +374,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -439,12 +406,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -478,15 +442,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -513,12 +474,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -552,15 +510,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -587,12 +542,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -626,15 +578,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -661,12 +610,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -700,15 +646,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -735,12 +678,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -774,15 +714,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -809,12 +746,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -848,15 +782,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -883,12 +814,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -922,15 +850,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -957,12 +882,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -996,15 +918,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -1031,12 +950,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -1070,15 +986,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -1105,12 +1018,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -1144,15 +1054,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -1179,12 +1086,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -1218,15 +1122,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -1253,12 +1154,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -1292,15 +1190,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -1327,12 +1222,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -1366,15 +1258,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -1401,12 +1290,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -1440,15 +1326,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -1475,12 +1358,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -1514,15 +1394,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -1549,12 +1426,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -1588,15 +1462,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -1623,12 +1494,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -1662,15 +1530,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -1697,12 +1562,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -1736,15 +1598,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -1771,12 +1630,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -1810,15 +1666,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -1845,12 +1698,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -1884,15 +1734,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -1919,12 +1766,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -1958,15 +1802,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -1993,12 +1834,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -2032,15 +1870,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -2067,12 +1902,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -2106,15 +1938,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -2141,12 +1970,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -2180,15 +2006,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -2215,12 +2038,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -2254,15 +2074,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -2289,12 +2106,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -2328,15 +2142,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -2363,12 +2174,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -2402,15 +2210,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -2437,12 +2242,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -2476,15 +2278,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -2511,12 +2310,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -2550,15 +2346,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -2585,12 +2378,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -2624,15 +2414,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -2659,12 +2446,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -2698,15 +2482,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -2733,12 +2514,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -2772,15 +2550,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -2807,12 +2582,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -2846,15 +2618,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -2881,12 +2650,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -2920,15 +2686,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -2955,12 +2718,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -2994,15 +2754,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -3029,12 +2786,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -3068,15 +2822,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -3103,12 +2854,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -3142,15 +2890,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -3177,12 +2922,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -3216,15 +2958,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -3251,12 +2990,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -3290,15 +3026,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -3325,12 +3058,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -3364,15 +3094,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -3399,12 +3126,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -3438,15 +3162,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -3473,12 +3194,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -3512,15 +3230,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -3547,12 +3262,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -3586,15 +3298,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -3621,12 +3330,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -3660,15 +3366,12 @@ SELECT id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
 WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance,
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-    quantity, currency, description, metadata, created
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+    currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
            ORDER BY seq DESC LIMIT 11) item) AS line_rows
 FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
@@ -3695,12 +3398,9 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name, total,
-    amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at, marked_uncollectible_at,
-    created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance;
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance, starting_balance;
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
