@@ -9,7 +9,7 @@ Lock order: payment intent -> invoice -> payment -> customer.
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -100,7 +100,12 @@ def cancel_payment_intent(
             )
         row = payment_intents.update_state(
             conn,
-            {**asdict(pi), "status": "canceled", "cancellation_reason": reason, "canceled_at": now},
+            {
+                **ledger.as_dict(pi),
+                "status": "canceled",
+                "cancellation_reason": reason,
+                "canceled_at": now,
+            },
         )
         _cancel_open_payments(conn, pi_id, now=now)
     return row
@@ -220,7 +225,7 @@ def attach_payment(
             invoice = _credit(conn, caller, invoice, line_rows, inpay, amount, now=now)
         elif isinstance(payment, LockedPaymentRecord) and payment.outcome == "guaranteed":
             invoice = _credit(conn, caller, invoice, line_rows, inpay, payment.amount, now=now)
-    return asdict(invoice)
+    return ledger.as_dict(invoice)
 
 
 def pay_out_of_band(
@@ -279,7 +284,7 @@ def pay_out_of_band(
         invoice = _credit(
             conn, caller, invoice, line_rows, inpay, record["amount"], now=now, out_of_band=True
         )
-    return asdict(invoice)
+    return ledger.as_dict(invoice)
 
 
 def apply_payment_intent_update(
@@ -357,12 +362,14 @@ def _credit(
     if credited is None:
         return invoice  # not open any more: already credited or canceled
     paid = replace(inpay, status="paid", amount_paid=amount, paid_at=now)
-    written = [caller.event("invoice_payment.paid", render_invoice_payment(asdict(paid)), now=now)]
+    written = [
+        caller.event("invoice_payment.paid", render_invoice_payment(ledger.as_dict(paid)), now=now)
+    ]
     types = ledger.credit_events(invoice, credited, out_of_band=out_of_band)
     if types:
         lines = render_lines(invoice.id, line_rows)
-        before = render_invoice(conn, asdict(invoice), lines=lines)
-        after = render_invoice(conn, asdict(credited), lines=lines)
+        before = render_invoice(conn, ledger.as_dict(invoice), lines=lines)
+        after = render_invoice(conn, ledger.as_dict(credited), lines=lines)
         previous = changed_attributes(before, after)
         written += [
             caller.event(

@@ -3,6 +3,7 @@ Redis stream, with one delivery row per subscribed webhook endpoint."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import psycopg
@@ -22,9 +23,29 @@ def add_all(conn: psycopg.Connection[Any], events: list[Event]) -> None:
     transaction of the change that caused them."""
     if not events:
         return
+    params: list[Any] = []
+    for event in events:
+        params += [
+            event.id,
+            event.livemode,
+            event.type,
+            API_VERSION,
+            event.created,
+            Json(event.data),
+            event.request_id,
+            event.idempotency_key,
+        ]
+    conn.execute(_insert_events(len(events)), params)
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_events(count: int) -> bytes:
+    """The statement for `count` events, composed once per count: a credit runs one on
+    the hot path, and composing it anew cost about as much as the rest of its Python."""
     row = sql.SQL("({})").format(sql.SQL(", ").join([sql.Placeholder()] * 8))
-    query = sql.SQL(
-        """
+    return (
+        sql.SQL(
+            """
         WITH event AS (
             INSERT INTO events (id, livemode, type, api_version, created, data,
                                 request_id, idempotency_key)
@@ -41,20 +62,10 @@ def add_all(conn: psycopg.Connection[Any], events: list[Event]) -> None:
         WHERE e.status = 'enabled' AND NOT e.deleted
           AND e.enabled_events && ARRAY['*', event.type]
         """
-    ).format(rows=sql.SQL(", ").join([row] * len(events)))
-    params: list[Any] = []
-    for event in events:
-        params += [
-            event.id,
-            event.livemode,
-            event.type,
-            API_VERSION,
-            event.created,
-            Json(event.data),
-            event.request_id,
-            event.idempotency_key,
-        ]
-    conn.execute(query, params)
+        )
+        .format(rows=sql.SQL(", ").join([row] * count))
+        .as_bytes(None)
+    )
 
 
 def get(conn: psycopg.Connection[Any], event_id: str, livemode: bool) -> dict[str, Any] | None:
