@@ -14,6 +14,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from service.operations.payments import apply_payment_intent_update
+from service.store import events
 
 
 def customer(api: Any, **params: Any) -> dict[str, Any]:
@@ -75,7 +76,10 @@ def stripe_event_object(pi: dict[str, Any], status: str) -> dict[str, Any]:
 def settle(dsn: str, pi: dict[str, Any], status: str = "succeeded") -> None:
     """Apply a Stripe PaymentIntent update exactly as the worker does, in its own transaction."""
     with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn, conn.transaction():
-        apply_payment_intent_update(conn, stripe_event_object(pi, status), now=int(time.time()))
+        written = apply_payment_intent_update(
+            conn, stripe_event_object(pi, status), now=int(time.time())
+        )
+        events.add_all(conn, written)
 
 
 def balance_url(customer_id: str, txn_id: str = "") -> str:

@@ -16,7 +16,7 @@ import psycopg
 
 from service.domain import invoices as invoice_rules
 from service.domain import ledger
-from service.domain.events import changed_attributes
+from service.domain.events import Event, changed_attributes
 from service.domain.ids import INVOICE_PAYMENT, PAYMENT_INTENT, PAYMENT_RECORD, new_id
 from service.domain.ledger import (
     Invoice,
@@ -163,7 +163,7 @@ def attach_payment(
     )
     with conn.transaction():
         if fetched is not None:
-            apply_payment_intent_update(conn, fetched, now=now)
+            events.add_all(conn, apply_payment_intent_update(conn, fetched, now=now))
         payment: LockedPaymentIntent | LockedPaymentRecord | None
         if payment_intent is not None:
             param = "payment_intent"
@@ -220,11 +220,14 @@ def attach_payment(
                 "created": now,
             },
         )
+        credit: int | None = None
         if isinstance(payment, LockedPaymentIntent) and payment.status == "succeeded":
-            amount = ledger.amount_received(payment, payment.amount)
-            invoice = _credit(conn, caller, invoice, line_rows, inpay, amount, now=now)
+            credit = ledger.amount_received(payment, payment.amount)
         elif isinstance(payment, LockedPaymentRecord) and payment.outcome == "guaranteed":
-            invoice = _credit(conn, caller, invoice, line_rows, inpay, payment.amount, now=now)
+            credit = payment.amount
+        if credit is not None:
+            invoice, written = _credit(conn, caller, invoice, line_rows, inpay, credit, now=now)
+            events.add_all(conn, written)
     return ledger.as_dict(invoice)
 
 
@@ -281,17 +284,20 @@ def pay_out_of_band(
                 "created": now,
             },
         )
-        invoice = _credit(
+        invoice, written = _credit(
             conn, caller, invoice, line_rows, inpay, record["amount"], now=now, out_of_band=True
         )
+        events.add_all(conn, written)
     return ledger.as_dict(invoice)
 
 
 def apply_payment_intent_update(
     conn: psycopg.Connection[Any], pi: dict[str, Any], *, now: int
-) -> None:
+) -> list[Event]:
     """Bring the mirror up to date with a PaymentIntent from a Stripe event, then credit
-    or cancel its open invoice payments. Runs inside the caller's transaction.
+    or cancel its open invoice payments. Runs inside the caller's transaction, and
+    returns the events of the change for the caller to write in it (events.add_all):
+    a batch of inbound events writes all of theirs in one statement.
 
     Terminal states never move (a late `processing` after `succeeded` is ignored), and
     an invoice payment is credited only while open, so replays change nothing.
@@ -313,7 +319,8 @@ def apply_payment_intent_update(
     }
     current = payment_intents.apply_update(conn, incoming, terminal=ledger.TERMINAL_PI_STATUSES)
     if current is None:
-        return  # already succeeded or canceled (or of the other mode): nothing moves it
+        return []  # already succeeded or canceled (or of the other mode): nothing moves it
+    written: list[Event] = []
     if current.status == "succeeded":
         caller = webhook_caller(current.livemode)
         for inpay in invoice_payments.open_for_payment_intent(conn, current.id):
@@ -324,9 +331,10 @@ def apply_payment_intent_update(
                 raise RuntimeError(f"invoice {inpay.invoice} of payment {inpay.id} is missing")
             invoice, line_rows = locked
             amount = ledger.amount_received(current, inpay.amount_requested)
-            _credit(conn, caller, invoice, line_rows, inpay, amount, now=now)
+            written += _credit(conn, caller, invoice, line_rows, inpay, amount, now=now)[1]
     elif current.status == "canceled":
         _cancel_open_payments(conn, current.id, now=now)
+    return written
 
 
 def _cancel_open_payments(conn: psycopg.Connection[Any], pi_id: str, *, now: int) -> None:
@@ -344,11 +352,13 @@ def _credit(
     *,
     now: int,
     out_of_band: bool = False,
-) -> Invoice:
-    """Credit `amount` of an open invoice payment to its locked invoice, with its events;
-    what it makes amount_overpaid grow by is credited to the customer's balance.
+) -> tuple[Invoice, list[Event]]:
+    """Credit `amount` of an open invoice payment to its locked invoice; what it makes
+    amount_overpaid grow by is credited to the customer's balance.
 
-    Returns the invoice after the change (unchanged if the payment was not open).
+    Returns the invoice after the change and the change's events, which the caller
+    writes in the same transaction (the invoice is unchanged, and there are no events,
+    if the payment was not open).
     """
     credited = invoices.apply_credit(
         conn,
@@ -360,7 +370,7 @@ def _credit(
         out_of_band=out_of_band,
     )
     if credited is None:
-        return invoice  # not open any more: already credited or canceled
+        return invoice, []  # not open any more: already credited or canceled
     paid = replace(inpay, status="paid", amount_paid=amount, paid_at=now)
     written = [
         caller.event("invoice_payment.paid", render_invoice_payment(ledger.as_dict(paid)), now=now)
@@ -380,5 +390,4 @@ def _credit(
     growth = ledger.overpaid_growth(credited, amount)
     if growth:
         written += credit_overpayment(conn, caller, credited, growth, now=now)
-    events.add_all(conn, written)
-    return credited
+    return credited, written

@@ -23,7 +23,7 @@ from service.db import TRANSIENT_ERRORS
 from service.errors import TallyError
 from service.operations.payments import apply_payment_intent_update
 from service.operations.publish_events import dispatch_due_deliveries, publish_events
-from service.store import idempotency, inbound_events, reconciliation
+from service.store import events, idempotency, inbound_events, reconciliation
 from service.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def refetch_open_payments(
                 log.warning("upstream has no payment_intent %s; it stays open", row["id"])
                 continue
             with conn.transaction():
-                apply_payment_intent_update(conn, pi, now=now)
+                events.add_all(conn, apply_payment_intent_update(conn, pi, now=now))
             done += 1
         except TallyError as exc:
             log.warning("could not re-fetch payment_intent %s: %s", row["id"], exc)
