@@ -182,9 +182,11 @@ def start_web(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
-def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    env: dict[str, str], concurrency: int, log: Path, pool: str = "prefork"
+) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers", "worker", "-B",
+        [sys.executable, "-m", "celery", "-A", "workers", "worker", "-B", "--pool", pool,
          "--schedule", str(log.with_suffix(".schedule")), "--concurrency", str(concurrency),
          "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
@@ -214,6 +216,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--pool", default="prefork", choices=("prefork", "threads", "solo"))
     parser.add_argument("--skip-backlog", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--api-rate", type=float, default=50)
@@ -270,7 +273,7 @@ def main() -> None:
             for case in cases:
                 body = success_body(case["pi"])
                 assert client.post("/webhooks/stripe", data=body, headers=headers_for(body)).json
-            worker = start_worker(env, args.concurrency, log)
+            worker = start_worker(env, args.concurrency, log, args.pool)
             with psycopg.connect(dsn, autocommit=True) as conn:
                 deadline = time.monotonic() + 300
                 while time.monotonic() < deadline:
@@ -302,7 +305,7 @@ def main() -> None:
             print(f"setup: {len(cases)} attached invoices in {time.monotonic() - started:.1f}s")
             port = free_port()
             web = start_web(env, port)
-            worker = start_worker(env, args.concurrency, log)
+            worker = start_worker(env, args.concurrency, log, args.pool)
             # Warm up (worker start, pools, prepared statements) until it credits at once.
             client = requests.Session()
             for case in cases[:warmup]:
@@ -401,7 +404,7 @@ def main() -> None:
                 port = free_port()
                 web = start_web(env, port)
             if worker is None:
-                worker = start_worker(env, args.concurrency, log)
+                worker = start_worker(env, args.concurrency, log, args.pool)
             api_to_stream(port, redis_url, drafts[:warmup], args.api_rate)
             answers, latencies, after = api_to_stream(
                 port, redis_url, drafts[warmup:], args.api_rate
