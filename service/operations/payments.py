@@ -148,8 +148,10 @@ def attach_payment(
     payment_record: str | None,
     upstream: Upstream | None = None,
     now: int,
-) -> dict[str, Any]:
-    """Attach a PaymentIntent or payment record to an invoice; return the invoice row.
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Attach a PaymentIntent or payment record to an invoice; return the invoice row and
+    its newest EMBEDDED_LINES + 1 items, read with the lock (its lines are frozen: only
+    a finalized invoice takes payments), so the response needs no query of its own.
 
     A PaymentIntent Tally has not mirrored is fetched from `upstream` first, outside the
     transaction, and mirrored in it. A succeeded PaymentIntent or guaranteed record is
@@ -225,7 +227,7 @@ def attach_payment(
             invoice = _credit(conn, caller, invoice, line_rows, inpay, amount, now=now)
         elif isinstance(payment, LockedPaymentRecord) and payment.outcome == "guaranteed":
             invoice = _credit(conn, caller, invoice, line_rows, inpay, payment.amount, now=now)
-    return ledger.as_dict(invoice)
+    return ledger.as_dict(invoice), line_rows
 
 
 def pay_out_of_band(
