@@ -1,23 +1,28 @@
 """Attach latency and throughput: `python -m bench.attach [--requests N] [--concurrency C]`.
 
-Starts Tally under gunicorn on loopback, prepares N open invoices each with a
-PaymentIntent (half already succeeded, so half the attaches also credit), then
-attaches them all from C client threads, with an Idempotency-Key on every POST as
-the stripe SDK sends. Prints requests/s, p50 and p99. The loop is bounded by N.
+Starts Tally from the Procfile's web line on loopback (bench/stack.py, as `python -m
+bench` does), prepares N open invoices each with a PaymentIntent (half already
+succeeded, so half the attaches also credit), then attaches them all from C client
+threads, with an Idempotency-Key on every POST as the stripe SDK sends. Its ceiling,
+a Flask "hello" under the same web line, answers the same N POSTs first. Prints
+requests/s, p50 and p99 of both. Every loop is bounded by N.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import requests
 
-from bench.common import BENCH_KEY, bench_env, gunicorn, summarize
+from bench.common import BENCH_KEY, bench_env, summarize
+from bench.stack import Stack
 
 
 def prepare(base: str, count: int) -> list[tuple[str, str, bool]]:
@@ -127,12 +132,23 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     env = bench_env()
-    with gunicorn(env) as base:
-        pairs = prepare(base, args.requests)
-        settle(env, [pi for _, pi, succeeded in pairs if succeeded])
-        latencies, elapsed, failures = post_all(
-            base, [(invoice, pi) for invoice, pi, _ in pairs], args.concurrency
-        )
+    with tempfile.TemporaryDirectory(prefix="tally-attach-") as logs:
+        stack = Stack(env, Path(logs))
+        try:
+            hello = stack.start_web("hello", "'bench.attach:hello_app()'")
+            unknown = [(f"in_{k}", f"pi_{k}") for k in range(args.requests)]
+            post_all(hello, unknown[: args.requests // 10], args.concurrency)  # warm-up
+            h_latencies, h_elapsed, _ = post_all(hello, unknown, args.concurrency)
+            stack.stop("hello")
+            base = stack.start_web("web")
+            pairs = prepare(base, args.requests)
+            settle(env, [pi for _, pi, succeeded in pairs if succeeded])
+            latencies, elapsed, failures = post_all(
+                base, [(invoice, pi) for invoice, pi, _ in pairs], args.concurrency
+            )
+        finally:
+            stack.stop_all()
+    print(summarize(f"hello (concurrency {args.concurrency})", h_latencies, h_elapsed))
     print(summarize(f"attach_payment (concurrency {args.concurrency})", latencies, elapsed))
     print(f"non-200 responses: {len(failures)}")
 

@@ -1,22 +1,18 @@
-"""Shared pieces of the benchmarks: a gunicorn Tally on loopback and latency figures."""
+"""Shared pieces of the benchmarks: the environment of a run and latency figures."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.localenv import free_port  # noqa: E402
+# bench.chaos imports free_port from here.
+from service.localenv import free_port  # noqa: E402, F401
 
 BENCH_KEY = "sk_test_bench_key"
 BENCH_SECRET = "whsec_bench_secret"
@@ -38,42 +34,6 @@ def bench_env() -> dict[str, str]:
         "TALLY_RATE_LIMIT": "0",
         "TALLY_ALLOW_PRIVATE_WEBHOOK_URLS": "1",
     }
-
-
-@contextmanager
-def gunicorn(
-    env: dict[str, str], app: str = "service.app:create_app()", workers: int = 2
-) -> Iterator[str]:
-    """Serve `app` on a loopback port until the block ends; yields the base URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            app,
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                requests.get(f"{base}/healthz", timeout=1)
-                break
-            except (requests.ConnectionError, requests.Timeout):  # slow to boot on a busy machine
-                time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def summarize(name: str, latencies: list[float], elapsed: float) -> str:

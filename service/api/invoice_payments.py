@@ -18,7 +18,7 @@ from service.api.params import load
 from service.api.schemas import ListParamsSchema, ObjectId, RequestSchema
 from service.errors import InvalidRequest
 from service.operations.payments import attach_payment
-from service.render.invoices import render_invoice
+from service.render.invoices import render_invoice, render_lines
 from service.render.lists import list_object
 from service.render.payments import render_invoice_payment
 from service.store import invoice_payments
@@ -88,7 +88,7 @@ def attach(invoice_id: str) -> dict[str, Any]:
         )
     caller = deps.caller()
     conn = deps.get_conn()
-    row = attach_payment(
+    row, line_rows = attach_payment(
         conn,
         caller,
         invoice_id,
@@ -97,7 +97,8 @@ def attach(invoice_id: str) -> dict[str, Any]:
         upstream=deps.upstream(),
         now=int(time.time()),
     )
-    return expand(render_invoice(conn, row), params["expand"], caller.livemode)
+    lines = render_lines(invoice_id, line_rows)
+    return expand(render_invoice(conn, row, lines=lines), params["expand"], caller.livemode)
 
 
 @bp.get("/v1/invoice_payments/<payment_id>")

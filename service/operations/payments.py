@@ -148,8 +148,10 @@ def attach_payment(
     payment_record: str | None,
     upstream: Upstream | None = None,
     now: int,
-) -> dict[str, Any]:
-    """Attach a PaymentIntent or payment record to an invoice; return the invoice row.
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Attach a PaymentIntent or payment record to an invoice; return the invoice row and
+    its newest EMBEDDED_LINES + 1 items, read with the lock (its lines are frozen: only
+    a finalized invoice takes payments), so the response needs no query of its own.
 
     A PaymentIntent Tally has not mirrored is fetched from `upstream` first, outside the
     transaction, and mirrored in it. A succeeded PaymentIntent or guaranteed record is
@@ -228,7 +230,7 @@ def attach_payment(
         if credit is not None:
             invoice, written = _credit(conn, caller, invoice, line_rows, inpay, credit, now=now)
             events.add_all(conn, written)
-    return ledger.as_dict(invoice)
+    return ledger.as_dict(invoice), line_rows
 
 
 def pay_out_of_band(
