@@ -168,8 +168,7 @@ def test_invoice_prefixes_keep_existing_numbers_and_part_customers_that_shared_o
         first, second = ids_sharing_a_hash_prefix()
         prefix = hashlib.sha256(first.encode()).hexdigest()[:8].upper()
         conn.execute(
-            "INSERT INTO customers (id, livemode, created) VALUES (%s, false, 0),"
-            " (%s, false, 0)",
+            "INSERT INTO customers (id, livemode, created) VALUES (%s, false, 0), (%s, false, 0)",
             (first, second),
         )
         conn.execute(

@@ -508,8 +508,9 @@ def test_metrics_show_the_pipeline(pipeline_settings, papi, db, worker, pipeline
     try:
         # the worker's sweeper ran an invariant check within its first seconds
         wait_for(
-            lambda: b"tally_ledger_invariant_breaches_last "
-            in app.test_client().get("/metrics").data,
+            lambda: (
+                b"tally_ledger_invariant_breaches_last " in app.test_client().get("/metrics").data
+            ),
             15,
             "the breach gauge",
         )

@@ -38,8 +38,7 @@ def fingerprint(db: Any) -> dict[str, str]:
     return {
         table: db.execute(
             sql.SQL(
-                "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS d "
-                "FROM {} t"
+                "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS d FROM {} t"
             ).format(sql.Identifier(table))
         ).fetchone()["d"]
         for table in tables
@@ -52,9 +51,7 @@ WELL_FORMED_BODIES = {
 }
 
 
-def call(
-    client: Any, method: str, path: str, headers: dict[str, str], data: Any = None
-) -> Any:
+def call(client: Any, method: str, path: str, headers: dict[str, str], data: Any = None) -> Any:
     return client.open(path, method=method, headers=headers, data=data or {})
 
 
