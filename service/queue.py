@@ -9,11 +9,14 @@ people's servers, which may take seconds) by the `deliveries` process, so a slow
 receiver never delays a credit.
 
 A wake-up is `SET flag NX PX`, and only the caller that set the flag sends the
-task; the task clears the flag *before* it claims work. So work committed before
-a wake-up is always seen by a task that starts after it (none is lost), and a
-burst of wake-ups while a task waits in the queue costs that one task. If Redis
-loses the task, the flag expires after FLAG_TTL_MS and the next wake-up sends a
-new one; the sweeper re-drives from PostgreSQL whatever is left.
+task, so a burst of wake-ups while a task waits in the queue or runs costs that one
+task. The publish task clears its flag *before* it claims work, so work committed
+before a wake-up is always seen by a task that starts after it. A drain keeps its
+flag while it runs, clears it only when a claim comes back empty, and then claims
+once more (operations/drain_inbound.py): same guarantee, and one task serves a
+steady stream instead of one per batch. If Redis loses a task, the flag expires
+after FLAG_TTL_MS and the next wake-up sends a new one; the sweeper re-drives from
+PostgreSQL whatever is left.
 """
 
 from __future__ import annotations
@@ -95,10 +98,12 @@ class TaskQueue:
         return self._wake(PUBLISH_FLAG, PUBLISH_EVENTS, force=force)
 
     def clear_drain(self) -> None:
-        """Called by the drain task before it claims: later wake-ups send a new task."""
+        """Called by a drain about to finish (it claims once more after): later
+        wake-ups send a new task."""
         self._clear(DRAIN_FLAG)
 
     def clear_publisher(self) -> None:
+        """Called by the publish task before it claims: later wake-ups send a new task."""
         self._clear(PUBLISH_FLAG)
 
     def send_delivery(self, delivery_id: int, lease: int) -> None:

@@ -16,29 +16,45 @@ from service.queue import DRAIN_FLAG, make_task_queue
 from service.store import inbound_events
 
 
-def test_drain_claims_batches_until_one_is_short_and_asks_for_peers(db, service_urls):
-    # given two and a half batches of pending events
-    ids = [f"evt_drain{uuid.uuid4().hex}" for _ in range(BATCH_SIZE * 5 // 2)]
+def store_ignored(db, count: int) -> list[str]:
+    """`count` pending events of a type the drain settles as `ignored`."""
+    ids = [f"evt_drain{uuid.uuid4().hex}" for _ in range(count)]
     for event_id in ids:
         body = {"id": event_id, "object": "event", "type": "customer.created", "data": {}}
         inbound_events.insert_if_new(
             db, event_id=event_id, event_type="customer.created", livemode=False,
             payload=json.dumps(body),
         )  # fmt: skip
-    woken, written = [], []
+    return ids
 
-    # when one drain runs
+
+def drain(service_urls, **hooks):
+    callbacks = {"clear_wake": lambda: None, "wake_peer": lambda: None,
+                 "events_written": lambda: None, **hooks}  # fmt: skip
     with psycopg.connect(
         service_urls["DATABASE_URL"], autocommit=True, row_factory=dict_row
     ) as conn:
-        drained = drain_inbound(
-            conn, wake_peer=lambda: woken.append(1), events_written=lambda: written.append(1)
-        )
+        return drain_inbound(conn, **callbacks)
 
-    # then it settled them all, woke a peer after each full batch, and (as nothing
-    # here writes events) never woke the publisher
-    assert drained.claimed >= len(ids) and drained.batches >= 3
-    assert len(woken) == drained.batches - 1
+
+def test_drain_claims_until_empty_after_clearing_its_flag_and_asks_one_peer(db, service_urls):
+    # given two and a half batches of pending events
+    ids = store_ignored(db, BATCH_SIZE * 5 // 2)
+    woken, written, cleared = [], [], []
+
+    # when one drain runs
+    drained = drain(
+        service_urls,
+        clear_wake=lambda: cleared.append(1),
+        wake_peer=lambda: woken.append(1),
+        events_written=lambda: written.append(1),
+    )
+
+    # then it settled them all, asked for one peer at its first full batch, cleared its
+    # flag once, at the first empty claim, and made one more claim after it; (as
+    # nothing here writes events) it never woke the publisher
+    assert drained.claimed >= len(ids) and not drained.unfinished
+    assert woken == [1] and cleared == [1]
     assert written == []
     statuses = db.execute(
         "SELECT DISTINCT status FROM inbound_events WHERE id = ANY(%s)", (ids,)
@@ -46,20 +62,41 @@ def test_drain_claims_batches_until_one_is_short_and_asks_for_peers(db, service_
     assert [r["status"] for r in statuses] == ["ignored"]
 
 
-def test_drain_stops_after_max_batches(db, service_urls):
-    ids = [f"evt_drain{uuid.uuid4().hex}" for _ in range(BATCH_SIZE * 2)]
-    for event_id in ids:
-        inbound_events.insert_if_new(
-            db, event_id=event_id, event_type="customer.created", livemode=False, payload="{}"
-        )
-    with psycopg.connect(
-        service_urls["DATABASE_URL"], autocommit=True, row_factory=dict_row
-    ) as conn:
-        first = drain_inbound(conn, wake_peer=lambda: None, events_written=lambda: None,
-                              max_batches=1)  # fmt: skip
-        rest = drain_inbound(conn, wake_peer=lambda: None, events_written=lambda: None)
-    assert first.batches == 1 and first.claimed == BATCH_SIZE
-    assert rest.claimed >= BATCH_SIZE
+def test_an_event_stored_as_the_flag_is_cleared_is_taken_by_the_last_claim(db, service_urls):
+    # given one pending event, and another stored just before the drain clears its flag
+    # (a wake-up for it found the flag still set, so it sent no task)
+    first = store_ignored(db, 1)
+    late: list[str] = []
+
+    # when the drain runs
+    drained = drain(service_urls, clear_wake=lambda: late or late.extend(store_ignored(db, 1)))
+
+    # then the claim it makes after clearing took the late event: none is left behind
+    assert drained.claimed == 2 and not drained.unfinished
+    rows = db.execute(
+        "SELECT status FROM inbound_events WHERE id = ANY(%s)", (first + late,)
+    ).fetchall()
+    assert [r["status"] for r in rows] == ["ignored", "ignored"]
+
+
+def test_drain_stops_after_max_batches_and_says_work_may_be_left(db, service_urls):
+    store_ignored(db, BATCH_SIZE * 2)
+    first = drain(service_urls, max_batches=1)
+    rest = drain(service_urls)
+    assert (first.batches, first.claimed, first.unfinished) == (1, BATCH_SIZE, True)
+    assert rest.claimed >= BATCH_SIZE and not rest.unfinished
+
+
+def test_a_stopping_worker_returns_before_the_next_batch(db, service_urls):
+    store_ignored(db, BATCH_SIZE * 2)
+    calls = []
+
+    def stopping() -> bool:
+        calls.append(1)
+        return len(calls) > 1  # a warm shutdown begins during the first batch
+
+    drained = drain(service_urls, stopping=stopping)
+    assert (drained.batches, drained.claimed, drained.unfinished) == (1, BATCH_SIZE, True)
 
 
 def test_wake_ups_coalesce_until_the_task_clears_its_flag(settings, app):
@@ -71,7 +108,7 @@ def test_wake_ups_coalesce_until_the_task_clears_its_flag(settings, app):
     # a burst of wake-ups sends one task
     assert [queue.wake_drain() for _ in range(5)] == [True, False, False, False, False]
     assert client.llen("inbound") == 1
-    # once the task has cleared the flag (before claiming), the next wake-up sends another
+    # once the task has cleared the flag, the next wake-up sends another
     queue.clear_drain()
     assert queue.wake_drain()
     # and the sweeper's forced wake-up sends one whatever the flag says

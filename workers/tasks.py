@@ -47,16 +47,18 @@ def _stopping() -> bool:
 # limits catch a hung query (statement_timeout is 15 s) or lock wait.
 @shared_task(bind=True, name=queue.DRAIN_INBOUND, soft_time_limit=30, time_limit=45, **RETRY)
 def inbound_drain(self: Task) -> int:
-    """Credit what is pending: clear the wake-up flag, then claim batches."""
+    """Credit what is pending, for as long as events keep coming (see drain_inbound)."""
     res = _resources(self)
-    res.queue.clear_drain()
     with res.pool.connection() as conn:
         drained = drain_inbound(
             conn,
-            wake_peer=res.queue.wake_drain,
+            clear_wake=res.queue.clear_drain,
+            wake_peer=lambda: res.queue.wake_drain(force=True),
             events_written=res.queue.wake_publisher,
             stopping=_stopping,
         )
+    if drained.unfinished:
+        res.queue.wake_drain(force=True)  # a successor: this drain's flag is still set
     return drained.claimed
 
 

@@ -1,10 +1,18 @@
-"""Draining pending inbound events: batch after batch until one comes back short.
+"""Draining pending inbound events: batch after batch for as long as they keep coming.
 
-Each batch is one transaction (operations/process_inbound.py). A full batch means
-a backlog, so the drain asks for a peer (a coalesced wake-up: at most one extra
-task waits in the queue) and every free worker joins in. One drain runs at most
-`max_batches` batches, so a task stays short enough for its time limit and a warm
-shutdown waits for one batch at most; a peer it woke takes over the rest.
+Each batch is one transaction (operations/process_inbound.py). The wake-up flag
+that started the drain (service/queue.py) stays set while it runs, so events
+stored meanwhile send no task of their own: its next batch takes them, and under
+steady traffic one task runs many batches instead of paying Celery's dispatch per
+batch. Only when a claim comes back empty does the drain clear the flag, and then
+it claims once more: an event stored before the clear is in that last claim, and
+one stored after it finds the flag clear and sends a new task. So no wake-up is
+lost.
+
+A full batch means a backlog: the drain asks once for a peer, and every free
+worker joins in. One drain runs at most `max_batches` batches, so a task stays
+short enough for its time limit and a warm shutdown waits for one batch at most;
+when it stops with work possibly left it says so, and its task sends a successor.
 """
 
 from __future__ import annotations
@@ -27,34 +35,44 @@ class Drained:
     claimed: int = 0
     processed: int = 0
     batches: int = 0
+    # Stopped (max_batches, or a shutdown) before an empty claim after clearing the
+    # flag: events may be pending that no task will wake for, so send one.
+    unfinished: bool = False
 
 
 def drain_inbound(
     conn: psycopg.Connection[Any],
     *,
+    clear_wake: Callable[[], object],
     wake_peer: Callable[[], object],
     events_written: Callable[[], object],
     stopping: Callable[[], bool] = lambda: False,
     max_batches: int = MAX_BATCHES,
 ) -> Drained:
-    """Process due pending inbound events, a batch per transaction, until a batch
-    comes back short, `max_batches` ran, or `stopping()`.
+    """Process due pending inbound events, a batch per transaction, until a claim made
+    after `clear_wake()` comes back empty, `max_batches` ran, or `stopping()`.
 
     After each batch that changed something, `events_written()` (its events are
-    committed: publish them); after each full one, `wake_peer()`. Idempotent and
+    committed: publish them); after the first full one, `wake_peer()`. Idempotent and
     safe to run concurrently (see process_inbound_batch).
     """
     claimed = processed = batches = 0
-    while batches < max_batches:
+    cleared = peer_woken = False
+    while batches < max_batches and not stopping():
         result = process_inbound_batch(conn, now=int(time.time()))
         batches += 1
         claimed += result.claimed
         processed += result.processed
         if result.processed:
             events_written()
-        if result.claimed < BATCH_SIZE:
-            break
-        wake_peer()
-        if stopping():
-            break
-    return Drained(claimed=claimed, processed=processed, batches=batches)
+        if result.claimed == 0:
+            if cleared:
+                return Drained(claimed, processed, batches)
+            clear_wake()
+            cleared = True
+            continue
+        cleared = False
+        if result.claimed >= BATCH_SIZE and not peer_woken:
+            wake_peer()
+            peer_woken = True
+    return Drained(claimed, processed, batches, unfinished=True)
