@@ -14,7 +14,7 @@ drift apart silently):
       open_for_payment_intent           the PaymentIntent's open invoice payments
       get_for_update_with_lines         the invoice, locked, with its lines
       invoices.apply_credit             payment paid + invoice amounts/status
-      events.add_all                    the change's events, outbox and deliveries
+    events.add_all                      every credit's events, outbox and deliveries
     RELEASE SAVEPOINT
     settle                              inbound_events outcome, one statement
     COMMIT
@@ -59,9 +59,12 @@ def _ids(prefix: str) -> str:
 def script(batch: int, event_types: list[str]) -> str:
     """The pgbench script of one batch of `batch` successes, each writing the events
     `event_types` (bodies in variables data1..dataN)."""
+    # The worker sends the batch's events as one JSON array (json_to_recordset); pgbench
+    # cannot build one from its variables, so the same rows go as a VALUES list.
     rows = ", ".join(
-        f"('evt_{TAG}' || :k::int || '_{n}', false, '{t}', '2026-10-28.endive', :now::bigint,"
-        f" :data{n}::json, NULL, NULL)"
+        f"('evt_{TAG}' || :lo::int + {i} || '_{n}', false, '{t}', '2026-10-28.endive',"
+        f" :now::bigint, :data{n}::json, NULL, NULL)"
+        for i in range(batch)
         for n, t in enumerate(event_types, 1)
     )
     per_event = f"""
@@ -107,7 +110,8 @@ SET amount_paid = invoices.amount_paid + paid.credited,
 FROM paid
 WHERE invoices.id = paid.invoice
 RETURNING {INVOICE_COLUMNS};
-WITH event AS (
+"""
+    add_events = f"""WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
     VALUES {rows}
@@ -142,7 +146,7 @@ WHERE i.id IN (SELECT ip.invoice FROM invoice_payments ip
 ORDER BY i.id
 FOR UPDATE OF i;
 SAVEPOINT batch;
-{events}RELEASE SAVEPOINT batch;
+{events}{add_events}RELEASE SAVEPOINT batch;
 UPDATE inbound_events e
 SET status = v.status,
     attempts = e.attempts + 1,
