@@ -60,13 +60,9 @@ def script(batch: int, event_types: list[str]) -> str:
     """The pgbench script of one batch of `batch` successes, each writing the events
     `event_types` (bodies in variables data1..dataN)."""
     # The worker sends the batch's events as one JSON array (json_to_recordset); pgbench
-    # cannot build one from its variables, so the same rows go as a VALUES list.
-    rows = ", ".join(
-        f"('evt_{TAG}' || :lo::int + {i} || '_{n}', false, '{t}', '2026-10-28.endive',"
-        f" :now::bigint, :data{n}::json, NULL, NULL)"
-        for i in range(batch)
-        for n, t in enumerate(event_types, 1)
-    )
+    # cannot build one from its variables (and takes at most 256 per statement), so the
+    # same rows come from a cross join of the batch's ks and the event types.
+    types = ", ".join(f"({n}, '{t}', :data{n})" for n, t in enumerate(event_types, 1))
     per_event = f"""
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
     description, status, cancellation_reason, canceled_at, metadata, created)
@@ -114,7 +110,10 @@ RETURNING {INVOICE_COLUMNS};
     add_events = f"""WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
-    VALUES {rows}
+    SELECT 'evt_{TAG}' || :lo::int + i || '_' || n, false, type, '2026-10-28.endive',
+           :now::bigint, data::json, NULL, NULL
+    FROM generate_series(0, {batch - 1}) AS i, (VALUES {types}) AS t (n, type, data)
+    ORDER BY i, n
     RETURNING seq, id, livemode, type
 ),
 queued AS (
