@@ -52,6 +52,9 @@ ROUTES = {
 }
 
 DRAIN_FLAG = "tally:drain"
+# A second drain for a backlog (a peer) or after a drain stopped with work left (its
+# successor): at most one such task waits in the queue, whatever the backlog.
+MORE_DRAIN_FLAG = "tally:drain:more"
 PUBLISH_FLAG = "tally:publish"
 # How long a flag stands for its task. Longer than a task normally waits in its
 # queue (milliseconds), short enough that a lost task is replaced promptly.
@@ -93,6 +96,11 @@ class TaskQueue:
         """Make sure an `inbound.drain` task will start after this call."""
         return self._wake(DRAIN_FLAG, DRAIN_INBOUND, force=force)
 
+    def wake_another_drain(self) -> bool:
+        """Make sure one more `inbound.drain` task will start after this call, while
+        drains already running keep their flag (a peer, or a successor)."""
+        return self._wake(MORE_DRAIN_FLAG, DRAIN_INBOUND, force=False)
+
     def wake_publisher(self, *, force: bool = False) -> bool:
         """Make sure an `events.publish` task will start after this call."""
         return self._wake(PUBLISH_FLAG, PUBLISH_EVENTS, force=force)
@@ -101,6 +109,11 @@ class TaskQueue:
         """Called by a drain about to finish (it claims once more after): later
         wake-ups send a new task."""
         self._clear(DRAIN_FLAG)
+
+    def clear_another_drain(self) -> None:
+        """Called by every drain task before it claims: the next peer or successor
+        wake-up sends a new task."""
+        self._clear(MORE_DRAIN_FLAG)
 
     def clear_publisher(self) -> None:
         """Called by the publish task before it claims: later wake-ups send a new task."""

@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from service.operations.drain_inbound import drain_inbound
 from service.operations.process_inbound import BATCH_SIZE
-from service.queue import DRAIN_FLAG, make_task_queue
+from service.queue import DRAIN_FLAG, MORE_DRAIN_FLAG, make_task_queue
 from service.store import inbound_events
 
 
@@ -115,6 +115,25 @@ def test_wake_ups_coalesce_until_the_task_clears_its_flag(settings, app):
     assert queue.wake_drain(force=True)
     assert client.llen("inbound") == 3
     client.delete(DRAIN_FLAG, "inbound")
+
+
+def test_peers_and_successors_coalesce_while_a_drain_holds_its_flag(settings, app):
+    # given a running drain (its flag is set) and no other drain task on its way
+    client = app.extensions["redis"]
+    queue = make_task_queue(settings, client)
+    client.delete(MORE_DRAIN_FLAG, "inbound")
+    client.set(DRAIN_FLAG, b"1", px=5000)
+
+    # a webhook's wake-up sends nothing, and of a burst of peer and successor
+    # wake-ups (a long backlog) only the first sends a task
+    assert queue.wake_drain() is False
+    assert [queue.wake_another_drain() for _ in range(4)] == [True, False, False, False]
+    assert client.llen("inbound") == 1
+    # once that task starts (it clears its flag before claiming), the next one is sent
+    queue.clear_another_drain()
+    assert queue.wake_another_drain()
+    assert client.llen("inbound") == 2
+    client.delete(DRAIN_FLAG, MORE_DRAIN_FLAG, "inbound")
 
 
 def test_wake_ups_give_up_quickly_when_redis_is_down(settings, app):

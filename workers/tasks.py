@@ -49,16 +49,17 @@ def _stopping() -> bool:
 def inbound_drain(self: Task) -> int:
     """Credit what is pending, for as long as events keep coming (see drain_inbound)."""
     res = _resources(self)
+    res.queue.clear_another_drain()
     with res.pool.connection() as conn:
         drained = drain_inbound(
             conn,
             clear_wake=res.queue.clear_drain,
-            wake_peer=lambda: res.queue.wake_drain(force=True),
+            wake_peer=res.queue.wake_another_drain,
             events_written=res.queue.wake_publisher,
             stopping=_stopping,
         )
     if drained.unfinished:
-        res.queue.wake_drain(force=True)  # a successor: this drain's flag is still set
+        res.queue.wake_another_drain()  # a successor: this drain's flag is still set
     return drained.claimed
 
 

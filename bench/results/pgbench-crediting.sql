@@ -1,4 +1,4 @@
-\set now 1796095816
+\set now 1796105360
 SELECT nextval('bench_batches') AS b \gset
 \set lo :b * 50 + 1
 \set hi :lo + 49
@@ -69,21 +69,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 1
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -137,21 +122,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 2
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -205,21 +175,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 3
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -273,21 +228,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 4
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -341,21 +281,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 5
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -409,21 +334,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 6
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -477,21 +387,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 7
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -545,21 +440,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 8
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -613,21 +493,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 9
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -681,21 +546,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 10
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -749,21 +599,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 11
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -817,21 +652,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 12
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -885,21 +705,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 13
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -953,21 +758,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 14
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -1021,21 +811,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 15
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -1089,21 +864,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 16
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -1157,21 +917,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 17
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -1225,21 +970,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 18
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -1293,21 +1023,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 19
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -1361,21 +1076,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 20
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -1429,21 +1129,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 21
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -1497,21 +1182,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 22
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -1565,21 +1235,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 23
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -1633,21 +1288,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 24
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -1701,21 +1341,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 25
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -1769,21 +1394,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 26
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -1837,21 +1447,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 27
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -1905,21 +1500,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 28
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -1973,21 +1553,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 29
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -2041,21 +1606,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 30
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -2109,21 +1659,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 31
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -2177,21 +1712,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 32
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -2245,21 +1765,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 33
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -2313,21 +1818,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 34
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -2381,21 +1871,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 35
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -2449,21 +1924,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 36
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -2517,21 +1977,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 37
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -2585,21 +2030,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 38
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -2653,21 +2083,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 39
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -2721,21 +2136,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 40
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -2789,21 +2189,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 41
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -2857,21 +2242,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 42
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -2925,21 +2295,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 43
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -2993,21 +2348,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 44
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -3061,21 +2401,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 45
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -3129,21 +2454,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 46
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -3197,21 +2507,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 47
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -3265,21 +2560,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 48
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -3333,21 +2613,6 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance, starting_balance;
-WITH event AS (
-    INSERT INTO events (id, livemode, type, api_version, created, data,
-                        request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
-    RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
 \set k :lo + 49
 
 INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
@@ -3404,7 +2669,10 @@ RETURNING id, livemode, customer, status, currency, number, description, footer,
 WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
-    VALUES ('evt_G' || :k::int || '_1', false, 'invoice_payment.paid', '2026-10-28.endive', :now::bigint, :data1::json, NULL, NULL), ('evt_G' || :k::int || '_2', false, 'invoice.updated', '2026-10-28.endive', :now::bigint, :data2::json, NULL, NULL), ('evt_G' || :k::int || '_3', false, 'invoice.paid', '2026-10-28.endive', :now::bigint, :data3::json, NULL, NULL), ('evt_G' || :k::int || '_4', false, 'invoice.payment_succeeded', '2026-10-28.endive', :now::bigint, :data4::json, NULL, NULL)
+    SELECT 'evt_G' || :lo::int + i || '_' || n, false, type, '2026-10-28.endive',
+           :now::bigint, data::json, NULL, NULL
+    FROM generate_series(0, 49) AS i, (VALUES (1, 'invoice_payment.paid', :data1), (2, 'invoice.updated', :data2), (3, 'invoice.paid', :data3), (4, 'invoice.payment_succeeded', :data4)) AS t (n, type, data)
+    ORDER BY i, n
     RETURNING seq, id, livemode, type
 ),
 queued AS (
