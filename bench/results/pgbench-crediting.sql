@@ -1,4 +1,4 @@
-\set now 1796105360
+\set now 1796105850
 SELECT nextval('bench_batches') AS b \gset
 \set lo :b * 50 + 1
 \set hi :lo + 49
