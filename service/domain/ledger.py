@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.domain import money
 from service.errors import InvalidRequest, PaymentStateConflict
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 # Invoices that can still take payments.
 PAYABLE_STATUSES = ("open", "uncollectible")
@@ -18,9 +21,10 @@ PAYABLE_STATUSES = ("open", "uncollectible")
 TERMINAL_PI_STATUSES = ("succeeded", "canceled")
 
 
-def as_dict(row: Invoice | InvoicePayment | PaymentIntent) -> dict[str, Any]:
-    """A typed row as the dict the renderers take. Unlike dataclasses.asdict it copies
-    nothing (rows are frozen, renderers only read), which the crediting hot path felt."""
+def as_dict(row: DataclassInstance) -> dict[str, Any]:
+    """A typed row (Invoice, InvoicePayment, PaymentIntent, Customer) as the dict the
+    renderers take. Unlike dataclasses.asdict it copies nothing (rows are frozen,
+    renderers only read), which the crediting hot path felt."""
     return {f.name: getattr(row, f.name) for f in fields(row)}
 
 

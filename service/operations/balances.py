@@ -9,7 +9,7 @@ after any invoice the move concerns (lock order: invoice -> invoice payment -> c
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -19,7 +19,7 @@ from service.domain import money
 from service.domain.balances import Customer
 from service.domain.events import Event, changed_attributes
 from service.domain.ids import BALANCE_TRANSACTION, new_id
-from service.domain.ledger import Invoice
+from service.domain.ledger import Invoice, as_dict
 from service.domain.metadata import merge_metadata
 from service.errors import NotFound
 from service.operations.context import Caller
@@ -226,9 +226,9 @@ def _move(
     written = balance_transactions.add(conn, txn)
     if written is None:  # the customer is locked and its currency was checked
         raise RuntimeError(f"customer {customer.id} refused a {txn['currency']} transaction")
-    before = render_customer(asdict(customer))
+    before = render_customer(as_dict(customer))
     after = render_customer(
-        {**asdict(customer), "balance": written["ending_balance"], "currency": txn["currency"]}
+        {**as_dict(customer), "balance": written["ending_balance"], "currency": txn["currency"]}
     )
     event = caller.event(
         "customer.updated", after, now=txn["created"], previous=changed_attributes(before, after)
