@@ -8,32 +8,47 @@ freezes it. COALESCE evaluates the subquery only for drafts.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from service.domain.ledger import Invoice
 
+# The columns every query returning invoices selects (see above).
+COLUMNS = sql.SQL("""
+    id, livemode, customer, status, currency, number, description, footer,
+    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
+    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
+    marked_uncollectible_at, created, ending_balance,
+    coalesce(starting_balance,
+             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
+              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance""")
+
+
+@functools.cache
+def _with_columns(query: str) -> bytes:
+    """`query` with {columns} filled in, composed once per query (crediting runs two of
+    these per credit)."""
+    return sql.SQL(query).format(columns=COLUMNS).as_bytes(None)
+
 
 def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
     (row,) = conn.execute(
-        """
+        _with_columns(
+            """
         INSERT INTO invoices (id, livemode, customer, status, currency, description, footer,
             metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
             created)
         VALUES (%(id)s, %(livemode)s, %(customer)s, 'draft', %(currency)s, %(description)s,
             %(footer)s, %(metadata)s, %(auto_advance)s, %(collection_method)s, %(due_date)s,
             %(customer_email)s, %(customer_name)s, %(created)s)
-        RETURNING id, livemode, customer, status, currency, number, description, footer,
-            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
-            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
-            marked_uncollectible_at, created, ending_balance,
-            coalesce(starting_balance,
-                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance
-        """,
+        RETURNING {columns}
+        """
+        ),
         {**invoice, "metadata": Jsonb(invoice["metadata"])},
     ).fetchall()
     return row
@@ -41,16 +56,12 @@ def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, 
 
 def get(conn: psycopg.Connection[Any], invoice_id: str, livemode: bool) -> dict[str, Any] | None:
     return conn.execute(
-        """
-        SELECT id, livemode, customer, status, currency, number, description, footer,
-            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
-            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
-            marked_uncollectible_at, created, ending_balance,
-            coalesce(starting_balance,
-                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance
+        _with_columns(
+            """
+        SELECT {columns}
         FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s
-        """,
+        """
+        ),
         {"id": invoice_id, "livemode": livemode},
     ).fetchone()
 
@@ -60,17 +71,13 @@ def get_for_update(
 ) -> dict[str, Any] | None:
     """The invoice row, locked until the end of the caller's transaction."""
     return conn.execute(
-        """
-        SELECT id, livemode, customer, status, currency, number, description, footer,
-            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
-            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
-            marked_uncollectible_at, created, ending_balance,
-            coalesce(starting_balance,
-                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance
+        _with_columns(
+            """
+        SELECT {columns}
         FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s
         FOR UPDATE
-        """,
+        """
+        ),
         {"id": invoice_id, "livemode": livemode},
     ).fetchone()
 
@@ -83,21 +90,17 @@ def get_for_update_with_lines(
     crediting, whose invoices are finalized (their lines no longer change).
     """
     row = conn.execute(
-        """
-        SELECT id, livemode, customer, status, currency, number, description, footer,
-            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
-            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
-            marked_uncollectible_at, created, ending_balance,
-            coalesce(starting_balance,
-                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance,
+        _with_columns(
+            """
+        SELECT {columns},
             (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
              FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
                           quantity, currency, description, metadata, created
                    FROM invoice_items WHERE invoice = invoices.id
                    ORDER BY seq DESC LIMIT %(lines)s) item) AS line_rows
         FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s
-        FOR UPDATE""",
+        FOR UPDATE"""
+        ),
         {"id": invoice_id, "livemode": livemode, "lines": lines},
     ).fetchone()
     if row is None:
@@ -127,7 +130,8 @@ def apply_credit(
     """
     cur = conn.cursor(row_factory=class_row(Invoice))
     return cur.execute(
-        """
+        _with_columns(
+            """
         WITH paid AS (
             UPDATE invoice_payments
             SET status = 'paid', amount_paid = %(amount)s, paid_at = %(now)s
@@ -149,14 +153,9 @@ def apply_credit(
             paid_out_of_band = invoices.paid_out_of_band OR %(out_of_band)s
         FROM paid
         WHERE invoices.id = paid.invoice
-        RETURNING id, livemode, customer, status, currency, number, description, footer,
-            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
-            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
-            marked_uncollectible_at, created, ending_balance,
-            coalesce(starting_balance,
-                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance
-        """,
+        RETURNING {columns}
+        """
+        ),
         {
             "id": invoice_id,
             "payment_id": payment_id,
@@ -171,18 +170,14 @@ def apply_credit(
 def refresh_total(conn: psycopg.Connection[Any], invoice_id: str) -> dict[str, Any]:
     """Recompute a draft's total from its items."""
     (row,) = conn.execute(
-        """
+        _with_columns(
+            """
         UPDATE invoices SET total = (
             SELECT coalesce(sum(amount), 0) FROM invoice_items WHERE invoice = %(id)s)
         WHERE id = %(id)s
-        RETURNING id, livemode, customer, status, currency, number, description, footer,
-            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
-            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
-            marked_uncollectible_at, created, ending_balance,
-            coalesce(starting_balance,
-                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance
-        """,
+        RETURNING {columns}
+        """
+        ),
         {"id": invoice_id},
     ).fetchall()
     return row
@@ -191,19 +186,15 @@ def refresh_total(conn: psycopg.Connection[Any], invoice_id: str) -> dict[str, A
 def update_details(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
     """Write the editable, non-monetary fields of `invoice`."""
     (row,) = conn.execute(
-        """
+        _with_columns(
+            """
         UPDATE invoices SET description = %(description)s, footer = %(footer)s,
             metadata = %(metadata)s, auto_advance = %(auto_advance)s,
             collection_method = %(collection_method)s, due_date = %(due_date)s
         WHERE id = %(id)s
-        RETURNING id, livemode, customer, status, currency, number, description, footer,
-            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
-            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
-            marked_uncollectible_at, created, ending_balance,
-            coalesce(starting_balance,
-                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance
-        """,
+        RETURNING {columns}
+        """
+        ),
         {**invoice, "metadata": Jsonb(invoice["metadata"])},
     ).fetchall()
     return row
@@ -213,21 +204,17 @@ def update_state(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict
     """Write a status move of `invoice`: status, number, the transition timestamps and
     the balance it started from and left (frozen at finalize)."""
     (row,) = conn.execute(
-        """
+        _with_columns(
+            """
         UPDATE invoices SET status = %(status)s, number = %(number)s,
             auto_advance = %(auto_advance)s, paid_out_of_band = %(paid_out_of_band)s,
             finalized_at = %(finalized_at)s, paid_at = %(paid_at)s, voided_at = %(voided_at)s,
             marked_uncollectible_at = %(marked_uncollectible_at)s,
             starting_balance = %(starting_balance)s, ending_balance = %(ending_balance)s
         WHERE id = %(id)s
-        RETURNING id, livemode, customer, status, currency, number, description, footer,
-            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
-            total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
-            marked_uncollectible_at, created, ending_balance,
-            coalesce(starting_balance,
-                     (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-                      FROM customers c WHERE c.id = invoices.customer)) AS starting_balance
-        """,
+        RETURNING {columns}
+        """
+        ),
         invoice,
     ).fetchall()
     return row
