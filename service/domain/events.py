@@ -20,13 +20,6 @@ class Event:
     idempotency_key: str | None = None
     id: str = field(default_factory=lambda: new_id(EVENT))
 
-    @property
-    def data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"object": self.object}
-        if self.previous_attributes is not None:
-            data["previous_attributes"] = self.previous_attributes
-        return data
-
 
 def changed_attributes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """The top-level values of `before` that differ in `after` (Stripe's previous_attributes)."""
