@@ -11,10 +11,13 @@ drift apart silently):
     SAVEPOINT                           the batch's savepoint
     per event:
       payment_intents.apply_update      upsert of the mirror
-      open_for_payment_intent           the PaymentIntent's open invoice payments
-      get_for_update_with_lines         the invoice, locked, with its lines
+      open_payment_of_payment_intent    its open invoice payment, the invoice locked,
+                                        the invoice's lines
       invoices.apply_credit             payment paid + invoice amounts/status
     events.add_all                      every credit's events, outbox and deliveries
+                                        (here each event carries its own copy of its
+                                        object, which Tally sends once per credit: a
+                                        little more parsing than Tally's)
     RELEASE SAVEPOINT
     settle                              inbound_events outcome, one statement
     COMMIT
@@ -75,15 +78,18 @@ SET status = EXCLUDED.status, amount = EXCLUDED.amount,
 WHERE payment_intents.status <> ALL('{{succeeded,canceled}}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING {PI_COLUMNS};
-SELECT {INVOICE_PAYMENT_COLUMNS} FROM invoice_payments
-WHERE payment_intent = 'pi_{TAG}' || :k::int AND status = 'open';
 SELECT {INVOICE_COLUMNS},
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
      FROM (SELECT seq, {ITEM_COLUMNS}
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_{TAG}' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT {INVOICE_PAYMENT_COLUMNS} FROM invoice_payments
+      WHERE payment_intent = 'pi_{TAG}' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint

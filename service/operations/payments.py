@@ -325,13 +325,9 @@ def apply_payment_intent_update(
     written: list[Event] = []
     if current.status == "succeeded":
         caller = webhook_caller(current.livemode)
-        for inpay in invoice_payments.open_for_payment_intent(conn, current.id):
-            locked = invoices.get_for_update_with_lines(
-                conn, inpay.invoice, inpay.livemode, lines=EMBEDDED_LINES + 1
-            )
-            if locked is None:  # invoice_payments.invoice references it
-                raise RuntimeError(f"invoice {inpay.invoice} of payment {inpay.id} is missing")
-            invoice, line_rows = locked
+        found = invoices.open_payment_of_payment_intent(conn, current.id, lines=EMBEDDED_LINES + 1)
+        if found is not None:
+            inpay, invoice, line_rows = found
             amount = ledger.amount_received(current, inpay.amount_requested)
             written += _credit(conn, caller, invoice, line_rows, inpay, amount, now=now)[1]
     elif current.status == "canceled":

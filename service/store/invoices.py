@@ -9,6 +9,7 @@ freezes it. COALESCE evaluates the subquery only for drafts.
 from __future__ import annotations
 
 import functools
+from dataclasses import fields
 from typing import Any
 
 import psycopg
@@ -16,7 +17,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from service.domain.ledger import Invoice
+from service.domain.ledger import Invoice, InvoicePayment
 
 # The columns every query returning invoices selects (see above).
 COLUMNS = sql.SQL("""
@@ -29,11 +30,21 @@ COLUMNS = sql.SQL("""
               FROM customers c WHERE c.id = invoices.customer)) AS starting_balance""")
 
 
+# An invoice's newest items, as store.invoice_items.lines returns them: crediting
+# renders them into its events.
+NEWEST_LINES = sql.SQL("""
+    (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
+     FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
+                  quantity, currency, description, metadata, created
+           FROM invoice_items WHERE invoice = invoices.id
+           ORDER BY seq DESC LIMIT %(lines)s) item) AS line_rows""")
+
+
 @functools.cache
 def _with_columns(query: str) -> bytes:
-    """`query` with {columns} filled in, composed once per query (crediting runs two of
-    these per credit)."""
-    return sql.SQL(query).format(columns=COLUMNS).as_bytes(None)
+    """`query` with {columns} (and {newest_lines}) filled in, composed once per query
+    (crediting runs two of these per credit)."""
+    return sql.SQL(query).format(columns=COLUMNS, newest_lines=NEWEST_LINES).as_bytes(None)
 
 
 def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
@@ -87,17 +98,13 @@ def get_for_update_with_lines(
 ) -> tuple[Invoice, list[dict[str, Any]]] | None:
     """The invoice, locked, with its newest `lines` invoice items, as
     store.invoice_items.lines returns them. One round trip instead of two, for
-    crediting, whose invoices are finalized (their lines no longer change).
+    attaching and paying, which render the invoice into their events (the lines of a
+    finalized invoice no longer change).
     """
     row = conn.execute(
         _with_columns(
             """
-        SELECT {columns},
-            (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-             FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
-                          quantity, currency, description, metadata, created
-                   FROM invoice_items WHERE invoice = invoices.id
-                   ORDER BY seq DESC LIMIT %(lines)s) item) AS line_rows
+        SELECT {columns}, {newest_lines}
         FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s
         FOR UPDATE"""
         ),
@@ -107,6 +114,43 @@ def get_for_update_with_lines(
         return None
     line_rows = row.pop("line_rows")
     return Invoice(**row), line_rows
+
+
+def open_payment_of_payment_intent(
+    conn: psycopg.Connection[Any], pi_id: str, *, lines: int
+) -> tuple[InvoicePayment, Invoice, list[dict[str, Any]]] | None:
+    """The PaymentIntent's open invoice payment (it has at most one: a PaymentIntent is
+    attached once), with its invoice locked and that invoice's newest `lines` items:
+    all a credit reads, in one round trip (the hot path of a backlog).
+
+    The payment is read, not locked: invoices.apply_credit moves it only while it is
+    still open, whatever a concurrent transaction did since.
+    """
+    row = conn.execute(
+        _with_columns(
+            """
+        SELECT {columns}, {newest_lines},
+            p.p_id, p.p_livemode, p.p_invoice, p.p_payment_intent, p.p_payment_record,
+            p.p_currency, p.p_amount_requested, p.p_amount_paid, p.p_status, p.p_paid_at,
+            p.p_canceled_at, p.p_created
+        FROM (
+            SELECT id AS p_id, livemode AS p_livemode, invoice AS p_invoice,
+                payment_intent AS p_payment_intent, payment_record AS p_payment_record,
+                currency AS p_currency, amount_requested AS p_amount_requested,
+                amount_paid AS p_amount_paid, status AS p_status, paid_at AS p_paid_at,
+                canceled_at AS p_canceled_at, created AS p_created
+            FROM invoice_payments WHERE payment_intent = %(pi)s AND status = 'open'
+        ) p
+        JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+        FOR UPDATE OF invoices"""
+        ),
+        {"pi": pi_id, "lines": lines},
+    ).fetchone()
+    if row is None:
+        return None
+    payment = InvoicePayment(*(row.pop(f"p_{f.name}") for f in fields(InvoicePayment)))
+    line_rows = row.pop("line_rows")
+    return payment, Invoice(**row), line_rows
 
 
 def apply_credit(
