@@ -591,3 +591,33 @@ def test_concurrent_credits_without_the_invoice_lock_lose_nothing(api, db, servi
     # then both credits count, and the invoice is paid
     assert (after.amount_paid, after.status) == (1000, "paid")
     assert ledger_row(db, invoice["id"]) == {"status": "paid", "total": 1000, "amount_paid": 1000}
+
+
+@pytest.mark.parametrize("paid", [400, 1000, 1300], ids=["partial", "full", "over"])
+def test_a_credits_previous_attributes_are_every_rendered_field_it_changed(
+    api, db, service_urls, paid
+):
+    # given an open invoice of 1000 with a payment of `paid` attached
+    from service.domain.events import changed_attributes
+    from service.render.invoices import render_invoice
+
+    invoice = factories.open_invoice(api, max(paid, 1000))
+    pi = factories.payment_intent(api, invoice, paid)
+    assert attach(api, invoice["id"], payment_intent=pi["id"]).status_code == 200
+    # (a payment attaches only within what remains: overpay by lowering the total after)
+    db.execute("UPDATE invoices SET total = 1000 WHERE id = %s", (invoice["id"],))
+    before = invoices.get(db, invoice["id"], False)
+
+    # when it is credited
+    factories.settle(service_urls["DATABASE_URL"], pi)
+
+    # then invoice.updated's previous_attributes (the credit renders only the fields it
+    # can change, for speed) are exactly what a full render of both states differs in
+    after = invoices.get(db, invoice["id"], False)
+    updated = db.execute(
+        "SELECT data FROM events WHERE type = 'invoice.updated' AND data->'object'->>'id' = %s",
+        (invoice["id"],),
+    ).fetchone()["data"]
+    full = changed_attributes(render_invoice(db, before), render_invoice(db, after))
+    assert updated["previous_attributes"] == json.loads(json.dumps(full))
+    assert {"amount_paid", "amount_remaining"} <= set(full)

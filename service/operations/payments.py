@@ -32,7 +32,12 @@ from service.operations.mirror_upstream import (
     fetch_unknown_payment_intent,
     mirror_customer,
 )
-from service.render.invoices import EMBEDDED_LINES, render_invoice, render_lines
+from service.render.invoices import (
+    EMBEDDED_LINES,
+    render_credit_changes,
+    render_invoice,
+    render_lines,
+)
 from service.render.payments import render_invoice_payment
 from service.store import (
     customers,
@@ -375,10 +380,10 @@ def _credit(
     ]
     types = ledger.credit_events(invoice, credited, out_of_band=out_of_band)
     if types:
-        lines = render_lines(invoice.id, line_rows)
-        before = render_invoice(conn, ledger.as_dict(invoice), lines=lines)
-        after = render_invoice(conn, ledger.as_dict(credited), lines=lines)
-        previous = changed_attributes(before, after)
+        after = render_invoice(
+            conn, ledger.as_dict(credited), lines=render_lines(invoice.id, line_rows)
+        )
+        previous = changed_attributes(render_credit_changes(ledger.as_dict(invoice)), after)
         written += [
             caller.event(
                 type_, after, now=now, previous=previous if type_ == "invoice.updated" else None

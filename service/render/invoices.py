@@ -186,6 +186,11 @@ class InvoiceSchema(Schema):
 _invoice = InvoiceSchema()
 _line = LineItemSchema()
 _item = InvoiceItemSchema()
+# The fields a credit can change: invoices.apply_credit moves amount_paid, status,
+# paid_at and paid_out_of_band (not shown), and these are all that show them.
+_credit_changes = InvoiceSchema(
+    only=("amount_paid", "amount_overpaid", "amount_remaining", "status", "status_transitions")
+)
 
 
 def render_line_item(row: dict[str, Any]) -> dict[str, Any]:
@@ -219,6 +224,12 @@ def render_invoice(
     if lines is None:
         lines = render_lines(row["id"], invoice_items.lines(conn, row["id"], EMBEDDED_LINES + 1))
     return _invoice.dump({**row, "_lines": lines})  # type: ignore[no-any-return]
+
+
+def render_credit_changes(row: dict[str, Any]) -> dict[str, Any]:
+    """Of an invoice rendered, only the fields a credit can change: the "before" of a
+    credit's previous_attributes, at a tenth of a full render's cost."""
+    return _credit_changes.dump(row)  # type: ignore[no-any-return]
 
 
 def render_invoices(
