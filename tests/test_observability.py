@@ -84,10 +84,13 @@ def test_metrics_move_with_a_credit_through_the_intake_and_the_worker(api, setti
     intake = {"method": "POST", "route": "/webhooks/stripe", "status": "200"}
     count = "tally_http_request_duration_seconds_count"
     assert value(after, count, **intake) == value(before, count, **intake) + 1
-    assert value(waiting, "tally_inbound_events", status="pending") >= 1
+    # (events other tests left pending, due later, count before and after alike)
+    pending = value(before, "tally_inbound_events", status="pending")
+    assert value(waiting, "tally_inbound_events", status="pending") == pending + 1
     assert value(waiting, "tally_inbound_oldest_pending_age_seconds") >= 0
-    assert value(after, "tally_inbound_events", status="pending") == 0
-    assert value(after, "tally_inbound_oldest_pending_age_seconds") == 0
+    assert value(after, "tally_inbound_events", status="pending") == pending
+    if pending == 0:
+        assert value(after, "tally_inbound_oldest_pending_age_seconds") == 0
     settled = "tally_inbound_events_settled_total"
     assert value(after, settled, **succeeded) >= value(before, settled, **succeeded) + 1
     latency = "tally_inbound_received_to_processed_seconds_count"

@@ -1,10 +1,10 @@
 """Processing stored inbound Stripe events: claim a batch, handle each, settle.
 
 One transaction per batch (its commit is shared, which is what makes a backlog
-fast). The batch first runs in one savepoint, and writes the events of all its
-credits in one statement at its end; if any event fails, that savepoint is rolled
-back and the batch is redone with one savepoint per event, so one event's failure
-undoes only its own changes. A permanent error (a TallyError, a
+fast). The batch first runs as a whole, and writes the events of all its credits in
+one statement at its end; if any event fails, the transaction is rolled back and
+the same events are claimed again and redone with one savepoint per event, so one
+event's failure undoes only its own changes. A permanent error (a TallyError, a
 malformed payload, data PostgreSQL refuses, a bug) is retried a few times with
 a delay of minutes to an hour, then marks the event `failed`, where it waits for
 a fix and a replay (operations/replay_inbound.py); a transient one (lost
@@ -90,17 +90,28 @@ def process_inbound_batch(
     never claimed again). Raises only when the batch as a whole cannot proceed
     (e.g. the connection is lost); then nothing of it is committed.
     """
-    with conn.transaction():
+    failed = False
+    with conn.transaction() as batch:
         rows = lock_in_order(conn, inbound_events.claim_due(conn, limit=limit))
+        if not rows:
+            return BatchResult()
         try:
             settlements = _process_all(conn, rows, now)
         except Exception:
             if conn.broken:
                 raise
-            # Something in the batch failed and the batch's savepoint undid all of it:
-            # redo it event by event, each in its own savepoint, to isolate the failure.
-            settlements = [_process_one(conn, row, now) for row in rows]
+            failed = True
+            raise psycopg.Rollback(batch) from None
         inbound_events.settle(conn, settlements)
+    if failed:
+        # Something in the batch failed and its rollback undid all of it: redo those
+        # events one by one, each in its own savepoint, to isolate the failure (a
+        # savepoint around the whole batch would cost every batch two round trips).
+        with conn.transaction():
+            ids = [row["id"] for row in rows]
+            rows = lock_in_order(conn, inbound_events.claim_pending(conn, ids))
+            settlements = [_process_one(conn, row, now) for row in rows]
+            inbound_events.settle(conn, settlements)
     _observe(rows, settlements)
     counts = {"processed": 0, "ignored": 0, "failed": 0, "pending": 0}
     for settlement in settlements:
@@ -132,23 +143,22 @@ def _observe(rows: list[dict[str, Any]], settlements: list[Settlement]) -> None:
 def _process_all(
     conn: psycopg.Connection[Any], rows: list[dict[str, Any]], now: int
 ) -> list[Settlement]:
-    """The fast path: the whole batch in one savepoint; raises on the first failure.
+    """The fast path: the whole batch at once; raises on the first failure.
 
-    Savepoints cost two round trips each and failures are rare, so one per batch; and
-    the events of every credit are written together, one round trip instead of one
-    per credit (under a busy CPU each round trip is a wait to be scheduled).
+    Failures are rare, so no savepoints (two round trips each); and the events of
+    every credit are written together, one round trip instead of one per credit
+    (under a busy CPU each round trip is a wait to be scheduled).
     """
     settlements = []
     written: list[Event] = []
-    with conn.transaction():
-        for row in rows:
-            handler = HANDLERS.get(row["type"])
-            if handler is None:
-                settlements.append(Settlement(row["id"], "ignored"))
-            else:
-                written += handler(conn, row["payload"], now)
-                settlements.append(Settlement(row["id"], "processed"))
-        events.add_all(conn, written)
+    for row in rows:
+        handler = HANDLERS.get(row["type"])
+        if handler is None:
+            settlements.append(Settlement(row["id"], "ignored"))
+        else:
+            written += handler(conn, row["payload"], now)
+            settlements.append(Settlement(row["id"], "processed"))
+    events.add_all(conn, written)
     return settlements
 
 

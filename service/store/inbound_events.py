@@ -60,6 +60,22 @@ def claim_due(conn: psycopg.Connection[Any], *, limit: int) -> list[dict[str, An
     ).fetchall()
 
 
+def claim_pending(conn: psycopg.Connection[Any], ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Lock those of `ids` still pending that no other worker holds, oldest first (a
+    batch redone event by event claims its events again). Call inside the transaction
+    that settles them."""
+    return conn.execute(
+        """
+        SELECT id, type, payload, attempts, received_at
+        FROM inbound_events
+        WHERE id = ANY(%(ids)s) AND status = 'pending'
+        ORDER BY seq
+        FOR UPDATE SKIP LOCKED
+        """,
+        {"ids": list(ids)},
+    ).fetchall()
+
+
 def settle(conn: psycopg.Connection[Any], settlements: Sequence[Settlement]) -> None:
     """Record the outcome of each claimed event in one statement."""
     if not settlements:
