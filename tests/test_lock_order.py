@@ -34,7 +34,11 @@ def slow_locks(db):
     db.execute("DROP TRIGGER IF EXISTS tally_test_slow_invoice ON invoices")
 
 
-def test_overlapping_batches_and_attaches_never_deadlock(api, db, service_urls, caplog, slow_locks):
+# Batches of one event lock as they go; larger ones lock up front (batch_locks.py).
+@pytest.mark.parametrize("batch", [1, 3])
+def test_overlapping_batches_and_attaches_never_deadlock(
+    api, db, service_urls, caplog, slow_locks, batch
+):
     # given a few invoices each paid by five PaymentIntents, three attached already
     # and two to be attached during the race; and every success event pending,
     # shuffled, as if Stripe sent them: concurrent batches share invoices
@@ -70,7 +74,7 @@ def test_overlapping_batches_and_attaches_never_deadlock(api, db, service_urls, 
             service_urls["DATABASE_URL"], autocommit=True, row_factory=dict_row
         ) as conn:
             start.wait()
-            while process_inbound_batch(conn, now=int(time.time()), limit=3).claimed:
+            while process_inbound_batch(conn, now=int(time.time()), limit=batch).claimed:
                 pass
 
     def attach(invoice: dict, pi: dict) -> None:

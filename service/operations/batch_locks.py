@@ -9,6 +9,11 @@ id, then every invoice those have open payments on, sorted by id. attach_payment
 locks one PaymentIntent then its invoice, which fits the same order. The events
 are then handled sorted by PaymentIntent (stable, so one PaymentIntent's events
 keep their order), which also orders the inserts of PaymentIntents not yet mirrored.
+
+A batch that names one PaymentIntent takes no locks up front: handling its events
+locks that PaymentIntent (its upsert) and then its one invoice (crediting), which is
+the lock order already; the two statements would cost the most common batch under
+steady traffic two round trips.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ def lock_in_order(
     order to handle them. Call inside the batch's transaction."""
     rows = sorted(rows, key=_payment_intent)
     pi_ids = sorted({pi for row in rows if (pi := _payment_intent(row))})
-    if pi_ids:
+    if len(pi_ids) > 1:
         locks.lock_payment_intents(conn, pi_ids)
         crediting = sorted(
             {pi for row in rows if row["type"] in CREDITING_TYPES and (pi := _payment_intent(row))}
