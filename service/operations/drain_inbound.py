@@ -9,10 +9,15 @@ it claims once more: an event stored before the clear is in that last claim, and
 one stored after it finds the flag clear and sends a new task. So no wake-up is
 lost.
 
+Before it lets go, an idle drain waits LINGER and claims once more: under steady
+traffic the next event is usually that close, and a claim costs far less than the
+wake-up, task and dispatch it saves (with the flag still set, none is sent).
+
 A full batch means a backlog: the drain asks once for a peer, and every free
-worker joins in. One drain runs at most `max_batches` batches, so a task stays
-short enough for its time limit and a warm shutdown waits for one batch at most;
-when it stops with work possibly left it says so, and its task sends a successor.
+worker joins in. One drain runs at most `max_batches` batches that claimed events,
+so a task stays short enough for its time limit and a warm shutdown waits for one
+batch at most; when it stops with work possibly left it says so, and its task sends
+a successor.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ from service.operations.process_inbound import BATCH_SIZE, process_inbound_batch
 
 # 20 batches of 50: about a second of crediting on one core.
 MAX_BATCHES = 20
+# Seconds an idle drain waits for one more claim before it clears its flag: at 200
+# events/s (one each 5 ms) most wake-ups are then saved. Celery's dispatch of a new
+# task takes about 4 ms here.
+LINGER = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,19 +57,22 @@ def drain_inbound(
     events_written: Callable[[], object],
     stopping: Callable[[], bool] = lambda: False,
     max_batches: int = MAX_BATCHES,
+    linger: float = LINGER,
 ) -> Drained:
     """Process due pending inbound events, a batch per transaction, until a claim made
-    after `clear_wake()` comes back empty, `max_batches` ran, or `stopping()`.
+    after `clear_wake()` comes back empty, `max_batches` ran, or `stopping()`; the
+    first empty claim is retried once after `linger` seconds before the clear.
 
     After each batch that changed something, `events_written()` (its events are
     committed: publish them); after the first full one, `wake_peer()`. Idempotent and
     safe to run concurrently (see process_inbound_batch).
     """
     claimed = processed = batches = 0
-    cleared = peer_woken = False
+    cleared = lingered = peer_woken = False
     while batches < max_batches and not stopping():
         result = process_inbound_batch(conn, now=int(time.time()))
-        batches += 1
+        if result.claimed:  # empty claims are few: the flag protocol ends them
+            batches += 1
         claimed += result.claimed
         processed += result.processed
         if result.processed:
@@ -68,10 +80,14 @@ def drain_inbound(
         if result.claimed == 0:
             if cleared:
                 return Drained(claimed, processed, batches)
+            if not lingered and linger > 0:
+                time.sleep(linger)
+                lingered = True
+                continue
             clear_wake()
             cleared = True
             continue
-        cleared = False
+        cleared = lingered = False
         if result.claimed >= BATCH_SIZE and not peer_woken:
             wake_peer()
             peer_woken = True
