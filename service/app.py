@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from flask import Flask
 
 from service import api, observability, upstream
@@ -12,6 +11,7 @@ from service.api.ratelimit import RateLimiter
 from service.config import Settings
 from service.db import make_pool
 from service.queue import make_task_queue
+from service.redis_client import connect_redis
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -24,9 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     pool.open(wait=False)
     app.extensions["settings"] = settings
     app.extensions["pool"] = pool
-    app.extensions["redis"] = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
-    )
+    app.extensions["redis"] = connect_redis(settings.redis_url, timeout=0.5)
     app.extensions["rate_limiter"] = RateLimiter(
         app.extensions["redis"], settings.rate_limit_per_second
     )

