@@ -1,4 +1,4 @@
-\set now 1796105850
+\set now 1796170844
 SELECT nextval('bench_batches') AS b \gset
 \set lo :b * 50 + 1
 \set hi :lo + 49
@@ -30,9 +30,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -41,9 +38,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -83,9 +86,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -94,9 +94,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -136,9 +142,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -147,9 +150,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -189,9 +198,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -200,9 +206,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -242,9 +254,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -253,9 +262,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -295,9 +310,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -306,9 +318,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -348,9 +366,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -359,9 +374,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -401,9 +422,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -412,9 +430,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -454,9 +478,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -465,9 +486,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -507,9 +534,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -518,9 +542,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -560,9 +590,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -571,9 +598,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -613,9 +646,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -624,9 +654,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -666,9 +702,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -677,9 +710,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -719,9 +758,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -730,9 +766,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -772,9 +814,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -783,9 +822,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -825,9 +870,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -836,9 +878,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -878,9 +926,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -889,9 +934,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -931,9 +982,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -942,9 +990,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -984,9 +1038,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -995,9 +1046,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1037,9 +1094,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1048,9 +1102,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1090,9 +1150,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1101,9 +1158,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1143,9 +1206,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1154,9 +1214,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1196,9 +1262,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1207,9 +1270,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1249,9 +1318,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1260,9 +1326,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1302,9 +1374,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1313,9 +1382,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1355,9 +1430,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1366,9 +1438,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1408,9 +1486,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1419,9 +1494,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1461,9 +1542,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1472,9 +1550,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1514,9 +1598,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1525,9 +1606,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1567,9 +1654,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1578,9 +1662,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1620,9 +1710,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1631,9 +1718,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1673,9 +1766,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1684,9 +1774,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1726,9 +1822,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1737,9 +1830,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1779,9 +1878,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1790,9 +1886,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1832,9 +1934,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1843,9 +1942,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1885,9 +1990,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1896,9 +1998,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1938,9 +2046,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -1949,9 +2054,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -1991,9 +2102,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -2002,9 +2110,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -2044,9 +2158,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -2055,9 +2166,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -2097,9 +2214,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -2108,9 +2222,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -2150,9 +2270,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -2161,9 +2278,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -2203,9 +2326,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -2214,9 +2334,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -2256,9 +2382,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -2267,9 +2390,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -2309,9 +2438,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -2320,9 +2446,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -2362,9 +2494,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -2373,9 +2502,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -2415,9 +2550,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -2426,9 +2558,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -2468,9 +2606,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -2479,9 +2614,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -2521,9 +2662,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -2532,9 +2670,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -2574,9 +2718,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -2585,9 +2726,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
@@ -2627,9 +2774,6 @@ WHERE payment_intents.status <> ALL('{succeeded,canceled}')
   AND payment_intents.livemode = EXCLUDED.livemode
 RETURNING id, livemode, amount, amount_received, currency, customer, description,
     status, cancellation_reason, canceled_at, metadata, created;
-SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
-WHERE payment_intent = 'pi_G' || :k::int AND status = 'open';
 SELECT id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
@@ -2638,9 +2782,15 @@ SELECT id, livemode, customer, status, currency, number, description, footer,
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
     currency, description, metadata, created
            FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows
-FROM invoices WHERE id = 'in_G' || :k::int AND livemode = false
-FOR UPDATE;
+           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
+    p.*
+FROM (SELECT id, livemode, invoice, payment_intent, payment_record, currency,
+    amount_requested, amount_paid, status, paid_at, canceled_at, created FROM invoice_payments
+      WHERE payment_intent = 'pi_G' || :k::int AND status = 'open') p (p_id, p_livemode,
+      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
+      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
+JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+FOR UPDATE OF invoices;
 WITH paid AS (
     UPDATE invoice_payments
     SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
