@@ -185,7 +185,8 @@ def _start_postgres(pgdata: Path) -> int:
 
 def _redis_ping(host: str, port: int) -> bool:
     try:
-        return bool(connect_redis(f"redis://{host}:{port}", timeout=2).ping())
+        with connect_redis(f"redis://{host}:{port}", timeout=2) as client:
+            return bool(client.ping())
     except (redis.RedisError, OSError):
         return False
 

@@ -65,7 +65,7 @@ class ProcessResources:
             name=f"worker-{os.getpid()}",
         )
         pool.open(wait=False)
-        client = connect_redis(self.settings.redis_url, timeout=1)
+        client = connect_redis(self.settings.redis_url, timeout=2, connect_timeout=1)
         return Opened(
             settings=self.settings,
             pool=pool,
