@@ -20,15 +20,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Only pyproject.toml first, so this layer (the slow one) is rebuilt only when the
-# dependencies change, not on every source edit. All dependencies ship wheels
-# (psycopg[binary] bundles libpq), so no compiler or libpq-dev is needed.
-COPY pyproject.toml ./
+# Only pyproject.toml and constraints.txt (the exact versions, bin/lock) first, so
+# this layer (the slow one) is rebuilt only when the dependencies change, not on
+# every source edit. All dependencies ship wheels (psycopg[binary] bundles libpq),
+# so no compiler or libpq-dev is needed.
+COPY pyproject.toml constraints.txt ./
 # Install the declared dependencies (no extras: the embedded servers and test
 # tools are for laptops and CI), then drop the project itself, which the runtime
 # runs from /app (where service.migrate finds /app/migrations), and the
 # installers, which the runtime never uses.
-RUN pip install . \
+RUN pip install --constraint constraints.txt . \
     && pip uninstall --yes tally \
     && pip uninstall --yes pip setuptools wheel
 
