@@ -22,7 +22,6 @@ on 127.0.0.1. Writes bench/results/latest.json and bench/results/latency.png.
 from __future__ import annotations
 
 import argparse
-import http.server
 import json
 import os
 import signal
@@ -40,7 +39,7 @@ import redis
 import requests
 
 from bench.attach import post_all
-from bench.common import BENCH_KEY, BENCH_SECRET, notify_when_paid
+from bench.common import BENCH_KEY, BENCH_SECRET, Receiver, notify_when_paid
 from bench.intake import run_python_load, run_wrk, signed_requests
 from bench.report import Figure, Target, percentile, table
 from bench.stack import (
@@ -48,7 +47,6 @@ from bench.stack import (
     RssSampler,
     Stack,
     clone,
-    free_port,
     make_template,
     pending_successes,
     private_redis,
@@ -273,32 +271,6 @@ def attach_phase(stack: Stack, base: str, count: int) -> dict[str, Any]:
     return out
 
 
-class Receiver(http.server.ThreadingHTTPServer):
-    """A loopback webhook endpoint: when each invoice.paid arrived, by invoice id."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        self.arrived: dict[str, float] = {}
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                now = time.perf_counter()
-                event = json.loads(body)
-                if event.get("type") == "invoice.paid":
-                    receiver.arrived.setdefault(event["data"]["object"]["id"], now)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", free_port()), Handler)
-
-
 def success_body(template: dict[str, str]) -> str:
     from service.domain.events import payment_intent_event
 
@@ -324,7 +296,7 @@ def end_to_end_phase(base: str, dsn: str, rate: float, seconds: float) -> dict[s
     endpoint = session.post(
         f"{base}/v1/webhook_endpoints",
         data={
-            "url": f"http://127.0.0.1:{receiver.server_address[1]}/hook",
+            "url": receiver.url,
             "enabled_events[]": "invoice.paid",
         },
         timeout=10,

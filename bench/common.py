@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# bench.chaos imports free_port from here.
-from service.localenv import free_port  # noqa: E402, F401
+# For the receiver below; bench.chaos imports it from here too.
+from service.localenv import free_port  # noqa: E402
 
 BENCH_KEY = "sk_test_bench_key"
 BENCH_SECRET = "whsec_bench_secret"
@@ -63,3 +67,36 @@ def notify_when_paid(dsn: str) -> None:
                 FOR EACH ROW EXECUTE FUNCTION bench_notify_paid();
             """
         )
+
+
+class Receiver(http.server.ThreadingHTTPServer):
+    """A loopback webhook endpoint: when each invoice.paid arrived, by invoice id. It
+    keeps connections open (HTTP/1.1), as a production receiver behind a proxy does."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                now = time.perf_counter()
+                event = json.loads(body)
+                if event.get("type") == "invoice.paid":
+                    receiver.arrived.setdefault(event["data"]["object"]["id"], now)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", free_port()), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hook"

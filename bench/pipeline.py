@@ -2,7 +2,7 @@
 and API call → its event on the Redis stream.
 
     .venv/bin/python bench/pipeline.py [--backlog 3000] [--rate 200] [--seconds 10]
-        [--concurrency 2] [--api-rate 50] [--api-seconds 10]
+        [--concurrency 2] [--api-rate 50] [--api-seconds 10] [--deliveries]
 
 Against a scratch database (`tally_bench_pipeline`, recreated), a private
 redis-server, gunicorn serving Tally and a real `celery -A workers worker`:
@@ -15,6 +15,10 @@ redis-server, gunicorn serving Tally and a real `celery -A workers worker`:
    over HTTP at --rate per second. A trigger NOTIFYs when an invoice.paid event is
    inserted; PostgreSQL delivers a notification only when its transaction commits,
    so (notification received - request sent) is webhook -> invoice.paid committed.
+   With --deliveries, a loopback receiver is subscribed to invoice.paid and, as in
+   the Procfile, a second worker (`-Q deliveries --pool threads`) sends the
+   deliveries; it also reports webhook -> invoice.paid delivered, and the CPU time
+   each worker spent per webhook.
 3. API → stream: draft invoices are finalized over HTTP at --api-rate per second; a
    reader blocks on the Redis stream (XREAD), so (invoice.finalized entry read -
    request sent) is how long an event caused by an API call takes to be published.
@@ -39,7 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import notify_when_paid  # noqa: E402
+from bench.common import Receiver, notify_when_paid  # noqa: E402
 from bench.intake import API_KEY, SECRET, free_port, wait_port  # noqa: E402
 
 DB_NAME = "tally_bench_pipeline"
@@ -184,16 +188,40 @@ def start_web(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
 
 
 def start_worker(
-    env: dict[str, str], concurrency: int, log: Path, pool: str = "prefork"
+    env: dict[str, str],
+    concurrency: int,
+    log: Path,
+    pool: str = "prefork",
+    *,
+    queues: str | None = None,
+    beat: bool = True,
 ) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers", "worker", "-B", "--pool", pool,
-         "--schedule", str(log.with_suffix(".schedule")), "--concurrency", str(concurrency),
-         "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    """A worker on every queue (or `queues`), with an embedded beat unless told not to."""
+    command = [sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", pool,
+               "--concurrency", str(concurrency), "--loglevel", "WARNING",
+               "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+    if queues:
+        command += ["-Q", queues, "-n", f"{queues.replace(',', '-')}@%h"]
+    if beat:
+        command += ["-B", "--schedule", str(log.with_suffix(".schedule"))]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
-    return proc
+
+
+def cpu_seconds(proc: subprocess.Popen[bytes]) -> float:
+    """User + system CPU time so far of `proc` and its children, from /proc."""
+    from bench.stack import _tree
+
+    total = 0
+    for pid in _tree(proc.pid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -223,6 +251,11 @@ def main() -> None:
     parser.add_argument("--api-rate", type=float, default=50)
     parser.add_argument("--api-seconds", type=float, default=10)
     parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument(
+        "--deliveries",
+        action="store_true",
+        help="deliver invoice.paid to a loopback receiver from a deliveries worker",
+    )
     args = parser.parse_args()
 
     import psycopg
@@ -255,16 +288,22 @@ def main() -> None:
         "TALLY_API_KEYS": API_KEY,
         "STRIPE_WEBHOOK_SECRETS": SECRET,
         "TALLY_RATE_LIMIT": "0",
+        "TALLY_ALLOW_PRIVATE_WEBHOOK_URLS": "1",
     }
     wait_port(redis_port)
     settings = Settings(
-        database_url=dsn, redis_url=redis_url, api_keys=(API_KEY,), webhook_secrets=(SECRET,)
+        database_url=dsn,
+        redis_url=redis_url,
+        api_keys=(API_KEY,),
+        webhook_secrets=(SECRET,),
+        allow_private_webhook_urls=True,  # the loopback receiver of --deliveries
     )
     app = create_app(settings)
     log = Path(f"/tmp/tally-bench-worker-{os.getpid()}.log")
     report: list[str] = []
     web = None
     worker = None
+    deliveries = None
     try:
         if not args.skip_backlog:
             started = time.monotonic()
@@ -309,7 +348,22 @@ def main() -> None:
             print(f"setup: {len(cases)} attached invoices in {time.monotonic() - started:.1f}s")
             port = free_port()
             web = start_web(env, port)
-            worker = start_worker(env, args.concurrency, log, args.pool)
+            if args.deliveries:
+                receiver = Receiver()
+                threading.Thread(target=receiver.serve_forever, daemon=True).start()
+                endpoint = app.test_client().post(
+                    "/v1/webhook_endpoints",
+                    data={"url": receiver.url, "enabled_events[]": "invoice.paid"},
+                    headers={"Authorization": f"Bearer {API_KEY}"},
+                )
+                assert endpoint.status_code == 200, endpoint.json
+                # As the Procfile's worker and deliveries lines split the queues.
+                worker = start_worker(
+                    env, args.concurrency, log, args.pool, queues="inbound,events"
+                )
+                deliveries = start_worker(env, 8, log, "threads", queues="deliveries", beat=False)
+            else:
+                worker = start_worker(env, args.concurrency, log, args.pool)
             # Warm up (worker start, pools, prepared statements) until it credits at once.
             client = requests.Session()
             for case in cases[:warmup]:
@@ -359,11 +413,35 @@ def main() -> None:
                 response.read()
                 return response.status
 
+            cpu_before = {
+                name: cpu_seconds(proc)
+                for name, proc in (("worker", worker), ("deliveries", deliveries))
+                if proc is not None
+            }
             t0 = time.perf_counter() + 0.2
             with ThreadPoolExecutor(8) as pool:
                 statuses = list(pool.map(fire, enumerate(bodies)))
             actual_rate = count / (max(sent.values()) - min(sent.values()))
             listener.join(args.seconds + 40)
+            more = []  # delivered, CPU: reported after the committed figures
+            if deliveries is not None:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and not all(
+                    invoice_id in receiver.arrived for invoice_id in sent
+                ):
+                    time.sleep(0.1)
+                delivered = [
+                    (receiver.arrived[i] - sent[i]) * 1000 for i in sent if i in receiver.arrived
+                ]
+                more.append(
+                    f"  webhook -> invoice.paid delivered ({len(delivered)}/{count}): p50 "
+                    f"{statistics.median(delivered):.1f} ms, p90 {pct(delivered, 0.90):.1f} ms,"
+                    f" p99 {pct(delivered, 0.99):.1f} ms, max {max(delivered):.1f} ms"
+                )
+            for name, before in cpu_before.items():
+                proc = worker if name == "worker" else deliveries
+                used = cpu_seconds(proc) - before  # type: ignore[arg-type]
+                more.append(f"  CPU of {name}: {used * 1000 / count:.2f} ms per webhook")
             latencies = [(committed[i] - sent[i]) * 1000 for i in sent if i in committed]
             # Where the time goes: sent -> stored (intake) -> claimed (worker) -> committed.
             with psycopg.connect(dsn, autocommit=True) as conn:
@@ -403,6 +481,7 @@ def main() -> None:
                 f"p90 {pct(latencies, 0.90):.1f} ms, p99 {pct(latencies, 0.99):.1f} ms, "
                 f"max {max(latencies):.1f} ms",
             )
+            report.extend(more)
 
         if not args.skip_api:
             count = int(args.api_rate * args.api_seconds)
@@ -430,8 +509,9 @@ def main() -> None:
                     f"  p99 {pct(values, 0.99):6.1f} ms  max {max(values):6.1f} ms"
                 )
     finally:
-        if worker is not None:
-            stop(worker)
+        for proc in (worker, deliveries):
+            if proc is not None:
+                stop(proc)
         if web is not None:
             web.terminate()
             web.wait(10)

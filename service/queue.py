@@ -119,10 +119,10 @@ class TaskQueue:
         """Called by the publish task before it claims: later wake-ups send a new task."""
         self._clear(PUBLISH_FLAG)
 
-    def send_delivery(self, delivery_id: int, lease: int) -> None:
-        """One delivery to the send task; if this fails, its lease runs out and the
-        sweeper dispatches it again."""
-        self._send(SEND_DELIVERY, (delivery_id, lease))
+    def send_deliveries(self, leased: list[tuple[int, int]]) -> None:
+        """A batch of (delivery id, lease token) to the send task; if this fails, their
+        leases run out and the sweeper dispatches them again."""
+        self._send(SEND_DELIVERY, ([list(pair) for pair in leased],))
 
     def _wake(self, flag: str, task: str, *, force: bool) -> bool:
         if time.monotonic() < self._down_until:

@@ -175,18 +175,32 @@ class WorkerProcess:
 
 class Receiver:
     """A webhook endpoint on loopback: verifies each POST with the stripe SDK; the
-    n-th delivery of an event is answered with script[n] (200 past its end)."""
+    n-th delivery of an event is answered with script[n] (200 past its end), after
+    `delay` seconds. It keeps connections open (HTTP/1.1) unless `drop_idle` is set:
+    then it closes each connection after its reply without saying so, as a receiver
+    whose idle timeout ran out between two requests does."""
 
     def __init__(self) -> None:
         self.secret: str | None = None
         self.script: list[int] = []
+        self.delay = 0.0
+        self.drop_idle = False
+        self.connections = 0
         self.received: list[dict[str, Any]] = []
         self.rejected: list[str] = []
         self.lock = threading.Lock()
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver.lock:
+                    receiver.connections += 1
+
             def do_POST(self) -> None:
+                time.sleep(receiver.delay)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 header = self.headers.get("Stripe-Signature", "")
                 with receiver.lock:
@@ -205,6 +219,7 @@ class Receiver:
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                self.close_connection = receiver.drop_idle
 
             def log_message(self, *args: Any) -> None:
                 pass

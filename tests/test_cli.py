@@ -387,7 +387,6 @@ def test_an_endpoint_disabled_after_its_schedule_is_listed_enabled_and_retried(
             timeout=2,
             schedule=(1,),
             allow_private=True,
-            now=int(time.time()),
         )
     assert delivery(db, event["id"], endpoint["id"])["status"] == "failed"
     assert api.get(f"/v1/webhook_endpoints/{endpoint['id']}").json["status"] == "disabled"

@@ -18,7 +18,7 @@ import stripe
 from psycopg.rows import dict_row
 
 from service.app import create_app
-from service.operations.deliver import deliver
+from service.operations.deliver import deliver, deliver_batch
 from service.operations.publish_events import STREAM_KEY, dispatch_due_deliveries, publish_events
 from tests import factories
 from tests.conftest import TEST_KEY, ApiClient
@@ -200,10 +200,10 @@ def test_lease_token_lets_one_send_through(api, db, conn):
         [first, *_] = _deliveries_of(db, endpoint["id"])
         # given a delivery leased once
         leases = {}
-        dispatch_due_deliveries(conn, lambda i, lease: leases.setdefault(i, lease))
+        dispatch_due_deliveries(conn, leases.update)
         lease = leases[first["id"]]
         # when two tasks carry the same lease
-        args = {"timeout": 5, "schedule": (1, 1, 2), "allow_private": True, "now": 0}
+        args = {"timeout": 5, "schedule": (1, 1, 2), "allow_private": True}
         outcomes = [deliver(conn, first["id"], lease=lease, **args) for _ in range(2)]
         # then one POST happened, and a stale lease changes nothing
         assert outcomes == ["succeeded", "skipped"]
@@ -225,11 +225,114 @@ def test_lease_token_lets_one_send_through(api, db, conn):
         rec.close()
 
 
+def _deliver_all(conn, deliveries_, **over):
+    args = {"timeout": 5, "schedule": (1,), "allow_private": True, **over}
+    return deliver_batch(conn, [(d["id"], None) for d in deliveries_], **args)
+
+
+def test_a_batch_goes_over_one_kept_alive_connection(api, db, conn):
+    rec = Receiver()
+    endpoint = _endpoint_with_event(api, rec.url)
+    try:
+        rec.secret = endpoint["secret"]
+        pending = _deliveries_of(db, endpoint["id"])
+        assert len(pending) >= 3
+        # when the batch is sent
+        outcomes = _deliver_all(conn, pending)
+        # then every event arrived once, signed, over one connection
+        assert set(outcomes.values()) == {"succeeded"}
+        assert sorted(rec.event_ids()) == sorted(d["event_id"] for d in pending)
+        assert rec.rejected == []
+        assert rec.connections == 1
+        assert {d["status"] for d in _deliveries_of(db, endpoint["id"])} == {"succeeded"}
+    finally:
+        api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
+        rec.close()
+
+
+def test_a_receiver_that_drops_kept_alive_connections_gets_each_event_once(api, db, conn):
+    # given a receiver that closes every connection after its reply, unannounced
+    rec = Receiver()
+    rec.drop_idle = True
+    endpoint = _endpoint_with_event(api, rec.url)
+    try:
+        rec.secret = endpoint["secret"]
+        pending = _deliveries_of(db, endpoint["id"])
+        # when the batch is sent
+        outcomes = _deliver_all(conn, pending)
+        # then each POST after the first went over a new connection, and none failed
+        assert set(outcomes.values()) == {"succeeded"}
+        assert sorted(rec.event_ids(None)) == sorted(d["event_id"] for d in pending)
+        assert rec.connections == len(pending)
+        attempts = db.execute(
+            "SELECT count(*) AS n, count(error) AS errors FROM webhook_delivery_attempts"
+            " WHERE delivery_id = ANY(%s)",
+            ([d["id"] for d in pending],),
+        ).fetchone()
+        assert (attempts["n"], attempts["errors"]) == (len(pending), 0)
+    finally:
+        api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
+        rec.close()
+
+
+def test_a_slow_receiver_hands_the_rest_of_its_batch_back(api, db, conn):
+    # given a receiver slower than the batch's budget
+    rec = Receiver()
+    rec.delay = 0.3
+    endpoint = _endpoint_with_event(api, rec.url)
+    try:
+        rec.secret = endpoint["secret"]
+        first, *rest = _deliveries_of(db, endpoint["id"])
+        # when the batch is sent
+        outcomes = _deliver_all(conn, [first, *rest], budget=0.2)
+        # then one POST went out, and the rest are due again, unattempted
+        assert outcomes == {first["id"]: "succeeded", **{d["id"]: "returned" for d in rest}}
+        returned = db.execute(
+            "SELECT status, attempts, next_attempt_at <= now() AS due,"
+            " (SELECT count(*) FROM webhook_delivery_attempts a WHERE a.delivery_id = d.id) AS n"
+            " FROM webhook_deliveries d WHERE id = ANY(%s)",
+            ([d["id"] for d in rest],),
+        ).fetchall()
+        assert {(r["status"], r["attempts"], r["due"], r["n"]) for r in returned} == {
+            ("pending", 0, True, 0)
+        }
+        # and the next batch takes them
+        again = _deliver_all(conn, rest, budget=30)
+        assert set(again.values()) == {"succeeded"}
+        assert len(rec.event_ids()) == 1 + len(rest)
+    finally:
+        api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
+        rec.close()
+
+
+def test_dispatch_sends_batches_of_one_endpoint_each(api, db, conn):
+    # given two endpoints with due deliveries
+    urls = ("https://example.com/a", "https://example.com/b")
+    endpoints = [_endpoint_with_event(api, url)["id"] for url in urls]
+    try:
+        ours = {
+            d["id"]: endpoint_id
+            for endpoint_id in endpoints
+            for d in _deliveries_of(db, endpoint_id)
+        }
+        # when they are dispatched in batches of at most two
+        batches = []
+        dispatch_due_deliveries(conn, batches.append, batch_size=2)
+        # then every delivery is in one batch, and no batch mixes endpoints
+        mine = [[i for i, _ in batch if i in ours] for batch in batches]
+        mine = [batch for batch in mine if batch]
+        assert sorted(i for batch in mine for i in batch) == sorted(ours)
+        assert all(len(batch) <= 2 and len({ours[i] for i in batch}) == 1 for batch in mine)
+    finally:
+        for endpoint_id in endpoints:
+            api.delete(f"/v1/webhook_endpoints/{endpoint_id}")
+
+
 def test_unreachable_endpoint_fails_after_schedule_and_is_disabled(api, db, conn):
     # given an endpoint nobody listens on
     endpoint = _endpoint_with_event(api, "http://127.0.0.1:9/nobody")
     [first, *_] = _deliveries_of(db, endpoint["id"])
-    args = {"lease": None, "timeout": 2, "schedule": (0, 0), "allow_private": True, "now": 0}
+    args = {"lease": None, "timeout": 2, "schedule": (0, 0), "allow_private": True}
     # when every attempt of the schedule fails
     outcomes = []
     for _ in range(3):
@@ -250,9 +353,7 @@ def test_unreachable_endpoint_fails_after_schedule_and_is_disabled(api, db, conn
 def test_private_target_is_refused_at_delivery_when_not_allowed(api, db, conn):
     endpoint = _endpoint_with_event(api, "http://127.0.0.1:9/private")
     [first, *_] = _deliveries_of(db, endpoint["id"])
-    outcome = deliver(
-        conn, first["id"], lease=None, timeout=2, schedule=(5,), allow_private=False, now=0
-    )
+    outcome = deliver(conn, first["id"], lease=None, timeout=2, schedule=(5,), allow_private=False)
     assert outcome == "retrying"
     [attempt] = db.execute(
         "SELECT error FROM webhook_delivery_attempts WHERE delivery_id = %s", (first["id"],)

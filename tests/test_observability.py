@@ -136,7 +136,7 @@ def test_a_delivery_attempt_is_counted_and_timed(api, settings, db):
         # when it is delivered
         with psycopg.connect(settings.database_url, autocommit=True, row_factory=dict_row) as c:
             outcome = deliver(
-                c, row["id"], lease=None, timeout=5, schedule=(1,), allow_private=True, now=0
+                c, row["id"], lease=None, timeout=5, schedule=(1,), allow_private=True
             )
         after = scrape(api)
 

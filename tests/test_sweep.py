@@ -18,7 +18,7 @@ class NoTasks:
     def wake_publisher(self, *, force=False):
         return False
 
-    def send_delivery(self, delivery_id, lease):
+    def send_deliveries(self, leased):
         pass
 
 

@@ -14,6 +14,7 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 
 from service import queue
 from service.config import Settings
+from service.operations.deliver import longest_batch_seconds
 from workers import observability  # noqa: F401  (connects its JSON-log and metric hooks)
 from workers.resources import ProcessResources
 
@@ -35,9 +36,10 @@ def make_celery(settings: Settings) -> TallyCelery:
         # One message at a time per process: a busy process never hoards wake-ups
         # that an idle peer could run.
         worker_prefetch_multiplier=1,
-        # Per-task limits are set on each task (workers/tasks.py); this is the ceiling.
-        task_soft_time_limit=max(60, int(settings.delivery_timeout) + 30),
-        task_time_limit=max(90, int(settings.delivery_timeout) + 60),
+        # Per-task limits are set on each task (workers/tasks.py); this is the ceiling,
+        # and the limit of a delivery batch.
+        task_soft_time_limit=max(60, int(longest_batch_seconds(settings.delivery_timeout)) + 20),
+        task_time_limit=max(90, int(longest_batch_seconds(settings.delivery_timeout)) + 50),
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         beat_schedule={

@@ -16,7 +16,7 @@ from celery.worker import state as worker_state
 
 from service import queue
 from service.db import TRANSIENT_ERRORS
-from service.operations.deliver import deliver
+from service.operations.deliver import RETURNED, deliver_batch
 from service.operations.drain_inbound import drain_inbound
 from service.operations.publish_events import dispatch_due_deliveries, publish_events
 from service.operations.sweep import sweep
@@ -70,26 +70,33 @@ def events_publish(self: Task) -> int:
     res.queue.clear_publisher()
     with res.pool.connection() as conn:
         published = publish_events(conn, res.redis)
-        dispatch_due_deliveries(conn, res.queue.send_delivery)
+        dispatch_due_deliveries(conn, res.queue.send_deliveries)
     return published
 
 
 @shared_task(bind=True, name=queue.SEND_DELIVERY, **RETRY)
-def deliveries_send(self: Task, delivery_id: int, lease: int | None = None) -> str:
+def deliveries_send(
+    self: Task, leased: list[list[int]] | int, lease: int | None = None
+) -> dict[int, str]:
+    """Send a batch of [delivery id, lease token] (a message queued before deliveries
+    were batched carries one delivery id and its lease instead)."""
     res = _resources(self)
     s = res.settings
+    batch = [(leased, lease)] if isinstance(leased, int) else [(i, t) for i, t in leased]
     with res.pool.connection() as conn:
-        outcome = deliver(
+        outcomes = deliver_batch(
             conn,
-            delivery_id,
-            lease=lease,
+            batch,
             timeout=s.delivery_timeout,
             schedule=s.delivery_retry_schedule,
             allow_private=s.allow_private_webhook_urls,
-            now=int(time.time()),
+            stopping=_stopping,
         )
-    log.info("delivery %s: %s", delivery_id, outcome)
-    return outcome
+    for delivery_id, outcome in outcomes.items():
+        log.info("delivery %s: %s", delivery_id, outcome)
+    if RETURNED in outcomes.values():
+        res.queue.wake_publisher()  # which dispatches what this batch handed back
+    return outcomes
 
 
 @shared_task(bind=True, name=queue.SWEEP, soft_time_limit=60, time_limit=90, **RETRY)

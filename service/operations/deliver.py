@@ -1,10 +1,14 @@
-"""Delivering one event to one webhook endpoint: a signed POST, recorded, retried.
+"""Delivering events to webhook endpoints: signed POSTs, recorded, retried.
 
-Claim (a short UPDATE that moves the lease past the HTTP timeout), POST with no
-transaction open and no row lock held, then record the attempt and the outcome
-in one transaction. 2xx is success; anything else is retried after
-schedule[attempts - 1] seconds; past the schedule's end the delivery fails, and
-an endpoint with no success since that delivery's first attempt is disabled.
+A batch of leased deliveries is claimed in one UPDATE (which moves each lease past
+the batch's longest possible run), POSTed one by one with no transaction open and
+no row lock held, over one kept-alive connection per host, then every attempt and
+outcome is recorded in one transaction. 2xx is success; anything else is retried
+after schedule[attempts - 1] seconds; past the schedule's end the delivery fails,
+and an endpoint with no success since that delivery's first attempt is disabled.
+
+A batch stops starting POSTs after BATCH_BUDGET_SECONDS (a slow receiver) or when
+its worker is stopping, and makes what it claimed but did not attempt due again.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +36,16 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 MAX_RESPONSE_BYTES = 64 * 1024
+# How long a batch keeps starting POSTs; the last one may then still take its time.
+BATCH_BUDGET_SECONDS = 5.0
+# A delivery claimed but not attempted because its batch ran out of time or stopped.
+RETURNED = "returned"
+
+
+def longest_batch_seconds(timeout: float) -> float:
+    """The longest a batch can run: its budget, then one POST that may be tried twice
+    (a kept-alive connection the receiver closed), each waiting up to `timeout`."""
+    return BATCH_BUDGET_SECONDS + 2 * timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,94 +63,178 @@ def deliver(
     timeout: float,
     schedule: Sequence[int],
     allow_private: bool,
-    now: int,
 ) -> str:
-    """Attempt one delivery; returns its outcome: succeeded, retrying, failed or skipped.
+    """Attempt one delivery; returns its outcome (see deliver_batch)."""
+    outcomes = deliver_batch(
+        conn, [(delivery_id, lease)], timeout=timeout, schedule=schedule,
+        allow_private=allow_private,
+    )  # fmt: skip
+    return outcomes[delivery_id]
 
-    Safe to call twice with the same lease token: only one call claims it.
+
+def deliver_batch(
+    conn: psycopg.Connection[Any],
+    leased: Sequence[tuple[int, int | None]],
+    *,
+    timeout: float,
+    schedule: Sequence[int],
+    allow_private: bool,
+    stopping: Callable[[], bool] = lambda: False,
+    budget: float = BATCH_BUDGET_SECONDS,
+) -> dict[int, str]:
+    """Attempt each (delivery id, lease token); returns each one's outcome: succeeded,
+    retrying, failed, skipped (settled, or leased to another task) or returned.
+
+    Safe to call twice with the same lease tokens: only one call claims them.
     """
-    claimed = deliveries.claim(conn, delivery_id, lease=lease, hold_seconds=timeout + 30)
-    if claimed is None:
-        return "skipped"
-    if claimed["endpoint_deleted"] or claimed["endpoint_status"] != "enabled":
-        deliveries.mark_failed(conn, delivery_id, count_attempt=False)
-        return "failed"
-    observability.bind(event_id=claimed["event_id"], endpoint_id=claimed["endpoint_id"])
-    row = events.get(conn, claimed["event_id"], claimed["livemode"])
-    if row is None:  # webhook_deliveries.event_id references it
-        raise RuntimeError(f"event {claimed['event_id']} of delivery {delivery_id} is missing")
-    body = json.dumps(render_event(row), separators=(",", ":")).encode()
+    started = time.monotonic()
+    outcomes = dict.fromkeys((delivery_id for delivery_id, _ in leased), "skipped")
+    # Held past the longest run, so no other task claims them while this one POSTs.
+    claimed = deliveries.claim(conn, leased, hold_seconds=longest_batch_seconds(timeout) + 30)
+    bodies = events.get_many(conn, [(row["event_id"], row["livemode"]) for row in claimed])
+    attempted: list[tuple[dict[str, Any], Response | None]] = []
+    returned: list[int] = []
+    with Poster(timeout=timeout, allow_private=allow_private) as poster:
+        for row in claimed:
+            if row["endpoint_deleted"] or row["endpoint_status"] != "enabled":
+                attempted.append((row, None))
+            elif time.monotonic() - started > budget or stopping():
+                returned.append(row["id"])
+            else:
+                attempted.append((row, _post_event(poster, row, bodies)))
+    with conn.transaction():
+        for row, response in attempted:
+            outcomes[row["id"]] = _record(conn, row, response, schedule)
+        if returned:
+            deliveries.release(conn, returned)
+            outcomes.update(dict.fromkeys(returned, RETURNED))
+    for row, response in attempted:
+        if response is not None:
+            observability.observe_delivery(outcomes[row["id"]], response.latency_ms)
+    return outcomes
+
+
+def _post_event(poster: Poster, row: dict[str, Any], bodies: dict[str, dict[str, Any]]) -> Response:
+    observability.bind(event_id=row["event_id"], endpoint_id=row["endpoint_id"])
+    event = bodies.get(row["event_id"])
+    if event is None:  # webhook_deliveries.event_id references it
+        raise RuntimeError(f"event {row['event_id']} of delivery {row['id']} is missing")
+    body = json.dumps(render_event(event), separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": USER_AGENT,
-        "Stripe-Signature": signatures.sign(body, claimed["secret"], int(time.time())),
+        "Stripe-Signature": signatures.sign(body, row["secret"], int(time.time())),
     }
-    response = post(claimed["url"], body, headers, timeout=timeout, allow_private=allow_private)
-    ok = response.status_code is not None and 200 <= response.status_code < 300
-    attempts = claimed["attempts"] + 1
-    with conn.transaction():
-        deliveries.add_attempt(
-            conn,
-            delivery_id,
-            status_code=response.status_code,
-            latency_ms=response.latency_ms,
-            error=response.error,
+    return poster.post(row["url"], body, headers)
+
+
+def _record(
+    conn: psycopg.Connection[Any],
+    row: dict[str, Any],
+    response: Response | None,
+    schedule: Sequence[int],
+) -> str:
+    """Write one attempt and its outcome (response None: the endpoint is gone or disabled)."""
+    delivery_id = row["id"]
+    if response is None:
+        deliveries.mark_failed(conn, delivery_id, count_attempt=False)
+        return "failed"
+    deliveries.add_attempt(
+        conn,
+        delivery_id,
+        status_code=response.status_code,
+        latency_ms=response.latency_ms,
+        error=response.error,
+    )
+    attempts = row["attempts"] + 1
+    if response.status_code is not None and 200 <= response.status_code < 300:
+        deliveries.mark_succeeded(conn, delivery_id)
+        return "succeeded"
+    if attempts <= len(schedule):
+        deliveries.schedule_retry(conn, delivery_id, delay=schedule[attempts - 1])
+        return "retrying"
+    deliveries.mark_failed(conn, delivery_id, count_attempt=True)
+    if webhook_endpoints.disable_if_failing_since(
+        conn, row["endpoint_id"], delivery_id=delivery_id
+    ):
+        log.warning(
+            "webhook endpoint %s disabled: every delivery failed for the whole retry schedule",
+            row["endpoint_id"],
         )
-        if ok:
-            deliveries.mark_succeeded(conn, delivery_id)
-            outcome = "succeeded"
-        elif attempts <= len(schedule):
-            deliveries.schedule_retry(conn, delivery_id, delay=schedule[attempts - 1])
-            outcome = "retrying"
-        else:
-            deliveries.mark_failed(conn, delivery_id, count_attempt=True)
-            outcome = "failed"
-            if webhook_endpoints.disable_if_failing_since(
-                conn, claimed["endpoint_id"], delivery_id=delivery_id
+    return "failed"
+
+
+class Poster:
+    """POSTs that never raise, over one kept-alive connection per host while open.
+
+    Each host is resolved once, and refused if any of its addresses is private
+    (unless allowed); the connection goes to the address checked (no DNS rebinding).
+    """
+
+    def __init__(self, *, timeout: float, allow_private: bool) -> None:
+        self.timeout = timeout
+        self.allow_private = allow_private
+        self._open: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+
+    def __enter__(self) -> Poster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for conn in self._open.values():
+            conn.close()
+        self._open.clear()
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> Response:
+        started = time.monotonic()
+
+        def done(status: int | None, error: str | None) -> Response:
+            return Response(status, error, int((time.monotonic() - started) * 1000))
+
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        key = (parts.scheme, host, port)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn = self._open.get(key)
+        reused = conn is not None
+        if conn is None:
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except OSError as exc:
+                return done(None, f"could not resolve {host}: {exc}")
+            if not self.allow_private and not all(
+                is_public_address(str(info[4][0])) for info in infos
             ):
-                log.warning(
-                    "webhook endpoint %s disabled: every delivery failed for the whole retry "
-                    "schedule",
-                    claimed["endpoint_id"],
-                )
-    observability.observe_delivery(outcome, response.latency_ms)
-    return outcome
+                return done(None, f"refused: {host} resolves to a private or loopback address")
+            address = str(infos[0][4][0])
+            pinned = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+            conn = self._open[key] = pinned(host, address, port, timeout=self.timeout)
+        try:
+            try:
+                status = _exchange(conn, path, body, headers)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if not reused:
+                    raise
+                # The receiver closed the kept-alive connection between two POSTs.
+                conn.close()
+                status = _exchange(conn, path, body, headers)
+        except (OSError, http.client.HTTPException) as exc:
+            del self._open[key]
+            conn.close()
+            return done(None, f"{type(exc).__name__}: {exc}"[:500])
+        return done(status, None if 200 <= status < 300 else f"HTTP {status}")
 
 
-def post(
-    url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow_private: bool
-) -> Response:
-    """POST `body`; never raises. Connects to the address it checked (no DNS rebinding)."""
-    started = time.monotonic()
-
-    def done(status: int | None, error: str | None) -> Response:
-        return Response(status, error, int((time.monotonic() - started) * 1000))
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        return done(None, f"could not resolve {host}: {exc}")
-    address = infos[0][4][0]
-    if not allow_private and not all(is_public_address(str(info[4][0])) for info in infos):
-        return done(None, f"refused: {host} resolves to a private or loopback address")
-    conn: http.client.HTTPConnection
-    if parts.scheme == "https":
-        conn = _PinnedHTTPSConnection(host, address, port, timeout=timeout)
-    else:
-        conn = _PinnedHTTPConnection(host, address, port, timeout=timeout)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    try:
-        conn.request("POST", path, body=body, headers=headers)
-        reply = conn.getresponse()
-        reply.read(MAX_RESPONSE_BYTES)
-        return done(reply.status, None if 200 <= reply.status < 300 else f"HTTP {reply.status}")
-    except (OSError, http.client.HTTPException) as exc:
-        return done(None, f"{type(exc).__name__}: {exc}"[:500])
-    finally:
+def _exchange(
+    conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict[str, str]
+) -> int:
+    """One POST and its status; the connection stays open only if its reply was read whole."""
+    conn.request("POST", path, body=body, headers=headers)
+    reply = conn.getresponse()
+    reply.read(MAX_RESPONSE_BYTES)
+    if not reply.isclosed():  # longer than we read: the connection cannot be reused
         conn.close()
+    return reply.status
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):

@@ -37,8 +37,12 @@ DISPATCH_BATCH = 200
 # longer matches when it finally runs (store/deliveries.py).
 DISPATCH_LEASE_SECONDS = 60.0
 
-# enqueue(delivery_id, lease_token): hands one delivery to the send task.
-EnqueueDelivery = Callable[[int, int], None]
+# A send task carries at most this many deliveries, all to one endpoint: a slow
+# receiver holds up only its own deliveries, and a fast one takes a batch per task.
+DELIVERY_BATCH = 50
+
+# enqueue([(delivery_id, lease_token), ...]): hands one batch to the send task.
+EnqueueDeliveries = Callable[[list[tuple[int, int]]], None]
 
 
 def publish_events(
@@ -91,21 +95,26 @@ def _payload(row: dict[str, Any]) -> str:
 
 def dispatch_due_deliveries(
     conn: psycopg.Connection[Any],
-    enqueue: EnqueueDelivery,
+    enqueue: EnqueueDeliveries,
     *,
     limit: int = DISPATCH_BATCH,
     lease_seconds: float = DISPATCH_LEASE_SECONDS,
+    batch_size: int = DELIVERY_BATCH,
 ) -> int:
-    """Lease due deliveries and enqueue a send for each; returns how many.
+    """Lease due deliveries and enqueue them in batches by endpoint; returns how many.
 
-    If enqueueing fails (Redis down) the lease simply runs out and the sweeper
-    dispatches the delivery again.
+    If enqueueing fails (Redis down) the leases simply run out and the sweeper
+    dispatches the deliveries again.
     """
     dispatched = 0
     while True:
         leased = deliveries.lease_due(conn, limit=limit, lease_seconds=lease_seconds)
+        by_endpoint: dict[str, list[tuple[int, int]]] = {}
         for row in leased:
-            enqueue(int(row["id"]), int(row["lease"]))
+            by_endpoint.setdefault(row["endpoint_id"], []).append((row["id"], row["lease"]))
+        for batch in by_endpoint.values():
+            for start in range(0, len(batch), batch_size):
+                enqueue(batch[start : start + batch_size])
         dispatched += len(leased)
         if len(leased) < limit:
             return dispatched

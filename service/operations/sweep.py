@@ -43,7 +43,7 @@ class Tasks(Protocol):
 
     def wake_drain(self, *, force: bool = False) -> bool: ...
     def wake_publisher(self, *, force: bool = False) -> bool: ...
-    def send_delivery(self, delivery_id: int, lease: int) -> None: ...
+    def send_deliveries(self, leased: list[tuple[int, int]]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ def sweep(
     if stale:
         _step("drain", lambda: tasks.wake_drain(force=True))
     published = _step("publish", lambda: publish_events(conn, client))
-    dispatched = _step("dispatch", lambda: dispatch_due_deliveries(conn, tasks.send_delivery))
+    dispatched = _step("dispatch", lambda: dispatch_due_deliveries(conn, tasks.send_deliveries))
     breaches = None
     if _due(client, "tally:sweep:invariants", INVARIANTS_EVERY_SECONDS):
         breaches = _step("invariants", lambda: check_invariants(conn, client))

@@ -9,6 +9,7 @@ one task, not two. Claiming moves `next_attempt_at` again, past the HTTP timeout
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -17,7 +18,8 @@ import psycopg
 def lease_due(
     conn: psycopg.Connection[Any], *, limit: int, lease_seconds: float
 ) -> list[dict[str, Any]]:
-    """Lease up to `limit` due pending deliveries; returns their ids and lease tokens."""
+    """Lease up to `limit` due pending deliveries; returns their ids, lease tokens and
+    endpoints."""
     return conn.execute(
         """
         UPDATE webhook_deliveries
@@ -28,33 +30,58 @@ def lease_due(
             ORDER BY next_attempt_at
             LIMIT %(limit)s
             FOR UPDATE SKIP LOCKED)
-        RETURNING id, (extract(epoch FROM next_attempt_at) * 1000000)::bigint AS lease
+        RETURNING id, endpoint_id,
+                  (extract(epoch FROM next_attempt_at) * 1000000)::bigint AS lease
         """,
         {"limit": limit, "lease": lease_seconds},
     ).fetchall()
 
 
 def claim(
-    conn: psycopg.Connection[Any], delivery_id: int, *, lease: int | None, hold_seconds: float
-) -> dict[str, Any] | None:
-    """Take a leased delivery for one attempt (None if it is settled or re-leased).
+    conn: psycopg.Connection[Any],
+    leased: Sequence[tuple[int, int | None]],
+    *,
+    hold_seconds: float,
+) -> list[dict[str, Any]]:
+    """Take leased deliveries for one attempt each; returns those still pending whose
+    lease token matches (a None token: those due now), in id order, with their endpoint.
 
-    With `lease=None` the delivery is taken if it is due now.
+    Rows are locked in id order, so two claims over the same deliveries cannot deadlock.
     """
     return conn.execute(
         """
+        WITH wanted AS (
+            SELECT d.id FROM webhook_deliveries d
+            JOIN unnest(%(ids)s::bigint[], %(leases)s::bigint[]) AS t(id, lease) ON t.id = d.id
+            WHERE d.status = 'pending'
+              AND CASE WHEN t.lease IS NULL THEN d.next_attempt_at <= now()
+                       ELSE (extract(epoch FROM d.next_attempt_at) * 1000000)::bigint
+                            = t.lease END
+            ORDER BY d.id
+            FOR UPDATE OF d
+        )
         UPDATE webhook_deliveries d
         SET next_attempt_at = now() + make_interval(secs => %(hold)s)
-        FROM webhook_endpoints e
-        WHERE d.id = %(id)s AND d.status = 'pending' AND e.id = d.endpoint_id
-          AND CASE WHEN %(lease)s::bigint IS NULL THEN d.next_attempt_at <= now()
-                   ELSE (extract(epoch FROM d.next_attempt_at) * 1000000)::bigint
-                        = %(lease)s::bigint END
+        FROM webhook_endpoints e, wanted
+        WHERE d.id = wanted.id AND e.id = d.endpoint_id
         RETURNING d.id, d.event_id, d.endpoint_id, d.attempts, e.url, e.secret, e.livemode,
                   e.status AS endpoint_status, e.deleted AS endpoint_deleted
         """,
-        {"id": delivery_id, "lease": lease, "hold": hold_seconds},
-    ).fetchone()
+        {
+            "ids": [delivery_id for delivery_id, _ in leased],
+            "leases": [lease for _, lease in leased],
+            "hold": hold_seconds,
+        },
+    ).fetchall()
+
+
+def release(conn: psycopg.Connection[Any], delivery_ids: Sequence[int]) -> None:
+    """Make claimed deliveries that were not attempted due again at once."""
+    conn.execute(
+        "UPDATE webhook_deliveries SET next_attempt_at = now()"
+        " WHERE id = ANY(%(ids)s) AND status = 'pending'",
+        {"ids": list(delivery_ids)},
+    )
 
 
 def add_attempt(

@@ -3,6 +3,7 @@ Redis stream, with one delivery row per subscribed webhook endpoint."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -87,15 +88,25 @@ def add_all(conn: psycopg.Connection[Any], events: list[Event]) -> None:
 
 
 def get(conn: psycopg.Connection[Any], event_id: str, livemode: bool) -> dict[str, Any] | None:
-    return conn.execute(
+    return get_many(conn, [(event_id, livemode)]).get(event_id)
+
+
+def get_many(
+    conn: psycopg.Connection[Any], keys: Sequence[tuple[str, bool]]
+) -> dict[str, dict[str, Any]]:
+    """The events named by (id, livemode) pairs, as `get` reads them, by id."""
+    rows = conn.execute(
         """
         SELECT id, livemode, type, api_version, created, data, request_id, idempotency_key,
             (SELECT count(*) FROM webhook_deliveries d
              WHERE d.event_id = events.id AND d.status = 'pending') AS pending_webhooks
-        FROM events WHERE id = %(id)s AND livemode = %(livemode)s
+        FROM events
+        JOIN unnest(%(ids)s::text[], %(modes)s::boolean[]) AS k(id, livemode)
+          USING (id, livemode)
         """,
-        {"id": event_id, "livemode": livemode},
-    ).fetchone()
+        {"ids": [i for i, _ in keys], "modes": [m for _, m in keys]},
+    ).fetchall()
+    return {row["id"]: row for row in rows}
 
 
 def find(conn: psycopg.Connection[Any], event_id: str) -> dict[str, Any] | None:
