@@ -14,12 +14,15 @@ from itertools import pairwise
 
 import psycopg
 import pytest
+import redis
 import stripe
 from psycopg.rows import dict_row
 
+from service import queue
 from service.app import create_app
 from service.operations.deliver import deliver, deliver_batch
 from service.operations.publish_events import STREAM_KEY, dispatch_due_deliveries, publish_events
+from service.store import deliveries
 from tests import factories
 from tests.conftest import TEST_KEY, ApiClient
 from tests.pipeline_support import (  # noqa: F401  (fixtures)
@@ -278,7 +281,7 @@ def test_a_receiver_that_drops_kept_alive_connections_gets_each_event_once(api, 
 def test_a_slow_receiver_hands_the_rest_of_its_batch_back(api, db, conn):
     # given a receiver slower than the batch's budget
     rec = Receiver()
-    rec.delay = 0.3
+    rec.delay = 0.5
     endpoint = _endpoint_with_event(api, rec.url)
     try:
         rec.secret = endpoint["secret"]
@@ -303,6 +306,34 @@ def test_a_slow_receiver_hands_the_rest_of_its_batch_back(api, db, conn):
     finally:
         api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
         rec.close()
+
+
+def test_a_batch_that_outlived_its_claim_records_nothing(api, db, conn):
+    endpoint = _endpoint_with_event(api, "https://example.com/late")
+    try:
+        [first, *_] = _deliveries_of(db, endpoint["id"])
+        # given a claim, and another task that took the delivery over after it ran out
+        [claimed] = deliveries.claim(conn, [(first["id"], None)], hold_seconds=60)
+        db.execute(
+            "UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 hour'"
+            " WHERE id = %s",
+            (first["id"],),
+        )
+        # when the first task records its outcome late
+        stood = deliveries.settle(conn, first["id"], claim=claimed["claim"], outcome="failed")
+        # then nothing changes: the holder now records
+        assert stood is False
+        row = deliveries.get(db, first["id"])
+        assert (row["status"], row["attempts"]) == ("pending", 0)
+        [current] = db.execute(
+            "SELECT (extract(epoch FROM next_attempt_at) * 1000000)::bigint AS claim"
+            " FROM webhook_deliveries WHERE id = %s",
+            (first["id"],),
+        ).fetchall()
+        assert deliveries.settle(conn, first["id"], claim=current["claim"], outcome="succeeded")
+        assert deliveries.get(db, first["id"])["status"] == "succeeded"
+    finally:
+        api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
 
 
 def test_dispatch_sends_batches_of_one_endpoint_each(api, db, conn):
@@ -430,6 +461,54 @@ def test_receiver_failing_twice_gets_it_on_the_third_attempt(papi, db, worker, r
     gaps = [(b["attempted_at"] - a["attempted_at"]).total_seconds() for a, b in pairwise(attempts)]
     assert all(0.9 <= g < 6 for g in gaps), gaps
     assert receiver.rejected == []
+
+
+def test_a_send_queued_before_deliveries_were_batched_is_still_delivered(
+    papi, db, worker, receiver, pipeline_settings, private_redis
+):
+    # given an event delivered once, then its delivery pending again under a lease
+    invoice = factories.open_invoice(papi, 1200)
+    [event_id] = [
+        r["id"]
+        for r in db.execute(
+            "SELECT id FROM events WHERE type = 'invoice.finalized' AND data->'object'->>'id' = %s",
+            (invoice["id"],),
+        ).fetchall()
+    ]
+    wait_for(lambda: event_id in receiver.event_ids(), 20, "the first delivery")
+    wait_for(
+        lambda: (
+            db.execute(
+                "SELECT status FROM webhook_deliveries WHERE event_id = %s AND endpoint_id = %s",
+                (event_id, receiver.endpoint_id),
+            ).fetchone()["status"]
+            == "succeeded"
+        ),
+        10,
+        "the first delivery to be recorded",
+    )
+    leased = db.execute(
+        "UPDATE webhook_deliveries SET status = 'pending',"
+        " next_attempt_at = now() + interval '60 seconds'"
+        " WHERE event_id = %s AND endpoint_id = %s"
+        " RETURNING id, (extract(epoch FROM next_attempt_at) * 1000000)::bigint AS lease",
+        (event_id, receiver.endpoint_id),
+    ).fetchone()
+    # when a message in the old shape, (delivery id, lease), reaches the worker
+    tasks = queue.make_task_queue(pipeline_settings, redis.Redis.from_url(private_redis.url))
+    tasks.celery.send_task(queue.SEND_DELIVERY, (leased["id"], leased["lease"]))
+    # then it is sent and recorded like any other
+    wait_for(lambda: receiver.event_ids().count(event_id) == 2, 20, "the second delivery")
+    wait_for(
+        lambda: (
+            db.execute(
+                "SELECT status, attempts FROM webhook_deliveries WHERE id = %s", (leased["id"],)
+            ).fetchone()
+            == {"status": "succeeded", "attempts": 2}
+        ),
+        10,
+        "the second delivery to be recorded",
+    )
 
 
 def test_every_delivery_verifies_with_the_sdk_and_matches_the_event(papi, db, worker, receiver):

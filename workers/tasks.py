@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 import redis
@@ -75,9 +76,7 @@ def events_publish(self: Task) -> int:
 
 
 @shared_task(bind=True, name=queue.SEND_DELIVERY, **RETRY)
-def deliveries_send(
-    self: Task, leased: list[list[int]] | int, lease: int | None = None
-) -> dict[int, str]:
+def deliveries_send(self: Task, leased: list[list[int]] | int, lease: int | None = None) -> str:
     """Send a batch of [delivery id, lease token] (a message queued before deliveries
     were batched carries one delivery id and its lease instead)."""
     res = _resources(self)
@@ -92,11 +91,11 @@ def deliveries_send(
             allow_private=s.allow_private_webhook_urls,
             stopping=_stopping,
         )
-    for delivery_id, outcome in outcomes.items():
-        log.info("delivery %s: %s", delivery_id, outcome)
     if RETURNED in outcomes.values():
         res.queue.wake_publisher()  # which dispatches what this batch handed back
-    return outcomes
+    # The task's log line shows this summary; each delivery has a line of its own.
+    counted = Counter(outcomes.values())
+    return ", ".join(f"{n} {outcome}" for outcome, n in sorted(counted.items()))
 
 
 @shared_task(bind=True, name=queue.SWEEP, soft_time_limit=60, time_limit=90, **RETRY)

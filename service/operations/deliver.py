@@ -83,39 +83,54 @@ def deliver_batch(
     budget: float = BATCH_BUDGET_SECONDS,
 ) -> dict[int, str]:
     """Attempt each (delivery id, lease token); returns each one's outcome: succeeded,
-    retrying, failed, skipped (settled, or leased to another task) or returned.
+    retrying, failed, returned, or skipped (settled, leased to another task, or taken
+    over by one after this call outlived its claim).
 
-    Safe to call twice with the same lease tokens: only one call claims them.
+    Safe to call twice with the same lease tokens: only one call claims them, and an
+    outcome is recorded only while its claim stands.
     """
-    started = time.monotonic()
     outcomes = dict.fromkeys((delivery_id for delivery_id, _ in leased), "skipped")
     # Held past the longest run, so no other task claims them while this one POSTs.
     claimed = deliveries.claim(conn, leased, hold_seconds=longest_batch_seconds(timeout) + 30)
     bodies = events.get_many(conn, [(row["event_id"], row["livemode"]) for row in claimed])
-    attempted: list[tuple[dict[str, Any], Response | None]] = []
-    returned: list[int] = []
-    with Poster(timeout=timeout, allow_private=allow_private) as poster:
-        for row in claimed:
-            if row["endpoint_deleted"] or row["endpoint_status"] != "enabled":
-                attempted.append((row, None))
-            elif time.monotonic() - started > budget or stopping():
-                returned.append(row["id"])
-            else:
-                attempted.append((row, _post_event(poster, row, bodies)))
-    with conn.transaction():
-        for row, response in attempted:
-            outcomes[row["id"]] = _record(conn, row, response, schedule)
-        if returned:
-            deliveries.release(conn, returned)
-            outcomes.update(dict.fromkeys(returned, RETURNED))
-    for row, response in attempted:
+    started = time.monotonic()
+    responses: dict[int, Response | None] = {}  # None: not POSTed, the endpoint is gone
+    try:
+        with Poster(timeout=timeout, allow_private=allow_private) as poster:
+            for row in claimed:
+                if row["endpoint_deleted"] or row["endpoint_status"] != "enabled":
+                    responses[row["id"]] = None
+                elif time.monotonic() - started > budget or stopping():
+                    break
+                else:
+                    responses[row["id"]] = _post_event(poster, row, bodies)
+    finally:
+        # Even when a POST raised (a time limit): what was sent is recorded, once,
+        # and what was not is due again.
+        with conn.transaction():
+            for row in claimed:
+                outcome = _record(conn, row, responses, schedule)
+                if outcome is not None:
+                    outcomes[row["id"]] = outcome
+    for row in claimed:
+        response = responses.get(row["id"])
         if response is not None:
             observability.observe_delivery(outcomes[row["id"]], response.latency_ms)
+        log.info(
+            "delivery %s: %s",
+            row["id"],
+            outcomes[row["id"]],
+            extra={
+                "delivery_id": row["id"],
+                "event_id": row["event_id"],
+                "endpoint_id": row["endpoint_id"],
+                "outcome": outcomes[row["id"]],
+            },
+        )
     return outcomes
 
 
 def _post_event(poster: Poster, row: dict[str, Any], bodies: dict[str, dict[str, Any]]) -> Response:
-    observability.bind(event_id=row["event_id"], endpoint_id=row["endpoint_id"])
     event = bodies.get(row["event_id"])
     if event is None:  # webhook_deliveries.event_id references it
         raise RuntimeError(f"event {row['event_id']} of delivery {row['id']} is missing")
@@ -131,37 +146,41 @@ def _post_event(poster: Poster, row: dict[str, Any], bodies: dict[str, dict[str,
 def _record(
     conn: psycopg.Connection[Any],
     row: dict[str, Any],
-    response: Response | None,
+    responses: dict[int, Response | None],
     schedule: Sequence[int],
-) -> str:
-    """Write one attempt and its outcome (response None: the endpoint is gone or disabled)."""
-    delivery_id = row["id"]
-    if response is None:
-        deliveries.mark_failed(conn, delivery_id, count_attempt=False)
-        return "failed"
-    deliveries.add_attempt(
-        conn,
-        delivery_id,
-        status_code=response.status_code,
-        latency_ms=response.latency_ms,
-        error=response.error,
-    )
-    attempts = row["attempts"] + 1
-    if response.status_code is not None and 200 <= response.status_code < 300:
-        deliveries.mark_succeeded(conn, delivery_id)
-        return "succeeded"
-    if attempts <= len(schedule):
-        deliveries.schedule_retry(conn, delivery_id, delay=schedule[attempts - 1])
-        return "retrying"
-    deliveries.mark_failed(conn, delivery_id, count_attempt=True)
-    if webhook_endpoints.disable_if_failing_since(
+) -> str | None:
+    """Write a claimed delivery's outcome and attempt; None if its claim was taken over
+    meanwhile (the task outlived its hold: whoever holds it now records)."""
+    delivery_id, claim = row["id"], row["claim"]
+    if delivery_id not in responses:
+        outcome = RETURNED
+    elif (response := responses[delivery_id]) is None:
+        outcome = "refused"
+    elif response.status_code is not None and 200 <= response.status_code < 300:
+        outcome = "succeeded"
+    elif row["attempts"] + 1 <= len(schedule):
+        outcome = "retrying"
+    else:
+        outcome = "failed"
+    retry_in = schedule[row["attempts"]] if outcome == "retrying" else 0
+    if not deliveries.settle(conn, delivery_id, claim=claim, outcome=outcome, retry_in=retry_in):
+        return None
+    if response := responses.get(delivery_id):
+        deliveries.add_attempt(
+            conn,
+            delivery_id,
+            status_code=response.status_code,
+            latency_ms=response.latency_ms,
+            error=response.error,
+        )
+    if outcome == "failed" and webhook_endpoints.disable_if_failing_since(
         conn, row["endpoint_id"], delivery_id=delivery_id
     ):
         log.warning(
             "webhook endpoint %s disabled: every delivery failed for the whole retry schedule",
             row["endpoint_id"],
         )
-    return "failed"
+    return "failed" if outcome == "refused" else outcome
 
 
 class Poster:
@@ -196,11 +215,11 @@ class Poster:
         key = (parts.scheme, host, port)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn = self._open.get(key)
-        reused = conn is not None
+        reused = conn is not None and conn.sock is not None
         if conn is None:
             try:
                 infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # UnicodeError for a malformed name
                 return done(None, f"could not resolve {host}: {exc}")
             if not self.allow_private and not all(
                 is_public_address(str(info[4][0])) for info in infos

@@ -44,11 +44,12 @@ def claim(
     hold_seconds: float,
 ) -> list[dict[str, Any]]:
     """Take leased deliveries for one attempt each; returns those still pending whose
-    lease token matches (a None token: those due now), in id order, with their endpoint.
+    lease token matches (a None token: those due now), in id order, with their endpoint
+    and a new token, `claim`, that recording the attempt must present.
 
     Rows are locked in id order, so two claims over the same deliveries cannot deadlock.
     """
-    return conn.execute(
+    rows = conn.execute(
         """
         WITH wanted AS (
             SELECT d.id FROM webhook_deliveries d
@@ -65,7 +66,8 @@ def claim(
         FROM webhook_endpoints e, wanted
         WHERE d.id = wanted.id AND e.id = d.endpoint_id
         RETURNING d.id, d.event_id, d.endpoint_id, d.attempts, e.url, e.secret, e.livemode,
-                  e.status AS endpoint_status, e.deleted AS endpoint_deleted
+                  e.status AS endpoint_status, e.deleted AS endpoint_deleted,
+                  (extract(epoch FROM d.next_attempt_at) * 1000000)::bigint AS claim
         """,
         {
             "ids": [delivery_id for delivery_id, _ in leased],
@@ -73,15 +75,7 @@ def claim(
             "hold": hold_seconds,
         },
     ).fetchall()
-
-
-def release(conn: psycopg.Connection[Any], delivery_ids: Sequence[int]) -> None:
-    """Make claimed deliveries that were not attempted due again at once."""
-    conn.execute(
-        "UPDATE webhook_deliveries SET next_attempt_at = now()"
-        " WHERE id = ANY(%(ids)s) AND status = 'pending'",
-        {"ids": list(delivery_ids)},
-    )
+    return sorted(rows, key=lambda row: int(row["id"]))  # RETURNING has no order
 
 
 def add_attempt(
@@ -101,37 +95,49 @@ def add_attempt(
     )
 
 
-def mark_succeeded(conn: psycopg.Connection[Any], delivery_id: int) -> None:
-    conn.execute(
+def settle(
+    conn: psycopg.Connection[Any],
+    delivery_id: int,
+    *,
+    claim: int,
+    outcome: str,
+    retry_in: float = 0,
+) -> bool:
+    """Record the outcome of a claimed delivery's attempt, if the claim still stands (a
+    claim outlived by its task was taken over; the new holder records instead):
+    `succeeded`, `retrying` (due again in `retry_in` s), `failed` (its last attempt),
+    `refused` (failed with no attempt: its endpoint is gone), or `returned` (due now,
+    not attempted). Returns whether the claim stood."""
+    status, attempted = {
+        "succeeded": ("succeeded", 1),
+        "retrying": ("pending", 1),
+        "failed": ("failed", 1),
+        "refused": ("failed", 0),
+        "returned": ("pending", 0),
+    }[outcome]
+    row = conn.execute(
         """
         UPDATE webhook_deliveries
-        SET status = 'succeeded', attempts = attempts + 1, delivered_at = now()
-        WHERE id = %(id)s
+        SET status = %(status)s::text,
+            attempts = attempts + %(attempted)s,
+            delivered_at = CASE WHEN %(status)s::text = 'succeeded' THEN now()
+                                ELSE delivered_at END,
+            next_attempt_at = CASE WHEN %(status)s::text = 'pending'
+                                   THEN now() + make_interval(secs => %(retry_in)s)
+                                   ELSE next_attempt_at END
+        WHERE id = %(id)s AND status = 'pending'
+          AND (extract(epoch FROM next_attempt_at) * 1000000)::bigint = %(claim)s
+        RETURNING id
         """,
-        {"id": delivery_id},
-    )
-
-
-def schedule_retry(conn: psycopg.Connection[Any], delivery_id: int, *, delay: float) -> None:
-    conn.execute(
-        """
-        UPDATE webhook_deliveries
-        SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => %(delay)s)
-        WHERE id = %(id)s
-        """,
-        {"id": delivery_id, "delay": delay},
-    )
-
-
-def mark_failed(conn: psycopg.Connection[Any], delivery_id: int, *, count_attempt: bool) -> None:
-    conn.execute(
-        """
-        UPDATE webhook_deliveries
-        SET status = 'failed', attempts = attempts + %(inc)s
-        WHERE id = %(id)s
-        """,
-        {"id": delivery_id, "inc": 1 if count_attempt else 0},
-    )
+        {
+            "id": delivery_id,
+            "claim": claim,
+            "status": status,
+            "attempted": attempted,
+            "retry_in": retry_in,
+        },
+    ).fetchone()
+    return row is not None
 
 
 def get(conn: psycopg.Connection[Any], delivery_id: int) -> dict[str, Any] | None:
