@@ -20,7 +20,7 @@ import redis
 from psycopg.conninfo import make_conninfo
 
 from service.migrate import migrate, versions
-from service.operations.deliver import deliver
+from service.operations.deliver import deliver_batch
 from service.store import inbound_events
 from service.store.inbound_events import Settlement
 from tests import factories
@@ -380,14 +380,7 @@ def test_an_endpoint_disabled_after_its_schedule_is_listed_enabled_and_retried(
         db.execute(
             "UPDATE webhook_deliveries SET next_attempt_at = now() WHERE id = %s", (pending["id"],)
         )
-        deliver(
-            db,
-            pending["id"],
-            lease=None,
-            timeout=2,
-            schedule=(1,),
-            allow_private=True,
-        )
+        deliver_batch(db, [(pending["id"], None)], timeout=2, schedule=(1,), allow_private=True)
     assert delivery(db, event["id"], endpoint["id"])["status"] == "failed"
     assert api.get(f"/v1/webhook_endpoints/{endpoint['id']}").json["status"] == "disabled"
 

@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 
 from service import queue
 from service.app import create_app
-from service.operations.deliver import deliver, deliver_batch
+from service.operations.deliver import deliver_batch
 from service.operations.publish_events import STREAM_KEY, dispatch_due_deliveries, publish_events
 from service.store import deliveries
 from tests import factories
@@ -195,6 +195,17 @@ def _deliveries_of(db, endpoint_id):
     ).fetchall()
 
 
+def _finalized_event_id(db, invoice):
+    [event_id] = [
+        r["id"]
+        for r in db.execute(
+            "SELECT id FROM events WHERE type = 'invoice.finalized' AND data->'object'->>'id' = %s",
+            (invoice["id"],),
+        ).fetchall()
+    ]
+    return event_id
+
+
 def test_lease_token_lets_one_send_through(api, db, conn):
     rec = Receiver()
     try:
@@ -207,10 +218,11 @@ def test_lease_token_lets_one_send_through(api, db, conn):
         lease = leases[first["id"]]
         # when two tasks carry the same lease
         args = {"timeout": 5, "schedule": (1, 1, 2), "allow_private": True}
-        outcomes = [deliver(conn, first["id"], lease=lease, **args) for _ in range(2)]
+        outcomes = [deliver_batch(conn, [(first["id"], lease)], **args) for _ in range(2)]
         # then one POST happened, and a stale lease changes nothing
-        assert outcomes == ["succeeded", "skipped"]
-        assert deliver(conn, first["id"], lease=lease + 1, **args) == "skipped"
+        assert [o[first["id"]] for o in outcomes] == ["succeeded", "skipped"]
+        stale = deliver_batch(conn, [(first["id"], lease + 1)], **args)
+        assert stale == {first["id"]: "skipped"}
         assert len(rec.event_ids()) == 1
         row = db.execute(
             "SELECT status, attempts, delivered_at FROM webhook_deliveries WHERE id = %s",
@@ -363,11 +375,11 @@ def test_unreachable_endpoint_fails_after_schedule_and_is_disabled(api, db, conn
     # given an endpoint nobody listens on
     endpoint = _endpoint_with_event(api, "http://127.0.0.1:9/nobody")
     [first, *_] = _deliveries_of(db, endpoint["id"])
-    args = {"lease": None, "timeout": 2, "schedule": (0, 0), "allow_private": True}
+    args = {"timeout": 2, "schedule": (0, 0), "allow_private": True}
     # when every attempt of the schedule fails
     outcomes = []
     for _ in range(3):
-        outcomes.append(deliver(conn, first["id"], **args))
+        outcomes.append(deliver_batch(conn, [(first["id"], None)], **args)[first["id"]])
         time.sleep(0.01)
     # then it is retried len(schedule) times, failed, and the endpoint disabled
     assert outcomes == ["retrying", "retrying", "failed"]
@@ -384,8 +396,10 @@ def test_unreachable_endpoint_fails_after_schedule_and_is_disabled(api, db, conn
 def test_private_target_is_refused_at_delivery_when_not_allowed(api, db, conn):
     endpoint = _endpoint_with_event(api, "http://127.0.0.1:9/private")
     [first, *_] = _deliveries_of(db, endpoint["id"])
-    outcome = deliver(conn, first["id"], lease=None, timeout=2, schedule=(5,), allow_private=False)
-    assert outcome == "retrying"
+    outcomes = deliver_batch(
+        conn, [(first["id"], None)], timeout=2, schedule=(5,), allow_private=False
+    )
+    assert outcomes == {first["id"]: "retrying"}
     [attempt] = db.execute(
         "SELECT error FROM webhook_delivery_attempts WHERE delivery_id = %s", (first["id"],)
     ).fetchall()
@@ -402,13 +416,7 @@ def test_publish_writes_each_event_to_the_stream_once(api, db, conn, private_red
     publish_events(conn, client)
     entries = client.xrange(STREAM_KEY)
     by_id = {e[1][b"id"].decode(): e[1] for e in entries}
-    [finalized] = [
-        r["id"]
-        for r in db.execute(
-            "SELECT id FROM events WHERE type = 'invoice.finalized' AND data->'object'->>'id' = %s",
-            (invoice["id"],),
-        ).fetchall()
-    ]
+    finalized = _finalized_event_id(db, invoice)
     entry = by_id[finalized]
     assert entry[b"type"] == b"invoice.finalized"
     assert entry[b"livemode"] == b"0"
@@ -430,13 +438,7 @@ def test_receiver_failing_twice_gets_it_on_the_third_attempt(papi, db, worker, r
     receiver.script = [500, 503]
     # when an event is written (finalizing an invoice)
     invoice = factories.open_invoice(papi, 1100)
-    [event_id] = [
-        r["id"]
-        for r in db.execute(
-            "SELECT id FROM events WHERE type = 'invoice.finalized' AND data->'object'->>'id' = %s",
-            (invoice["id"],),
-        ).fetchall()
-    ]
+    event_id = _finalized_event_id(db, invoice)
     # then it arrives on the shortened schedule (1 s, 1 s), every attempt recorded
     wait_for(lambda: event_id in receiver.event_ids(200), 30, "the third attempt")
     statuses = [r["status"] for r in receiver.received if r["event"]["id"] == event_id]
@@ -468,13 +470,7 @@ def test_a_send_queued_before_deliveries_were_batched_is_still_delivered(
 ):
     # given an event delivered once, then its delivery pending again under a lease
     invoice = factories.open_invoice(papi, 1200)
-    [event_id] = [
-        r["id"]
-        for r in db.execute(
-            "SELECT id FROM events WHERE type = 'invoice.finalized' AND data->'object'->>'id' = %s",
-            (invoice["id"],),
-        ).fetchall()
-    ]
+    event_id = _finalized_event_id(db, invoice)
     wait_for(lambda: event_id in receiver.event_ids(), 20, "the first delivery")
     wait_for(
         lambda: (

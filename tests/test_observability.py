@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 
 from service import observability
 from service.domain.signatures import sign
-from service.operations.deliver import deliver
+from service.operations.deliver import deliver_batch
 from service.operations.process_inbound import process_inbound_batch
 from service.store import deliveries
 from tests import factories
@@ -135,9 +135,10 @@ def test_a_delivery_attempt_is_counted_and_timed(api, settings, db):
 
         # when it is delivered
         with psycopg.connect(settings.database_url, autocommit=True, row_factory=dict_row) as c:
-            outcome = deliver(
-                c, row["id"], lease=None, timeout=5, schedule=(1,), allow_private=True
+            outcomes = deliver_batch(
+                c, [(row["id"], None)], timeout=5, schedule=(1,), allow_private=True
             )
+            outcome = outcomes[row["id"]]
         after = scrape(api)
 
         # then the attempt is counted, and its latency observed

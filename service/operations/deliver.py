@@ -55,23 +55,6 @@ class Response:
     latency_ms: int
 
 
-def deliver(
-    conn: psycopg.Connection[Any],
-    delivery_id: int,
-    *,
-    lease: int | None,
-    timeout: float,
-    schedule: Sequence[int],
-    allow_private: bool,
-) -> str:
-    """Attempt one delivery; returns its outcome (see deliver_batch)."""
-    outcomes = deliver_batch(
-        conn, [(delivery_id, lease)], timeout=timeout, schedule=schedule,
-        allow_private=allow_private,
-    )  # fmt: skip
-    return outcomes[delivery_id]
-
-
 def deliver_batch(
     conn: psycopg.Connection[Any],
     leased: Sequence[tuple[int, int | None]],
