@@ -20,9 +20,16 @@ from psycopg.rows import dict_row
 
 from service import queue
 from service.app import create_app
+from service.localenv import free_port
 from service.operations.deliver import deliver_batch
-from service.operations.publish_events import STREAM_KEY, dispatch_due_deliveries, publish_events
-from service.store import deliveries
+from service.operations.publish_events import (
+    STREAM_KEY,
+    dispatch_due_deliveries,
+    publish_committed,
+    publish_events,
+)
+from service.redis_client import connect_redis
+from service.store import deliveries, outbox
 from tests import factories
 from tests.conftest import TEST_KEY, ApiClient
 from tests.pipeline_support import (  # noqa: F401  (fixtures)
@@ -428,6 +435,63 @@ def test_publish_writes_each_event_to_the_stream_once(api, db, conn, private_red
     assert db.execute("SELECT count(*) AS n FROM event_outbox").fetchone()["n"] == 0
     publish_events(conn, client)
     assert len(client.xrange(STREAM_KEY)) == len(entries)
+
+
+def _on_stream(client, event_id: str) -> bool:
+    return any(e[1][b"id"].decode() == event_id for e in client.xrange(STREAM_KEY))
+
+
+def _in_outbox(db, event_id: str) -> bool:
+    row = db.execute("SELECT 1 FROM event_outbox WHERE event_id = %s", (event_id,)).fetchone()
+    return row is not None
+
+
+def test_publish_committed_publishes_in_the_callers_process(api, db, conn, private_redis):
+    # given a committed change whose event is in the outbox
+    client = redis.Redis.from_url(private_redis.url)
+    finalized = _finalized_event_id(db, factories.open_invoice(api, 900))
+    woken, enqueued = [], []
+
+    # when the committer publishes (as the drain does after each batch)
+    publish_committed(conn, client, wake_publisher=lambda: woken.append(1), enqueue=enqueued.append)
+
+    # then the event is on the stream and out of the outbox, with no publish task woken
+    assert _on_stream(client, finalized) and not _in_outbox(db, finalized)
+    assert woken == []
+
+
+def test_publish_committed_wakes_the_publisher_while_another_holds_the_lock(
+    api, db, conn, private_redis, service_urls
+):
+    # given another publisher holding the lock (it may have claimed before this commit)
+    client = redis.Redis.from_url(private_redis.url)
+    finalized = _finalized_event_id(db, factories.open_invoice(api, 900))
+    woken = []
+    with psycopg.connect(service_urls["DATABASE_URL"]) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (outbox.PUBLISH_LOCK_ID,))
+
+        # when the committer publishes
+        publish_committed(
+            conn, client, wake_publisher=lambda: woken.append(1), enqueue=lambda _: None
+        )
+
+        # then it waited for nothing, published nothing, and woke the publish task once
+        assert woken == [1]
+        assert _in_outbox(db, finalized) and not _on_stream(client, finalized)
+
+    # and the publish task, once the lock is free, publishes it
+    publish_events(conn, client)
+    assert _on_stream(client, finalized) and not _in_outbox(db, finalized)
+
+
+def test_publish_committed_leaves_events_to_the_sweeper_when_redis_is_down(api, db, conn):
+    # given Redis unreachable
+    down = connect_redis(f"redis://127.0.0.1:{free_port()}/0", timeout=1, connect_timeout=0.5)
+    finalized = _finalized_event_id(db, factories.open_invoice(api, 900))
+
+    # when the committer publishes, it does not raise, and the event stays in the outbox
+    publish_committed(conn, down, wake_publisher=lambda: None, enqueue=lambda _: None)
+    assert _in_outbox(db, finalized)
 
 
 # -- delivery through the real worker ---------------------------------------------------------

@@ -19,7 +19,11 @@ from service import queue
 from service.db import TRANSIENT_ERRORS
 from service.operations.deliver import RETURNED, deliver_batch
 from service.operations.drain_inbound import drain_inbound
-from service.operations.publish_events import dispatch_due_deliveries, publish_events
+from service.operations.publish_events import (
+    dispatch_due_deliveries,
+    publish_committed,
+    publish_events,
+)
 from service.operations.sweep import sweep
 from workers.resources import Opened
 
@@ -56,7 +60,12 @@ def inbound_drain(self: Task) -> int:
             conn,
             clear_wake=res.queue.clear_drain,
             wake_peer=res.queue.wake_another_drain,
-            events_written=res.queue.wake_publisher,
+            events_written=lambda: publish_committed(
+                conn,
+                res.redis,
+                wake_publisher=res.queue.wake_publisher,
+                enqueue=res.queue.send_deliveries,
+            ),
             stopping=_stopping,
         )
     if drained.unfinished:

@@ -16,6 +16,15 @@ def lock_publisher(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SELECT pg_advisory_xact_lock(%(id)s)", {"id": PUBLISH_LOCK_ID})
 
 
+def try_lock_publisher(conn: psycopg.Connection[Any]) -> bool:
+    """Take the publisher lock unless another publisher holds it; held until the
+    transaction ends."""
+    row = conn.execute(
+        "SELECT pg_try_advisory_xact_lock(%(id)s) AS locked", {"id": PUBLISH_LOCK_ID}
+    ).fetchone()
+    return bool(row and row["locked"])
+
+
 def claim_unpublished(conn: psycopg.Connection[Any], *, limit: int) -> list[dict[str, Any]]:
     """Up to `limit` unpublished events, oldest first. Call holding lock_publisher():
     publishers take turns, so no row lock is needed.
