@@ -85,6 +85,58 @@ def test_an_event_stored_as_the_flag_is_cleared_is_taken_by_the_last_claim(db, s
     assert [r["status"] for r in rows] == ["ignored", "ignored"]
 
 
+def store_processing(db, count: int) -> list[str]:
+    """`count` pending payment_intent.processing events, each of a PaymentIntent of its
+    own that no invoice names: processed (the mirror is written), nothing credited."""
+    ids = []
+    for _ in range(count):
+        event_id, pi_id = f"evt_drain{uuid.uuid4().hex}", f"pi_drain{uuid.uuid4().hex}"
+        pi = {"id": pi_id, "object": "payment_intent", "amount": 100, "currency": "usd",
+              "status": "processing"}  # fmt: skip
+        body = {"id": event_id, "object": "event", "type": "payment_intent.processing",
+                "data": {"object": pi}}  # fmt: skip
+        inbound_events.insert_if_new(
+            db, event_id=event_id, event_type="payment_intent.processing", livemode=False,
+            payload=json.dumps(body),
+        )  # fmt: skip
+        ids.append(event_id)
+    return ids
+
+
+def test_a_busy_drain_publishes_once_for_several_batches(db, service_urls):
+    # given two and a half batches of events that change something
+    drain(service_urls)
+    ids = store_processing(db, BATCH_SIZE * 5 // 2)
+    written = []
+
+    # when a drain runs them, the batches coming faster than publish_within
+    drained = drain(service_urls, events_written=lambda: written.append(1), publish_within=60)
+
+    # then it published once, at the first empty claim, for all three batches
+    assert drained.processed >= len(ids) and drained.batches >= 3
+    assert written == [1]
+
+
+def test_a_drain_publishes_after_a_batch_once_its_events_are_old_enough(db, service_urls):
+    drain(service_urls)
+    store_processing(db, BATCH_SIZE * 5 // 2)
+    written = []
+    drained = drain(service_urls, events_written=lambda: written.append(1), publish_within=0)
+    # every batch that changed something is published at once
+    assert len(written) == drained.batches >= 3
+
+
+def test_a_drain_that_stops_early_publishes_before_it_returns(db, service_urls):
+    drain(service_urls)
+    store_processing(db, BATCH_SIZE * 2)
+    written = []
+    drained = drain(
+        service_urls, events_written=lambda: written.append(1), publish_within=60, max_batches=1
+    )
+    assert drained.unfinished and written == [1]
+    drain(service_urls)
+
+
 def test_drain_stops_after_max_batches_and_says_work_may_be_left(db, service_urls):
     store_ignored(db, BATCH_SIZE * 2)
     first = drain(service_urls, max_batches=1)
