@@ -1,4 +1,4 @@
-\set now 1796170844
+\set now 1796222014
 SELECT nextval('bench_batches') AS b \gset
 \set lo :b * 50 + 1
 \set hi :lo + 49
