@@ -8,7 +8,10 @@ and the Redis stream. Deliveries run through a real celery worker process."""
 from __future__ import annotations
 
 import dataclasses
+import http.server
 import json
+import socket
+import threading
 import time
 from itertools import pairwise
 
@@ -21,7 +24,7 @@ from psycopg.rows import dict_row
 from service import queue
 from service.app import create_app
 from service.localenv import free_port
-from service.operations.deliver import deliver_batch
+from service.operations.deliver import Poster, deliver_batch
 from service.operations.publish_events import (
     STREAM_KEY,
     dispatch_due_deliveries,
@@ -325,6 +328,76 @@ def test_a_slow_receiver_hands_the_rest_of_its_batch_back(api, db, conn):
     finally:
         api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
         rec.close()
+
+
+def _dripping_receiver(interval: float) -> tuple[str, threading.Event]:
+    """A loopback receiver that reads one request, then answers a byte every
+    `interval` seconds (a whole, valid 200 after about 70 bytes); the event is set
+    once it has sent everything or the client went away."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    finished = threading.Event()
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        listener.close()
+        with connection:
+            connection.recv(65536)
+            answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Pad: " + b"a" * 30 + b"\r\n\r\n"
+            for byte in answer:
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    break
+                time.sleep(interval)
+        finished.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/", finished
+
+
+def test_a_receiver_dripping_its_answer_is_cut_off_at_the_timeout():
+    # given a receiver that answers a byte every 0.1 s: each read gets a byte well
+    # within a 1 s socket timeout, and the whole answer takes about 7 s
+    url, finished = _dripping_receiver(0.1)
+    started = time.monotonic()
+
+    # when a POST with a 1 s timeout is sent
+    with Poster(timeout=1, allow_private=True) as poster:
+        response = poster.post(url, b"{}", {"Content-Type": "application/json"})
+
+    # then it gave up after about 1 s of wall clock, as an error attempt
+    elapsed = time.monotonic() - started
+    assert response.status_code is None and "Timeout" in (response.error or "")
+    assert 0.9 <= elapsed < 2.5, elapsed
+    assert finished.wait(10)  # the receiver saw the connection go
+
+
+def test_a_receiver_that_closes_after_each_answer_gets_every_post():
+    # given an HTTP/1.0 receiver (it closes the connection after each answer) with an
+    # answer longer than what a delivery reads of it
+    class Closing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b"x" * 100_000
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Closing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        # when three POSTs are sent through one Poster, then each got its 200
+        with Poster(timeout=2, allow_private=True) as poster:
+            responses = [poster.post(url, b"{}", {}) for _ in range(3)]
+        assert [(r.status_code, r.error) for r in responses] == [(200, None)] * 3
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_batch_that_outlived_its_claim_records_nothing(api, db, conn):

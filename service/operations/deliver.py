@@ -9,11 +9,16 @@ and an endpoint with no success since that delivery's first attempt is disabled.
 
 A batch stops starting POSTs after BATCH_BUDGET_SECONDS (a slow receiver) or when
 its worker is stopping, and makes what it claimed but did not attempt due again.
+Each POST, connecting included, has `timeout` seconds of wall clock in all: a
+receiver that drips its answer a byte at a time cannot hold it longer (Celery's
+threads pool, which the deliveries process runs, enforces no task time limit).
 """
 
 from __future__ import annotations
 
+import functools
 import http.client
+import io
 import json
 import logging
 import socket
@@ -44,7 +49,7 @@ RETURNED = "returned"
 
 def longest_batch_seconds(timeout: float) -> float:
     """The longest a batch can run: its budget, then one POST that may be tried twice
-    (a kept-alive connection the receiver closed), each waiting up to `timeout`."""
+    (a kept-alive connection the receiver closed), each taking up to `timeout`."""
     return BATCH_BUDGET_SECONDS + 2 * timeout
 
 
@@ -213,13 +218,13 @@ class Poster:
             conn = self._open[key] = pinned(host, address, port, timeout=self.timeout)
         try:
             try:
-                status = _exchange(conn, path, body, headers)
+                status = _exchange(conn, path, body, headers, self.timeout)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 if not reused:
                     raise
                 # The receiver closed the kept-alive connection between two POSTs.
                 conn.close()
-                status = _exchange(conn, path, body, headers)
+                status = _exchange(conn, path, body, headers, self.timeout)
         except (OSError, http.client.HTTPException) as exc:
             del self._open[key]
             conn.close()
@@ -228,9 +233,15 @@ class Poster:
 
 
 def _exchange(
-    conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict[str, str]
+    conn: _PinnedHTTPConnection | _PinnedHTTPSConnection,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
 ) -> int:
-    """One POST and its status; the connection stays open only if its reply was read whole."""
+    """One POST and its status, within `timeout` seconds in all; the connection stays
+    open only if its reply was read whole."""
+    conn.deadline = time.monotonic() + timeout
     conn.request("POST", path, body=body, headers=headers)
     reply = conn.getresponse()
     reply.read(MAX_RESPONSE_BYTES)
@@ -239,7 +250,62 @@ def _exchange(
     return reply.status
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
+def _remaining(deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("the receiver did not answer in time")
+    return remaining
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A response's socket reader whose every read waits only for what is left until
+    the deadline (a socket's own timeout starts again at every read)."""
+
+    def __init__(self, raw: Any, sock: socket.socket, deadline: float):
+        self._raw = raw
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self._sock.settimeout(_remaining(self._deadline))
+        return self._raw.readinto(buffer)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock: socket.socket, *, deadline: float, **kwargs: Any):
+        super().__init__(sock, **kwargs)
+        # Wrap the socket reader HTTPResponse made rather than replace it: while it is
+        # open the socket stays open, even after a "Connection: close" closes the
+        # connection and leaves the response to be read.
+        raw = self.fp.detach()
+        self.fp = io.BufferedReader(_DeadlineReader(raw, sock, deadline))
+
+
+class _DeadlineMixin:
+    """Connects, sends and reads a response within `deadline` (a monotonic time, set by
+    _exchange before each POST)."""
+
+    sock: socket.socket | None
+    deadline: float
+
+    def send(self, data: Any) -> None:
+        if self.sock is not None:
+            self.sock.settimeout(_remaining(self.deadline))
+        super().send(data)  # type: ignore[misc]
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        self.response_class = functools.partial(_DeadlineResponse, deadline=self.deadline)
+        return super().getresponse()  # type: ignore[misc,no-any-return]
+
+
+class _PinnedHTTPConnection(_DeadlineMixin, http.client.HTTPConnection):
     """Sends Host: <name> but connects to the address resolved and checked beforehand."""
 
     def __init__(self, host: str, address: str, port: int, *, timeout: float):
@@ -247,15 +313,19 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
         self._address = address
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        address = (self._address, self.port)
+        self.sock = socket.create_connection(address, _remaining(self.deadline))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+class _PinnedHTTPSConnection(_DeadlineMixin, http.client.HTTPSConnection):
     def __init__(self, host: str, address: str, port: int, *, timeout: float):
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
         self._address = address
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        address = (self._address, self.port)
+        sock = socket.create_connection(address, _remaining(self.deadline))
+        # The TLS handshake is bounded by what is left as well.
+        sock.settimeout(_remaining(self.deadline))
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
