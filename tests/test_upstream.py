@@ -5,7 +5,6 @@ PaymentIntents when it is asked about ids it has never seen."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from service.app import create_app
 from service.config import ConfigError, Settings
 from service.errors import UpstreamUnavailable
+from service.localenv import free_port
 from service.migrate import migrate
 from service.upstream import Upstream
 from tests import factories
@@ -326,12 +326,6 @@ def test_a_customer_upstream_does_not_have_is_resource_missing(b, db, path, para
     assert response.json["error"]["code"] == "resource_missing"
     assert response.json["error"]["param"] == "customer"
     assert row(db, "customers", "cus_neverheardof") is None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def faulty(a: StripeA, make_b: Any, fault: str) -> ApiClient:
