@@ -61,3 +61,19 @@ def test_expected_paid_counts_only_acknowledged_successes_of_attached_payments()
     assert plan.expected_paid() == 100
     plan.record, plan.record_attached = 50, True
     assert plan.expected_paid() == 150
+
+
+def test_an_unplanned_exit_is_reported_with_the_last_error_its_log_shows(tmp_path):
+    from bench.chaos.stack import _last_error_line
+
+    log = tmp_path / "worker.0.log"
+    log.write_text(
+        "ready\n"
+        "consumer: Connection to broker lost\n"
+        "Unrecoverable error: AttributeError(\"'NoneType' object has no attribute 'hostname'\")\n"
+        '  File "kombu/transport/redis.py", line 1\n'
+    )
+    assert _last_error_line(log).startswith("Unrecoverable error: AttributeError")
+    (tmp_path / "quiet.log").write_text("ready\nWarm shutdown\n")
+    assert _last_error_line(tmp_path / "quiet.log") == ""
+    assert _last_error_line(tmp_path / "missing.log") == ""

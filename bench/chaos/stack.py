@@ -135,6 +135,21 @@ def start_postgres(run_dir: Path, redis_url: str) -> PrivatePostgres | ScratchDa
 
 
 @dataclass
+def _last_error_line(log: Path) -> str:
+    """The last line of `log` that names an error (what an unplanned exit said last),
+    shortened; "" if none. The summary shows it, as a run's logs are not kept."""
+    try:
+        with log.open("rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 16_384))
+            tail = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(tail):
+        if "error" in line.lower():
+            return line.strip()[:300]
+    return ""
+
+
 class Process:
     """One running copy of a Procfile line."""
 
@@ -268,7 +283,10 @@ class Stack:
                     if code is None:
                         continue
                     if not proc.killed_on_purpose:
-                        self.unexpected_exits.append(f"{proc.label} exited {code}")
+                        cause = _last_error_line(proc.log)
+                        self.unexpected_exits.append(
+                            f"{proc.label} exited {code}" + (f" ({cause})" if cause else "")
+                        )
                     # Orphans of a killed master (gunicorn's workers) hold its port:
                     # let them notice and leave, as a supervisor's stop timeout would.
                     pgid = proc.popen.pid
