@@ -134,7 +134,6 @@ def start_postgres(run_dir: Path, redis_url: str) -> PrivatePostgres | ScratchDa
 # -- processes ----------------------------------------------------------------------------
 
 
-@dataclass
 def _last_error_line(log: Path) -> str:
     """The last line of `log` that names an error (what an unplanned exit said last),
     shortened; "" if none. The summary shows it, as a run's logs are not kept."""
@@ -150,6 +149,7 @@ def _last_error_line(log: Path) -> str:
     return ""
 
 
+@dataclass
 class Process:
     """One running copy of a Procfile line."""
 
