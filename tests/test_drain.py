@@ -19,16 +19,23 @@ from service.store import inbound_events
 from tests.pipeline_support import RedisServer
 
 
-def store_ignored(db, count: int) -> list[str]:
-    """`count` pending events of a type the drain settles as `ignored`."""
-    ids = [f"evt_drain{uuid.uuid4().hex}" for _ in range(count)]
-    for event_id in ids:
-        body = {"id": event_id, "object": "event", "type": "customer.created", "data": {}}
+def store_events(db, event_type: str, objects: list[dict]) -> list[str]:
+    """One pending inbound event of `event_type` per data object; returns their ids."""
+    ids = []
+    for obj in objects:
+        event_id = f"evt_drain{uuid.uuid4().hex}"
+        body = {"id": event_id, "object": "event", "type": event_type, "data": obj}
         inbound_events.insert_if_new(
-            db, event_id=event_id, event_type="customer.created", livemode=False,
+            db, event_id=event_id, event_type=event_type, livemode=False,
             payload=json.dumps(body),
         )  # fmt: skip
+        ids.append(event_id)
     return ids
+
+
+def store_ignored(db, count: int) -> list[str]:
+    """`count` pending events of a type the drain settles as `ignored`."""
+    return store_events(db, "customer.created", [{}] * count)
 
 
 def drain(service_urls, **hooks):
@@ -88,19 +95,12 @@ def test_an_event_stored_as_the_flag_is_cleared_is_taken_by_the_last_claim(db, s
 def store_processing(db, count: int) -> list[str]:
     """`count` pending payment_intent.processing events, each of a PaymentIntent of its
     own that no invoice names: processed (the mirror is written), nothing credited."""
-    ids = []
-    for _ in range(count):
-        event_id, pi_id = f"evt_drain{uuid.uuid4().hex}", f"pi_drain{uuid.uuid4().hex}"
-        pi = {"id": pi_id, "object": "payment_intent", "amount": 100, "currency": "usd",
-              "status": "processing"}  # fmt: skip
-        body = {"id": event_id, "object": "event", "type": "payment_intent.processing",
-                "data": {"object": pi}}  # fmt: skip
-        inbound_events.insert_if_new(
-            db, event_id=event_id, event_type="payment_intent.processing", livemode=False,
-            payload=json.dumps(body),
-        )  # fmt: skip
-        ids.append(event_id)
-    return ids
+    pis = [
+        {"object": {"id": f"pi_drain{uuid.uuid4().hex}", "object": "payment_intent",
+                    "amount": 100, "currency": "usd", "status": "processing"}}
+        for _ in range(count)
+    ]  # fmt: skip
+    return store_events(db, "payment_intent.processing", pis)
 
 
 def test_a_busy_drain_publishes_once_for_several_batches(db, service_urls):

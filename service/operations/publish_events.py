@@ -104,10 +104,10 @@ def publish_committed(
     enqueue: EnqueueDeliveries,
 ) -> None:
     """Publish what the caller just committed, from the caller's own process, then
-    dispatch due deliveries: the drain does this after each batch. Under steady traffic
-    an `events.publish` task per batch cost more than the publishing (a message, a
-    dispatch and an ack in two more processes), and its delay doubled a credit's
-    latency.
+    dispatch due deliveries: the drain does this for its batches (drain_inbound says
+    when). Under steady traffic an `events.publish` task per batch cost more than the
+    publishing (a message, a dispatch and an ack in two more processes), and its delay
+    doubled a credit's latency.
 
     When another publisher holds the lock it may have claimed before the caller's
     commit, so the publish task is woken to take the rest (as the API does). A Redis
