@@ -25,8 +25,10 @@ TEST_KEY = "sk_test_tally_suite_key"
 LIVE_KEY = "sk_live_tally_suite_key"
 WEBHOOK_SECRET = "whsec_tally_suite_secret"
 ROOT = Path(__file__).resolve().parent.parent
-# Not db 0, where a running `bin/dev` worker would take the tests' wake-ups.
-TEST_REDIS_DB = 13
+# Not db 0, where a running `bin/dev` worker would take the tests' wake-ups. Two suites
+# run side by side (two checkouts) need different dbs, or their workers take each
+# other's tasks: TALLY_TEST_REDIS_DB picks another.
+TEST_REDIS_DB = int(os.environ.get("TALLY_TEST_REDIS_DB", "13"))
 
 
 def _redis_db(url: str, db: int) -> str:
