@@ -13,6 +13,10 @@ DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
 # The longest an API request waits for upstream Stripe before answering 503.
 MAX_STRIPE_API_TIMEOUT = 5.0
 
+# Long enough for a busy table's short transactions to drain, short enough that the
+# queries queued behind a migration waiting for its lock are delayed by at most this.
+DEFAULT_MIGRATION_LOCK_TIMEOUT = 2.0
+
 # About three days of exponential backoff, as Stripe retries its own webhooks.
 DEFAULT_RETRY_SCHEDULE = (60, 300, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400)
 
@@ -29,6 +33,15 @@ def database_url(environ: Mapping[str, str] = os.environ) -> str:
 def redis_url(environ: Mapping[str, str] = os.environ) -> str:
     """The Redis URL alone, for `tally` to wake the workers."""
     return environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+
+
+def migration_lock_timeout(environ: Mapping[str, str] = os.environ) -> float:
+    """Seconds a migration waits for a table lock before backing off (service/migrate.py)."""
+    seconds = float(environ.get("TALLY_MIGRATION_LOCK_TIMEOUT", DEFAULT_MIGRATION_LOCK_TIMEOUT))
+    if seconds <= 0:
+        # 0 would mean "wait forever" to PostgreSQL, the very thing the setting prevents.
+        raise ConfigError("TALLY_MIGRATION_LOCK_TIMEOUT must be more than 0")
+    return seconds
 
 
 def _csv(value: str | None) -> tuple[str, ...]:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
+import logging
+import time
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,10 +18,14 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
+from service.app import create_app
+from service.domain.events import event_object
+from service.domain.signatures import sign
 from service.migrate import MIGRATIONS_DIR, migrate
 from service.operations.context import Caller
 from service.operations.invoices import finalize_invoice
 from service.store import reconciliation
+from tests.conftest import WEBHOOK_SECRET
 from tests.factories import ids_sharing_a_hash_prefix
 
 
@@ -187,3 +197,91 @@ def test_invoice_prefixes_keep_existing_numbers_and_part_customers_that_shared_o
         ]
     # then: the first continues its prefix; the second got one of its own
     assert numbers == [f"{prefix}-0002", f"{prefix}X2-0001"]
+
+
+def _signed_created_event() -> tuple[bytes, dict[str, str]]:
+    now = int(time.time())
+    event = event_object(
+        id=f"evt_{uuid.uuid4().hex}", type="payment_intent.created", created=now,
+        data={"object": {"id": f"pi_{uuid.uuid4().hex}", "object": "payment_intent"}},
+        livemode=False,
+    )  # fmt: skip
+    body = json.dumps(event).encode()
+    return body, {"Stripe-Signature": sign(body, WEBHOOK_SECRET, now),
+                  "Content-Type": "application/json"}  # fmt: skip
+
+
+def test_a_migration_waiting_for_a_lock_backs_off_and_intake_keeps_answering(
+    service_urls, settings, tmp_path, caplog
+):
+    """An ALTER queued behind a long read would hold up every intake INSERT for as long
+    as the read lasts; with a lock timeout it gives way, and retries until it applies."""
+    name = "tally_migrations_lock_wait"
+    dsn = make_conninfo(service_urls["DATABASE_URL"], dbname=name)
+    admin = make_conninfo(service_urls["DATABASE_URL"], dbname="postgres")
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(drop)
+    for path in Path(MIGRATIONS_DIR).glob("*.sql"):
+        (tmp_path / path.name).write_text(path.read_text())
+    migrate(dsn, tmp_path)
+    app = create_app(dataclasses.replace(settings, database_url=dsn, pool_max_size=2))
+    try:
+        (tmp_path / "9999_needs_a_lock.sql").write_text(
+            "ALTER TABLE inbound_events ADD COLUMN lock_probe integer;"
+        )
+        client = app.test_client()
+        with psycopg.connect(dsn) as reader:
+            reader.execute("SELECT count(*) FROM inbound_events")  # holds its lock until commit
+            caplog.set_level(logging.WARNING, logger="service.migrate")
+            with ThreadPoolExecutor(2) as pool:
+                migration = pool.submit(migrate, dsn, tmp_path, lock_timeout=0.2, first_backoff=0.2)
+                for _ in range(100):
+                    if "stayed locked" in caplog.text:
+                        break
+                    time.sleep(0.1)
+                assert "stayed locked" in caplog.text, "the migration never gave way"
+                # While the read still holds its lock, intake stores and answers.
+                intake = pool.submit(
+                    lambda: [client.post("/webhooks/stripe", data=body, headers=headers)
+                             for body, headers in (_signed_created_event() for _ in range(5))]
+                )  # fmt: skip
+                responses = intake.result(timeout=20)
+                assert [r.status_code for r in responses] == [200] * 5
+                assert not migration.done()
+                stored = reader.execute("SELECT count(*) FROM inbound_events").fetchone()
+                assert stored == (5,)
+                reader.commit()
+                assert migration.result(timeout=30) == ["9999_needs_a_lock"]
+        with psycopg.connect(dsn) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM information_schema.columns"
+                " WHERE table_name = 'inbound_events' AND column_name = 'lock_probe'"
+            ).fetchone()
+        assert row == (1,)
+    finally:
+        app.extensions["pool"].close()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(drop)
+
+
+def test_a_migration_marked_no_transaction_can_build_an_index_concurrently(service_urls, tmp_path):
+    with migrated_before(service_urls, tmp_path, "9999") as dsn:
+        (tmp_path / "9999_index_concurrently.sql").write_text(
+            "-- tally:no-transaction\n"
+            "-- Re-runnable: a failed CREATE INDEX CONCURRENTLY leaves an invalid index.\n"
+            "DROP INDEX CONCURRENTLY IF EXISTS inbound_events_probe_idx;\n"
+            "CREATE INDEX CONCURRENTLY inbound_events_probe_idx\n"
+            "    ON inbound_events (received_at);\n"
+        )
+        assert migrate(dsn, tmp_path) == ["9999_index_concurrently"]
+        with psycopg.connect(dsn) as conn:
+            valid = conn.execute(
+                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " WHERE c.relname = 'inbound_events_probe_idx'"
+            ).fetchone()
+            recorded = conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = '9999_index_concurrently'"
+            ).fetchone()
+        assert valid == (True,)
+        assert recorded == (1,)

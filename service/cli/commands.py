@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from service.cli.output import iso, note, show
-from service.config import Settings, database_url, redis_url
+from service.config import Settings, database_url, migration_lock_timeout, redis_url
 from service.errors import InvalidRequest, NotFound
 from service.migrate import migrate as apply_migrations
 from service.operations.replay_inbound import FAILED_ONLY, replay_inbound
@@ -31,7 +31,7 @@ Conn = psycopg.Connection[Any]
 
 
 def migrate(args: argparse.Namespace) -> int:
-    applied = apply_migrations(database_url())
+    applied = apply_migrations(database_url(), lock_timeout=migration_lock_timeout())
     sys.stdout.write(f"migrations applied: {', '.join(applied) or 'none (up to date)'}\n")
     return 0
 
