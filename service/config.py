@@ -17,6 +17,9 @@ MAX_STRIPE_API_TIMEOUT = 5.0
 # queries queued behind a migration waiting for its lock are delayed by at most this.
 DEFAULT_MIGRATION_LOCK_TIMEOUT = 2.0
 
+# A week: a stream consumer down for longer catches up with `tally events republish`.
+DEFAULT_STREAM_RETENTION = 7 * 24 * 3600.0
+
 # About three days of exponential backoff, as Stripe retries its own webhooks.
 DEFAULT_RETRY_SCHEDULE = (60, 300, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400)
 
@@ -35,6 +38,11 @@ def redis_url(environ: Mapping[str, str] = os.environ) -> str:
     return environ.get("REDIS_URL", DEFAULT_REDIS_URL)
 
 
+def stream_retention(environ: Mapping[str, str] = os.environ) -> float:
+    """Seconds the event stream keeps an entry (TALLY_STREAM_RETENTION)."""
+    return _positive("TALLY_STREAM_RETENTION", environ, DEFAULT_STREAM_RETENTION)
+
+
 def migration_lock_timeout(environ: Mapping[str, str] = os.environ) -> float:
     """Seconds a migration waits for a table lock before backing off (service/migrate.py)."""
     seconds = float(environ.get("TALLY_MIGRATION_LOCK_TIMEOUT", DEFAULT_MIGRATION_LOCK_TIMEOUT))
@@ -42,6 +50,16 @@ def migration_lock_timeout(environ: Mapping[str, str] = os.environ) -> float:
         # 0 would mean "wait forever" to PostgreSQL, the very thing the setting prevents.
         raise ConfigError("TALLY_MIGRATION_LOCK_TIMEOUT must be more than 0")
     return seconds
+
+
+def _positive(name: str, environ: Mapping[str, str], default: float) -> float:
+    try:
+        value = float(environ.get(name, default))
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be more than 0")
+    return value
 
 
 def _csv(value: str | None) -> tuple[str, ...]:
@@ -65,6 +83,9 @@ class Settings:
     stripe_api_timeout: float = MAX_STRIPE_API_TIMEOUT
     open_payment_refetch_after: int = 3600
     pool_max_size: int = 10
+    # Seconds the event stream keeps an entry (trimmed by age; PostgreSQL keeps every
+    # event, and `tally events republish` puts them back).
+    stream_retention: float = DEFAULT_STREAM_RETENTION
     max_body_bytes: int = 256 * 1024
     # Requests per second per API key; 0 is unlimited. from_env defaults to Stripe's
     # live-mode limit (100); a Settings built in code (tests) sets its own.
@@ -107,5 +128,6 @@ class Settings:
             stripe_api_timeout=stripe_api_timeout,
             open_payment_refetch_after=int(environ.get("TALLY_OPEN_PAYMENT_REFETCH_AFTER", "3600")),
             pool_max_size=int(environ.get("TALLY_DB_POOL_MAX", "10")),
+            stream_retention=stream_retention(environ),
             rate_limit_per_second=int(environ.get("TALLY_RATE_LIMIT", "100")),
         )

@@ -65,6 +65,7 @@ def inbound_drain(self: Task) -> int:
                 res.redis,
                 wake_publisher=res.queue.wake_publisher,
                 enqueue=res.queue.send_deliveries,
+                retention=res.settings.stream_retention,
             ),
             stopping=_stopping,
         )
@@ -79,7 +80,7 @@ def events_publish(self: Task) -> int:
     res = _resources(self)
     res.queue.clear_publisher()
     with res.pool.connection() as conn:
-        published = publish_events(conn, res.redis)
+        published = publish_events(conn, res.redis, retention=res.settings.stream_retention)
         dispatch_due_deliveries(conn, res.queue.send_deliveries)
     return published
 
@@ -120,6 +121,7 @@ def pipeline_sweep(self: Task) -> None:
             upstream=res.upstream,
             refetch_after=s.open_payment_refetch_after,
             now=int(time.time()),
+            stream_retention=s.stream_retention,
         )
     if report.stale_inbound or report.published or report.dispatched or report.breaches:
         log.info("sweep: %s", report)

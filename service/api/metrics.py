@@ -5,7 +5,8 @@ A scrape reports two things:
   by service.observability, summed over every gunicorn worker in multiprocess mode;
 - the pipeline's backlog, read from PostgreSQL at scrape time (one statement, see
   service/store/backlog.py), so it is right whichever process does the work; and
-  the sweeper's invariant-breach counts, kept in Redis (absent while Redis is down).
+  the sweeper's invariant-breach counts, kept in Redis, and each consumer group's lag
+  on the event stream (both absent while Redis is down).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import redis
 from flask import Blueprint, Response, g, request
@@ -24,6 +26,7 @@ from service import observability
 from service.api import deps
 from service.api.openapi import documented
 from service.db import TRANSIENT_ERRORS
+from service.operations.publish_events import STREAM_KEY
 from service.operations.sweep import BREACHES_LAST_KEY, BREACHES_TOTAL_KEY
 from service.store import backlog
 
@@ -40,7 +43,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 def metrics() -> Response:
     registry = observability.multiprocess_registry() or REGISTRY
     scraped = CollectorRegistry(auto_describe=False)
-    scraped.register(_ScrapeTime(_backlog(), _breaches()))
+    scraped.register(_ScrapeTime(_backlog(), _breaches(), _stream_groups()))
     return Response(generate_latest(registry) + generate_latest(scraped), content_type=CONTENT_TYPE)
 
 
@@ -61,10 +64,24 @@ def _breaches() -> tuple[str | None, str | None]:
     return total, last
 
 
+def _stream_groups() -> list[dict[str, Any]]:
+    """XINFO GROUPS of the event stream: each consumer group's lag and pending count."""
+    try:
+        return deps.redis_client().xinfo_groups(STREAM_KEY)  # type: ignore[no-any-return]
+    except redis.RedisError:  # Redis away, or no stream yet
+        return []
+
+
 class _ScrapeTime(Collector):
-    def __init__(self, snapshot: backlog.Backlog | None, breaches: tuple[str | None, str | None]):
+    def __init__(
+        self,
+        snapshot: backlog.Backlog | None,
+        breaches: tuple[str | None, str | None],
+        stream_groups: list[dict[str, Any]],
+    ):
         self.snapshot = snapshot
         self.breaches = breaches
+        self.stream_groups = stream_groups
 
     def collect(self) -> Iterator[Metric]:
         b = self.snapshot
@@ -111,6 +128,25 @@ class _ScrapeTime(Collector):
                 "Webhook endpoints disabled after failing for their whole retry schedule.",
                 value=b.endpoints_disabled,
             )
+        if self.stream_groups:
+            lag = GaugeMetricFamily(
+                "tally_stream_consumer_lag",
+                "Entries of the event stream a consumer group has not read yet"
+                " (absent for a group whose lag Redis cannot tell after trimming).",
+                labels=["group"],
+            )
+            pending = GaugeMetricFamily(
+                "tally_stream_consumer_pending",
+                "Entries a consumer group has read but not acknowledged.",
+                labels=["group"],
+            )
+            for group in self.stream_groups:
+                name = _text(group["name"])
+                if group.get("lag") is not None:
+                    lag.add_metric([name], group["lag"])
+                pending.add_metric([name], group["pending"])
+            yield lag
+            yield pending
         total, last = self.breaches
         if total is not None or last is not None:
             yield CounterMetricFamily(
@@ -123,6 +159,10 @@ class _ScrapeTime(Collector):
                 "Ledger invariant breaches found by the sweeper's latest check.",
                 value=float(last or 0),
             )
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def request_started(request_id: str) -> None:

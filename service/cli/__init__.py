@@ -1,5 +1,6 @@
 """`tally`: the operator's command. It parses, calls the store and the operations over
-one PostgreSQL connection, and prints; it changes only PostgreSQL, the source of truth.
+one PostgreSQL connection, and prints; it changes only PostgreSQL, the source of truth
+(`events republish` also writes to the Redis stream, from PostgreSQL).
 
 Exit status: 0 done, 1 a failure (or `audit` found breaches), 2 bad input (unknown ids,
 malformed times, conflicting flags), with one line on stderr and nothing changed.
@@ -41,6 +42,12 @@ def parse_time(text: str) -> datetime:
     except (ValueError, OverflowError, OSError):
         raise argparse.ArgumentTypeError(f"not a time: {text!r}; give {TIMES}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _position(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a stream position (1 or more): {text!r}")
+    return int(text)
 
 
 def _limit(text: str) -> int:
@@ -154,6 +161,19 @@ def _events(nouns: Any) -> None:
         " (subscribed or not), or to every enabled endpoint subscribed to its"
         " type; an endpoint's earlier delivery is reset, keeping its attempts",
     )
+    republish = _command(
+        verbs,
+        "republish",
+        commands.events_republish,
+        "put published events back on the Redis stream from PostgreSQL, in order, each"
+        " with its position (for a stream consumer that found a gap, or after Redis"
+        " lost the stream): from a position (--from N) or created since T (--since T)",
+    )
+    start = republish.add_mutually_exclusive_group(required=True)
+    start.add_argument(
+        "--from", dest="from_position", type=_position, metavar="N", help="from position N on"
+    )
+    start.add_argument("--since", type=parse_time, metavar="T", help=f"created since T: {TIMES}")
     resend.add_argument("event", metavar="EVT", help="event id (evt_…)")
     resend.add_argument("--endpoint", metavar="WE", help="webhook endpoint id (we_…)")
     _table(resend, limit=False)

@@ -14,11 +14,19 @@ from dataclasses import asdict
 from typing import Any
 
 import psycopg
+import redis
 
 from service.cli.output import iso, note, show
-from service.config import Settings, database_url, migration_lock_timeout, redis_url
+from service.config import (
+    Settings,
+    database_url,
+    migration_lock_timeout,
+    redis_url,
+    stream_retention,
+)
 from service.errors import InvalidRequest, NotFound
 from service.migrate import migrate as apply_migrations
+from service.operations.publish_events import STREAM_KEY, republish_events
 from service.operations.replay_inbound import FAILED_ONLY, replay_inbound
 from service.operations.resend_event import resend_event
 from service.operations.retry_deliveries import retry_deliveries
@@ -95,6 +103,27 @@ def events_resend(conn: Conn, args: argparse.Namespace) -> int:
     columns = ["delivery_id", "endpoint_id", "previous_status"]
     show([asdict(r) for r in resent], columns, as_json=args.json)
     _requeued(len(resent), "deliveries", lambda tasks: tasks.wake_publisher(force=True))
+    return 0
+
+
+def events_republish(conn: Conn, args: argparse.Namespace) -> int:
+    since = int(args.since.timestamp()) if args.since else 0
+    try:
+        client = connect_redis(redis_url(), timeout=5)
+        count, first, last = republish_events(
+            conn,
+            client,
+            from_position=args.from_position or 1,
+            created_since=since,
+            retention=stream_retention(),
+        )
+    except redis.RedisError as exc:
+        sys.stderr.write(f"tally: Redis: {exc}\n")
+        return 1
+    if count:
+        note(f"republished {count} events to {STREAM_KEY}, positions {first} to {last}")
+    else:
+        note("no published event matched: nothing republished")
     return 0
 
 

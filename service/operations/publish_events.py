@@ -2,14 +2,19 @@
 
 The stream `tally:events` gets one entry per event, in commit order per object:
 
-    id        the evt_ id (consumers dedupe on it: publishing is at least once)
+    position  1, 2, 3, ...: the event's place in publishing order, assigned by
+              PostgreSQL with no gaps (store/outbox.py says how), so a consumer that
+              sees a jump knows it missed entries and can ask for them again
+    id        the evt_ id (consumers dedupe on it: publishing is at least once, and
+              `tally events republish` puts events back with their positions)
     type      e.g. invoice.paid
     livemode  "1" or "0"
     created   Unix seconds
     payload   the event as JSON, exactly as GET /v1/events/:id renders it
 
-The stream is capped near STREAM_MAXLEN entries (approximate trimming); it is a
-feed, not the record: PostgreSQL keeps every event.
+The stream is trimmed by age (entries older than `retention`, 7 days by default;
+approximate trimming, so a few older ones may linger): it is a feed, not the
+record. PostgreSQL keeps every event, and republish_events reads them back.
 """
 
 from __future__ import annotations
@@ -24,13 +29,13 @@ import psycopg
 import redis
 
 from service import observability
+from service.config import DEFAULT_STREAM_RETENTION
 from service.domain.events import render_event
 from service.store import deliveries, outbox
 
 log = logging.getLogger(__name__)
 
 STREAM_KEY = "tally:events"
-STREAM_MAXLEN = 100_000
 PUBLISH_BATCH = 500
 DISPATCH_BATCH = 200
 # How long a dispatched delivery waits for its send task before it is due again: the
@@ -54,12 +59,14 @@ def publish_events(
     *,
     limit: int = PUBLISH_BATCH,
     wait: bool = True,
+    retention: float = DEFAULT_STREAM_RETENTION,
 ) -> int | None:
-    """XADD unpublished events to the stream, then mark them published; returns how many.
+    """Number unpublished events and XADD them to the stream; returns how many.
 
     One transaction per batch, publishers serialised by an advisory lock so the
     stream keeps the outbox's order. A crash between XADD and COMMIT republishes
     the batch (at least once). Redis errors propagate with nothing marked.
+    Entries older than `retention` seconds are trimmed as new ones are added.
 
     With `wait=False`, returns None at once if another publisher holds the lock.
     """
@@ -73,22 +80,8 @@ def publish_events(
             rows = outbox.claim_unpublished(conn, limit=limit)
             if not rows:
                 break
-            pipe = stream.pipeline(transaction=False)
-            for row in rows:
-                pipe.xadd(
-                    STREAM_KEY,
-                    {
-                        "id": row["id"],
-                        "type": row["type"],
-                        "livemode": "1" if row["livemode"] else "0",
-                        "created": row["created"],
-                        "payload": _payload(row),
-                    },
-                    maxlen=STREAM_MAXLEN,
-                    approximate=True,
-                )
-            pipe.execute()
-            outbox.mark_published(conn, [row["id"] for row in rows])
+            positions = outbox.mark_published(conn, [row["id"] for row in rows])
+            _xadd(stream, [{**row, "position": positions[row["id"]]} for row in rows], retention)
         observability.observe_published(rows, time.time())
         published += len(rows)
         if len(rows) < limit:
@@ -102,6 +95,7 @@ def publish_committed(
     *,
     wake_publisher: Callable[[], object],
     enqueue: EnqueueDeliveries,
+    retention: float = DEFAULT_STREAM_RETENTION,
 ) -> None:
     """Publish what the caller just committed, from the caller's own process, then
     dispatch due deliveries: the drain does this for its batches (drain_inbound says
@@ -114,13 +108,64 @@ def publish_committed(
     failure leaves the events for the sweeper: the caller's commit stands.
     """
     try:
-        published = publish_events(conn, stream, wait=False)
+        published = publish_events(conn, stream, wait=False, retention=retention)
         if published is None:
             wake_publisher()
             return
         dispatch_due_deliveries(conn, enqueue)
     except redis.RedisError as exc:
         log.warning("publishing left to the sweeper, redis unavailable: %s", exc)
+
+
+def republish_events(
+    conn: psycopg.Connection[Any],
+    stream: redis.Redis,
+    *,
+    from_position: int = 1,
+    created_since: int = 0,
+    retention: float = DEFAULT_STREAM_RETENTION,
+    limit: int = PUBLISH_BATCH,
+) -> tuple[int, int | None, int | None]:
+    """Put published events back on the stream from PostgreSQL, in position order,
+    each with its own position: from `from_position` on, created at `created_since` or
+    later. Returns (how many, first position, last position). At least once, like
+    publishing: consumers dedupe on the event id.
+
+    Events still in the outbox are the publisher's; they reach the stream anyway.
+    """
+    count, first, last = 0, None, None
+    position = from_position
+    while rows := outbox.published_from(
+        conn, position=position, created_since=created_since, limit=limit
+    ):
+        _xadd(stream, rows, retention)
+        count += len(rows)
+        first = rows[0]["position"] if first is None else first
+        last = rows[-1]["position"]
+        position = last + 1
+    return count, first, last
+
+
+def _xadd(stream: redis.Redis, rows: list[dict[str, Any]], retention: float) -> None:
+    """One stream entry per row, in order, trimming entries older than `retention`."""
+    # Stream entry ids start with their Unix time in milliseconds.
+    oldest_kept = f"{int((time.time() - retention) * 1000)}-0"
+    pipe = stream.pipeline(transaction=False)
+    for row in rows:
+        pipe.xadd(
+            STREAM_KEY,
+            {
+                "position": row["position"],
+                "id": row["id"],
+                "type": row["type"],
+                "livemode": "1" if row["livemode"] else "0",
+                "created": row["created"],
+                "payload": _payload(row),
+            },
+            minid=oldest_kept,
+            approximate=True,
+        )
+    pipe.execute()
 
 
 _RAW_DATA = "__tally_raw_event_data__"

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import psycopg
 import redis
 
+from service.config import DEFAULT_STREAM_RETENTION
 from service.db import TRANSIENT_ERRORS
 from service.errors import TallyError
 from service.operations.payments import apply_payment_intent_update
@@ -64,13 +65,14 @@ def sweep(
     upstream: Upstream | None,
     refetch_after: int,
     now: int,
+    stream_retention: float = DEFAULT_STREAM_RETENTION,
 ) -> SweepReport:
     """One pass. Each step is independent and idempotent; a failing step is logged
     and the others still run (a Redis outage must not stop the invariant check)."""
     stale = _step("inbound", lambda: inbound_events.count_stale(conn, grace_seconds=grace_seconds))
     if stale:
         _step("drain", lambda: tasks.wake_drain(force=True))
-    published = _step("publish", lambda: publish_events(conn, client))
+    published = _step("publish", lambda: publish_events(conn, client, retention=stream_retention))
     dispatched = _step("dispatch", lambda: dispatch_due_deliveries(conn, tasks.send_deliveries))
     breaches = None
     if _due(client, "tally:sweep:invariants", INVARIANTS_EVERY_SECONDS):

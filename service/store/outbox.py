@@ -1,4 +1,5 @@
-"""The outbox: events queued in event_outbox until published to the Redis stream."""
+"""The outbox: events queued in event_outbox until published to the Redis stream, and
+the positions they were published at (event_positions)."""
 
 from __future__ import annotations
 
@@ -45,16 +46,49 @@ def claim_unpublished(conn: psycopg.Connection[Any], *, limit: int) -> list[dict
     ).fetchall()
 
 
-def mark_published(conn: psycopg.Connection[Any], event_ids: Sequence[str]) -> None:
-    conn.execute("DELETE FROM event_outbox WHERE event_id = ANY(%(ids)s)", {"ids": list(event_ids)})
+def mark_published(conn: psycopg.Connection[Any], event_ids: Sequence[str]) -> dict[str, int]:
+    """Take `event_ids` out of the outbox and number them, in the order given, from the
+    last position assigned; returns each one's position. Call holding lock_publisher(),
+    before putting them on the stream.
 
-
-def count_unpublished(conn: psycopg.Connection[Any], *, older_than: float = 0) -> int:
-    row = conn.execute(
+    Positions follow the stream's order with no gap: publishers hold the lock until
+    their transaction ends, so this statement, which starts after the lock is taken,
+    sees every position an earlier publisher committed (read committed) and none is
+    being assigned concurrently. A publisher that fails before its commit leaves no
+    position behind, so the next one reuses its numbers: a consumer may see a
+    position twice (for what it had already, or for other events), never skip one.
+    """
+    rows = conn.execute(
         """
-        SELECT count(*) AS n FROM event_outbox o JOIN events e ON e.id = o.event_id
-        WHERE to_timestamp(e.created) <= now() - make_interval(secs => %(age)s)
+        WITH unqueued AS (
+            DELETE FROM event_outbox WHERE event_id = ANY(%(ids)s)
+        )
+        INSERT INTO event_positions (position, event_id)
+        SELECT last.position + t.n, t.id
+        FROM unnest(%(ids)s::text[]) WITH ORDINALITY AS t (id, n),
+             (SELECT coalesce(max(position), 0) AS position FROM event_positions) AS last
+        RETURNING event_id, position
         """,
-        {"age": older_than},
-    ).fetchone()
-    return int(row["n"]) if row else 0
+        {"ids": list(event_ids)},
+    ).fetchall()
+    return {row["event_id"]: row["position"] for row in rows}
+
+
+def published_from(
+    conn: psycopg.Connection[Any], *, position: int, created_since: int, limit: int
+) -> list[dict[str, Any]]:
+    """Up to `limit` published events at `position` or later and created at
+    `created_since` or later, in position order; rows as claim_unpublished returns
+    them, with their `position`."""
+    return conn.execute(
+        """
+        SELECT p.position, e.id, e.livemode, e.type, e.api_version, e.created,
+               e.data::text AS data, e.request_id, e.idempotency_key,
+               (SELECT count(*) FROM webhook_deliveries d
+                 WHERE d.event_id = e.id AND d.status = 'pending') AS pending_webhooks
+        FROM event_positions p JOIN events e ON e.id = p.event_id
+        WHERE p.position >= %(position)s AND e.created >= %(since)s
+        ORDER BY p.position LIMIT %(limit)s
+        """,
+        {"position": position, "since": created_since, "limit": limit},
+    ).fetchall()
