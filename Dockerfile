@@ -42,7 +42,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PORT=8000 \
-    WEB_CONCURRENCY=2
+    WEB_CONCURRENCY=2 \
+    TALLY_WORKER_METRICS_PORT=9100
 # An unprivileged user with a fixed id, so Kubernetes' runAsNonRoot can verify it
 # and mounted volumes can be chowned to it. The service needs no root.
 RUN groupadd --system --gid 10001 tally \
@@ -59,8 +60,9 @@ COPY service ./service
 COPY workers ./workers
 COPY migrations ./migrations
 USER 10001:10001
-# Documentation of the port the web process listens on ($PORT, default 8000).
-EXPOSE 8000
+# The web process's port ($PORT, default 8000), and the one a Celery process serves
+# its metrics on ($TALLY_WORKER_METRICS_PORT): one process per container, so one port.
+EXPOSE 8000 9100
 # Liveness of the web process (no dependency checked, as /healthz promises).
 # compose.yaml replaces it for the Celery processes and turns it off for beat.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
