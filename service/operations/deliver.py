@@ -211,7 +211,7 @@ class Poster:
         reused = conn is not None and conn.sock is not None
         if conn is None:
             try:
-                addresses = resolve(host, port, deadline)
+                addresses = _resolve(host, port, deadline)
             except (OSError, ValueError) as exc:  # UnicodeError for a malformed name
                 return done(None, f"could not resolve {host}: {exc}")
             if not self.allow_private and not all(map(is_public_address, addresses)):
@@ -235,7 +235,7 @@ class Poster:
         return done(status, None if 200 <= status < 300 else f"HTTP {status}")
 
 
-def resolve(host: str, port: int, deadline: float) -> list[str]:
+def _resolve(host: str, port: int, deadline: float) -> list[str]:
     """The addresses of `host`, or TimeoutError if they are not known by `deadline` (a
     monotonic time). getaddrinfo cannot be interrupted, and a resolver that never
     answers holds it for resolv.conf's timeouts (5 s per try and server by default):
