@@ -188,9 +188,8 @@ def test_a_live_endpoint_must_use_https_and_a_test_one_may_use_http(server, db):
 
 # -- at connect time ---------------------------------------------------------------------
 
-needs_sandbox = pytest.mark.skipif(
-    bool(sandbox_missing()), reason=f"DNS sandbox: {sandbox_missing()}"
-)
+NO_SANDBOX = sandbox_missing()
+needs_sandbox = pytest.mark.skipif(bool(NO_SANDBOX), reason=f"DNS sandbox: {NO_SANDBOX}")
 
 
 @needs_sandbox
@@ -238,7 +237,6 @@ def test_a_name_resolving_to_a_public_address_is_delivered_to_in_the_sandbox():
 @needs_sandbox
 def test_a_dns_server_that_never_answers_holds_a_post_no_longer_than_its_timeout():
     # given a DNS server that never answers (glibc waits 5 s for it)
-    started = time.monotonic()
     # when a POST with a 1 s timeout goes to a name it should resolve
     result = post_in_sandbox(
         "http://hooks.example.com:{port}/stripe", records={}, silent=True, timeout=1
@@ -249,7 +247,6 @@ def test_a_dns_server_that_never_answers_holds_a_post_no_longer_than_its_timeout
     assert result["error"] == (
         "could not resolve hooks.example.com: no answer before the delivery's deadline"
     )
-    assert time.monotonic() - started < 30
 
 
 @pytest.fixture
