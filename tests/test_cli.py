@@ -64,7 +64,8 @@ def endpoints(api: Any, live_api: Any) -> Iterator[Callable[..., dict[str, Any]]
 
     def make(*events: str, live: bool = False) -> dict[str, Any]:
         client = live_api if live else api
-        params = {"url": "http://127.0.0.1:9/hook"}
+        # A live-mode endpoint must use https.
+        params = {"url": f"{'https' if live else 'http'}://127.0.0.1:9/hook"}
         params.update({f"enabled_events[{i}]": e for i, e in enumerate(events)})
         response = client.post("/v1/webhook_endpoints", params)
         assert response.status_code == 200, response.json

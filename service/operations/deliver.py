@@ -9,9 +9,10 @@ and an endpoint with no success since that delivery's first attempt is disabled.
 
 A batch stops starting POSTs after BATCH_BUDGET_SECONDS (a slow receiver) or when
 its worker is stopping, and makes what it claimed but did not attempt due again.
-Each POST, connecting included, has `timeout` seconds of wall clock in all: a
-receiver that drips its answer a byte at a time cannot hold it longer (Celery's
-threads pool, which the deliveries process runs, enforces no task time limit).
+Each POST, resolving the host and connecting included, has `timeout` seconds of wall
+clock in all: neither a resolver that never answers nor a receiver that drips its
+answer a byte at a time can hold it longer (Celery's threads pool, which the
+deliveries process runs, enforces no task time limit).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import json
 import logging
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -174,8 +177,9 @@ def _record(
 class Poster:
     """POSTs that never raise, over one kept-alive connection per host while open.
 
-    Each host is resolved once, and refused if any of its addresses is private
-    (unless allowed); the connection goes to the address checked (no DNS rebinding).
+    Each host is resolved once, within the POST's deadline, and refused if any of its
+    addresses is not public (unless allowed); the connection goes to the address
+    checked (no DNS rebinding).
     """
 
     def __init__(self, *, timeout: float, allow_private: bool) -> None:
@@ -193,6 +197,7 @@ class Poster:
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> Response:
         started = time.monotonic()
+        deadline = started + self.timeout
 
         def done(status: int | None, error: str | None) -> Response:
             return Response(status, error, int((time.monotonic() - started) * 1000))
@@ -206,25 +211,23 @@ class Poster:
         reused = conn is not None and conn.sock is not None
         if conn is None:
             try:
-                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                addresses = _resolve(host, port, deadline)
             except (OSError, ValueError) as exc:  # UnicodeError for a malformed name
                 return done(None, f"could not resolve {host}: {exc}")
-            if not self.allow_private and not all(
-                is_public_address(str(info[4][0])) for info in infos
-            ):
+            if not self.allow_private and not all(map(is_public_address, addresses)):
                 return done(None, f"refused: {host} resolves to a private or loopback address")
-            address = str(infos[0][4][0])
+            address = addresses[0]
             pinned = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
             conn = self._open[key] = pinned(host, address, port, timeout=self.timeout)
         try:
             try:
-                status = _exchange(conn, path, body, headers, self.timeout)
+                status = _exchange(conn, path, body, headers, deadline)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 if not reused:
                     raise
                 # The receiver closed the kept-alive connection between two POSTs.
                 conn.close()
-                status = _exchange(conn, path, body, headers, self.timeout)
+                status = _exchange(conn, path, body, headers, time.monotonic() + self.timeout)
         except (OSError, http.client.HTTPException) as exc:
             del self._open[key]
             conn.close()
@@ -232,16 +235,37 @@ class Poster:
         return done(status, None if 200 <= status < 300 else f"HTTP {status}")
 
 
+def _resolve(host: str, port: int, deadline: float) -> list[str]:
+    """The addresses of `host`, or TimeoutError if they are not known by `deadline` (a
+    monotonic time). getaddrinfo cannot be interrupted, and a resolver that never
+    answers holds it for resolv.conf's timeouts (5 s per try and server by default):
+    it runs in a thread of its own, which the delivery leaves behind to finish alone."""
+    found: Future[list[Any]] = Future()
+
+    def lookup() -> None:
+        try:
+            found.set_result(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except BaseException as exc:  # handed to the waiting delivery
+            found.set_exception(exc)
+
+    threading.Thread(target=lookup, name=f"resolve {host}", daemon=True).start()
+    try:
+        infos = found.result(timeout=max(deadline - time.monotonic(), 0))
+    except TimeoutError:
+        raise TimeoutError("no answer before the delivery's deadline") from None
+    return [str(info[4][0]) for info in infos]
+
+
 def _exchange(
     conn: _PinnedHTTPConnection | _PinnedHTTPSConnection,
     path: str,
     body: bytes,
     headers: dict[str, str],
-    timeout: float,
+    deadline: float,
 ) -> int:
-    """One POST and its status, within `timeout` seconds in all; the connection stays
+    """One POST and its status, by `deadline` (a monotonic time); the connection stays
     open only if its reply was read whole."""
-    conn.deadline = time.monotonic() + timeout
+    conn.deadline = deadline
     conn.request("POST", path, body=body, headers=headers)
     reply = conn.getresponse()
     reply.read(MAX_RESPONSE_BYTES)

@@ -33,7 +33,9 @@ def create_webhook_endpoint(
         {
             "id": new_id(WEBHOOK_ENDPOINT),
             "livemode": caller.livemode,
-            "url": check_webhook_url(params["url"], allow_private=allow_private_urls),
+            "url": check_webhook_url(
+                params["url"], livemode=caller.livemode, allow_private=allow_private_urls
+            ),
             "secret": f"{WEBHOOK_SECRET}_{secrets.token_urlsafe(32)}",
             "enabled_events": sorted(set(params["enabled_events"])),
             "description": params.get("description"),
@@ -55,7 +57,9 @@ def update_webhook_endpoint(
     """Change an endpoint; `disabled=false` re-enables one Tally disabled after failures."""
     changes: dict[str, Any] = {}
     if "url" in params:
-        changes["url"] = check_webhook_url(params["url"], allow_private=allow_private_urls)
+        changes["url"] = check_webhook_url(
+            params["url"], livemode=caller.livemode, allow_private=allow_private_urls
+        )
     if "enabled_events" in params:
         changes["enabled_events"] = sorted(set(params["enabled_events"]))
     if "description" in params:
