@@ -67,6 +67,28 @@ def _csv(value: str | None) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class Retention:
+    """How long history is kept (service/operations/prune.py); ledger objects always are."""
+
+    events_days: float = 30.0  # events, with their webhook deliveries and attempts
+    inbound_days: float = 30.0  # inbound Stripe events, once processed or ignored
+    # Stored Idempotency-Key results: Stripe keeps them "at least 24 hours".
+    idempotency_hours: int = 24
+
+
+def retention(environ: Mapping[str, str] = os.environ) -> Retention:
+    """The retention windows alone: `tally prune` needs no API keys."""
+    default = Retention()
+    return Retention(
+        events_days=_positive("TALLY_EVENT_RETENTION_DAYS", environ, default.events_days),
+        inbound_days=_positive("TALLY_INBOUND_RETENTION_DAYS", environ, default.inbound_days),
+        idempotency_hours=int(
+            _positive("TALLY_IDEMPOTENCY_RETENTION_HOURS", environ, default.idempotency_hours)
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = DEFAULT_REDIS_URL
@@ -86,6 +108,7 @@ class Settings:
     # Seconds the event stream keeps an entry (trimmed by age; PostgreSQL keeps every
     # event, and `tally events republish` puts them back).
     stream_retention: float = DEFAULT_STREAM_RETENTION
+    retention: Retention = Retention()
     max_body_bytes: int = 256 * 1024
     # Requests per second per API key; 0 is unlimited. from_env defaults to Stripe's
     # live-mode limit (100); a Settings built in code (tests) sets its own.
@@ -129,5 +152,6 @@ class Settings:
             open_payment_refetch_after=int(environ.get("TALLY_OPEN_PAYMENT_REFETCH_AFTER", "3600")),
             pool_max_size=int(environ.get("TALLY_DB_POOL_MAX", "10")),
             stream_retention=stream_retention(environ),
+            retention=retention(environ),
             rate_limit_per_second=int(environ.get("TALLY_RATE_LIMIT", "100")),
         )

@@ -40,6 +40,7 @@ DRAIN_INBOUND = "inbound.drain"
 PUBLISH_EVENTS = "events.publish"
 SEND_DELIVERY = "deliveries.send"
 SWEEP = "pipeline.sweep"
+PRUNE_HISTORY = "history.prune"
 
 INBOUND_QUEUE = "inbound"
 EVENTS_QUEUE = "events"
@@ -48,6 +49,7 @@ ROUTES = {
     DRAIN_INBOUND: {"queue": INBOUND_QUEUE},
     PUBLISH_EVENTS: {"queue": EVENTS_QUEUE},
     SWEEP: {"queue": EVENTS_QUEUE},
+    PRUNE_HISTORY: {"queue": EVENTS_QUEUE},
     SEND_DELIVERY: {"queue": DELIVERIES_QUEUE},
 }
 

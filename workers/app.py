@@ -18,6 +18,8 @@ from service.operations.deliver import longest_batch_seconds
 from workers import observability  # noqa: F401  (connects its JSON-log and metric hooks)
 from workers.resources import ProcessResources
 
+PRUNE_EVERY_SECONDS = 60.0
+
 
 class TallyCelery(Celery):
     """A Celery app that knows its per-process resources (`self.app.resources` in a task)."""
@@ -48,7 +50,13 @@ def make_celery(settings: Settings) -> TallyCelery:
                 "schedule": settings.sweep_interval,
                 # A sweep not started within one interval is superseded by the next.
                 "options": {"expires": settings.sweep_interval},
-            }
+            },
+            # History past its retention (operations/prune.py), a bounded run a minute.
+            "prune": {
+                "task": queue.PRUNE_HISTORY,
+                "schedule": PRUNE_EVERY_SECONDS,
+                "options": {"expires": PRUNE_EVERY_SECONDS},
+            },
         },
     )
     app.resources = ProcessResources(settings, app)

@@ -19,6 +19,7 @@ from service import queue
 from service.db import TRANSIENT_ERRORS
 from service.operations.deliver import RETURNED, deliver_batch
 from service.operations.drain_inbound import drain_inbound
+from service.operations.prune import prune_history
 from service.operations.publish_events import (
     dispatch_due_deliveries,
     publish_committed,
@@ -106,6 +107,15 @@ def deliveries_send(self: Task, leased: list[list[int]] | int, lease: int | None
     # The task's log line shows this summary; each delivery has a line of its own.
     counted = Counter(outcomes.values())
     return ", ".join(f"{n} {outcome}" for outcome, n in sorted(counted.items()))
+
+
+@shared_task(bind=True, name=queue.PRUNE_HISTORY, soft_time_limit=50, time_limit=60, **RETRY)
+def history_prune(self: Task) -> None:
+    res = _resources(self)
+    with res.pool.connection() as conn:
+        report = prune_history(conn, res.settings.retention, now=time.time())
+    if report.events or report.inbound_events or report.idempotency_keys:
+        log.info("prune: %s", report)
 
 
 @shared_task(bind=True, name=queue.SWEEP, soft_time_limit=60, time_limit=90, **RETRY)

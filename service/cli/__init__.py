@@ -109,6 +109,17 @@ def build_parser() -> _Parser:
     _events(nouns)
     _deliveries(nouns)
     _endpoints(nouns)
+    prune = _command(
+        nouns,
+        "prune",
+        commands.prune,
+        "delete history past its retention, as beat does every minute: events with their"
+        " deliveries, settled inbound events, idempotency keys (never ledger objects)",
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="count what would be deleted; delete nothing"
+    )
+    _table(prune, limit=False)
     audit = _command(
         nouns,
         "audit",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -22,10 +23,12 @@ from service.config import (
     database_url,
     migration_lock_timeout,
     redis_url,
+    retention,
     stream_retention,
 )
 from service.errors import InvalidRequest, NotFound
 from service.migrate import migrate as apply_migrations
+from service.operations.prune import prunable, prune_history
 from service.operations.publish_events import STREAM_KEY, republish_events
 from service.operations.replay_inbound import FAILED_ONLY, replay_inbound
 from service.operations.resend_event import resend_event
@@ -156,6 +159,28 @@ def deliveries_retry(conn: Conn, args: argparse.Namespace) -> int:
 def endpoints_enable(conn: Conn, args: argparse.Namespace) -> int:
     row = enable_webhook_endpoint(conn, args.endpoint)
     show([row], ["id", "livemode", "url", "status", "previous_status"], as_json=args.json)
+    return 0
+
+
+def prune(conn: Conn, args: argparse.Namespace) -> int:
+    kept = retention()
+    now = time.time()
+    if args.dry_run:
+        report = prunable(conn, kept, now=now)
+    else:
+        report = prune_history(conn, kept, now=now, max_batches=sys.maxsize)
+    rows = [
+        {"kind": "events", "kept_for": f"{kept.events_days:g} days", "rows": report.events},
+        {"kind": "webhook deliveries", "kept_for": "with their event", "rows": report.deliveries},
+        {"kind": "delivery attempts", "kept_for": "with their event",
+         "rows": report.delivery_attempts},
+        {"kind": "inbound events (settled)", "kept_for": f"{kept.inbound_days:g} days",
+         "rows": report.inbound_events},
+        {"kind": "idempotency keys", "kept_for": f"{kept.idempotency_hours} hours",
+         "rows": report.idempotency_keys},
+    ]  # fmt: skip
+    show(rows, ["kind", "kept_for", "rows"], as_json=args.json)
+    note("dry run: nothing deleted" if args.dry_run else "pruned")
     return 0
 
 

@@ -24,7 +24,7 @@ from service.db import TRANSIENT_ERRORS
 from service.errors import TallyError
 from service.operations.payments import apply_payment_intent_update
 from service.operations.publish_events import dispatch_due_deliveries, publish_events
-from service.store import events, idempotency, inbound_events, reconciliation
+from service.store import events, inbound_events, reconciliation
 from service.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,6 @@ BREACHES_LAST_KEY = "tally:metrics:ledger_invariant_breaches"
 INVARIANTS_EVERY_SECONDS = 60
 REFETCH_EVERY_SECONDS = 60
 REFETCH_BATCH = 20
-# Stripe keeps idempotency keys for at least 24 hours; so does Tally, then forgets them.
-IDEMPOTENCY_KEY_HOURS = 24
-IDEMPOTENCY_EXPIRY_EVERY_SECONDS = 3600
 
 
 class Tasks(Protocol):
@@ -77,8 +74,6 @@ def sweep(
     breaches = None
     if _due(client, "tally:sweep:invariants", INVARIANTS_EVERY_SECONDS):
         breaches = _step("invariants", lambda: check_invariants(conn, client))
-    if _due(client, "tally:sweep:idempotency", IDEMPOTENCY_EXPIRY_EVERY_SECONDS):
-        _step("idempotency", lambda: idempotency.delete_older_than(conn, IDEMPOTENCY_KEY_HOURS))
     refetched = 0
     if upstream is not None and _due(client, "tally:sweep:refetch", REFETCH_EVERY_SECONDS):
         refetched = _step(

@@ -89,6 +89,15 @@ def store_response(
     return row is not None
 
 
+def count_older_than(conn: psycopg.Connection[Any], hours: int) -> int:
+    row = conn.execute(
+        "SELECT count(*) AS n FROM idempotency_keys"
+        " WHERE created_at < now() - make_interval(hours => %(hours)s)",
+        {"hours": hours},
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
 def delete_older_than(conn: psycopg.Connection[Any], hours: int) -> int:
     cur = conn.execute(
         "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => %(hours)s)",
