@@ -456,7 +456,7 @@ def test_sweeper_redrives_events_that_were_never_woken(db, worker, service_urls)
 def test_trigger_command_pays_an_attached_invoice(papi, db, worker, pipeline_server):
     # given an invoice with an attached PaymentIntent
     invoice, pi = attached_invoice(papi, 2100)
-    env = {**os.environ, "TALLY_API_KEYS": TEST_KEY, "STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET}
+    env = {**os.environ, "TALLY_API_KEYS": TEST_KEY, "STRIPE_WEBHOOK_SECRETS_TEST": WEBHOOK_SECRET}
 
     # when `python -m service.trigger payment_intent.succeeded pi_…` runs
     done = subprocess.run(
