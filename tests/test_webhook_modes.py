@@ -8,6 +8,8 @@ import dataclasses
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
 
 import psycopg
@@ -20,7 +22,7 @@ from service.domain.events import payment_intent_event
 from service.domain.signatures import WebhookSecrets, sign
 from service.operations.process_inbound import process_inbound_batch
 from tests import factories
-from tests.conftest import LIVE_WEBHOOK_SECRET, TEST_KEY, WEBHOOK_SECRET
+from tests.conftest import LIVE_WEBHOOK_SECRET, ROOT, TEST_KEY, WEBHOOK_SECRET
 
 LEGACY_SECRET = "whsec_tally_suite_either_mode_secret"
 
@@ -57,21 +59,11 @@ def drain(dsn):
             pass
 
 
-def attached_invoice(api, amount):
-    invoice = factories.open_invoice(api, amount)
-    pi = factories.payment_intent(api, invoice, amount)
-    attached = api.post(
-        f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]}
-    )
-    assert attached.status_code == 200, attached.json
-    return invoice, pi
-
-
 def test_live_event_signed_with_the_test_secret_is_refused_and_credits_nothing(
     app, db, live_api, service_urls
 ):
     # given a live-mode invoice waiting on a live PaymentIntent
-    invoice, pi = attached_invoice(live_api, 2500)
+    invoice, pi = factories.attached_invoice(live_api, 2500)
     before = stored(db)
 
     # when a live payment_intent.succeeded for it arrives signed with the test-mode secret
@@ -97,7 +89,7 @@ def test_live_event_signed_with_the_test_secret_is_refused_and_credits_nothing(
 
 
 def test_test_event_signed_with_the_live_secret_is_refused(app, db, api):
-    _, pi = attached_invoice(api, 700)
+    _, pi = factories.attached_invoice(api, 700)
     before = stored(db)
     event, body, signature = signed_event(pi, livemode=False, secret=LIVE_WEBHOOK_SECRET)
     response = post(app, body, signature)
@@ -242,6 +234,19 @@ def test_the_web_process_warns_once_at_start_not_per_request(monkeypatch, caplog
     # then it warned once, at start
     warnings = [r for r in caplog.records if r.getMessage() == EITHER_MODE_SECRETS_WARNING]
     assert len(warnings) == 1
+
+
+def test_a_celery_process_warns_once_when_it_builds_its_app(service_urls):
+    # `celery -A workers …` (worker, deliveries, beat) builds its app from the environment.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TALLY_", "STRIPE_"))}
+    env.update(service_urls, TALLY_API_KEYS=TEST_KEY, STRIPE_WEBHOOK_SECRETS=LEGACY_SECRET)
+    started = subprocess.run(
+        [sys.executable, "-c", "import workers; workers.app; workers.app"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    assert started.stderr.count(EITHER_MODE_SECRETS_WARNING) == 1
+    assert LEGACY_SECRET not in started.stderr
 
 
 # -- the dev command and `tally trigger` -------------------------------------------------------
