@@ -82,6 +82,7 @@ def test_json_body_nested_deep_is_400_naming_the_parameter(api, db, depth):
     assert response.json["error"]["type"] == "invalid_request_error"
     if depth < 990:  # parsed, then measured: the parameter is known
         assert response.json["error"]["param"] == "metadata"
+    assert "nested" in response.json["error"]["message"]
     assert counts(db) == before
 
 
@@ -120,8 +121,7 @@ def test_huge_amount_is_400(api, db, encoding, amount):
         response = post_json(api, "/v1/invoiceitems", body)
     assert response.status_code == 400, response.json
     assert response.json["error"]["type"] == "invalid_request_error"
-    if encoding == "form" or (len(amount) < 4300 and "e" not in amount):
-        assert response.json["error"]["param"] == "amount"
+    assert response.json["error"]["param"] == "amount"
     assert counts(db) == before
 
 

@@ -33,7 +33,10 @@ def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
             raise InvalidRequest(f"Invalid parameter name: {raw_key}", param=raw_key)
         path = [match.group(1), *_SEGMENT.findall(match.group(2))]
         if len(path) > MAX_PARAM_DEPTH:
-            raise _too_deep(path[0])
+            raise InvalidRequest(
+                f"Invalid {path[0]}: it is nested more than {MAX_PARAM_DEPTH} levels deep.",
+                param=path[0],
+            )
         node: Any = root
         for depth, segment in enumerate(path[:-1]):
             nxt = path[depth + 1]
@@ -76,13 +79,6 @@ def _is_index(key: str) -> bool:
     return key.isascii() and key.isdigit() and len(key) <= MAX_INDEX_DIGITS
 
 
-def _too_deep(name: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"Invalid {name}: parameters may be nested at most {MAX_PARAM_DEPTH} levels deep.",
-        param=name,
-    )
-
-
 def request_params(request: Request) -> dict[str, Any]:
     """All parameters of a request: the query string, then the body (form or JSON)."""
     if "\x00" in request.path:
@@ -115,14 +111,13 @@ def _params(request: Request) -> dict[str, Any]:
         return params
     if (request.mimetype or "") == "application/json":
         try:
-            parsed = json_input.loads(body)
+            parsed = json_input.loads(body, max_depth=MAX_PARAM_DEPTH)
         except json_input.JSONRefused as refused:
-            raise InvalidRequest(f"Invalid JSON body: {refused}.") from None
+            if refused.key is None:
+                raise InvalidRequest(f"Invalid JSON body: {refused}.") from None
+            raise InvalidRequest(f"Invalid {refused.key}: {refused}.", param=refused.key) from None
         if not isinstance(parsed, dict):
             raise InvalidRequest("A JSON body must be an object.")
-        for name, value in parsed.items():
-            if json_input.nested_deeper_than(value, MAX_PARAM_DEPTH - 1):
-                raise _too_deep(name)
         params.update(parsed)
         return params
     try:

@@ -4,7 +4,8 @@
 raises RecursionError, not ValueError; `1e400` parses as an infinite float; NaN and
 Infinity are not JSON (PostgreSQL's jsonb refuses them); and an integer of more than
 4300 digits raises a ValueError whose message names a Python setting. Each of these
-becomes a JSONRefused with a plain message, for the caller's 400.
+is a JSONRefused with a plain message and, where it can tell, the top-level key whose
+value is at fault, for the caller's 400.
 """
 
 from __future__ import annotations
@@ -13,17 +14,27 @@ import json
 import math
 from typing import Any
 
+# What the parser puts in place of a number it cannot represent, for the walk after
+# parsing to find (and name the key it sits under); never returned to a caller.
+_OUT_OF_RANGE = object()
+
 
 class JSONRefused(ValueError):
-    """Input that is not JSON Tally takes; the message says why, in the caller's words."""
+    """Input that is not JSON Tally takes; the message says why, in the caller's words,
+    and `key` is the top-level key whose value is at fault, when known."""
+
+    def __init__(self, message: str, *, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
-def loads(data: str | bytes) -> Any:
-    """Parse `data`, or raise JSONRefused. Callers bound the depth of what they accept
-    with `nested_deeper_than`; this only keeps parsing itself from failing badly."""
+def loads(data: str | bytes, *, max_depth: int) -> Any:
+    """Parse `data`, holding objects and arrays nested at most `max_depth` levels (the
+    top-level value is level 1) and only finite numbers Python represents; or raise
+    JSONRefused."""
     try:
-        return json.loads(
-            data, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_int
+        value = json.loads(
+            data, parse_constant=_refuse_constant, parse_float=_float, parse_int=_int
         )
     except RecursionError:
         raise JSONRefused("it is nested too deeply") from None
@@ -31,40 +42,39 @@ def loads(data: str | bytes) -> Any:
         raise
     except ValueError:  # including UnicodeDecodeError
         raise JSONRefused("it is not valid JSON") from None
+    _check(value, max_depth)
+    return value
 
 
-def nested_deeper_than(value: Any, limit: int) -> bool:
-    """Whether `value` holds objects or arrays nested more than `limit` levels (an
-    object or array is one level; a string or number none). Iterative: `value` may be
-    as deep as the parser allowed."""
-    pending = [(value, 1)]
+def _check(value: Any, max_depth: int) -> None:
+    """Iterative: `value` may be nested as deep as the parser allowed."""
+    pending: list[tuple[Any, int, str | None]] = [(value, 1, None)]
     while pending:
-        node, level = pending.pop()
+        node, level, key = pending.pop()
+        if node is _OUT_OF_RANGE:
+            raise JSONRefused("a number is out of range", key=key)
         if isinstance(node, dict):
-            children = node.values()
+            children = node.items()
         elif isinstance(node, list):
-            children = node
+            children = enumerate(node)
         else:
             continue
-        if level > limit:
-            return True
-        pending.extend((child, level + 1) for child in children)
-    return False
+        if level > max_depth:
+            raise JSONRefused(f"it is nested more than {max_depth} levels deep", key=key)
+        pending.extend((child, level + 1, key or str(name)) for name, child in children)
 
 
 def _refuse_constant(name: str) -> Any:
     raise JSONRefused(f"{name} is not a JSON number")
 
 
-def _finite_float(text: str) -> float:
+def _float(text: str) -> Any:
     number = float(text)
-    if not math.isfinite(number):
-        raise JSONRefused("a number is out of range")
-    return number
+    return number if math.isfinite(number) else _OUT_OF_RANGE
 
 
-def _int(text: str) -> int:
+def _int(text: str) -> Any:
     try:
         return int(text)
     except ValueError:  # over Python's limit of 4300 digits
-        raise JSONRefused("a number has too many digits") from None
+        return _OUT_OF_RANGE

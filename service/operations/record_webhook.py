@@ -64,12 +64,10 @@ def record_webhook(
     modes = signatures.verified_modes(body, signature_header, secrets, now=now, tolerance=tolerance)
     try:
         text = body.decode("utf-8")
-        event = json_input.loads(text)
+        event = json_input.loads(text, max_depth=MAX_EVENT_DEPTH)
     except ValueError as refused:  # JSONRefused, UnicodeDecodeError
         reason = refused if isinstance(refused, json_input.JSONRefused) else "it is not UTF-8"
         raise InvalidRequest(f"The webhook body is not a JSON event: {reason}.") from None
-    if json_input.nested_deeper_than(event, MAX_EVENT_DEPTH):
-        raise InvalidRequest(f"The webhook body is nested more than {MAX_EVENT_DEPTH} levels deep.")
     event_id, event_type, livemode = _event_header(event)
     if livemode not in modes:
         raise _not_signed_by_its_mode(livemode, secrets)
