@@ -216,6 +216,21 @@ def test_oversized_event_of_an_ignored_type_is_acknowledged_and_not_stored(app, 
     assert counts(db) == before
 
 
+def test_oversized_event_of_an_ignored_type_is_acknowledged_over_http(server, db):
+    import requests
+
+    before = counts(db)
+    body = json.dumps(padded_event("customer.updated", 600 * 1024)).encode()
+    response = requests.post(
+        f"{server}/webhooks/stripe",
+        data=body,
+        headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET, int(time.time()))},
+        timeout=10,
+    )
+    assert (response.status_code, response.json()) == (200, {"received": True})
+    assert counts(db) == before
+
+
 def test_oversized_event_of_a_handled_type_stays_413(app, db):
     before = counts(db)
     body = json.dumps(padded_event("payment_intent.succeeded", 300 * 1024)).encode()
