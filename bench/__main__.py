@@ -146,6 +146,7 @@ def backlog_phase(stack: Stack, dsn: str, redis_url: str, count: int, body: str)
     intake sends it: credits/s from first to last processed_at (worker start-up
     excluded). The worker stays up."""
     from service.config import Settings
+    from service.domain.signatures import WebhookSecrets
     from service.queue import make_task_queue
 
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -156,7 +157,7 @@ def backlog_phase(stack: Stack, dsn: str, redis_url: str, count: int, body: str)
         database_url=dsn,
         redis_url=redis_url,
         api_keys=(BENCH_KEY,),
-        webhook_secrets=(BENCH_SECRET,),
+        webhook_secrets=WebhookSecrets(test=(BENCH_SECRET,)),
     )
     assert make_task_queue(settings, redis.Redis.from_url(redis_url)).wake_drain(force=True)
     deadline = time.monotonic() + 600
@@ -200,6 +201,7 @@ def pgbench_phase(
     from bench import crediting
     from service.app import create_app
     from service.config import Settings
+    from service.domain.signatures import WebhookSecrets
     from service.operations.process_inbound import BATCH_SIZE
 
     app = create_app(
@@ -207,7 +209,7 @@ def pgbench_phase(
             database_url=pg_dsn,
             redis_url=redis_url,
             api_keys=(BENCH_KEY,),
-            webhook_secrets=(BENCH_SECRET,),
+            webhook_secrets=WebhookSecrets(test=(BENCH_SECRET,)),
         )
     )
     try:
@@ -626,7 +628,7 @@ def main() -> None:
                 "DATABASE_URL": dsn,
                 "REDIS_URL": redis_url,
                 "TALLY_API_KEYS": BENCH_KEY,
-                "STRIPE_WEBHOOK_SECRETS": BENCH_SECRET,
+                "STRIPE_WEBHOOK_SECRETS_TEST": BENCH_SECRET,
                 "TALLY_RATE_LIMIT": "0",
                 "TALLY_ALLOW_PRIVATE_WEBHOOK_URLS": "1",
                 "PYTHONDONTWRITEBYTECODE": "1",
@@ -637,13 +639,14 @@ def main() -> None:
             # Rows for every phase, cloned from ones made through the API.
             from service.app import create_app
             from service.config import Settings
+            from service.domain.signatures import WebhookSecrets
 
             app = create_app(
                 Settings(
                     database_url=dsn,
                     redis_url=redis_url,
                     api_keys=(BENCH_KEY,),
-                    webhook_secrets=(BENCH_SECRET,),
+                    webhook_secrets=WebhookSecrets(test=(BENCH_SECRET,)),
                 )
             )
             try:

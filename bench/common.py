@@ -33,7 +33,7 @@ def bench_env() -> dict[str, str]:
         **os.environ,
         **urls,
         "TALLY_API_KEYS": BENCH_KEY,
-        "STRIPE_WEBHOOK_SECRETS": BENCH_SECRET,
+        "STRIPE_WEBHOOK_SECRETS_TEST": BENCH_SECRET,
         # Benchmarks measure throughput, not the per-key limit.
         "TALLY_RATE_LIMIT": "0",
         "TALLY_ALLOW_PRIVATE_WEBHOOK_URLS": "1",

@@ -53,7 +53,7 @@ def reference_app() -> Any:
         os.environ["DATABASE_URL"], min_size=1, max_size=10, kwargs={"autocommit": True}
     )
     wake = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=0.5)
-    secret = os.environ["STRIPE_WEBHOOK_SECRETS"].encode()
+    secret = os.environ["STRIPE_WEBHOOK_SECRETS_TEST"].encode()
 
     @app.post("/webhooks/stripe")
     def intake() -> Any:
@@ -258,7 +258,7 @@ def main() -> None:
         "DATABASE_URL": dsn,
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "TALLY_API_KEYS": API_KEY,
-        "STRIPE_WEBHOOK_SECRETS": SECRET,
+        "STRIPE_WEBHOOK_SECRETS_TEST": SECRET,
         "TALLY_RATE_LIMIT": "0",
     }
     servers = {

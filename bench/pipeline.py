@@ -264,6 +264,7 @@ def main() -> None:
 
     from service.app import create_app
     from service.config import Settings
+    from service.domain.signatures import WebhookSecrets
     from service.localenv import ensure_local_services
     from service.migrate import migrate
 
@@ -286,7 +287,7 @@ def main() -> None:
         "DATABASE_URL": dsn,
         "REDIS_URL": redis_url,
         "TALLY_API_KEYS": API_KEY,
-        "STRIPE_WEBHOOK_SECRETS": SECRET,
+        "STRIPE_WEBHOOK_SECRETS_TEST": SECRET,
         "TALLY_RATE_LIMIT": "0",
         "TALLY_ALLOW_PRIVATE_WEBHOOK_URLS": "1",
     }
@@ -295,7 +296,7 @@ def main() -> None:
         database_url=dsn,
         redis_url=redis_url,
         api_keys=(API_KEY,),
-        webhook_secrets=(SECRET,),
+        webhook_secrets=WebhookSecrets(test=(SECRET,)),
         allow_private_webhook_urls=True,  # the loopback receiver of --deliveries
     )
     app = create_app(settings)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from service.domain.signatures import WebhookSecrets
+
+log = logging.getLogger(__name__)
 
 API_VERSION = "2026-10-28.endive"
 DEFAULT_DATABASE_URL = "postgresql:///tally"
@@ -22,6 +27,15 @@ DEFAULT_STREAM_RETENTION = 7 * 24 * 3600.0
 
 # About three days of exponential backoff, as Stripe retries its own webhooks.
 DEFAULT_RETRY_SCHEDULE = (60, 300, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400)
+
+
+# Logged once by each process that reads its settings while STRIPE_WEBHOOK_SECRETS is set.
+EITHER_MODE_SECRETS_WARNING = (
+    "STRIPE_WEBHOOK_SECRETS verifies inbound events of either mode, so whoever holds the "
+    "test-mode signing secret can sign a live-mode event. Set STRIPE_WEBHOOK_SECRETS_TEST "
+    "and STRIPE_WEBHOOK_SECRETS_LIVE to the signing secrets of Stripe's test-mode and "
+    "live-mode endpoints instead, and unset STRIPE_WEBHOOK_SECRETS."
+)
 
 
 class ConfigError(Exception):
@@ -93,7 +107,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = DEFAULT_REDIS_URL
     api_keys: tuple[str, ...] = ()
-    webhook_secrets: tuple[str, ...] = ()
+    webhook_secrets: WebhookSecrets = field(default_factory=WebhookSecrets)
     webhook_tolerance: int = 300
     delivery_retry_schedule: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE
     delivery_timeout: float = 10.0
@@ -132,8 +146,8 @@ class Settings:
             database_url=database_url(environ),
             redis_url=redis_url(environ),
             api_keys=api_keys,
-            webhook_secrets=_csv(environ.get("STRIPE_WEBHOOK_SECRETS")),
-            webhook_tolerance=int(environ.get("TALLY_WEBHOOK_TOLERANCE", "300")),
+            webhook_secrets=_webhook_secrets(environ),
+            webhook_tolerance=_webhook_tolerance(environ),
             delivery_retry_schedule=(
                 tuple(int(float(s)) for s in schedule) if schedule else DEFAULT_RETRY_SCHEDULE
             ),
@@ -155,3 +169,35 @@ class Settings:
             retention=retention(environ),
             rate_limit_per_second=int(environ.get("TALLY_RATE_LIMIT", "100")),
         )
+
+
+def _webhook_secrets(environ: Mapping[str, str]) -> WebhookSecrets:
+    secrets = WebhookSecrets(
+        test=_csv(environ.get("STRIPE_WEBHOOK_SECRETS_TEST")),
+        live=_csv(environ.get("STRIPE_WEBHOOK_SECRETS_LIVE")),
+        either_mode=_csv(environ.get("STRIPE_WEBHOOK_SECRETS")),
+    )
+    if set(secrets.test) & set(secrets.live):
+        raise ConfigError(
+            "A secret is in both STRIPE_WEBHOOK_SECRETS_TEST and STRIPE_WEBHOOK_SECRETS_LIVE: "
+            "each mode's Stripe endpoint has its own signing secret"
+        )
+    if secrets.either_mode:
+        log.warning(EITHER_MODE_SECRETS_WARNING)
+    return secrets
+
+
+def _webhook_tolerance(environ: Mapping[str, str]) -> int:
+    """Seconds a signed webhook's timestamp may lag. Never off: without it a captured
+    event could be replayed at any time."""
+    text = environ.get("TALLY_WEBHOOK_TOLERANCE", "300")
+    try:
+        tolerance = int(text)
+    except ValueError:
+        tolerance = 0
+    if tolerance <= 0:
+        raise ConfigError(
+            "TALLY_WEBHOOK_TOLERANCE must be a whole number of seconds, more than 0 "
+            "(Stripe's libraries use 300)"
+        )
+    return tolerance

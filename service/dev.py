@@ -32,6 +32,7 @@ log = logging.getLogger("tally.dev")
 
 
 DEV_ENV = DATA_DIR / "dev.env"
+DEV_SECRETS = ("TALLY_API_KEYS", "STRIPE_WEBHOOK_SECRETS_TEST")
 
 
 def read_dev_env(path: Path = DEV_ENV) -> dict[str, str]:
@@ -46,12 +47,15 @@ def read_dev_env(path: Path = DEV_ENV) -> dict[str, str]:
 
 
 def _dev_secrets(path: Path) -> dict[str, str]:
-    """The dev key and webhook secret: from the environment, else generated once and kept."""
+    """The dev key and test-mode webhook secret: from the environment, else generated
+    once and kept. A dev.env from before secrets had a mode keeps its secret, as the
+    test-mode one (the dev key is a test key)."""
     saved = read_dev_env(path)
+    older = saved.pop("STRIPE_WEBHOOK_SECRETS", None)
     saved.setdefault("TALLY_API_KEYS", f"sk_test_dev_{secrets.token_hex(12)}")
-    saved.setdefault("STRIPE_WEBHOOK_SECRETS", f"whsec_dev_{secrets.token_hex(16)}")
+    saved.setdefault("STRIPE_WEBHOOK_SECRETS_TEST", older or f"whsec_dev_{secrets.token_hex(16)}")
     _write_dev_env(path, saved)
-    return {k: os.environ.get(k) or saved[k] for k in ("TALLY_API_KEYS", "STRIPE_WEBHOOK_SECRETS")}
+    return {k: os.environ.get(k) or saved[k] for k in DEV_SECRETS}
 
 
 def _write_dev_env(path: Path, saved: dict[str, str]) -> None:
@@ -121,7 +125,8 @@ def main() -> int:
     sys.stdout.write(
         f"\n  Tally is starting at {base}\n"
         f"  API key (test mode):   {key}\n"
-        f"  Stripe webhook secret: {env['STRIPE_WEBHOOK_SECRETS'].split(',')[0]}\n"
+        f"  Stripe webhook secret (test mode): "
+        f"{env['STRIPE_WEBHOOK_SECRETS_TEST'].split(',')[0]}\n"
         f"  DATABASE_URL={env['DATABASE_URL']}\n  REDIS_URL={env['REDIS_URL']}\n"
         f"  Try:  curl {base}/v1/customers -u {key}: -d email=jane@example.com\n"
         f"  Ctrl-C stops everything.\n\n"

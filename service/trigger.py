@@ -5,8 +5,11 @@
 
 The PaymentIntent's amount, currency and customer come from Tally's
 GET /v1/payment_intents/:id (with the first of TALLY_API_KEYS) unless --amount and
---currency are given. The secret defaults to the first of STRIPE_WEBHOOK_SECRETS.
-They, and the URL, fall back to what `bin/dev` keeps in .tally-data/dev.env.
+--currency are given. The event is signed with a secret of its own mode, as Stripe
+signs it: by default the first of STRIPE_WEBHOOK_SECRETS_TEST (or of
+STRIPE_WEBHOOK_SECRETS_LIVE for a live-mode PaymentIntent; else of the older
+STRIPE_WEBHOOK_SECRETS). They, and the URL, fall back to what `bin/dev` keeps in
+.tally-data/dev.env.
 """
 
 from __future__ import annotations
@@ -58,6 +61,10 @@ def _first(value: str | None) -> str | None:
     return parts[0] if parts else None
 
 
+def _signing_secret_name(livemode: bool) -> str:
+    return "STRIPE_WEBHOOK_SECRETS_LIVE" if livemode else "STRIPE_WEBHOOK_SECRETS_TEST"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service.trigger", description=__doc__)
     parser.add_argument("event_type", choices=sorted(PAYMENT_INTENT_STATUSES))
@@ -65,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {**read_dev_env(), **os.environ}
     default_url = env.get("TALLY_URL") or f"http://127.0.0.1:{env.get('PORT', '8000')}"
     parser.add_argument("--url", default=default_url)
-    parser.add_argument("--secret", default=_first(env.get("STRIPE_WEBHOOK_SECRETS")))
+    parser.add_argument("--secret", help="default: the first secret of the event's mode")
     parser.add_argument("--api-key", default=_first(env.get("TALLY_API_KEYS")))
     parser.add_argument("--amount", type=int)
     parser.add_argument("--currency")
@@ -74,9 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not _is_http(args.url):
         parser.error(f"--url must be an http:// or https:// URL, not {args.url!r}")
-    if not args.secret:
-        parser.error("no --secret and STRIPE_WEBHOOK_SECRETS is not set")
-    if args.amount is not None and args.currency:
+    by_hand = args.amount is not None and args.currency
+    if not by_hand and not args.api_key:
+        parser.error("give --amount and --currency, or set TALLY_API_KEYS to look them up")
+    livemode = args.livemode if by_hand else args.api_key.startswith("sk_live_")
+    secret_name = _signing_secret_name(livemode)
+    secret = (
+        args.secret or _first(env.get(secret_name)) or _first(env.get("STRIPE_WEBHOOK_SECRETS"))
+    )
+    if not secret:
+        parser.error(f"no --secret and {secret_name} is not set")
+    if by_hand:
         pi: dict[str, Any] = {
             "id": args.payment_intent,
             "amount": args.amount,
@@ -85,11 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             "livemode": args.livemode,
         }
     else:
-        if not args.api_key:
-            parser.error("give --amount and --currency, or set TALLY_API_KEYS to look them up")
         # Tally speaks Stripe's API: read the PaymentIntent as upstream Stripe is read.
         tally = Upstream(args.api_key, args.url, timeout=10)
-        livemode = args.api_key.startswith("sk_live_")
         try:
             found = tally.payment_intent(args.payment_intent, livemode=livemode)
         except UpstreamUnavailable as err:
@@ -101,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         pi = found
     event = payment_intent_event(args.event_type, pi, now=int(time.time()))
     try:
-        status, text = send(args.url, event, args.secret)
+        status, text = send(args.url, event, secret)
     except urllib.error.URLError as err:
         sys.stderr.write(f"cannot reach Tally at {args.url} ({err.reason}): is it running?\n")
         return 1

@@ -19,11 +19,14 @@ from werkzeug.serving import make_server
 
 from service.app import create_app
 from service.config import Settings
+from service.domain.signatures import WebhookSecrets
 from service.migrate import migrate
 
 TEST_KEY = "sk_test_tally_suite_key"
 LIVE_KEY = "sk_live_tally_suite_key"
+# The signing secrets of the test-mode and live-mode Stripe endpoints.
 WEBHOOK_SECRET = "whsec_tally_suite_secret"
+LIVE_WEBHOOK_SECRET = "whsec_tally_suite_live_secret"
 ROOT = Path(__file__).resolve().parent.parent
 # Not db 0, where a running `bin/dev` worker would take the tests' wake-ups. Two suites
 # run side by side (two checkouts) need different dbs, or their workers take each
@@ -62,7 +65,7 @@ def settings(service_urls: dict[str, str]) -> Settings:
         database_url=service_urls["DATABASE_URL"],
         redis_url=service_urls["REDIS_URL"],
         api_keys=(TEST_KEY, LIVE_KEY),
-        webhook_secrets=(WEBHOOK_SECRET,),
+        webhook_secrets=WebhookSecrets(test=(WEBHOOK_SECRET,), live=(LIVE_WEBHOOK_SECRET,)),
         delivery_retry_schedule=(1, 1, 2),
         allow_private_webhook_urls=True,
         pool_max_size=20,

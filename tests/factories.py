@@ -67,6 +67,17 @@ def payment_intent(api: Any, invoice: dict[str, Any], amount: int, **params: Any
     return response.json  # type: ignore[no-any-return]
 
 
+def attached_invoice(api: Any, amount: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An open invoice for `amount` and a PaymentIntent for all of it, attached."""
+    invoice = open_invoice(api, amount)
+    pi = payment_intent(api, invoice, amount)
+    response = api.post(
+        f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]}
+    )
+    assert response.status_code == 200, response.json
+    return invoice, pi
+
+
 def stripe_event_object(pi: dict[str, Any], status: str) -> dict[str, Any]:
     """The PaymentIntent as Stripe would send it in an event's data.object."""
     received = pi["amount"] if status == "succeeded" else 0

@@ -38,7 +38,15 @@ from service.domain.events import payment_intent_event
 from service.domain.signatures import sign
 from service.localenv import free_port
 from service.redis_client import connect_redis
-from tests.conftest import LIVE_KEY, ROOT, TEST_KEY, WEBHOOK_SECRET, ApiClient, serving
+from tests.conftest import (
+    LIVE_KEY,
+    LIVE_WEBHOOK_SECRET,
+    ROOT,
+    TEST_KEY,
+    WEBHOOK_SECRET,
+    ApiClient,
+    serving,
+)
 
 PYTHON = sys.executable
 POOL = os.environ.get("TALLY_TEST_POOL", "prefork")
@@ -266,7 +274,8 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         DATABASE_URL=settings.database_url,
         REDIS_URL=settings.redis_url,
         TALLY_API_KEYS=f"{TEST_KEY},{LIVE_KEY}",
-        STRIPE_WEBHOOK_SECRETS=WEBHOOK_SECRET,
+        STRIPE_WEBHOOK_SECRETS_TEST=WEBHOOK_SECRET,
+        STRIPE_WEBHOOK_SECRETS_LIVE=LIVE_WEBHOOK_SECRET,
         TALLY_DELIVERY_RETRY_SCHEDULE=",".join(str(s) for s in settings.delivery_retry_schedule),
         TALLY_ALLOW_PRIVATE_WEBHOOK_URLS="1",
         TALLY_SWEEP_INTERVAL="1",

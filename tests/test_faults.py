@@ -22,7 +22,7 @@ from service import localenv
 from service.app import create_app
 from service.config import Settings
 from service.domain.events import event_object
-from service.domain.signatures import sign
+from service.domain.signatures import WebhookSecrets, sign
 from service.migrate import migrate
 from tests.conftest import TEST_KEY, WEBHOOK_SECRET, serving
 
@@ -85,7 +85,8 @@ def pg(
 @pytest.fixture(scope="module")
 def base_url(pg: PrivatePostgres, service_urls: dict[str, str]) -> Iterator[str]:
     settings = Settings(database_url=pg.url, redis_url=service_urls["REDIS_URL"],
-                        api_keys=(TEST_KEY,), webhook_secrets=(WEBHOOK_SECRET,))  # fmt: skip
+                        api_keys=(TEST_KEY,),
+                        webhook_secrets=WebhookSecrets(test=(WEBHOOK_SECRET,)))  # fmt: skip
     app = create_app(settings)
     with serving(app) as url:
         yield url

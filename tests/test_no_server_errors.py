@@ -8,7 +8,13 @@ import pytest
 
 from tests import factories
 
-ODD_VALUES = [None, True, 1.5, -1, 10**30, "", "x" * 6000, [], {}, {"a": {"b": 1}}, "\x00", "in_x"]
+# Nested past the 16 levels a parameter may take (service/api/params.py).
+DEEP_OBJECT = json.loads('{"a": ' * 40 + "1" + "}" * 40)
+DEEP_LIST = json.loads("[" * 40 + "]" * 40)
+ODD_VALUES = [
+    None, True, 1.5, -1, 10**30, "", "x" * 6000, [], {}, {"a": {"b": 1}}, "\x00", "in_x",
+    10**400, -(10**400), DEEP_OBJECT, DEEP_LIST,
+]  # fmt: skip
 PARAMETERS = [
     "amount", "currency", "customer", "metadata", "expand", "invoice", "payment_intent",
     "payment_record", "limit", "starting_after", "description", "quantity", "unit_amount",
@@ -18,6 +24,8 @@ PARAMETERS = [
 ODD_FORMS = [
     "metadata[a][b]=1", "expand=payments", "expand[]=", "expand[0][x]=1", "amount[]=1",
     "a=%ZZ", "&&&", "=1", "metadata[]=1", "lines[0]=1",
+    "metadata" + "[a]" * 3000 + "=1", "expand[" + "9" * 5000 + "]=x", "amount=" + "9" * 5000,
+    "lines" + "[0]" * 3000 + "=1", "expand[²]=x",
 ]  # fmt: skip
 
 

@@ -84,6 +84,7 @@ def test_real_processes_log_json_without_secrets_and_sum_metrics(settings, priva
     test_key = f"sk_test_obs{secrets.token_hex(12)}"
     live_key = f"sk_live_obs{secrets.token_hex(12)}"
     webhook_secret = f"whsec_obs{secrets.token_hex(16)}"
+    live_webhook_secret = f"whsec_obs{secrets.token_hex(16)}"
     web_port, worker_metrics_port = free_port(), free_port()
     base = f"http://127.0.0.1:{web_port}"
     tmp = tmp_path
@@ -96,7 +97,8 @@ def test_real_processes_log_json_without_secrets_and_sum_metrics(settings, priva
         DATABASE_URL=settings.database_url,
         REDIS_URL=private_redis.url,
         TALLY_API_KEYS=f"{test_key},{live_key}",
-        STRIPE_WEBHOOK_SECRETS=webhook_secret,
+        STRIPE_WEBHOOK_SECRETS_TEST=webhook_secret,
+        STRIPE_WEBHOOK_SECRETS_LIVE=live_webhook_secret,
         TALLY_ALLOW_PRIVATE_WEBHOOK_URLS="1",
         TALLY_DELIVERY_TIMEOUT="5",
         TALLY_RATE_LIMIT="0",
@@ -235,7 +237,7 @@ def test_real_processes_log_json_without_secrets_and_sum_metrics(settings, priva
 
     # then no log line of any process holds a key, a secret or a Basic credential
     logs = {name: procs.log(name) for name in procs.procs}
-    forbidden = [test_key, live_key, webhook_secret, endpoint["secret"]]
+    forbidden = [test_key, live_key, webhook_secret, live_webhook_secret, endpoint["secret"]]
     forbidden += [base64.b64encode(f"{k}:".encode()).decode() for k in (test_key, live_key)]
     for name, text in logs.items():
         for secret in forbidden:

@@ -147,7 +147,13 @@ def _well_formed(api: ApiClient) -> dict[str, dict[str, Any]]:
     draft = api.post("/v1/invoices", {"customer": cus["id"], "currency": "usd"}).json
     pi = factories.payment_intent(api, opened[0], 400)
     event = json.dumps(
-        {"id": "evt_conformance", "object": "event", "type": "customer.created", "data": {}}
+        {
+            "id": "evt_conformance",
+            "object": "event",
+            "type": "customer.created",
+            "livemode": False,
+            "data": {},
+        }
     ).encode()
     return {
         "POST /v1/invoiceitems": {

@@ -22,7 +22,7 @@ import requests
 from psycopg.rows import dict_row
 
 from service.app import create_app
-from service.domain.signatures import sign
+from service.domain.signatures import WebhookSecrets, sign
 from service.operations.process_inbound import BATCH_SIZE, process_inbound_batch
 from service.operations.publish_events import STREAM_KEY
 from service.operations.record_webhook import record_webhook
@@ -456,7 +456,7 @@ def test_sweeper_redrives_events_that_were_never_woken(db, worker, service_urls)
 def test_trigger_command_pays_an_attached_invoice(papi, db, worker, pipeline_server):
     # given an invoice with an attached PaymentIntent
     invoice, pi = attached_invoice(papi, 2100)
-    env = {**os.environ, "TALLY_API_KEYS": TEST_KEY, "STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET}
+    env = {**os.environ, "TALLY_API_KEYS": TEST_KEY, "STRIPE_WEBHOOK_SECRETS_TEST": WEBHOOK_SECRET}
 
     # when `python -m service.trigger payment_intent.succeeded pi_…` runs
     done = subprocess.run(
@@ -543,7 +543,7 @@ def test_one_bad_event_in_a_batch_fails_alone(papi, db, service_urls):
                 conn,
                 json.dumps(event).encode(),
                 sign(json.dumps(event).encode(), WEBHOOK_SECRET, int(time.time())),
-                secrets=[WEBHOOK_SECRET],
+                secrets=WebhookSecrets(test=(WEBHOOK_SECRET,)),
                 tolerance=300,
                 max_bytes=1 << 20,
                 now=int(time.time()),

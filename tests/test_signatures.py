@@ -8,11 +8,18 @@ import time
 import pytest
 import stripe
 
-from service.domain.signatures import sign, verify
+from service.domain.signatures import WebhookSecrets, sign, verified_modes
 from service.errors import SignatureInvalid
 
 SECRET = "whsec_test_secret_value"
 PAYLOAD = json.dumps({"id": "evt_1", "object": "event", "type": "x.y"}).encode()
+
+
+def verify(payload, header, secrets, *, now, tolerance=300):
+    """The modes verified when `secrets` are the test-mode secrets."""
+    return verified_modes(
+        payload, header, WebhookSecrets(test=tuple(secrets)), now=now, tolerance=tolerance
+    )
 
 
 def test_signed_header_is_accepted_by_stripe_sdk():
@@ -26,7 +33,7 @@ def test_signed_header_is_accepted_by_stripe_sdk():
 def test_stripe_sdk_signature_is_accepted():
     now = int(time.time())
     digest = stripe.WebhookSignature._compute_signature(f"{now}.{PAYLOAD.decode()}", SECRET)
-    assert verify(PAYLOAD, f"t={now},v1={digest}", [SECRET], now=now) == now
+    assert verify(PAYLOAD, f"t={now},v1={digest}", [SECRET], now=now) == {False}
 
 
 def test_any_v1_against_any_secret_passes():
@@ -90,3 +97,23 @@ def test_secret_is_used_as_text_not_decoded():
 
     expected = hmac.new(SECRET.encode(), f"{now}.".encode() + PAYLOAD, hashlib.sha256).hexdigest()
     assert sign(PAYLOAD, SECRET, now) == f"t={now},v1={expected}"
+
+
+def test_verified_modes_are_those_of_the_secrets_that_match():
+    now = int(time.time())
+    secrets = WebhookSecrets(test=("whsec_t",), live=("whsec_l1", "whsec_l2"), either_mode=())
+    by = {s: sign(PAYLOAD, s, now).split(",")[1] for s in ("whsec_t", "whsec_l2", "whsec_x")}
+    assert verified_modes(PAYLOAD, f"t={now},{by['whsec_t']}", secrets, now=now) == {False}
+    assert verified_modes(PAYLOAD, f"t={now},{by['whsec_l2']}", secrets, now=now) == {True}
+    both = f"t={now},{by['whsec_x']},{by['whsec_l2']},{by['whsec_t']}"
+    assert verified_modes(PAYLOAD, both, secrets, now=now) == {False, True}
+    either = WebhookSecrets(either_mode=("whsec_x",))
+    assert verified_modes(PAYLOAD, f"t={now},{by['whsec_x']}", either, now=now) == {False, True}
+    with pytest.raises(SignatureInvalid):
+        verified_modes(PAYLOAD, f"t={now},{by['whsec_x']}", secrets, now=now)
+
+
+def test_a_tolerance_of_zero_does_not_turn_replay_protection_off():
+    now = int(time.time())
+    with pytest.raises(SignatureInvalid):
+        verify(PAYLOAD, sign(PAYLOAD, SECRET, now - 3600), [SECRET], now=now, tolerance=0)

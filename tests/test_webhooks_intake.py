@@ -12,7 +12,7 @@ import pytest
 
 from service.app import create_app
 from service.domain.events import event_object
-from service.domain.signatures import sign
+from service.domain.signatures import WebhookSecrets, sign
 from service.queue import DRAIN_FLAG, PUBLISH_FLAG
 from tests.conftest import WEBHOOK_SECRET
 
@@ -158,7 +158,7 @@ def test_oversized_body_is_413(app, db):
 
 
 def test_no_secrets_configured_refuses(settings, db):
-    bare = create_app(dataclasses.replace(settings, webhook_secrets=()))
+    bare = create_app(dataclasses.replace(settings, webhook_secrets=WebhookSecrets()))
     try:
         before = count(db)
         body = json.dumps(make_event()).encode()

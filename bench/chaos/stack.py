@@ -352,7 +352,7 @@ def stack_env(database_url: str, redis_url: str) -> dict[str, str]:
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         TALLY_API_KEYS=API_KEY,
-        STRIPE_WEBHOOK_SECRETS=WEBHOOK_SECRET,
+        STRIPE_WEBHOOK_SECRETS_TEST=WEBHOOK_SECRET,
         TALLY_ALLOW_PRIVATE_WEBHOOK_URLS="1",
         TALLY_RATE_LIMIT="0",
         TALLY_DELIVERY_RETRY_SCHEDULE=RETRY_SCHEDULE,

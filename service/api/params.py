@@ -3,7 +3,6 @@ dicts and lists, then validated with a marshmallow schema into Stripe's errors."
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import parse_qsl
@@ -11,10 +10,18 @@ from urllib.parse import parse_qsl
 import marshmallow
 from flask import Request
 
+from service.domain import json_input
 from service.errors import InvalidRequest, UnknownParameter
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
+# Levels a parameter may nest, counting the parameter itself: `lines[0][amount]` is 3,
+# `payment_method_details[billing_details][address][line1]` 4. Rack's query parser
+# stops at 32 by default; 16 keeps every walk over the parameters shallow, and makes a
+# key nested thousands deep a 400 rather than a RecursionError.
+MAX_PARAM_DEPTH = 16
+# `expand[0]` is an index; a key of thousands of digits is not (int() refuses it).
+MAX_INDEX_DIGITS = 9
 
 
 def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -25,6 +32,11 @@ def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
         if not match:
             raise InvalidRequest(f"Invalid parameter name: {raw_key}", param=raw_key)
         path = [match.group(1), *_SEGMENT.findall(match.group(2))]
+        if len(path) > MAX_PARAM_DEPTH:
+            raise InvalidRequest(
+                f"Invalid {path[0]}: it is nested more than {MAX_PARAM_DEPTH} levels deep.",
+                param=path[0],
+            )
         node: Any = root
         for depth, segment in enumerate(path[:-1]):
             nxt = path[depth + 1]
@@ -58,9 +70,13 @@ def _lists_from_indexes(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
     converted = {k: _lists_from_indexes(v) for k, v in value.items()}
-    if converted and all(k.isdigit() for k in converted):
+    if converted and all(_is_index(k) for k in converted):
         return [converted[k] for k in sorted(converted, key=int)]
     return converted
+
+
+def _is_index(key: str) -> bool:
+    return key.isascii() and key.isdigit() and len(key) <= MAX_INDEX_DIGITS
 
 
 def request_params(request: Request) -> dict[str, Any]:
@@ -95,9 +111,11 @@ def _params(request: Request) -> dict[str, Any]:
         return params
     if (request.mimetype or "") == "application/json":
         try:
-            parsed = json.loads(body)
-        except ValueError:
-            raise InvalidRequest("Invalid JSON body.") from None
+            parsed = json_input.loads(body, max_depth=MAX_PARAM_DEPTH)
+        except json_input.JSONRefused as refused:
+            if refused.key is None:
+                raise InvalidRequest(f"Invalid JSON body: {refused}.") from None
+            raise InvalidRequest(f"Invalid {refused.key}: {refused}.", param=refused.key) from None
         if not isinstance(parsed, dict):
             raise InvalidRequest("A JSON body must be an object.")
         params.update(parsed)
