@@ -405,3 +405,29 @@ def test_an_outcome_time_beyond_any_timestamp_is_a_400_not_a_500(api, outcome):
     # then it is refused, naming the parameter
     assert response.status_code == 400, response.json
     assert response.json["error"]["param"] == f"{outcome}[{outcome}_at]"
+
+
+def test_the_audit_reports_a_record_whose_invoice_payment_does_not_follow_it(api, client, db):
+    # given a guaranteed record attached and paid, and one refunded in part
+    invoice = factories.open_invoice(api, 500)
+    record = _report(client, invoice, 500, outcome="guaranteed")
+    _attach(client, invoice, record.id)
+    payment = client.v1.invoice_payments.list(params={"invoice": invoice["id"]}).data[0]
+    client.v1.payment_records.report_refund(
+        record.id, params={"outcome": "refunded", "processor_details": {"type": "custom"},
+                           "amount": {"value": 200, "currency": "usd"}},
+    )  # fmt: skip
+    mine = {payment.id, record.id}
+    assert [b for b in breaches(db) if b["id"] in mine] == []
+
+    # when the record's outcome is changed behind the ledger's back
+    db.execute("UPDATE payment_records SET outcome = NULL WHERE id = %s", (record.id,))
+    try:
+        # then the audit names the paid invoice payment and the refunded record
+        found = {(b["check"], b["id"]) for b in breaches(db) if b["id"] in mine}
+    finally:
+        db.execute("UPDATE payment_records SET outcome = 'guaranteed' WHERE id = %s", (record.id,))
+    assert found == {
+        ("payment_record_credited_once_guaranteed", payment.id),
+        ("payment_record_refunds_within_guaranteed", record.id),
+    }
