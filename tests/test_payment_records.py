@@ -431,3 +431,55 @@ def test_the_audit_reports_a_record_whose_invoice_payment_does_not_follow_it(api
         ("payment_record_credited_once_guaranteed", payment.id),
         ("payment_record_refunds_within_guaranteed", record.id),
     }
+
+
+def test_an_attach_and_its_guaranteed_report_at_the_same_instant_credit_once(api, db):
+    for _ in range(5):
+        # given an initiated record of an open invoice
+        invoice = factories.open_invoice(api, 300)
+        record = api.post("/v1/payment_records/report_payment", {
+            "amount_requested[value]": 300, "amount_requested[currency]": "usd",
+            "customer_details[customer]": invoice["customer"], "initiated_at": T0,
+        }).json["id"]  # fmt: skip
+
+        # when it is attached and reported guaranteed at once
+        def attach(record: str = record, invoice_id: str = invoice["id"]) -> int:
+            path = f"/v1/invoices/{invoice_id}/attach_payment"
+            return int(api.post(path, {"payment_record": record}).status_code)
+
+        def guarantee(record: str = record) -> int:
+            path = f"/v1/payment_records/{record}/report_payment_attempt_guaranteed"
+            return int(api.post(path, {"guaranteed_at": T0}).status_code)
+
+        statuses = factories.together([attach, guarantee])
+
+        # then both succeed, whichever came first, and the invoice is credited once
+        assert statuses == [200, 200]
+        row = db.execute("SELECT status, amount_paid FROM invoices WHERE id = %s", (invoice["id"],))
+        assert row.fetchone() == {"status": "paid", "amount_paid": 300}
+        assert factories.invoice_events(db, invoice["id"]).count("invoice_payment.paid") == 1
+
+
+def test_concurrent_refunds_never_take_back_more_than_was_guaranteed(api, client, db):
+    # given a guaranteed record of 500
+    invoice = factories.open_invoice(api, 500)
+    record = _report(client, invoice, 500, outcome="guaranteed").id
+
+    # when six refunds of 200, each with its own reference, arrive at the same instant
+    def refund(n: int) -> int:
+        response = api.post(f"/v1/payment_records/{record}/report_refund", {
+            "outcome": "refunded", "processor_details[type]": "custom",
+            "processor_details[custom][refund_reference]": f"race-{record}-{n}",
+            "amount[value]": 200, "amount[currency]": "usd",
+        })  # fmt: skip
+        return int(response.status_code)
+
+    statuses = factories.together([lambda n=n: refund(n) for n in range(6)])
+
+    # then two are recorded and the rest refused: 400 is all that was left to refund
+    assert sorted(statuses) == [200, 200, 400, 400, 400, 400]
+    refunded = db.execute(
+        "SELECT sum(amount) AS s FROM payment_record_refunds WHERE payment_record = %s", (record,)
+    ).fetchone()["s"]
+    assert refunded == 400
+    assert client.v1.payment_records.retrieve(record).amount_refunded.value == 400

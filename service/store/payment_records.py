@@ -49,7 +49,25 @@ def get_for_update(
     conn: psycopg.Connection[Any], record_id: str, livemode: bool
 ) -> LockedPaymentRecord | None:
     """The payment record, locked, with `attached_to` (the invoice it is attached to)
-    and `amount_refunded` (its refunds are written under this lock)."""
+    and `amount_refunded` (its refunds are written under this lock).
+
+    Two statements: the lock first, then the read. Under READ COMMITTED one statement
+    reads with the snapshot it took before waiting for the lock, so a joined attach or
+    refund that committed while it waited would be missed. Seen in
+    tests/test_payment_records.py: an attach racing a guaranteed report left the
+    invoice payment open and uncredited, and six concurrent refunds of 200 took back
+    1200 of a 500 payment.
+    """
+    locked = conn.execute(
+        """
+        SELECT id FROM payment_records
+        WHERE id = %(id)s AND livemode = %(livemode)s
+        FOR UPDATE
+        """,
+        {"id": record_id, "livemode": livemode},
+    ).fetchone()
+    if locked is None:
+        return None
     cur = conn.cursor(row_factory=class_row(LockedPaymentRecord))
     return cur.execute(
         """
@@ -61,10 +79,9 @@ def get_for_update(
             ip.invoice AS attached_to
         FROM payment_records r
         LEFT JOIN invoice_payments ip ON ip.payment_record = r.id
-        WHERE r.id = %(id)s AND r.livemode = %(livemode)s
-        FOR UPDATE OF r
+        WHERE r.id = %(id)s
         """,
-        {"id": record_id, "livemode": livemode},
+        {"id": record_id},
     ).fetchone()
 
 
