@@ -331,8 +331,8 @@ def attach_payment(
     A PaymentIntent Tally has not mirrored is fetched from `upstream` first, outside the
     transaction, and mirrored in it. A succeeded PaymentIntent or guaranteed record is
     credited at once, in the same transaction; an initiated record waits, open, for
-    its attempt's outcome (report_payment_attempt_outcome). Any refusal raises before anything is
-    written, or rolls the mirror back with the rest.
+    its attempt's outcome (report_payment_attempt_outcome). Any refusal raises before
+    anything is written, or rolls the mirror back with the rest.
     """
     fetched = (
         fetch_unknown_payment_intent(conn, caller, payment_intent, upstream)
