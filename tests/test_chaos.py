@@ -36,7 +36,10 @@ def test_localize_binds_loopback_and_moves_tmp_paths_into_the_run_dir() -> None:
 @pytest.mark.parametrize("seed", range(5))
 def test_plans_attach_only_what_fits_and_send_the_webhooks_asked_for(seed: int) -> None:
     plans = make_plans(200, 2000, random.Random(seed))
-    assert {p.kind for p in plans} == {"full", "split", "partial", "overpay", "early", "record"}
+    assert {p.kind for p in plans} == {
+        "full", "split", "partial", "overpay", "early", "record", "record_later",
+    }  # fmt: skip
+    assert all(plan.record_later == (plan.kind == "record_later") for plan in plans)
     assert sum(len(p.spec) for plan in plans for p in plan.payments) == 2000
     for plan in plans:
         # every PaymentIntent is within what remains when attached (before any success)
@@ -61,6 +64,17 @@ def test_expected_paid_counts_only_acknowledged_successes_of_attached_payments()
     assert plan.expected_paid() == 100
     plan.record, plan.record_attached = 50, True
     assert plan.expected_paid() == 150
+
+
+def test_a_record_that_clears_later_is_expected_paid_only_once_guaranteed() -> None:
+    pi = Payment(600, "payment_intent.succeeded", attached=True, success_acked=True)
+    plan = InvoicePlan(0, "record_later", [900], [pi], record=300, record_later=True)
+    plan.record_attached = True
+    assert plan.expected_paid() == 600  # attached, initiated: not money received yet
+    plan.record_guaranteed = False  # the guaranteed report was refused
+    assert plan.expected_paid() == 600
+    plan.record_guaranteed = True
+    assert plan.expected_paid() == 900
 
 
 def test_an_unplanned_exit_is_reported_with_the_last_error_its_log_shows(tmp_path):

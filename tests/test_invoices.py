@@ -483,6 +483,7 @@ def test_amount_paid_off_stripe_is_includable_and_sums_paid_payment_records(api,
             "amount_requested[currency]": "usd",
             "customer_details[customer]": invoice["customer"],
             "initiated_at": 1_700_000_000,
+            "outcome": "guaranteed",
         },
     ).json
     attached = api.post(

@@ -91,11 +91,14 @@ def run_ledger_model(api: Any, db: Any, dsn: str, max_examples: int) -> None:
         invoices = Bundle("invoices")
         open_intents = Bundle("open_intents")
         succeeded_intents = Bundle("succeeded_intents")
+        initiated_records = Bundle("initiated_records")
+        ended_records = Bundle("ended_records")
 
         def __init__(self) -> None:
             super().__init__()
             self.model: dict[str, ModelInvoice] = {}
             self.pis: dict[str, tuple[dict[str, Any], ModelInvoice, ModelPayment]] = {}
+            self.records: dict[str, tuple[ModelInvoice, ModelPayment]] = {}
             # Each example bills a customer of its own, with a balance of its own.
             self.cus = factories.customer(api)
             self.balance = ModelBalance()
@@ -195,6 +198,62 @@ def run_ledger_model(api: Any, db: Any, dsn: str, max_examples: int) -> None:
             payment = ModelPayment(record.json["id"], amount)
             inv.payments[record.json["id"]] = payment
             inv.credit(payment)
+
+        # -- payment records that clear later: initiated, attached, then ended --------
+
+        @rule(target=initiated_records, inv=invoices, share=st.integers(1, 100))
+        def attach_initiated_record(self, inv: ModelInvoice, share: int) -> Any:
+            """A record reported without an outcome waits, open, once attached."""
+            amount = max(inv.remaining * share // 100, 1)
+            record = api.post("/v1/payment_records/report_payment", {
+                "amount_requested[value]": amount,
+                "amount_requested[currency]": inv.currency,
+                "customer_details[customer]": self.customer()["id"],
+                "initiated_at": 1_700_000_000,
+            })  # fmt: skip
+            assert record.status_code == 200, record.json
+            assert record.json["amount_guaranteed"]["value"] == 0, record.json
+            response = self._attach(inv, {"payment_record": record.json["id"]})
+            if inv.status not in ("open", "uncollectible") or amount > inv.remaining:
+                assert response.status_code == 400, response.json
+                return multiple()
+            assert response.status_code == 200, response.json
+            payment = ModelPayment(record.json["id"], amount)
+            inv.payments[record.json["id"]] = payment
+            self.records[record.json["id"]] = (inv, payment)
+            return record.json["id"]
+
+        # Guaranteed twice as often: it is the outcome that moves money.
+        @rule(
+            target=ended_records,
+            record_id=consumes(initiated_records),
+            outcome=st.sampled_from(["guaranteed", "guaranteed", "failed", "canceled"]),
+        )
+        def end_record_attempt(self, record_id: str, outcome: str) -> str:
+            """Guaranteed credits the record's payment like a success; failed or
+            canceled cancels it."""
+            inv, payment = self.records[record_id]
+            response = api.post(
+                f"/v1/payment_records/{record_id}/report_payment_attempt_{outcome}",
+                {f"{outcome}_at": 1_700_000_100},
+            )
+            assert response.status_code == 200, response.json
+            if outcome == "guaranteed":
+                inv.credit(payment)
+            else:
+                payment.status = "canceled"
+            return record_id
+
+        @rule(record_id=ended_records,
+              outcome=st.sampled_from(["guaranteed", "failed", "canceled"]))  # fmt: skip
+        def report_an_ended_record_again(self, record_id: str, outcome: str) -> None:
+            """An ended attempt takes no second outcome: refused, nothing moves."""
+            response = api.post(
+                f"/v1/payment_records/{record_id}/report_payment_attempt_{outcome}",
+                {f"{outcome}_at": 1_700_000_200},
+            )
+            assert response.status_code == 400, response.json
+            assert response.json["error"]["param"] == f"{outcome}_at", response.json
 
         @rule(inv=invoices)
         def void(self, inv: ModelInvoice) -> None:

@@ -20,6 +20,8 @@ PARAMETERS = [
     "payment_record", "limit", "starting_after", "description", "quantity", "unit_amount",
     "pending_invoice_items_behavior", "paid_out_of_band", "url", "enabled_events",
     "amount_requested", "initiated_at", "status", "type", "auto_advance", "due_date",
+    "outcome", "guaranteed", "guaranteed_at", "failed_at", "canceled_at", "customer_details",
+    "processor_details", "refunded",
 ]  # fmt: skip
 ODD_FORMS = [
     "metadata[a][b]=1", "expand=payments", "expand[]=", "expand[0][x]=1", "amount[]=1",
@@ -37,12 +39,19 @@ def paths(app):
     invoice = factories.open_invoice(api, 100)
     pi = factories.payment_intent(api, invoice, 100)
     base = f"/v1/invoices/{invoice['id']}"
+    record = api.post("/v1/payment_records/report_payment", {
+        "amount_requested[value]": 100, "amount_requested[currency]": "usd",
+        "initiated_at": 1_700_000_000,
+    }).json["id"]  # fmt: skip
+    records = f"/v1/payment_records/{record}"
     return [
         "/v1/customers", "/v1/invoiceitems", "/v1/invoices", base, f"{base}/finalize",
         f"{base}/attach_payment", f"{base}/pay", f"{base}/void", f"{base}/mark_uncollectible",
         "/v1/payment_intents", f"/v1/payment_intents/{pi['id']}/cancel",
         "/v1/payment_records/report_payment", "/v1/webhook_endpoints",
         f"/v1/customers/{invoice['customer']}/balance_transactions",
+        f"{records}/report_payment_attempt", f"{records}/report_payment_attempt_guaranteed",
+        f"{records}/report_payment_attempt_informational", f"{records}/report_refund",
     ]  # fmt: skip
 
 

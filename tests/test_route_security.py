@@ -48,6 +48,11 @@ def fingerprint(db: Any) -> dict[str, str]:
 WELL_FORMED_BODIES = {
     "pay": {"paid_out_of_band": "true"},
     "balance_transactions": {"amount": "-100", "currency": "usd"},
+    "report_payment_attempt": {"initiated_at": "1700000000"},
+    "report_payment_attempt_guaranteed": {"guaranteed_at": "1700000000"},
+    "report_payment_attempt_failed": {"failed_at": "1700000000"},
+    "report_payment_attempt_canceled": {"canceled_at": "1700000000"},
+    "report_refund": {"outcome": "refunded", "processor_details[type]": "custom"},
 }
 
 

@@ -254,6 +254,8 @@ def print_table(args: argparse.Namespace, plans: list[InvoicePlan], stats: Stats
         ("faults", ", ".join(f"{k} x{n}" for k, n in kinds.items()) or "none"),
         ("process restarts", ", ".join(f"{k} x{n}" for k, n in stack.restarts.items()) or "none"),
         ("credited", f"{verdict.credited} of {verdict.expected} succeeded PaymentIntents"),
+        ("records credited", f"{verdict.records_credited} of {verdict.records_expected} "
+                             "guaranteed payment records"),
         ("lost", str(verdict.lost)),
         ("doubled", str(verdict.doubled)),
         ("deliveries received", f"{delivered} events, {duplicates} deliveries"),

@@ -31,7 +31,8 @@ from tests.pipeline_support import stripe_event
 
 CURRENCY = "usd"
 # Kinds of invoice and how often each is drawn.
-KINDS = {"full": 5, "split": 4, "partial": 2, "overpay": 4, "early": 2, "record": 3}
+KINDS = {"full": 5, "split": 4, "partial": 2, "overpay": 4, "early": 2, "record": 3,
+         "record_later": 3}  # fmt: skip
 # Tables of the objects a create makes, to count them per run_key afterwards.
 TABLES = {
     "/v1/customers": "customers",
@@ -205,9 +206,11 @@ class InvoicePlan:
     items: list[int]
     payments: list[Payment]
     record: int = 0  # amount of a guaranteed payment record attached first
+    record_later: bool = False  # the record is reported initiated, guaranteed after attach
     invoice_id: str | None = None
     record_id: str | None = None
     record_attached: bool | None = None
+    record_guaranteed: bool | None = None  # the later guaranteed report answered 200
     finalized: bool = False
     done: bool = False
 
@@ -218,7 +221,12 @@ class InvoicePlan:
     def expected_paid(self) -> int:
         """What the ledger must show paid: acknowledged successes of attached PIs."""
         paid = sum(p.amount for p in self.payments if p.attached and p.succeeds and p.success_acked)
-        return paid + (self.record if self.record_attached else 0)
+        return paid + (self.record if self.record_credited() else 0)
+
+    def record_credited(self) -> bool:
+        """The record must be credited: attached, and guaranteed (at once or later)."""
+        guaranteed = not self.record_later or bool(self.record_guaranteed)
+        return bool(self.record_attached) and guaranteed
 
 
 def _split(total: int, parts: int, rng: random.Random) -> list[int]:
@@ -244,10 +252,10 @@ def make_plans(count: int, webhooks: int, rng: random.Random) -> list[InvoicePla
             payments = [Payment(first, succeeded), Payment(second, failure)]
         elif kind == "overpay":  # each within the remainder when attached; all succeed
             payments = [Payment(rng.randint(total // 2, total), succeeded) for _ in range(2)]
-        else:  # record: a guaranteed payment record, then a PaymentIntent for the rest
+        else:  # a payment record (guaranteed, or guaranteed later), then a PaymentIntent
             record = total // 3
             payments = [Payment(total - record, succeeded)]
-        plans.append(InvoicePlan(index, kind, items, payments, record))
+        plans.append(InvoicePlan(index, kind, items, payments, record, kind == "record_later"))
     for payment in (p for plan in plans for p in plan.payments):
         if rng.random() < 0.3:
             payment.spec.append(("payment_intent.created", 0))
@@ -385,10 +393,12 @@ class Business:
                                       "currency": CURRENCY, "customer": customer["id"]},
                                       f"{i}-pi{n}")  # fmt: skip
         if plan.record:
+            # record_later: reported initiated (no outcome), guaranteed after the attach
+            outcome = {} if plan.record_later else {
+                "outcome": "guaranteed", "guaranteed[guaranteed_at]": int(time.time())}  # fmt: skip
             record = self._create("/v1/payment_records/report_payment", {
                 "amount_requested[value]": plan.record, "amount_requested[currency]": CURRENCY,
-                "initiated_at": int(time.time()), "outcome": "guaranteed",
-                "guaranteed[guaranteed_at]": int(time.time()),
+                "initiated_at": int(time.time()), **outcome,
                 "customer_details[customer]": customer["id"],
             }, f"{i}-pr")  # fmt: skip
             plan.record_id = record["id"]
@@ -414,4 +424,19 @@ class Business:
         for payment in plan.payments:
             if payment.spec:
                 self.outbox.add(payment)
+        if plan.record_later and plan.record_id:
+            time.sleep(rng.uniform(0, 1))  # the payment clears a while after the attach
+            self._guarantee(plan)
         plan.done = True
+
+    def _guarantee(self, plan: InvoicePlan) -> None:
+        """Report the record's initiated attempt guaranteed: that, not the attach, is
+        what credits its invoice."""
+
+        def answered(response: requests.Response) -> None:
+            plan.record_guaranteed = response.status_code == 200
+
+        path = f"/v1/payment_records/{plan.record_id}/report_payment_attempt_guaranteed"
+        key = f"{self.run_id}-{plan.index}-guarantee-pr"
+        with contextlib.suppress(Unanswered):  # resent with its key after the faults
+            self.client.post(path, {"guaranteed_at": int(time.time())}, key, on_answer=answered)

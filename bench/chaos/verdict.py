@@ -93,6 +93,8 @@ class Verdict:
     expected: int = 0
     lost: int = 0
     doubled: int = 0
+    records_credited: int = 0
+    records_expected: int = 0
 
     def check(self, claim: str, problems: list[str]) -> None:
         self.checks.append((claim, problems))
@@ -106,6 +108,7 @@ def judge(dsn: str, client: Client, plans: list[InvoicePlan], receiver: Receiver
     v = Verdict()
     with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
         _credits(v, conn, plans)
+        _records(v, conn, plans)
         _invoices(v, client, plans)
         v.check("every ledger invariant holds (reconciliation.breaches)",
                 [f"{b['check']} {b['id']}: {b['detail']}" for b in breaches(conn)])  # fmt: skip
@@ -165,6 +168,42 @@ def _credits(v: Verdict, conn: psycopg.Connection[Any], plans: list[InvoicePlan]
     v.check("every succeeded PaymentIntent credited exactly once, nothing else", credit)
     v.check("each attach happened once, exactly when it was answered 200", attach)
     v.check("no PaymentIntent moved backwards (late processing ignored)", regress)
+
+
+def _records(v: Verdict, conn: psycopg.Connection[Any], plans: list[InvoicePlan]) -> None:
+    """Each payment record's invoice payment: paid with the record's amount once it is
+    attached and guaranteed (at once, or by a later report), never before, never twice
+    (invoice_payments has one row per record at most: a UNIQUE constraint)."""
+    with_records = [plan for plan in plans if plan.record_id]
+    rows = conn.execute(
+        "SELECT payment_record, status, amount_paid FROM invoice_payments"
+        " WHERE payment_record = ANY(%s)",
+        ([plan.record_id for plan in with_records],),
+    ).fetchall()
+    by_record = {row["payment_record"]: row for row in rows}
+    problems = []
+    for plan in with_records:
+        row = by_record.get(plan.record_id)
+        name = f"{plan.record_id} ({plan.kind})"
+        if plan.record_attached is True and row is None:
+            problems.append(f"{name}: attach answered 200 but no invoice payment exists")
+        if plan.record_attached is False and row is not None:
+            problems.append(f"{name}: attach was refused but an invoice payment exists")
+        paid = row is not None and row["status"] == "paid"
+        if plan.record_credited():
+            v.records_expected += 1
+            if not paid:
+                v.lost += 1
+                problems.append(f"{name}: attached and guaranteed, not credited")
+            elif row is not None and row["amount_paid"] != plan.record:
+                v.doubled += 1
+                problems.append(f"{name}: credited {row['amount_paid']} of {plan.record}")
+            else:
+                v.records_credited += 1
+        elif paid:
+            v.doubled += 1
+            problems.append(f"{name}: credited though never reported guaranteed")
+    v.check("every payment record credited exactly once, and only once guaranteed", problems)
 
 
 def _invoices(v: Verdict, client: Client, plans: list[InvoicePlan]) -> None:

@@ -116,14 +116,26 @@ class LockedPaymentIntent(PaymentIntent):
 
 @dataclass(frozen=True, slots=True)
 class LockedPaymentRecord:
-    """A payment record read for attaching, with the invoice it is attached to."""
+    """A payment_records row, locked for attaching or reporting, with what its refunds
+    add up to and the invoice it is attached to. `outcome` is its latest attempt's:
+    None while initiated, then guaranteed, failed or canceled."""
 
     id: str
     livemode: bool
     amount: int
     currency: str
     customer: str | None
-    outcome: str
+    outcome: str | None
+    payment_method_type: str
+    payment_reference: str | None
+    description: str | None
+    initiated_at: int
+    guaranteed_at: int | None
+    failed_at: int | None
+    canceled_at: int | None
+    metadata: dict[str, str]
+    created: int
+    amount_refunded: int
     attached_to: str | None
 
 

@@ -16,6 +16,7 @@ import psycopg
 
 from service.domain import invoices as invoice_rules
 from service.domain import ledger
+from service.domain import payment_records as record_rules
 from service.domain.events import Event, changed_attributes
 from service.domain.ids import INVOICE_PAYMENT, PAYMENT_INTENT, PAYMENT_RECORD, new_id
 from service.domain.ledger import (
@@ -24,6 +25,7 @@ from service.domain.ledger import (
     LockedPaymentIntent,
     LockedPaymentRecord,
 )
+from service.domain.metadata import merge_metadata
 from service.errors import InvalidRequest, NotFound, PaymentStateConflict, ResourceMissing
 from service.operations.balances import credit_overpayment
 from service.operations.context import Caller, webhook_caller
@@ -119,8 +121,9 @@ def cancel_payment_intent(
 def report_payment(
     conn: psycopg.Connection[Any], caller: Caller, params: dict[str, Any], *, now: int
 ) -> dict[str, Any]:
-    """Record a payment made outside Stripe."""
-    outcome = params.get("outcome") or "guaranteed"
+    """Record a payment made outside Stripe: its first attempt initiated (`outcome`
+    None; later reports end it) or already guaranteed, failed or canceled."""
+    outcome = params.get("outcome")
     return payment_records.insert(
         conn,
         {
@@ -134,14 +137,181 @@ def report_payment(
             "payment_reference": params.get("payment_reference"),
             "description": params.get("description"),
             "initiated_at": params["initiated_at"],
-            "guaranteed_at": params.get("guaranteed_at") or now
-            if outcome == "guaranteed"
-            else None,
-            "failed_at": params.get("failed_at") or now if outcome == "failed" else None,
+            **_outcome_times(outcome, params.get("outcome_at"), now=now),
             "metadata": params.get("metadata") or {},
             "created": now,
         },
     )
+
+
+def _outcome_times(outcome: str | None, at: int | None, *, now: int) -> dict[str, int | None]:
+    """The attempt's guaranteed_at, failed_at and canceled_at: `at` (now if not given)
+    for its outcome, None for the others."""
+    return {
+        f"{name}_at": (at or now) if name == outcome else None for name in record_rules.OUTCOMES
+    }
+
+
+def report_payment_attempt(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    record_id: str,
+    params: dict[str, Any],
+    *,
+    now: int,
+) -> dict[str, Any]:
+    """A new attempt on a record whose latest attempt failed or was canceled: initiated,
+    or already ended with `outcome`. The record is not attached (check_new_attempt)."""
+    with conn.transaction():
+        record = _locked_record(conn, caller, record_id)
+        record_rules.check_new_attempt(record)
+        outcome = params.get("outcome")
+        return payment_records.update(
+            conn,
+            {
+                **ledger.as_dict(record),
+                "outcome": outcome,
+                "initiated_at": params["initiated_at"],
+                **_outcome_times(outcome, params.get("outcome_at"), now=now),
+                "payment_method_type": params.get("payment_method_type")
+                or record.payment_method_type,
+                "description": params.get("description", record.description),
+                "metadata": _merged(record, params.get("metadata")),
+            },
+        )
+
+
+def report_payment_attempt_outcome(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    record_id: str,
+    outcome: str,
+    *,
+    at: int,
+    metadata: dict[str, str] | None,
+    now: int,
+) -> dict[str, Any]:
+    """End a record's initiated attempt as guaranteed, failed or canceled.
+
+    If the record is attached, its open invoice payment moves in the same transaction:
+    guaranteed credits it exactly as a PaymentIntent's success does (same events; the
+    record's lock and apply_credit's `status = 'open'` guard make a second credit
+    impossible); failed or canceled cancels it. Lock order: record -> invoice.
+    """
+    with conn.transaction():
+        record = _locked_record(conn, caller, record_id)
+        record_rules.check_outcome_report(record, outcome)
+        row = payment_records.update(
+            conn,
+            {
+                **ledger.as_dict(record),
+                "outcome": outcome,
+                f"{outcome}_at": at,
+                "metadata": _merged(record, metadata),
+            },
+        )
+        if record.attached_to is not None:
+            found = invoices.open_payment_of_payment_record(
+                conn, record.id, lines=EMBEDDED_LINES + 1
+            )
+            if found is not None:
+                inpay, invoice, line_rows = found
+                if outcome == "guaranteed":
+                    credit = min(record.amount, inpay.amount_requested)
+                    written = _credit(conn, caller, invoice, line_rows, inpay, credit, now=now)[1]
+                    events.add_all(conn, written)
+                else:
+                    invoice_payments.mark_canceled(conn, inpay.id, now=now)
+    return row
+
+
+def report_payment_informational(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    record_id: str,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """Update what a record says about its payment (description, customer, metadata);
+    its amounts and attempts do not move. An attached record keeps its invoice's
+    customer."""
+    with conn.transaction():
+        record = _locked_record(conn, caller, record_id)
+        customer = params.get("customer", record.customer)
+        if customer != record.customer:
+            if customers.get(conn, str(customer), caller.livemode) is None:
+                raise ResourceMissing(
+                    f"No such customer: '{customer}'", param="customer_details[customer]"
+                )
+            if record.attached_to is not None:
+                raise InvalidRequest(
+                    f"Payment record {record.id} is attached to invoice {record.attached_to}"
+                    " and must keep that invoice's customer.",
+                    param="customer_details[customer]",
+                )
+        description = params.get("description", record.description)
+        return payment_records.update(
+            conn,
+            {
+                **ledger.as_dict(record),
+                "customer": customer,
+                "description": description or None,  # "" clears it, as in Stripe
+                "metadata": _merged(record, params.get("metadata")),
+            },
+        )
+
+
+def report_refund(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    record_id: str,
+    params: dict[str, Any],
+    *,
+    now: int,
+) -> dict[str, Any]:
+    """Record a refund of a guaranteed record. It is recorded on the record only
+    (amount_refunded): as in Stripe, a refund does not reopen a paid invoice or
+    change what it was paid."""
+    with conn.transaction():
+        record = _locked_record(conn, caller, record_id)
+        amount = record_rules.refund_amount(record, params.get("amount"), params.get("currency"))
+        reference = params.get("refund_reference")
+        if reference is not None and payment_records.refund_reference_taken(
+            conn, caller.livemode, reference
+        ):
+            raise InvalidRequest(
+                f"A refund with refund_reference '{reference}' was already reported.",
+                param="processor_details[custom][refund_reference]",
+            )
+        payment_records.insert_refund(
+            conn,
+            {
+                "payment_record": record.id,
+                "livemode": caller.livemode,
+                "amount": amount,
+                "currency": record.currency,
+                "refund_reference": reference,
+                "initiated_at": params.get("initiated_at"),
+                "refunded_at": params.get("refunded_at") or now,
+                "created": now,
+            },
+        )
+        return payment_records.update(
+            conn,
+            {**ledger.as_dict(record), "metadata": _merged(record, params.get("metadata"))},
+        )
+
+
+def _locked_record(
+    conn: psycopg.Connection[Any], caller: Caller, record_id: str
+) -> LockedPaymentRecord:
+    record = payment_records.get_for_update(conn, record_id, caller.livemode)
+    if record is None:
+        raise NotFound(f"No such payment_record: '{record_id}'", param="id")
+    return record
+
+
+def _merged(record: LockedPaymentRecord, metadata: dict[str, str] | None) -> dict[str, str]:
+    return record.metadata if metadata is None else merge_metadata(record.metadata, metadata)
 
 
 def attach_payment(
@@ -160,8 +330,9 @@ def attach_payment(
 
     A PaymentIntent Tally has not mirrored is fetched from `upstream` first, outside the
     transaction, and mirrored in it. A succeeded PaymentIntent or guaranteed record is
-    credited at once, in the same transaction. Any refusal raises before anything is
-    written, or rolls the mirror back with the rest.
+    credited at once, in the same transaction; an initiated record waits, open, for
+    its attempt's outcome (report_payment_attempt_outcome). Any refusal raises before
+    anything is written, or rolls the mirror back with the rest.
     """
     fetched = (
         fetch_unknown_payment_intent(conn, caller, payment_intent, upstream)
@@ -196,9 +367,11 @@ def attach_payment(
                 param=param,
                 code="payment_intent_unexpected_state",
             )
-        if isinstance(payment, LockedPaymentRecord) and payment.outcome == "failed":
+        if isinstance(payment, LockedPaymentRecord) and payment.outcome in ("failed", "canceled"):
             raise InvalidRequest(
-                "A failed payment record cannot be attached to an invoice.", param=param
+                f"A {payment.outcome} payment record cannot be attached to an invoice.",
+                param=param,
+                code=record_rules.UNEXPECTED_STATE,
             )
         if payment.attached_to is not None:
             raise InvalidRequest(
@@ -272,8 +445,7 @@ def pay_out_of_band(
                 "payment_reference": None,
                 "description": f"Invoice {invoice_id} paid out of band",
                 "initiated_at": now,
-                "guaranteed_at": now,
-                "failed_at": None,
+                **_outcome_times("guaranteed", now, now=now),
                 "metadata": {},
                 "created": now,
             },

@@ -51,14 +51,18 @@ class PaymentIntentSchema(Schema):
 
 
 class PaymentRecordSchema(Schema):
+    """A payment record. Its amounts are its latest attempt's: an initiated one has
+    guaranteed nothing yet (Stripe's example of a report without an outcome shows
+    `amount_guaranteed.value: 0`)."""
+
     id = fields.String()
     object = fields.Constant("payment_record")
     amount = fields.Method("_requested")
     amount_authorized = fields.Method("_zero")
-    amount_canceled = fields.Method("_zero")
+    amount_canceled = fields.Method("_canceled")
     amount_failed = fields.Method("_failed")
     amount_guaranteed = fields.Method("_guaranteed")
-    amount_refunded = fields.Method("_zero")
+    amount_refunded = fields.Method("_refunded")
     amount_requested = fields.Method("_requested")
     application = fields.Constant(None)
     created = fields.Integer()
@@ -71,6 +75,7 @@ class PaymentRecordSchema(Schema):
     payment_method_details = fields.Method("_payment_method_details")
     payment_reference = fields.String(allow_none=True)
     processor_details = fields.Method("_processor_details")
+    reported_by = fields.Constant("self")
     shipping_details = fields.Constant(None)
 
     def _amount(self, row: dict[str, Any], value: int) -> dict[str, Any]:
@@ -82,11 +87,20 @@ class PaymentRecordSchema(Schema):
     def _zero(self, row: dict[str, Any]) -> dict[str, Any]:
         return self._amount(row, 0)
 
+    def _if_outcome(self, row: dict[str, Any], outcome: str) -> dict[str, Any]:
+        return self._amount(row, row["amount"] if row["outcome"] == outcome else 0)
+
     def _guaranteed(self, row: dict[str, Any]) -> dict[str, Any]:
-        return self._amount(row, row["amount"] if row["outcome"] == "guaranteed" else 0)
+        return self._if_outcome(row, "guaranteed")
 
     def _failed(self, row: dict[str, Any]) -> dict[str, Any]:
-        return self._amount(row, row["amount"] if row["outcome"] == "failed" else 0)
+        return self._if_outcome(row, "failed")
+
+    def _canceled(self, row: dict[str, Any]) -> dict[str, Any]:
+        return self._if_outcome(row, "canceled")
+
+    def _refunded(self, row: dict[str, Any]) -> dict[str, Any]:
+        return self._amount(row, row["amount_refunded"])
 
     def _customer_details(self, row: dict[str, Any]) -> dict[str, Any] | None:
         if row["customer"] is None:

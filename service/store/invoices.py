@@ -146,6 +146,43 @@ def open_payment_of_payment_intent(
         ),
         {"pi": pi_id, "lines": lines},
     ).fetchone()
+    return _payment_with_invoice(row)
+
+
+def open_payment_of_payment_record(
+    conn: psycopg.Connection[Any], record_id: str, *, lines: int
+) -> tuple[InvoicePayment, Invoice, list[dict[str, Any]]] | None:
+    """The payment record's open invoice payment, as open_payment_of_payment_intent
+    finds a PaymentIntent's: its invoice locked, with that invoice's newest `lines`
+    items."""
+    row = conn.execute(
+        _with_columns(
+            """
+        SELECT {columns}, {newest_lines},
+            p.p_id, p.p_livemode, p.p_invoice, p.p_payment_intent, p.p_payment_record,
+            p.p_currency, p.p_amount_requested, p.p_amount_paid, p.p_status, p.p_paid_at,
+            p.p_canceled_at, p.p_created
+        FROM (
+            SELECT id AS p_id, livemode AS p_livemode, invoice AS p_invoice,
+                payment_intent AS p_payment_intent, payment_record AS p_payment_record,
+                currency AS p_currency, amount_requested AS p_amount_requested,
+                amount_paid AS p_amount_paid, status AS p_status, paid_at AS p_paid_at,
+                canceled_at AS p_canceled_at, created AS p_created
+            FROM invoice_payments WHERE payment_record = %(record)s AND status = 'open'
+        ) p
+        JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+        FOR UPDATE OF invoices"""
+        ),
+        {"record": record_id, "lines": lines},
+    ).fetchone()
+    return _payment_with_invoice(row)
+
+
+def _payment_with_invoice(
+    row: dict[str, Any] | None,
+) -> tuple[InvoicePayment, Invoice, list[dict[str, Any]]] | None:
+    """An invoice payment (its columns prefixed p_), its invoice and the invoice's lines,
+    from one row of the open_payment_of_* queries."""
     if row is None:
         return None
     payment = InvoicePayment(*(row.pop(f"p_{f.name}") for f in fields(InvoicePayment)))

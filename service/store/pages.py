@@ -66,6 +66,16 @@ _LISTS: dict[str, tuple[sql.SQL, frozenset[str]]] = {
         ),
         frozenset({"customer"}),
     ),
+    "payment_records": (
+        sql.SQL(
+            """id, livemode, amount, currency, customer, outcome, payment_method_type,
+            payment_reference, description, initiated_at, guaranteed_at, failed_at,
+            canceled_at, metadata, created,
+            (SELECT coalesce(sum(f.amount), 0)::bigint FROM payment_record_refunds f
+             WHERE f.payment_record = payment_records.id) AS amount_refunded"""
+        ),
+        frozenset(),
+    ),
     "webhook_endpoints": (
         sql.SQL(
             """id, livemode, url, enabled_events, status, description, api_version,

@@ -1,4 +1,6 @@
-"""Out-of-band payments reported to Tally."""
+"""Payments reported to Tally (payment records): their latest attempt's outcome, and
+the refunds reported on them. Every read of a record sums its refunds as
+`amount_refunded`."""
 
 from __future__ import annotations
 
@@ -16,13 +18,13 @@ def insert(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, A
         """
         INSERT INTO payment_records (id, livemode, amount, currency, customer, outcome,
             payment_method_type, payment_reference, description, initiated_at, guaranteed_at,
-            failed_at, metadata, created)
+            failed_at, canceled_at, metadata, created)
         VALUES (%(id)s, %(livemode)s, %(amount)s, %(currency)s, %(customer)s, %(outcome)s,
             %(payment_method_type)s, %(payment_reference)s, %(description)s, %(initiated_at)s,
-            %(guaranteed_at)s, %(failed_at)s, %(metadata)s, %(created)s)
+            %(guaranteed_at)s, %(failed_at)s, %(canceled_at)s, %(metadata)s, %(created)s)
         RETURNING id, livemode, amount, currency, customer, outcome, payment_method_type,
-            payment_reference, description, initiated_at, guaranteed_at, failed_at, metadata,
-            created
+            payment_reference, description, initiated_at, guaranteed_at, failed_at,
+            canceled_at, metadata, created, 0 AS amount_refunded
         """,
         {**record, "metadata": Jsonb(record["metadata"])},
     ).fetchall()
@@ -33,8 +35,10 @@ def get(conn: psycopg.Connection[Any], record_id: str, livemode: bool) -> dict[s
     return conn.execute(
         """
         SELECT id, livemode, amount, currency, customer, outcome, payment_method_type,
-            payment_reference, description, initiated_at, guaranteed_at, failed_at, metadata,
-            created
+            payment_reference, description, initiated_at, guaranteed_at, failed_at,
+            canceled_at, metadata, created,
+            (SELECT coalesce(sum(f.amount), 0)::bigint FROM payment_record_refunds f
+             WHERE f.payment_record = payment_records.id) AS amount_refunded
         FROM payment_records WHERE id = %(id)s AND livemode = %(livemode)s
         """,
         {"id": record_id, "livemode": livemode},
@@ -44,16 +48,86 @@ def get(conn: psycopg.Connection[Any], record_id: str, livemode: bool) -> dict[s
 def get_for_update(
     conn: psycopg.Connection[Any], record_id: str, livemode: bool
 ) -> LockedPaymentRecord | None:
-    """The payment record, locked, with `attached_to`: the invoice it is attached to."""
+    """The payment record, locked, with `attached_to` (the invoice it is attached to)
+    and `amount_refunded` (its refunds are written under this lock).
+
+    Two statements: the lock first, then the read. Under READ COMMITTED one statement
+    reads with the snapshot it took before waiting for the lock, so a joined attach or
+    refund that committed while it waited would be missed. Seen in
+    tests/test_payment_records.py: an attach racing a guaranteed report left the
+    invoice payment open and uncredited, and six concurrent refunds of 200 took back
+    1200 of a 500 payment.
+    """
+    locked = conn.execute(
+        """
+        SELECT id FROM payment_records
+        WHERE id = %(id)s AND livemode = %(livemode)s
+        FOR UPDATE
+        """,
+        {"id": record_id, "livemode": livemode},
+    ).fetchone()
+    if locked is None:
+        return None
     cur = conn.cursor(row_factory=class_row(LockedPaymentRecord))
     return cur.execute(
         """
         SELECT r.id, r.livemode, r.amount, r.currency, r.customer, r.outcome,
-               ip.invoice AS attached_to
+            r.payment_method_type, r.payment_reference, r.description, r.initiated_at,
+            r.guaranteed_at, r.failed_at, r.canceled_at, r.metadata, r.created,
+            (SELECT coalesce(sum(f.amount), 0)::bigint FROM payment_record_refunds f
+             WHERE f.payment_record = r.id) AS amount_refunded,
+            ip.invoice AS attached_to
         FROM payment_records r
         LEFT JOIN invoice_payments ip ON ip.payment_record = r.id
-        WHERE r.id = %(id)s AND r.livemode = %(livemode)s
-        FOR UPDATE OF r
+        WHERE r.id = %(id)s
         """,
-        {"id": record_id, "livemode": livemode},
+        {"id": record_id},
     ).fetchone()
+
+
+def update(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, Any]:
+    """Write what a report may change (the latest attempt, description, customer,
+    metadata) of a record the caller has locked; return the record after."""
+    (row,) = conn.execute(
+        """
+        UPDATE payment_records
+        SET outcome = %(outcome)s, initiated_at = %(initiated_at)s,
+            guaranteed_at = %(guaranteed_at)s, failed_at = %(failed_at)s,
+            canceled_at = %(canceled_at)s, payment_method_type = %(payment_method_type)s,
+            description = %(description)s, customer = %(customer)s, metadata = %(metadata)s
+        WHERE id = %(id)s
+        RETURNING id, livemode, amount, currency, customer, outcome, payment_method_type,
+            payment_reference, description, initiated_at, guaranteed_at, failed_at,
+            canceled_at, metadata, created,
+            (SELECT coalesce(sum(f.amount), 0)::bigint FROM payment_record_refunds f
+             WHERE f.payment_record = payment_records.id) AS amount_refunded
+        """,
+        {**record, "metadata": Jsonb(record["metadata"])},
+    ).fetchall()
+    return row
+
+
+def refund_reference_taken(conn: psycopg.Connection[Any], livemode: bool, reference: str) -> bool:
+    return (
+        conn.execute(
+            """
+            SELECT 1 FROM payment_record_refunds
+            WHERE livemode = %(livemode)s AND refund_reference = %(reference)s
+            """,
+            {"livemode": livemode, "reference": reference},
+        ).fetchone()
+        is not None
+    )
+
+
+def insert_refund(conn: psycopg.Connection[Any], refund: dict[str, Any]) -> None:
+    """Record a refund; raises UniqueViolation if its refund_reference is taken."""
+    conn.execute(
+        """
+        INSERT INTO payment_record_refunds (payment_record, livemode, amount, currency,
+            refund_reference, initiated_at, refunded_at, created)
+        VALUES (%(payment_record)s, %(livemode)s, %(amount)s, %(currency)s,
+            %(refund_reference)s, %(initiated_at)s, %(refunded_at)s, %(created)s)
+        """,
+        refund,
+    )

@@ -43,6 +43,29 @@ _CHECKS: dict[str, str] = {
         WHERE ip.status = 'paid' AND pi.status <> 'succeeded'
         LIMIT 100
     """,
+    # A payment record's invoice payment follows its latest attempt, in the same
+    # transaction: paid once guaranteed (a record is money received only then), open
+    # while initiated, canceled once failed or canceled.
+    "payment_record_credited_once_guaranteed": """
+        SELECT ip.id, format('invoice payment %s is %s but payment record %s is %s',
+                             ip.id, ip.status, r.id, coalesce(r.outcome, 'initiated')) AS detail
+        FROM invoice_payments ip JOIN payment_records r ON r.id = ip.payment_record
+        WHERE ip.status <> CASE coalesce(r.outcome, 'initiated')
+                               WHEN 'guaranteed' THEN 'paid'
+                               WHEN 'initiated' THEN 'open'
+                               ELSE 'canceled' END
+        LIMIT 100
+    """,
+    # A record's refunds take back at most what it guaranteed.
+    "payment_record_refunds_within_guaranteed": """
+        SELECT r.id, format('outcome=%s, amount=%s, refunds sum to %s',
+                            coalesce(r.outcome, 'initiated'), r.amount, f.refunded) AS detail
+        FROM payment_records r
+        JOIN (SELECT payment_record, sum(amount) AS refunded FROM payment_record_refunds
+              GROUP BY payment_record) f ON f.payment_record = r.id
+        WHERE r.outcome IS DISTINCT FROM 'guaranteed' OR f.refunded > r.amount
+        LIMIT 100
+    """,
     # customer.balance = Σ its balance transactions.
     "customer_balance_is_sum_of_transactions": """
         SELECT c.id, format('balance=%s, transactions sum to %s',
