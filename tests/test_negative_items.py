@@ -172,7 +172,7 @@ def test_bad_negative_items_are_refused_by_name_and_change_nothing(api, db, para
     assert fingerprint(db) == before
 
 
-def test_the_sweeper_reports_a_finalized_total_whose_credit_is_not_in_the_balance(api, db):
+def test_the_sweeper_reports_an_ending_balance_its_total_does_not_explain(api, db):
     # given an invoice of -300 that credited the balance at finalize
     cus = factories.customer(api)
     invoice = factories.open_invoice(api, -300, cus=cus)
