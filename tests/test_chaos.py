@@ -37,7 +37,7 @@ def test_localize_binds_loopback_and_moves_tmp_paths_into_the_run_dir() -> None:
 def test_plans_attach_only_what_fits_and_send_the_webhooks_asked_for(seed: int) -> None:
     plans = make_plans(200, 2000, random.Random(seed))
     assert {p.kind for p in plans} == {
-        "full", "split", "partial", "overpay", "early", "record", "record_later",
+        "full", "split", "partial", "overpay", "early", "record", "record_later", "credit",
     }  # fmt: skip
     assert all(plan.record_later == (plan.kind == "record_later") for plan in plans)
     assert sum(len(p.spec) for plan in plans for p in plan.payments) == 2000
@@ -53,6 +53,8 @@ def test_plans_attach_only_what_fits_and_send_the_webhooks_asked_for(seed: int) 
             assert succeeding == plan.total
         for payment in plan.payments:
             assert (payment.fate, 2) in payment.spec  # every PaymentIntent's outcome is sent
+        if plan.kind == "credit":  # a negative item, and still something to pay
+            assert min(plan.items) < 0 < plan.total
 
 
 def test_expected_paid_counts_only_acknowledged_successes_of_attached_payments() -> None:

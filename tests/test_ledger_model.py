@@ -1,6 +1,7 @@
 """A stateful property test of the ledger: random sequences of attaches, successes
 (duplicated and out of order), cancels, voids, uncollectibles, out-of-band payments and
-payment records, over several invoices in two currencies, run through the real API and
+payment records, over several invoices in two currencies (some with negative items, a
+credit), and balance adjustments in either currency, run through the real API and
 the worker's crediting code on PostgreSQL, and compared after every step with a plain
 in-memory model of what Stripe's invoice arithmetic says must be true."""
 
@@ -37,14 +38,21 @@ class ModelPayment:
 
 @dataclasses.dataclass
 class ModelBalance:
-    """The customer's credit balance (negative = credit): one currency, set by its first
-    transaction; overpayments in another currency stay on their invoices."""
+    """The customer's credit balance in each currency (negative = credit), Stripe's
+    invoice_credit_balance; `balance` is the one in the default currency, that of the
+    first transaction."""
 
-    amount: int = 0
+    amounts: dict[str, int] = dataclasses.field(default_factory=dict)
     currency: str | None = None
 
-    def takes(self, currency: str) -> bool:
-        return self.currency in (None, currency)
+    def move(self, currency: str, amount: int) -> None:
+        """One balance transaction of `amount` (none is written for 0)."""
+        if amount:
+            self.amounts[currency] = self.amounts.get(currency, 0) + amount
+            self.currency = self.currency or currency
+
+    def of(self, currency: str) -> int:
+        return self.amounts.get(currency, 0)
 
 
 @dataclasses.dataclass
@@ -76,10 +84,8 @@ class ModelInvoice:
         payment.status = "paid"
         overpaid_before = self.overpaid
         self.paid += payment.amount
-        growth = self.overpaid - overpaid_before
-        if growth and self.balance.takes(self.currency):
-            self.balance.amount -= growth  # the overpaid cents credit the customer
-            self.balance.currency = self.currency
+        # the overpaid cents credit the customer, in the invoice's currency
+        self.balance.move(self.currency, -(self.overpaid - overpaid_before))
         if self.status in ("open", "uncollectible") and self.remaining == 0:
             self.status = "paid"
             self.paid_events += 1
@@ -106,21 +112,28 @@ def run_ledger_model(api: Any, db: Any, dsn: str, max_examples: int) -> None:
         def customer(self) -> dict[str, Any]:
             return self.cus
 
+        def _finalized(self, invoice: dict[str, Any], total: int) -> ModelInvoice:
+            """The model of an invoice of `total` just finalized: it applied the balance
+            in its currency only (Stripe's rules); a credit beyond its total (a negative
+            total too) stays on the balance."""
+            currency = invoice["currency"]
+            starting = self.balance.of(currency)
+            due = max(total + starting, 0)
+            ending = min(total + starting, 0)
+            inv = ModelInvoice(invoice["id"], currency, due, self.balance, starting - ending)
+            self.balance.move(currency, ending - starting)
+            if due == 0:  # nothing due: paid at finalize
+                inv.status, inv.paid_events = "paid", 1
+            self.model[inv.id] = inv
+            assert (invoice["total"], invoice["amount_due"], invoice["ending_balance"]) == (
+                total, due, ending), inv  # fmt: skip
+            return inv
+
         @rule(target=invoices, currency=st.sampled_from(CURRENCIES),
               amount=st.integers(100, 5000))  # fmt: skip
         def create_invoice(self, currency: str, amount: int) -> ModelInvoice:
             invoice = factories.open_invoice(api, amount, currency, cus=self.customer())
-            # Finalize applies the balance in the invoice's currency (Stripe's rules).
-            starting = self.balance.amount if self.balance.currency == currency else 0
-            due = max(amount + starting, 0)
-            ending = starting + amount - due
-            inv = ModelInvoice(invoice["id"], currency, due, self.balance, starting - ending)
-            if self.balance.currency == currency:
-                self.balance.amount = ending
-            if due == 0:  # the balance paid it all: paid at finalize
-                inv.status, inv.paid_events = "paid", 1
-            self.model[inv.id] = inv
-            return inv
+            return self._finalized(invoice, amount)
 
         def _attach(self, inv: ModelInvoice, data: dict[str, str]) -> Any:
             return api.post(f"/v1/invoices/{inv.id}/attach_payment", data)
@@ -261,7 +274,7 @@ def run_ledger_model(api: Any, db: Any, dsn: str, max_examples: int) -> None:
             if inv.status in ("open", "uncollectible") and not inv.has("open", "paid"):
                 assert response.status_code == 200, response.json
                 inv.status = "void"
-                inv.balance.amount += inv.applied  # what finalize took goes back
+                inv.balance.move(inv.currency, inv.applied)  # what finalize took goes back
             else:
                 assert response.status_code == 400, response.json
 
@@ -285,6 +298,37 @@ def run_ledger_model(api: Any, db: Any, dsn: str, max_examples: int) -> None:
             else:
                 assert response.status_code == 400, response.json
 
+        # --- negative items and balances in every currency ---------------------------
+
+        @rule(target=invoices, currency=st.sampled_from(CURRENCIES),
+              charge=st.integers(0, 3000), credit=st.integers(1, 5000))  # fmt: skip
+        def create_invoice_with_a_credit(
+            self, currency: str, charge: int, credit: int
+        ) -> ModelInvoice:
+            """An invoice of a charge and a negative item; its total may be negative."""
+            cus = self.customer()["id"]
+            for amount in (charge, -credit):
+                item = api.post(
+                    "/v1/invoiceitems",
+                    {"customer": cus, "amount": amount, "currency": currency},
+                )
+                assert item.status_code == 200, item.json
+            draft = api.post("/v1/invoices", {
+                "customer": cus, "currency": currency,
+                "pending_invoice_items_behavior": "include",
+            })  # fmt: skip
+            assert draft.status_code == 200, draft.json
+            return self._finalized(factories.finalize(api, draft.json["id"]), charge - credit)
+
+        @rule(currency=st.sampled_from(CURRENCIES),
+              amount=st.integers(-3000, 3000).filter(bool))  # fmt: skip
+        def adjust_balance(self, currency: str, amount: int) -> None:
+            txn = factories.adjust(api, self.cus["id"], amount, currency)
+            self.balance.move(currency, amount)
+            assert txn["ending_balance"] == self.balance.of(currency), (txn, self.balance)
+
+        # --------------------------------------------------------------------------------
+
         @invariant()
         def invoices_match_the_model(self) -> None:
             for inv in self.model.values():
@@ -297,8 +341,13 @@ def run_ledger_model(api: Any, db: Any, dsn: str, max_examples: int) -> None:
 
         @invariant()
         def the_customer_balance_matches_the_model(self) -> None:
-            got = api.get(f"/v1/customers/{self.cus['id']}").json
-            assert got["balance"] == self.balance.amount, (got, self.balance)
+            got = api.get(
+                f"/v1/customers/{self.cus['id']}", {"expand[]": "invoice_credit_balance"}
+            ).json
+            default = self.balance.of(self.balance.currency) if self.balance.currency else 0
+            assert (got["balance"], got["currency"]) == (default, self.balance.currency), (
+                got, self.balance)  # fmt: skip
+            assert got["invoice_credit_balance"] == self.balance.amounts, (got, self.balance)
 
         @invariant()
         def paid_and_overpaid_are_told_once(self) -> None:
@@ -309,7 +358,7 @@ def run_ledger_model(api: Any, db: Any, dsn: str, max_examples: int) -> None:
 
         @invariant()
         def the_sweepers_invariants_hold(self) -> None:
-            mine = set(self.model)
+            mine = {*self.model, self.cus["id"]}
             assert [b for b in breaches(db) if b["id"] in mine] == []
 
     run_state_machine_as_test(

@@ -32,7 +32,7 @@ from tests.pipeline_support import stripe_event
 CURRENCY = "usd"
 # Kinds of invoice and how often each is drawn.
 KINDS = {"full": 5, "split": 4, "partial": 2, "overpay": 4, "early": 2, "record": 3,
-         "record_later": 3}  # fmt: skip
+         "record_later": 3, "credit": 2}  # fmt: skip
 # Tables of the objects a create makes, to count them per run_key afterwards.
 TABLES = {
     "/v1/customers": "customers",
@@ -240,9 +240,11 @@ def make_plans(count: int, webhooks: int, rng: random.Random) -> list[InvoicePla
     kinds = rng.choices(list(KINDS), weights=list(KINDS.values()), k=count)
     for index, kind in enumerate(kinds):
         items = [rng.randrange(500, 9000) for _ in range(rng.randint(1, 3))]
+        if kind == "credit":  # a negative item, a credit, lowers what is paid in full
+            items.append(-rng.randrange(1, sum(items)))
         total, record = sum(items), 0
         succeeded = "payment_intent.succeeded"
-        if kind in ("full", "early"):
+        if kind in ("full", "early", "credit"):
             payments = [Payment(total, succeeded)]
         elif kind == "split":
             payments = [Payment(a, succeeded) for a in _split(total, rng.randint(2, 3), rng)]

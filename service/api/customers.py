@@ -9,12 +9,18 @@ from flask import Blueprint, g
 from marshmallow import fields, validate
 
 from service.api import deps
-from service.api.expansion import expand, expandable
+from service.api.expansion import expand, expandable, includable
 from service.api.lists import RETRIEVE, each, list_response, retrieve_response
 from service.api.openapi import documented, page_of, ref
 from service.api.params import load
-from service.api.schemas import Currency, ListParamsSchema, Metadata, RequestSchema, text
-from service.domain.money import MAX_AMOUNT
+from service.api.schemas import (
+    Currency,
+    ListParamsSchema,
+    Metadata,
+    RequestSchema,
+    signed_amount,
+    text,
+)
 from service.errors import InvalidRequest, NotFound
 from service.operations.balances import create_balance_transaction, update_balance_transaction
 from service.operations.customers import create_customer
@@ -24,24 +30,17 @@ from service.store import balance_transactions, customers, invoices
 bp = Blueprint("customers", __name__, url_prefix="/v1/customers")
 
 
-def _balance_amount(*checks: validate.Validator, **kwargs: Any) -> fields.Integer:
-    """A signed amount: negative credits the customer's balance, positive debits it."""
-    return fields.Integer(
-        strict=False, validate=[validate.Range(-MAX_AMOUNT, MAX_AMOUNT), *checks], **kwargs
-    )
-
-
 class CreateCustomerSchema(RequestSchema):
     email = fields.Email(validate=validate.Length(max=512))
     name = text(256)
     phone = text(20)
     description = text(350)
     metadata = Metadata()
-    balance = _balance_amount()
+    balance = signed_amount()
 
 
 class CreateBalanceTransactionSchema(RequestSchema):
-    amount = _balance_amount(validate.NoneOf([0], error="must not be 0."), required=True)
+    amount = signed_amount(validate.NoneOf([0], error="must not be 0."), required=True)
     currency = Currency(required=True)
     description = text(350)
     metadata = Metadata()
@@ -67,6 +66,16 @@ _list_txns = ListBalanceTransactionsSchema()
 def fetch_customer(customer_id: str, livemode: bool) -> dict[str, Any] | None:
     row = customers.get(deps.get_conn(), customer_id, livemode)
     return render_customer(row) if row else None
+
+
+@includable("customer", "invoice_credit_balance")
+def include_credit_balances(customer: dict[str, Any], livemode: bool) -> dict[str, int]:
+    """The balance in every currency (Stripe's `invoice_credit_balance`, includable), in
+    the sign of `balance` and of each transaction's ending_balance: negative is a credit,
+    so the default currency's entry equals `balance`. (Stripe's reference words it the
+    other way round, "If positive in a currency, the customer has a credit"; Tally keeps
+    one sign across its ledger rather than flip this one field.)"""
+    return customers.balances(deps.get_conn(), customer["id"])
 
 
 @bp.post("")

@@ -20,9 +20,9 @@ from service.api.schemas import (
     Metadata,
     ObjectId,
     RequestSchema,
+    signed_amount,
     text,
 )
-from service.api.schemas import amount as amount_field
 from service.domain.ids import CUSTOMER, INVOICE
 from service.domain.money import MAX_AMOUNT
 from service.operations.invoices import create_invoice_item
@@ -34,8 +34,11 @@ bp = Blueprint("invoice_items", __name__, url_prefix="/v1/invoiceitems")
 
 class CreateInvoiceItemSchema(RequestSchema):
     customer = ObjectId(CUSTOMER, required=True)
-    amount = amount_field()
-    unit_amount = amount_field()
+    # Stripe: "Passing in a negative amount will reduce the amount_due on the invoice",
+    # and a negative unit_amount likewise ("If you want to apply a credit to the
+    # customer's account, pass a negative unit_amount").
+    amount = signed_amount()
+    unit_amount = signed_amount()
     quantity = fields.Integer(strict=False, validate=validate.Range(1, MAX_AMOUNT))
     currency = Currency(required=True)
     description = text(500)

@@ -30,6 +30,14 @@ def amount(**kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=False, validate=validate.Range(0, MAX_AMOUNT), **kwargs)
 
 
+def signed_amount(*checks: validate.Validator, **kwargs: Any) -> fields.Integer:
+    """Integer minor units, -99,999,999 to 99,999,999, where a negative amount is a credit
+    (an invoice item's, a balance transaction's)."""
+    return fields.Integer(
+        strict=False, validate=[validate.Range(-MAX_AMOUNT, MAX_AMOUNT), *checks], **kwargs
+    )
+
+
 class Currency(fields.String):
     def openapi(self) -> dict[str, Any]:
         return {"type": "string", "enum": sorted(CURRENCIES)}

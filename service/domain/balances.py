@@ -1,11 +1,8 @@
-"""The customer balance's rules: one currency per customer, and what of the balance an
-invoice in some currency can use."""
+"""The customer balance: its transaction types, and the customer row its moves lock."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from service.errors import InvalidRequest
 
 # Transaction types Tally writes (Stripe's names).
 ADJUSTMENT = "adjustment"
@@ -27,27 +24,9 @@ class Customer:
     description: str | None
     metadata: dict[str, str]
     created: int
+    # The balance in the customer's default currency; every currency's is in
+    # customer_balances (service.store.customers.balance_in).
     balance: int
-    # Set by the customer's first balance transaction, and never changed after.
+    # The default currency: set by the customer's first balance transaction, and never
+    # changed after.
     currency: str | None
-
-
-def holds(customer: Customer, currency: str) -> bool:
-    """Whether the customer's balance can take a transaction in `currency`."""
-    return customer.currency in (None, currency)
-
-
-def balance_in(customer: Customer, currency: str) -> int:
-    """What of the balance applies to an invoice in `currency`: all of it in the
-    customer's currency, none in another."""
-    return customer.balance if customer.currency == currency else 0
-
-
-def check_currency(customer: Customer, currency: str) -> None:
-    """Refuse a balance transaction in a currency other than the customer's."""
-    if not holds(customer, currency):
-        raise InvalidRequest(
-            f"Customer {customer.id}'s balance is in {customer.currency}; a balance "
-            f"transaction in {currency} cannot be added to it.",
-            param="currency",
-        )

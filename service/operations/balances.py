@@ -1,9 +1,11 @@
 """The customer balance: adjustments through the API, and the moves that customer
 creation, finalize, void and an overpaying credit make on it.
 
-Every move appends one immutable transaction and adds its amount to customers.balance
-in one statement (store.balance_transactions.add), and writes `customer.updated` with
-the previous balance, all in the caller's transaction. The customer's row is locked
+The balance holds every currency (Stripe's `invoice_credit_balance`); `balance` is the
+one in the customer's default currency. Every move appends one immutable transaction
+and adds its amount to its currency's balance in one statement
+(store.balance_transactions.add), and writes `customer.updated`, all in the caller's
+transaction. The customer's row is locked
 after any invoice the move concerns (lock order: invoice -> invoice payment -> customer).
 """
 
@@ -44,14 +46,13 @@ def create_balance_transaction(
     *,
     now: int,
 ) -> dict[str, Any]:
-    """Add an `adjustment` to the customer's balance (a negative amount credits it) and
-    write `customer.updated`. The first transaction sets the customer's currency; one in
-    another currency is refused with nothing written."""
+    """Add an `adjustment` to the customer's balance in its currency (a negative amount
+    credits it) and write `customer.updated`. Any currency is accepted; the first
+    transaction sets the customer's default currency."""
     with conn.transaction():
         customer = customers.get_for_update(conn, customer_id, caller.livemode)
         if customer is None:
             raise NotFound(f"No such customer: '{customer_id}'", param="customer")
-        rules.check_currency(customer, params["currency"])
         txn, event = _move(
             conn,
             caller,
@@ -111,8 +112,6 @@ def open_balance(
             caller, customer["id"], rules.INITIAL, amount, money.DEFAULT_CURRENCY, now=now
         ),
     )
-    if txn is None:  # refused only for a balance in another currency
-        raise RuntimeError(f"new customer {customer['id']} already has a balance currency")
     return {**customer, "balance": txn["ending_balance"], "currency": txn["currency"]}
 
 
@@ -120,10 +119,20 @@ def apply_to_invoice(
     conn: psycopg.Connection[Any], caller: Caller, invoice: Invoice, *, now: int
 ) -> Applied:
     """Finalize's part: the customer's balance in the invoice's currency starts the
-    invoice; a credit pays what it can of the total, a debit is added to it, and an
-    `applied_to_invoice` transaction takes that from the balance."""
+    invoice, and only that one (Stripe: "A CAD invoice doesn't apply a customer credit
+    balance denominated in USD or any other currency other than CAD"); a credit pays what
+    it can of the total, a debit is added to it, and an `applied_to_invoice` transaction
+    moves the difference.
+
+    A negative total (negative items are credits) leaves amount_due 0 and its credit on
+    the balance: ending = min(total + starting, 0), so the transaction's amount is
+    negative, a credit to the customer. Stripe's transaction types have none of their own
+    for this, and finalize is the one move an invoice makes on the balance, so it stays
+    `applied_to_invoice`: one transaction per invoice holds all finalize did, and void's
+    `unapplied_from_invoice` reverses exactly it. The invoice, with nothing due, is paid at
+    finalize (rules.finalized_status)."""
     customer = _locked_customer(conn, invoice)
-    starting = rules.balance_in(customer, invoice.currency)
+    starting = customers.balance_in(conn, customer.id, invoice.currency)
     ending = money.ending_balance(invoice.total, starting)
     if ending == starting:
         return Applied(starting, ending, [])
@@ -155,14 +164,9 @@ def credit_overpayment(
     conn: psycopg.Connection[Any], caller: Caller, invoice: Invoice, growth: int, *, now: int
 ) -> list[Event]:
     """A credit's part when it made the invoice's amount_overpaid grow by `growth`: that
-    much is credited to the customer's balance (`invoice_overpaid`). Returns the events.
-
-    A balance holds one currency: an overpayment in another stays the invoice's
-    amount_overpaid only (reconciliation knows).
-    """
+    much is credited to the customer's balance in the invoice's currency
+    (`invoice_overpaid`). Returns the events."""
     customer = _locked_customer(conn, invoice)
-    if not rules.holds(customer, invoice.currency):
-        return []
     return [
         _invoice_move(conn, caller, customer, invoice, rules.INVOICE_OVERPAID, -growth, now=now)
     ]
@@ -222,15 +226,25 @@ def _move(
     conn: psycopg.Connection[Any], caller: Caller, customer: Customer, txn: dict[str, Any]
 ) -> tuple[dict[str, Any], Event]:
     """Append `txn` to the locked customer's balance; return it as written, with the
-    `customer.updated` event of the change."""
+    `customer.updated` event of the change.
+
+    A move in the default currency shows in `balance` (and sets `currency` when it is
+    the customer's first). A move in another currency shows in no field a customer is
+    rendered with: only in `invoice_credit_balance`, which is includable and so left out
+    of events. Stripe's customer.updated "Occurs whenever any property of a customer
+    changes", and invoice_credit_balance is one, so that event includes the field, and
+    its previous_attributes name the currency that moved and its balance before.
+    """
     written = balance_transactions.add(conn, txn)
-    if written is None:  # the customer is locked and its currency was checked
-        raise RuntimeError(f"customer {customer.id} refused a {txn['currency']} transaction")
     before = render_customer(as_dict(customer))
-    after = render_customer(
-        {**as_dict(customer), "balance": written["ending_balance"], "currency": txn["currency"]}
-    )
-    event = caller.event(
-        "customer.updated", after, now=txn["created"], previous=changed_attributes(before, after)
-    )
+    if customer.currency in (None, txn["currency"]):
+        after = render_customer(
+            {**as_dict(customer), "balance": written["ending_balance"], "currency": txn["currency"]}
+        )
+        previous = changed_attributes(before, after)
+    else:
+        after = {**before, "invoice_credit_balance": customers.balances(conn, customer.id)}
+        was = written["ending_balance"] - written["amount"]
+        previous = {"invoice_credit_balance": {written["currency"]: was}}
+    event = caller.event("customer.updated", after, now=txn["created"], previous=previous)
     return written, event

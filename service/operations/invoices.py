@@ -44,7 +44,8 @@ def _locked(conn: psycopg.Connection[Any], caller: Caller, invoice_id: str) -> d
 
 
 def _item_amounts(params: dict[str, Any]) -> tuple[int, int, int]:
-    """(amount, unit_amount, quantity): `amount` alone, or `unit_amount` times `quantity`."""
+    """(amount, unit_amount, quantity): `amount` alone, or `unit_amount` times `quantity`;
+    either may be negative, a credit."""
     amount, unit_amount = params.get("amount"), params.get("unit_amount")
     quantity = params.get("quantity")
     if amount is not None and unit_amount is not None:
@@ -63,9 +64,10 @@ def _item_amounts(params: dict[str, Any]) -> tuple[int, int, int]:
             "Missing required param: amount (or unit_amount with quantity).", param="amount"
         )
     quantity = 1 if quantity is None else quantity
-    if unit_amount * quantity > MAX_AMOUNT:
+    if abs(unit_amount * quantity) > MAX_AMOUNT:
         raise InvalidRequest(
-            f"unit_amount * quantity must be at most {MAX_AMOUNT}.", param="quantity"
+            f"unit_amount * quantity must be between -{MAX_AMOUNT} and {MAX_AMOUNT}.",
+            param="quantity",
         )
     return unit_amount * quantity, unit_amount, quantity
 

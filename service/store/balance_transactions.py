@@ -1,4 +1,5 @@
-"""Customer balance transactions: the ledger whose sum is customers.balance."""
+"""Customer balance transactions: the ledger whose sum, per currency, is the customer's
+balance in that currency (customer_balances; customers.balance for the default one)."""
 
 from __future__ import annotations
 
@@ -8,32 +9,41 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 
-def add(conn: psycopg.Connection[Any], txn: dict[str, Any]) -> dict[str, Any] | None:
-    """Append `txn` and add its amount to its customer's balance, in one statement: the
-    database adds it, the transaction's ending_balance is the balance it leaves, and the
-    customer's row stays locked until commit. A customer without a currency takes the
-    transaction's.
-
-    Returns the transaction, or None (and writes nothing) when the customer's balance is
-    in another currency.
-    """
-    return conn.execute(
+def add(conn: psycopg.Connection[Any], txn: dict[str, Any]) -> dict[str, Any]:
+    """Append `txn` and add its amount to its customer's balance in its currency, in one
+    statement: the database adds it, the transaction's ending_balance is that currency's
+    balance after it, and the customer's row stays locked until commit (every move of
+    any currency's balance updates it, so holding that lock holds them all still).
+    customers.balance follows the default currency's; a customer without one takes the
+    transaction's (Stripe: "If the customer's `currency` is not set, it will be updated
+    to this value")."""
+    (row,) = conn.execute(
         """
         WITH customer AS (
-            UPDATE customers SET balance = balance + %(amount)s, currency = %(currency)s
-            WHERE id = %(customer)s AND coalesce(currency, %(currency)s) = %(currency)s
-            RETURNING id, balance
+            UPDATE customers SET currency = coalesce(currency, %(currency)s),
+                balance = balance + CASE WHEN coalesce(currency, %(currency)s) = %(currency)s
+                                         THEN %(amount)s ELSE 0 END
+            WHERE id = %(customer)s
+            RETURNING id
+        ), in_currency AS (
+            INSERT INTO customer_balances (customer, currency, balance)
+            SELECT id, %(currency)s, %(amount)s FROM customer
+            ON CONFLICT (customer, currency)
+                DO UPDATE SET balance = customer_balances.balance + excluded.balance
+            RETURNING customer, balance
         )
         INSERT INTO customer_balance_transactions (id, livemode, customer, type, amount,
             currency, ending_balance, invoice, description, metadata, created)
-        SELECT %(id)s, %(livemode)s, customer.id, %(type)s, %(amount)s, %(currency)s,
-            customer.balance, %(invoice)s, %(description)s, %(metadata)s, %(created)s
-        FROM customer
+        SELECT %(id)s, %(livemode)s, in_currency.customer, %(type)s, %(amount)s,
+            %(currency)s, in_currency.balance, %(invoice)s, %(description)s, %(metadata)s,
+            %(created)s
+        FROM in_currency
         RETURNING id, livemode, customer, type, amount, currency, ending_balance, invoice,
             description, metadata, created
         """,
         {**txn, "metadata": Jsonb(txn["metadata"])},
-    ).fetchone()
+    ).fetchall()
+    return row
 
 
 def get(

@@ -92,3 +92,27 @@ def exists(conn: psycopg.Connection[Any], customer_id: str) -> bool:
     """Whether the id is taken, in either mode."""
     row = conn.execute("SELECT 1 FROM customers WHERE id = %(id)s", {"id": customer_id}).fetchone()
     return row is not None
+
+
+def balance_in(conn: psycopg.Connection[Any], customer_id: str, currency: str) -> int:
+    """The customer's balance in `currency` (0 when it has none there)."""
+    row = conn.execute(
+        """
+        SELECT balance FROM customer_balances
+        WHERE customer = %(customer)s AND currency = %(currency)s
+        """,
+        {"customer": customer_id, "currency": currency},
+    ).fetchone()
+    return row["balance"] if row else 0
+
+
+def balances(conn: psycopg.Connection[Any], customer_id: str) -> dict[str, int]:
+    """The customer's balance in every currency it has transactions in."""
+    rows = conn.execute(
+        """
+        SELECT currency, balance FROM customer_balances
+        WHERE customer = %(customer)s ORDER BY currency
+        """,
+        {"customer": customer_id},
+    ).fetchall()
+    return {r["currency"]: r["balance"] for r in rows}

@@ -26,8 +26,9 @@ COLUMNS = sql.SQL("""
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
     marked_uncollectible_at, created, ending_balance,
     coalesce(starting_balance,
-             (SELECT CASE WHEN c.currency = invoices.currency THEN c.balance ELSE 0 END
-              FROM customers c WHERE c.id = invoices.customer)) AS starting_balance""")
+             (SELECT b.balance FROM customer_balances b
+              WHERE b.customer = invoices.customer AND b.currency = invoices.currency),
+             0) AS starting_balance""")
 
 
 # An invoice's newest items, as store.invoice_items.lines returns them: crediting

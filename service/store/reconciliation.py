@@ -66,41 +66,68 @@ _CHECKS: dict[str, str] = {
         WHERE r.outcome IS DISTINCT FROM 'guaranteed' OR f.refunded > r.amount
         LIMIT 100
     """,
-    # customer.balance = Σ its balance transactions.
+    # customer.balance = Σ its balance transactions in its default currency.
     "customer_balance_is_sum_of_transactions": """
-        SELECT c.id, format('balance=%s, transactions sum to %s',
-                            c.balance, coalesce(t.total, 0)) AS detail
+        SELECT c.id, format('balance=%s, its %s transactions sum to %s', c.balance,
+                            c.currency, coalesce(t.total, 0)) AS detail
         FROM customers c
-        LEFT JOIN (SELECT customer, sum(amount) AS total FROM customer_balance_transactions
-                   GROUP BY customer) t ON t.customer = c.id
+        LEFT JOIN (SELECT customer, currency, sum(amount) AS total
+                   FROM customer_balance_transactions
+                   GROUP BY customer, currency) t
+            ON t.customer = c.id AND t.currency = c.currency
         WHERE c.balance <> coalesce(t.total, 0)
         LIMIT 100
     """,
-    # Each transaction's ending_balance is the balance after it, in the order written.
+    # The balance in each currency (invoice_credit_balance) = Σ the customer's balance
+    # transactions in that currency, and a currency with transactions has a balance.
+    "currency_balance_is_sum_of_its_transactions": """
+        SELECT coalesce(b.customer, t.customer) AS id,
+               format('%s balance=%s, transactions sum to %s', coalesce(b.currency, t.currency),
+                      b.balance, t.total) AS detail
+        FROM customer_balances b
+        FULL JOIN (SELECT customer, currency, sum(amount) AS total
+                   FROM customer_balance_transactions
+                   GROUP BY customer, currency) t
+            ON t.customer = b.customer AND t.currency = b.currency
+        WHERE b.balance IS DISTINCT FROM t.total
+        LIMIT 100
+    """,
+    # Each transaction's ending_balance is its currency's balance after it, in the order
+    # written.
     "balance_transactions_chain": """
         SELECT id, format('ending_balance=%s, but the transactions up to it sum to %s',
                           ending_balance, running) AS detail
         FROM (SELECT id, ending_balance,
-                     sum(amount) OVER (PARTITION BY customer ORDER BY seq) AS running
+                     sum(amount) OVER (PARTITION BY customer, currency ORDER BY seq) AS running
               FROM customer_balance_transactions) t
         WHERE ending_balance <> running
         LIMIT 100
     """,
-    # Each overpaid cent is in the balance ledger once: an invoice's invoice_overpaid
-    # transactions credit its amount_overpaid. (A one-currency balance cannot hold an
-    # overpayment in another currency; that stays on the invoice.)
+    # Each overpaid cent is in the balance ledger once, in any currency: an invoice's
+    # invoice_overpaid transactions credit its amount_overpaid, in its currency.
     "overpaid_is_in_the_balance_ledger": """
-        SELECT i.id, format('amount_overpaid=%s, invoice_overpaid transactions credit %s',
-                            i.overpaid, coalesce(t.credited, 0)) AS detail
-        FROM (SELECT id, customer, currency,
+        SELECT i.id, format('amount_overpaid=%s, invoice_overpaid transactions credit %s %s',
+                            i.overpaid, coalesce(t.credited, 0), i.currency) AS detail
+        FROM (SELECT id, currency,
                      greatest(amount_paid - greatest(total + coalesce(starting_balance, 0), 0),
                               0) AS overpaid
               FROM invoices) i
-        JOIN customers c ON c.id = i.customer
-        LEFT JOIN (SELECT invoice, -sum(amount) AS credited FROM customer_balance_transactions
-                   WHERE type = 'invoice_overpaid' GROUP BY invoice) t ON t.invoice = i.id
-        WHERE coalesce(t.credited, 0) <> CASE WHEN c.currency <> i.currency THEN 0
-                                              ELSE i.overpaid END
+        LEFT JOIN (SELECT invoice, currency, -sum(amount) AS credited
+                   FROM customer_balance_transactions
+                   WHERE type = 'invoice_overpaid' GROUP BY invoice, currency) t
+            ON t.invoice = i.id AND t.currency = i.currency
+        WHERE coalesce(t.credited, 0) <> i.overpaid
+        LIMIT 100
+    """,
+    # A finalized invoice left in the balance what its total did not use: its credit
+    # beyond 0 (a negative total, or a credit larger than the total) stays there, and a
+    # debit went into amount_due. ending_balance = min(total + starting_balance, 0).
+    "ending_balance_is_what_the_total_left": """
+        SELECT id, format('total=%s, starting_balance=%s, ending_balance=%s',
+                          total, starting_balance, ending_balance) AS detail
+        FROM invoices
+        WHERE finalized_at IS NOT NULL
+          AND ending_balance <> least(total + starting_balance, 0)
         LIMIT 100
     """,
     # What a finalized invoice took from the balance (ending - starting) is what its
