@@ -124,7 +124,20 @@ def build_parser() -> _Parser:
         nouns,
         "audit",
         commands.audit,
-        "check every ledger invariant; print the breaches; exit 1 on any",
+        "check every ledger invariant over what changed in the last day (--since T), or"
+        " over everything (--full); print the breaches; exit 1 on any",
+    )
+    scope = audit.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--since",
+        type=parse_time,
+        metavar="T",
+        help=f"only what changed since T (default: 1d, the last day): {TIMES}",
+    )
+    scope.add_argument(
+        "--full",
+        action="store_true",
+        help="every object, whatever its age (cost grows with history)",
     )
     _table(audit, limit=False)
     return parser

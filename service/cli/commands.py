@@ -185,7 +185,13 @@ def prune(conn: Conn, args: argparse.Namespace) -> int:
 
 
 def audit(conn: Conn, args: argparse.Namespace) -> int:
-    found = reconciliation.breaches(conn)
+    if args.full:
+        since = None
+    elif args.since:
+        since = int(args.since.timestamp())
+    else:
+        since = int(time.time()) - 86_400
+    found = reconciliation.breaches(conn, since=since)
     show(found, ["check", "id", "detail"], as_json=args.json)
     note(f"ledger invariant breaches: {len(found)}" if found else "every ledger invariant holds")
     return 1 if found else 0

@@ -12,6 +12,7 @@ payments stayed open too long, so a webhook that never came still ends in a cred
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 BREACHES_TOTAL_KEY = "tally:metrics:ledger_invariant_breaches_total"
 BREACHES_LAST_KEY = "tally:metrics:ledger_invariant_breaches"
 INVARIANTS_EVERY_SECONDS = 60
+# How far back before its last start the ledger check looks again.
+CHECK_OVERLAP = 120
 REFETCH_EVERY_SECONDS = 60
 REFETCH_BATCH = 20
 
@@ -108,8 +111,14 @@ def _due(client: redis.Redis, key: str, every: int) -> bool:
 
 
 def check_invariants(conn: psycopg.Connection[Any], client: redis.Redis | None = None) -> int:
-    """Check the ledger invariants; log every breach at ERROR and count them."""
-    found = reconciliation.breaches(conn)
+    """Check the ledger invariants over what changed since the last check (everything,
+    the first time); log every breach at ERROR and count them."""
+    started = int(time.time())
+    last = reconciliation.check_watermark(conn)
+    # An event's `created` is taken before its transaction commits, which may be up to
+    # 45 s later (statement and idle-in-transaction timeouts, service/db.py).
+    found = reconciliation.breaches(conn, since=None if last is None else last - CHECK_OVERLAP)
+    reconciliation.set_check_watermark(conn, started)
     for breach in found:
         log.error(
             "LEDGER INVARIANT BREACH %s on %s: %s", breach["check"], breach["id"], breach["detail"]

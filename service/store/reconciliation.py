@@ -3,11 +3,14 @@ them (none, normally), and the PaymentIntents whose invoice payments stayed open
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
 
-# Each query lists breaches; a name, the offending id and a detail per row.
+# Each query lists breaches; a name, the offending id and a detail per row. A
+# `{column IN scope}` marks where a check can be narrowed to what changed: it reads
+# TRUE in a full check, and `column = ANY(scope's ids)` in an incremental one.
 _CHECKS: dict[str, str] = {
     # invoice.amount_paid = Σ amount_paid of its paid invoice payments (out-of-band
     # payments included: they are paid payment records).
@@ -16,8 +19,9 @@ _CHECKS: dict[str, str] = {
                             i.amount_paid, coalesce(p.total, 0)) AS detail
         FROM invoices i
         LEFT JOIN (SELECT invoice, sum(amount_paid) AS total FROM invoice_payments
-                   WHERE status = 'paid' GROUP BY invoice) p ON p.invoice = i.id
-        WHERE i.amount_paid <> coalesce(p.total, 0)
+                   WHERE status = 'paid' AND {invoice IN invoices} GROUP BY invoice) p
+            ON p.invoice = i.id
+        WHERE i.amount_paid <> coalesce(p.total, 0) AND {i.id IN invoices}
         LIMIT 100
     """,
     # status = paid ⇔ amount_remaining = 0, for finalized, non-void invoices (an open
@@ -29,7 +33,7 @@ _CHECKS: dict[str, str] = {
         FROM (SELECT id, status, amount_paid,
                      greatest(total + starting_balance, 0) AS amount_due
               FROM invoices
-              WHERE status IN ('open', 'paid', 'uncollectible')) i
+              WHERE status IN ('open', 'paid', 'uncollectible') AND {id IN invoices}) i
         WHERE (status = 'paid') <> (amount_paid >= amount_due)
           AND NOT (status <> 'paid' AND amount_due = 0 AND amount_paid = 0)
         LIMIT 100
@@ -40,7 +44,7 @@ _CHECKS: dict[str, str] = {
         SELECT ip.id, format('invoice payment %s paid but payment_intent %s is %s',
                              ip.id, pi.id, pi.status) AS detail
         FROM invoice_payments ip JOIN payment_intents pi ON pi.id = ip.payment_intent
-        WHERE ip.status = 'paid' AND pi.status <> 'succeeded'
+        WHERE ip.status = 'paid' AND pi.status <> 'succeeded' AND {ip.id IN invoice_payments}
         LIMIT 100
     """,
     # A payment record's invoice payment follows its latest attempt, in the same
@@ -54,6 +58,7 @@ _CHECKS: dict[str, str] = {
                                WHEN 'guaranteed' THEN 'paid'
                                WHEN 'initiated' THEN 'open'
                                ELSE 'canceled' END
+          AND {ip.id IN invoice_payments}
         LIMIT 100
     """,
     # A record's refunds take back at most what it guaranteed.
@@ -62,8 +67,10 @@ _CHECKS: dict[str, str] = {
                             coalesce(r.outcome, 'initiated'), r.amount, f.refunded) AS detail
         FROM payment_records r
         JOIN (SELECT payment_record, sum(amount) AS refunded FROM payment_record_refunds
-              GROUP BY payment_record) f ON f.payment_record = r.id
-        WHERE r.outcome IS DISTINCT FROM 'guaranteed' OR f.refunded > r.amount
+              WHERE {payment_record IN payment_records} GROUP BY payment_record) f
+            ON f.payment_record = r.id
+        WHERE (r.outcome IS DISTINCT FROM 'guaranteed' OR f.refunded > r.amount)
+          AND {r.id IN payment_records}
         LIMIT 100
     """,
     # customer.balance = Σ its balance transactions in its default currency.
@@ -73,9 +80,10 @@ _CHECKS: dict[str, str] = {
         FROM customers c
         LEFT JOIN (SELECT customer, currency, sum(amount) AS total
                    FROM customer_balance_transactions
+                   WHERE {customer IN customers}
                    GROUP BY customer, currency) t
             ON t.customer = c.id AND t.currency = c.currency
-        WHERE c.balance <> coalesce(t.total, 0)
+        WHERE c.balance <> coalesce(t.total, 0) AND {c.id IN customers}
         LIMIT 100
     """,
     # The balance in each currency (invoice_credit_balance) = Σ the customer's balance
@@ -84,9 +92,10 @@ _CHECKS: dict[str, str] = {
         SELECT coalesce(b.customer, t.customer) AS id,
                format('%s balance=%s, transactions sum to %s', coalesce(b.currency, t.currency),
                       b.balance, t.total) AS detail
-        FROM customer_balances b
+        FROM (SELECT * FROM customer_balances WHERE {customer IN customers}) b
         FULL JOIN (SELECT customer, currency, sum(amount) AS total
                    FROM customer_balance_transactions
+                   WHERE {customer IN customers}
                    GROUP BY customer, currency) t
             ON t.customer = b.customer AND t.currency = b.currency
         WHERE b.balance IS DISTINCT FROM t.total
@@ -99,7 +108,7 @@ _CHECKS: dict[str, str] = {
                           ending_balance, running) AS detail
         FROM (SELECT id, ending_balance,
                      sum(amount) OVER (PARTITION BY customer, currency ORDER BY seq) AS running
-              FROM customer_balance_transactions) t
+              FROM customer_balance_transactions WHERE {customer IN customers}) t
         WHERE ending_balance <> running
         LIMIT 100
     """,
@@ -111,10 +120,11 @@ _CHECKS: dict[str, str] = {
         FROM (SELECT id, currency,
                      greatest(amount_paid - greatest(total + coalesce(starting_balance, 0), 0),
                               0) AS overpaid
-              FROM invoices) i
+              FROM invoices WHERE {id IN invoices}) i
         LEFT JOIN (SELECT invoice, currency, -sum(amount) AS credited
                    FROM customer_balance_transactions
-                   WHERE type = 'invoice_overpaid' GROUP BY invoice, currency) t
+                   WHERE type = 'invoice_overpaid' AND {invoice IN invoices}
+                   GROUP BY invoice, currency) t
             ON t.invoice = i.id AND t.currency = i.currency
         WHERE coalesce(t.credited, 0) <> i.overpaid
         LIMIT 100
@@ -127,7 +137,7 @@ _CHECKS: dict[str, str] = {
                           total, starting_balance, ending_balance) AS detail
         FROM invoices
         WHERE finalized_at IS NOT NULL
-          AND ending_balance <> least(total + starting_balance, 0)
+          AND ending_balance <> least(total + starting_balance, 0) AND {id IN invoices}
         LIMIT 100
     """,
     # What a finalized invoice took from the balance (ending - starting) is what its
@@ -139,8 +149,9 @@ _CHECKS: dict[str, str] = {
         FROM invoices i
         LEFT JOIN (SELECT invoice, sum(amount) AS moved FROM customer_balance_transactions
                    WHERE type IN ('applied_to_invoice', 'unapplied_from_invoice')
+                     AND {invoice IN invoices}
                    GROUP BY invoice) t ON t.invoice = i.id
-        WHERE i.finalized_at IS NOT NULL
+        WHERE i.finalized_at IS NOT NULL AND {i.id IN invoices}
           AND coalesce(t.moved, 0) <> CASE WHEN i.status = 'void' THEN 0
                                            ELSE i.ending_balance - i.starting_balance END
         LIMIT 100
@@ -148,14 +159,71 @@ _CHECKS: dict[str, str] = {
 }
 
 
-def breaches(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    """Every breach found, as {check, id, detail}; each check is one consistent statement
-    (its own snapshot), so a credit committing meanwhile cannot look like a breach."""
+_SCOPE = re.compile(r"\{([\w.]+) IN (\w+)\}")
+
+# What changed since a time, from the events written with every ledger change (in
+# the same transaction): the objects they carry, and what those belong to.
+_CHANGED = """
+    WITH changed AS (
+        SELECT split_part(type, '.', 1) AS kind, data->'object' AS o
+        FROM events WHERE created >= %(since)s
+    ),
+    changed_invoices AS (
+        SELECT o->>'id' AS id FROM changed WHERE kind = 'invoice'
+        UNION SELECT o->>'invoice' FROM changed WHERE kind IN ('invoice_payment', 'invoiceitem')
+    ),
+    changed_payments AS (
+        SELECT o->>'id' AS id FROM changed WHERE kind = 'invoice_payment'
+        UNION SELECT id FROM invoice_payments
+        WHERE invoice IN (SELECT id FROM changed_invoices)
+    )
+    SELECT
+        ARRAY(SELECT id FROM changed_invoices WHERE id IS NOT NULL) AS invoices,
+        ARRAY(SELECT id FROM changed_payments WHERE id IS NOT NULL) AS invoice_payments,
+        ARRAY(SELECT payment_record FROM invoice_payments
+              WHERE id IN (SELECT id FROM changed_payments) AND payment_record IS NOT NULL)
+            AS payment_records,
+        ARRAY(SELECT o->>'id' FROM changed WHERE kind = 'customer'
+              UNION SELECT customer FROM invoices
+              WHERE id IN (SELECT id FROM changed_invoices)) AS customers
+"""
+
+
+def breaches(conn: psycopg.Connection[Any], *, since: int | None = None) -> list[dict[str, Any]]:
+    """Every breach found, as {check, id, detail}: among everything (a full check), or
+    among what events created at `since` (Unix seconds) or later changed, so that the
+    check's cost follows the traffic, not the history. A change that wrote no event,
+    which no code path makes, is found only by a full check.
+
+    Each check is one consistent statement (its own snapshot), so a credit committing
+    meanwhile cannot look like a breach."""
+    scope: dict[str, list[str]] | None = None
+    if since is not None:
+        scope = conn.execute(_CHANGED, {"since": since}).fetchone()
     found: list[dict[str, Any]] = []
-    for name, query in _CHECKS.items():
-        for row in conn.execute(query).fetchall():  # type: ignore[call-overload]
-            found.append({"check": name, "id": row["id"], "detail": row["detail"]})
+    for name, check in _CHECKS.items():
+        if scope is None:
+            rows = conn.execute(_SCOPE.sub("TRUE", check)).fetchall()  # type: ignore[call-overload]
+        else:
+            # With parameters, a literal % (format()'s) is written %%.
+            query = _SCOPE.sub(r"\1 = ANY(%(\2)s)", check.replace("%", "%%"))
+            rows = conn.execute(query, scope).fetchall()  # type: ignore[call-overload]
+        found += [{"check": name, "id": r["id"], "detail": r["detail"]} for r in rows]
     return found
+
+
+def check_watermark(conn: psycopg.Connection[Any]) -> int | None:
+    """When the sweeper's last ledger check started (Unix seconds); None before the first."""
+    row = conn.execute("SELECT checked_from FROM ledger_check_watermark").fetchone()
+    return None if row is None else int(row["checked_from"])
+
+
+def set_check_watermark(conn: psycopg.Connection[Any], started: int) -> None:
+    conn.execute(
+        "INSERT INTO ledger_check_watermark (checked_from) VALUES (%(started)s)"
+        " ON CONFLICT (singleton) DO UPDATE SET checked_from = excluded.checked_from",
+        {"started": started},
+    )
 
 
 def take_stale_open_payment_intents(
