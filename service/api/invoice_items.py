@@ -25,8 +25,12 @@ from service.api.schemas import (
 )
 from service.domain.ids import CUSTOMER, INVOICE
 from service.domain.money import MAX_AMOUNT
-from service.operations.invoices import create_invoice_item
-from service.render.invoices import render_invoice_item
+from service.operations.invoices import (
+    create_invoice_item,
+    delete_invoice_item,
+    update_invoice_item,
+)
+from service.render.invoices import render_deleted, render_invoice_item
 from service.store import invoice_items
 
 bp = Blueprint("invoice_items", __name__, url_prefix="/v1/invoiceitems")
@@ -46,6 +50,16 @@ class CreateInvoiceItemSchema(RequestSchema):
     invoice = ObjectId(INVOICE)
 
 
+class UpdateInvoiceItemSchema(RequestSchema):
+    # What Stripe's update takes that Tally has: not the customer, currency or invoice
+    # ("Received unknown parameter: invoice"), which only create sets.
+    amount = signed_amount()
+    unit_amount = signed_amount()
+    quantity = fields.Integer(strict=False, validate=validate.Range(1, MAX_AMOUNT))
+    description = text(500)
+    metadata = Metadata()
+
+
 class ListInvoiceItemsSchema(ListParamsSchema):
     customer = text(200, load_default=None)
     invoice = text(200, load_default=None)
@@ -53,6 +67,8 @@ class ListInvoiceItemsSchema(ListParamsSchema):
 
 
 _create = CreateInvoiceItemSchema()
+_update = UpdateInvoiceItemSchema()
+_delete = RequestSchema()
 _list = ListInvoiceItemsSchema()
 
 
@@ -76,6 +92,25 @@ def create() -> dict[str, Any]:
 @documented(RETRIEVE, ref("invoiceitem"))
 def retrieve(item_id: str) -> dict[str, Any]:
     return retrieve_response(fetch_invoice_item, item_id, "invoiceitem")
+
+
+@bp.post("/<item_id>")
+@documented(_update, ref("invoiceitem"))
+def update(item_id: str) -> dict[str, Any]:
+    params = load(_update, g.params)
+    changes = {k: v for k, v in params.items() if k != "expand"}
+    row = update_invoice_item(
+        deps.get_conn(), deps.caller(), item_id, changes, now=int(time.time())
+    )
+    return expand(render_invoice_item(row), params["expand"], deps.caller().livemode)
+
+
+@bp.delete("/<item_id>")
+@documented(_delete, ref("deleted_invoiceitem"))
+def delete(item_id: str) -> dict[str, Any]:
+    load(_delete, g.params)
+    delete_invoice_item(deps.get_conn(), deps.caller(), item_id, now=int(time.time()))
+    return render_deleted("invoiceitem", item_id)
 
 
 @bp.get("")

@@ -28,7 +28,13 @@ from service.domain.invoices import STATUSES
 from service.errors import InvalidRequest, NotFound
 from service.operations import invoices as operations
 from service.operations.payments import pay_out_of_band
-from service.render.invoices import lines_url, render_invoice, render_invoices, render_line_item
+from service.render.invoices import (
+    lines_url,
+    render_deleted,
+    render_invoice,
+    render_invoices,
+    render_line_item,
+)
 from service.render.lists import list_object
 from service.store import invoice_items, invoices
 
@@ -130,6 +136,14 @@ def update(invoice_id: str) -> dict[str, Any]:
         deps.get_conn(), deps.caller(), invoice_id, changes, now=int(time.time())
     )
     return _respond(row, params)
+
+
+@bp.delete("/<invoice_id>")
+@documented(_plain, ref("deleted_invoice"))
+def delete(invoice_id: str) -> dict[str, Any]:
+    load(_plain, g.params)
+    operations.delete_invoice(deps.get_conn(), deps.caller(), invoice_id, now=int(time.time()))
+    return render_deleted("invoice", invoice_id)
 
 
 @bp.get("")

@@ -132,14 +132,17 @@ _HAND_RENDERED: dict[str, dict[str, Any]] = {
             "url",
         ],
     },
-    "deleted_webhook_endpoint": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "object": {"type": "string", "enum": ["webhook_endpoint"]},
-            "deleted": {"type": "boolean", "enum": [True]},
-        },
-        "required": ["id", "object", "deleted"],
+    **{
+        f"deleted_{name}": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "object": {"type": "string", "enum": [name]},
+                "deleted": {"type": "boolean", "enum": [True]},
+            },
+            "required": ["id", "object", "deleted"],
+        }
+        for name in ("webhook_endpoint", "invoice", "invoiceitem")
     },
     "event": {
         "type": "object",

@@ -14,6 +14,9 @@ MOVES: dict[str, tuple[str, ...]] = {
     "void": ("open", "uncollectible"),
     "mark_uncollectible": ("open",),
     "pay": ("open", "uncollectible"),
+    # Stripe: "Permanently deletes a one-off invoice draft. [...] Attempts to delete
+    # invoices that are no longer in a draft state will fail".
+    "delete": ("draft",),
 }
 
 # Invoice payments in these statuses block the move (DESIGN.md, "The ledger").
@@ -39,6 +42,7 @@ _VERB = {
     "void": "void",
     "mark_uncollectible": "mark as uncollectible",
     "pay": "pay",
+    "delete": "delete",
 }
 
 
@@ -76,6 +80,22 @@ def check_items_addable(status: str, invoice_id: str) -> None:
             f"Invoice {invoice_id} is {status}; invoice items can only be added to a draft "
             "invoice.",
             param="invoice",
+            code="invoice_not_editable",
+        )
+
+
+def check_item_changeable(
+    item_id: str, invoice_id: str | None, status: str | None, *, param: str | None = None
+) -> None:
+    """An invoice item can be updated or deleted while pending or on a draft (Stripe:
+    "only possible when they're not attached to invoices, or if it's attached to a
+    draft invoice"); a finalized invoice's lines are frozen. `param` names the field
+    an update tried to change."""
+    if invoice_id is not None and status != "draft":
+        raise InvalidRequest(
+            f"This invoice is no longer editable: invoice item {item_id} is on invoice "
+            f"{invoice_id}, which is {status}.",
+            param=param,
             code="invoice_not_editable",
         )
 

@@ -13,12 +13,12 @@ from typing import Any
 import psycopg
 
 from service.domain import invoices as rules
-from service.domain.events import changed_attributes
+from service.domain.events import Event, changed_attributes
 from service.domain.ids import INVOICE, INVOICE_ITEM, INVOICE_LINE, new_id
 from service.domain.ledger import Invoice
 from service.domain.metadata import merge_metadata
 from service.domain.money import DEFAULT_CURRENCY, MAX_AMOUNT, amount_due
-from service.errors import InvalidRequest, NotFound, ResourceMissing
+from service.errors import ConstraintConflict, InvalidRequest, NotFound, ResourceMissing
 from service.operations import balances
 from service.operations.context import Caller
 from service.operations.mirror_upstream import fetch_unknown_customer, mirror_customer
@@ -143,6 +143,119 @@ def create_invoice_item(
     return item
 
 
+def _locked_item(
+    conn: psycopg.Connection[Any], caller: Caller, item_id: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The item and its invoice (None while pending), both locked: the invoice first,
+    as the lock order says. An item can move between the read and the locks (a new
+    draft pulling it in, a deleted draft releasing it), so the invoice is looked up
+    again from the locked item until the two agree."""
+    expected = invoice_items.get(conn, item_id, caller.livemode)
+    for _ in range(3):
+        if expected is None:
+            raise NotFound(f"No such invoiceitem: '{item_id}'", param="id")
+        invoice_id = expected["invoice"]
+        invoice = invoices.get_for_update(conn, invoice_id, caller.livemode) if invoice_id else None
+        item = invoice_items.get_for_update(conn, item_id, caller.livemode)
+        if item is None or item["invoice"] == invoice_id:
+            if item is None:
+                raise NotFound(f"No such invoiceitem: '{item_id}'", param="id")
+            return item, invoice
+        expected = item
+    raise ConstraintConflict("The invoice item kept moving between invoices; retry.")
+
+
+def _updated_amounts(item: dict[str, Any], params: dict[str, Any]) -> dict[str, int]:
+    """The item's amounts after an update: a new `amount` replaces them (quantity 1),
+    a new `unit_amount` or `quantity` is multiplied by the other's current value."""
+    if "amount" in params:
+        amount, unit_amount, quantity = _item_amounts(params)
+    elif "unit_amount" in params or "quantity" in params:
+        amount, unit_amount, quantity = _item_amounts(
+            {
+                "unit_amount": params.get("unit_amount", item["unit_amount"]),
+                "quantity": params.get("quantity", item["quantity"]),
+            }
+        )
+    else:
+        return {}
+    return {"amount": amount, "unit_amount": unit_amount, "quantity": quantity}
+
+
+def _with_total(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    invoice: dict[str, Any] | None,
+    before: dict[str, Any] | None,
+    *,
+    now: int,
+) -> list[Event]:
+    """After a change to a draft's items: its total recomputed, and `invoice.updated`
+    with what the change moved (nothing for a pending item)."""
+    if invoice is None or before is None:
+        return []
+    after = render_invoice(conn, invoices.refresh_total(conn, invoice["id"]))
+    previous = changed_attributes(before, after)
+    if not previous:
+        return []
+    return [caller.event("invoice.updated", after, now=now, previous=previous)]
+
+
+def update_invoice_item(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    item_id: str,
+    params: dict[str, Any],
+    *,
+    now: int,
+) -> dict[str, Any]:
+    """Change a pending item, or one on a draft (amounts, description, metadata); the
+    draft's total follows. Writes `invoiceitem.updated` with the previous values and,
+    for a draft's item, `invoice.updated`; nothing when nothing changed. Refused, with
+    nothing written, once the item's invoice is finalized."""
+    with conn.transaction():
+        item, invoice = _locked_item(conn, caller, item_id)
+        rules.check_item_changeable(
+            item_id,
+            item["invoice"],
+            invoice["status"] if invoice else None,
+            param=min(params, default=None),  # the first field it tried to change
+        )
+        updated = {**item, **_updated_amounts(item, params)}
+        if "description" in params:
+            updated["description"] = params["description"] or None  # "" clears it
+        if "metadata" in params:
+            updated["metadata"] = merge_metadata(item["metadata"], params["metadata"])
+        if updated == item:
+            return item
+        before = render_invoice(conn, invoice) if invoice else None
+        old = render_invoice_item(item)
+        item = invoice_items.update(conn, updated)
+        new = render_invoice_item(item)
+        written = [
+            caller.event("invoiceitem.updated", new, now=now, previous=changed_attributes(old, new))
+        ]
+        events.add_all(conn, written + _with_total(conn, caller, invoice, before, now=now))
+    return item
+
+
+def delete_invoice_item(
+    conn: psycopg.Connection[Any], caller: Caller, item_id: str, *, now: int
+) -> None:
+    """Delete a pending item, or take one off a draft, whose total follows. Writes
+    `invoiceitem.deleted` (the item as it was) and, for a draft's item,
+    `invoice.updated`. Refused, with nothing written, once the invoice is finalized."""
+    with conn.transaction():
+        item, invoice = _locked_item(conn, caller, item_id)
+        rules.check_item_changeable(
+            item_id, item["invoice"], invoice["status"] if invoice else None
+        )
+        before = render_invoice(conn, invoice) if invoice else None
+        invoice_items.delete(conn, item_id)
+        written = [caller.event("invoiceitem.deleted", render_invoice_item(item), now=now)]
+        events.add_all(conn, written + _with_total(conn, caller, invoice, before, now=now))
+
+
 def create_invoice(
     conn: psycopg.Connection[Any],
     caller: Caller,
@@ -194,6 +307,34 @@ def create_invoice(
                 invoice = invoices.refresh_total(conn, invoice["id"])
         events.add(conn, caller.event("invoice.created", render_invoice(conn, invoice), now=now))
     return invoice
+
+
+def delete_invoice(
+    conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, *, now: int
+) -> None:
+    """Delete a draft for good; a finalized invoice is refused (it can be voided).
+
+    Its items are not lost with it: they become pending again, for the customer's next
+    invoice, each with `invoiceitem.updated` (previous `invoice`); then `invoice.deleted`
+    carries the draft as it was. A draft has no payments and no balance transactions
+    (both come with finalizing), so nothing else refers to it.
+    """
+    with conn.transaction():
+        invoice = _locked(conn, caller, invoice_id)
+        rules.check_move(invoice["status"], "delete")
+        last = render_invoice(conn, invoice)
+        written = [
+            caller.event(
+                "invoiceitem.updated",
+                render_invoice_item(item),
+                now=now,
+                previous={"invoice": invoice_id},
+            )
+            for item in invoice_items.release(conn, invoice_id)
+        ]
+        invoices.delete(conn, invoice_id)
+        written.append(caller.event("invoice.deleted", last, now=now))
+        events.add_all(conn, written)
 
 
 def _due_date(params: dict[str, Any], collection_method: str, *, created: int) -> int | None:

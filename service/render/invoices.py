@@ -202,6 +202,11 @@ def render_invoice_item(row: dict[str, Any]) -> dict[str, Any]:
     return _item.dump(row)  # type: ignore[no-any-return]
 
 
+def render_deleted(object_name: str, object_id: str) -> dict[str, Any]:
+    """Stripe's answer to a DELETE: `{"id", "object", "deleted": true}`."""
+    return {"id": object_id, "object": object_name, "deleted": True}
+
+
 def lines_url(invoice_id: str) -> str:
     return f"/v1/invoices/{invoice_id}/lines"
 

@@ -35,6 +35,60 @@ def get(conn: psycopg.Connection[Any], item_id: str, livemode: bool) -> dict[str
     ).fetchone()
 
 
+def get_for_update(
+    conn: psycopg.Connection[Any], item_id: str, livemode: bool
+) -> dict[str, Any] | None:
+    """The item, locked until the end of the caller's transaction (after its invoice's
+    lock: the lock order)."""
+    return conn.execute(
+        """
+        SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+            currency, description, metadata, created
+        FROM invoice_items WHERE id = %(id)s AND livemode = %(livemode)s
+        FOR UPDATE
+        """,
+        {"id": item_id, "livemode": livemode},
+    ).fetchone()
+
+
+def update(conn: psycopg.Connection[Any], item: dict[str, Any]) -> dict[str, Any]:
+    """Write the changeable fields of `item`: its amounts, description and metadata."""
+    (row,) = conn.execute(
+        """
+        UPDATE invoice_items SET amount = %(amount)s, unit_amount = %(unit_amount)s,
+            quantity = %(quantity)s, description = %(description)s, metadata = %(metadata)s
+        WHERE id = %(id)s
+        RETURNING id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+            currency, description, metadata, created
+        """,
+        {**item, "metadata": Jsonb(item["metadata"])},
+    ).fetchall()
+    return row
+
+
+def delete(conn: psycopg.Connection[Any], item_id: str) -> None:
+    conn.execute("DELETE FROM invoice_items WHERE id = %(id)s", {"id": item_id})
+
+
+def release(conn: psycopg.Connection[Any], invoice_id: str) -> list[dict[str, Any]]:
+    """Take every item off `invoice_id`, pending again (no longer anyone's line), oldest
+    first; call with the invoice locked."""
+    return conn.execute(
+        """
+        WITH released AS (
+            UPDATE invoice_items SET invoice = NULL, line_id = NULL
+            WHERE invoice = %(invoice)s
+            RETURNING seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
+                quantity, currency, description, metadata, created
+        )
+        SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+            currency, description, metadata, created
+        FROM released ORDER BY seq
+        """,
+        {"invoice": invoice_id},
+    ).fetchall()
+
+
 def latest_pending_currency(
     conn: psycopg.Connection[Any], customer: str, livemode: bool
 ) -> str | None:

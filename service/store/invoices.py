@@ -302,6 +302,11 @@ def update_state(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict
     return row
 
 
+def delete(conn: psycopg.Connection[Any], invoice_id: str) -> None:
+    """Delete a draft (its items released first: they reference it)."""
+    conn.execute("DELETE FROM invoices WHERE id = %(id)s", {"id": invoice_id})
+
+
 def has_payments(conn: psycopg.Connection[Any], invoice_id: str, statuses: tuple[str, ...]) -> bool:
     """Whether the invoice has an invoice payment in one of `statuses`."""
     row = conn.execute(
