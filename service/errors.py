@@ -31,7 +31,12 @@ class InvalidRequest(TallyError):
     """A parameter is missing, malformed or not allowed in this state."""
 
 
-class UnknownParameter(InvalidRequest):
+class InvalidParameter(InvalidRequest):
+    """A parameter failed validation, so the operation never began. Stripe saves no
+    idempotent result for it, and neither does Tally (service/api/idempotency.py)."""
+
+
+class UnknownParameter(InvalidParameter):
     """A parameter the endpoint does not take."""
 
     default_code = "parameter_unknown"

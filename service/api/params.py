@@ -1,5 +1,8 @@
 """Request parameters: Stripe's bracket form encoding (or JSON) decoded into plain
-dicts and lists, then validated with a marshmallow schema into Stripe's errors."""
+dicts and lists, then validated with a marshmallow schema into Stripe's errors.
+
+Every refusal here is an InvalidParameter: the request failed validation before its
+operation began, so no idempotent result is saved for it."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from urllib.parse import parse_qsl
 import marshmallow
 from flask import Request
 
-from service.errors import InvalidRequest, UnknownParameter
+from service.errors import InvalidParameter, UnknownParameter
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
@@ -23,7 +26,7 @@ def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     for raw_key, value in pairs:
         match = _KEY.match(raw_key)
         if not match:
-            raise InvalidRequest(f"Invalid parameter name: {raw_key}", param=raw_key)
+            raise InvalidParameter(f"Invalid parameter name: {raw_key}", param=raw_key)
         path = [match.group(1), *_SEGMENT.findall(match.group(2))]
         node: Any = root
         for depth, segment in enumerate(path[:-1]):
@@ -33,7 +36,7 @@ def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
                 child = [] if nxt == "" else {}
                 _put(node, segment, child, raw_key)
             elif not isinstance(child, (dict, list)):
-                raise InvalidRequest(f"Invalid parameter: {raw_key}", param=raw_key)
+                raise InvalidParameter(f"Invalid parameter: {raw_key}", param=raw_key)
             node = child
         _put(node, path[-1], value, raw_key)
     # Only values become lists: the parameters themselves stay named, even `0=x`.
@@ -43,10 +46,10 @@ def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 def _put(node: Any, segment: str, value: Any, raw_key: str) -> None:
     if isinstance(node, list):
         if segment != "":
-            raise InvalidRequest(f"Invalid array parameter: {raw_key}", param=raw_key)
+            raise InvalidParameter(f"Invalid array parameter: {raw_key}", param=raw_key)
         node.append(value)
     elif segment == "":
-        raise InvalidRequest(f"Invalid array parameter: {raw_key}", param=raw_key)
+        raise InvalidParameter(f"Invalid array parameter: {raw_key}", param=raw_key)
     else:
         node[segment] = value
 
@@ -66,7 +69,7 @@ def _lists_from_indexes(value: Any) -> Any:
 def request_params(request: Request) -> dict[str, Any]:
     """All parameters of a request: the query string, then the body (form or JSON)."""
     if "\x00" in request.path:
-        raise InvalidRequest("The request URL contains a NUL character.")
+        raise InvalidParameter("The request URL contains a NUL character.")
     params = _params(request)
     _refuse_nul(params, "")
     return params
@@ -76,7 +79,7 @@ def _refuse_nul(value: Any, name: str) -> None:
     """PostgreSQL text cannot hold NUL: refuse it here, naming the parameter."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise InvalidRequest(f"Invalid {name}: contains a NUL character.", param=name)
+            raise InvalidParameter(f"Invalid {name}: contains a NUL character.", param=name)
     elif isinstance(value, dict):
         for key, item in value.items():
             _refuse_nul(str(key), f"{name}[{key}]" if name else str(key))
@@ -97,16 +100,16 @@ def _params(request: Request) -> dict[str, Any]:
         try:
             parsed = json.loads(body)
         except ValueError:
-            raise InvalidRequest("Invalid JSON body.") from None
+            raise InvalidParameter("Invalid JSON body.") from None
         if not isinstance(parsed, dict):
-            raise InvalidRequest("A JSON body must be an object.")
+            raise InvalidParameter("A JSON body must be an object.")
         params.update(parsed)
         return params
     try:
         text = body.decode("utf-8")
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
     except (UnicodeDecodeError, ValueError):
-        raise InvalidRequest("Invalid form-encoded body.") from None
+        raise InvalidParameter("Invalid form-encoded body.") from None
     params.update(decode_form(pairs))
     return params
 
@@ -120,11 +123,11 @@ def load(schema: marshmallow.Schema, params: dict[str, Any]) -> dict[str, Any]:
         if message == "Unknown field.":
             raise UnknownParameter(f"Received unknown parameter: {param}", param=param) from None
         if message == "Missing data for required field.":
-            raise InvalidRequest(
+            raise InvalidParameter(
                 f"Missing required param: {param}.", param=param, code="parameter_missing"
             ) from None
         code = "parameter_invalid_integer" if message == "Not a valid integer." else None
-        raise InvalidRequest(f"Invalid {param}: {message}", param=param, code=code) from None
+        raise InvalidParameter(f"Invalid {param}: {message}", param=param, code=code) from None
 
 
 def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
