@@ -43,6 +43,19 @@ _CHECKS: dict[str, str] = {
         WHERE ip.status = 'paid' AND pi.status <> 'succeeded'
         LIMIT 100
     """,
+    # A success Stripe reported for a PaymentIntent Tally had canceled (migration 0017):
+    # the money arrived, and stays a breach while it is on no invoice (an operator's call).
+    "canceled_payment_intent_succeeded": """
+        SELECT pi.id, format('succeeded at Stripe after Tally canceled it at %s, so the '
+                             'cancel never reached Stripe; %s', pi.superseded_canceled_at,
+                             CASE WHEN ip.id IS NULL THEN 'it is attached to no invoice'
+                                  ELSE format('its invoice payment %s of invoice %s is %s',
+                                              ip.id, ip.invoice, ip.status) END) AS detail
+        FROM payment_intents pi
+        LEFT JOIN invoice_payments ip ON ip.payment_intent = pi.id
+        WHERE pi.superseded_canceled_at IS NOT NULL AND ip.status IS DISTINCT FROM 'paid'
+        LIMIT 100
+    """,
     # customer.balance = Σ its balance transactions.
     "customer_balance_is_sum_of_transactions": """
         SELECT c.id, format('balance=%s, transactions sum to %s',
