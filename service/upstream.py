@@ -138,7 +138,7 @@ class Upstream:
         # The caller hears what kind of failure; the log keeps upstream's own words.
         log.warning("upstream %s of %s %s failed: %s", action, kind, object_id, exc or why)
         return UpstreamUnavailable(
-            f"Could not {action} {kind} '{object_id}' at Stripe ({why}); nothing was changed. "
+            f"Could not {action} {kind} '{object_id}' at Stripe ({why}); Tally changed nothing. "
             "Retry the request.",
             param=kind,
         )
