@@ -657,3 +657,25 @@ def test_without_upstream_a_payment_intent_from_stripe_is_canceled_in_tally(api,
     # then Tally, owning its PaymentIntents without an upstream, canceled it itself
     assert response.status_code == 200, response.json
     assert row(db, "payment_intents", pi["id"])["status"] == "canceled"
+
+
+def test_no_row_is_locked_while_stripe_is_asked_to_cancel(a, b, b_app, service_urls):
+    # given B's invoice with A's PaymentIntent attached, and A hanging
+    invoice, pi = attached_in_b(a, b, 300)
+    a.faults.fail("hang")
+
+    # when a cancel under an Idempotency-Key (one request transaction) waits on A
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(
+            cancel, ApiClient(b_app), pi["id"], **{"Idempotency-Key": "held-cancel"}
+        )
+        assert a.faults.hanging.wait(BOUND)
+        # then the PaymentIntent, its invoice payment and its invoice are free meanwhile
+        with psycopg.connect(service_urls["DATABASE_URL"]) as conn:
+            conn.execute("SET lock_timeout = '200ms'")
+            conn.execute("SELECT 1 FROM payment_intents WHERE id = %s FOR UPDATE", (pi["id"],))
+            conn.execute(
+                "SELECT 1 FROM invoice_payments WHERE payment_intent = %s FOR UPDATE", (pi["id"],)
+            )
+            conn.execute("SELECT 1 FROM invoices WHERE id = %s FOR UPDATE", (invoice["id"],))
+        assert waiting.result().status_code == 503
