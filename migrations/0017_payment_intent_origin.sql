@@ -2,8 +2,9 @@
 -- POST /v1/payment_intents, Tally's alone, so a cancel is Tally's to make. 'stripe':
 -- first seen in a Stripe event or fetched from upstream Stripe, which can still collect
 -- it, so with upstream configured a cancel must reach Stripe first. Rows older than
--- this column cannot be told apart; they count as Stripe's, the side on which a cancel
--- that Tally did not own is refused by Stripe rather than left to collect unseen.
+-- this column cannot be told apart and count as Stripe's: if one was Tally's, Stripe
+-- refuses its cancel (no such PaymentIntent) where the caller sees it, while the other
+-- guess would leave a real one free to collect unseen.
 ALTER TABLE payment_intents
     ADD COLUMN origin text NOT NULL DEFAULT 'stripe' CHECK (origin IN ('tally', 'stripe'));
 
@@ -11,7 +12,8 @@ ALTER TABLE payment_intents
 -- PaymentIntent cannot succeed at Stripe, so Tally's cancel never reached Stripe and
 -- the money arrived. The copy moves to succeeded (Stripe's truth) and keeps here the
 -- canceled_at it had; its canceled invoice payment is not credited, and the ledger
--- check reports it until an operator has it on an invoice (rare: a partial index).
+-- check reports it until its money is on an invoice (such rows are rare, hence the
+-- partial index).
 ALTER TABLE payment_intents ADD COLUMN superseded_canceled_at bigint;
 CREATE INDEX payment_intents_superseded_cancel_idx ON payment_intents (id)
     WHERE superseded_canceled_at IS NOT NULL;
