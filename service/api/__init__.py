@@ -21,6 +21,7 @@ from service.domain.ids import REQUEST, new_id
 from service.errors import (
     AuthenticationFailed,
     ConstraintConflict,
+    InvalidParameter,
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
@@ -136,6 +137,8 @@ def _after(response: Response) -> Response:
 
 
 def _render_error(error: TallyError) -> tuple[Response, int]:
+    if isinstance(error, InvalidParameter):
+        idempotency.discard()
     response = jsonify(error.to_dict())
     if isinstance(error, RateLimited):
         response.headers["Retry-After"] = str(error.retry_after)
