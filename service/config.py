@@ -57,6 +57,11 @@ class Settings:
     # live-mode limit (100); a Settings built in code (tests) sets its own.
     rate_limit_per_second: int = 0
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every configured credential, for the logs to redact whatever its shape."""
+        return (*self.api_keys, *self.webhook_secrets, *filter(None, [self.stripe_api_key]))
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         api_keys = _csv(environ.get("TALLY_API_KEYS"))

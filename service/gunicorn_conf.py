@@ -12,11 +12,13 @@ clears before forking them; a worker that exits is marked dead. /metrics sums th
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from gunicorn.glogging import Logger
 
 from service import observability
+from service.config import ConfigError, Settings
 
 
 class JsonLogger(Logger):
@@ -29,6 +31,13 @@ class JsonLogger(Logger):
                 log.removeHandler(handler)
             log.propagate = True
         observability.configure_logging(self.LOG_LEVELS.get(cfg.loglevel.lower(), logging.INFO))
+        # The master logs its whole configuration at debug level, `-e` values included,
+        # before it forks the workers that read Settings themselves.
+        try:
+            settings = Settings.from_env({**os.environ, **cfg.env})
+        except (ConfigError, ValueError):
+            return  # the workers refuse to start, and say why
+        observability.redact_values(settings.secrets)
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         """Nothing: the app logs each request (without credentials) itself."""

@@ -14,6 +14,7 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 
 from service import queue
 from service.config import Settings
+from service.observability import redact_values
 from service.operations.deliver import longest_batch_seconds
 from workers import observability  # noqa: F401  (connects its JSON-log and metric hooks)
 from workers.resources import ProcessResources
@@ -26,6 +27,8 @@ class TallyCelery(Celery):
 
 
 def make_celery(settings: Settings) -> TallyCelery:
+    # The worker's and beat's logs, whoever configures them, redact these.
+    redact_values(settings.secrets)
     app = TallyCelery("tally", set_as_current=True, include=["workers.tasks"])
     queue.configure(app, settings)
     app.conf.update(
