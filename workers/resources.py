@@ -3,6 +3,8 @@
 Opened on first use in the process that uses them, never before a fork (psycopg:
 a pool must not cross fork()). Under the prefork pool each child opens its own;
 under the threads or solo pool the one process shares them between its threads.
+The connection pool holds as many connections as the process runs tasks at once,
+plus a spare: two in a prefork child or under solo, concurrency + 1 under threads.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from service import upstream
 from service.config import Settings
-from service.db import make_pool
+from service.db import make_pool, pool_max_for
 from service.queue import TaskQueue
 from service.redis_client import connect_redis
 from service.upstream import Upstream
@@ -34,10 +36,17 @@ class Opened:
     pid: int
 
 
+# A process whose Celery pool is unknown (a task called outside a worker): the cap
+# every process had before pools followed their process.
+UNKNOWN_POOL_MAX = 10
+
+
 class ProcessResources:
     def __init__(self, settings: Settings, celery: Celery):
         self.settings = settings
         self.celery = celery
+        # Tasks this process runs at once, told by the worker's signals (workers/app.py).
+        self.tasks_at_once: int | None = None
         self._opened: Opened | None = None
         self._lock = threading.Lock()
 
@@ -59,9 +68,11 @@ class ProcessResources:
             opened.redis.close()
 
     def _open(self) -> Opened:
+        at_once = self.tasks_at_once
         pool = make_pool(
             self.settings.database_url,
-            max_size=self.settings.pool_max_size,
+            max_size=self.settings.pool_max_size
+            or (pool_max_for(at_once) if at_once else UNKNOWN_POOL_MAX),
             name=f"worker-{os.getpid()}",
         )
         pool.open(wait=False)

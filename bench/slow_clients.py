@@ -1,0 +1,135 @@
+"""Slow clients against the web tier: do a few connections that trickle their headers
+at one byte a second take every gunicorn worker?
+
+`measure(base_url)` opens SLOW_CLIENTS connections that each send a request's headers
+one byte a second and never finish them, waits until the server has taken them, then
+times GET /healthz and a signed POST /webhooks/stripe (signed with BENCH_SECRET), one
+fresh connection each, while the slow ones go on trickling.
+
+tests/test_slow_clients.py runs it against the Procfile's web line. To measure
+another setup (gunicorn behind nginx, another worker class), start it with
+TALLY_API_KEYS and STRIPE_WEBHOOK_SECRETS=whsec_bench_secret and run
+
+    python -m bench.slow_clients --url http://127.0.0.1:PORT
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+
+from bench.intake import signed_requests
+
+SLOW_CLIENTS = 4
+# Long enough for every worker to have accepted a slow connection and be reading it.
+SETTLE_SECONDS = 2.0
+# A request not answered by then counts as this long: "no answer".
+GIVE_UP_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Timings:
+    healthz: list[float]
+    webhook: list[float]
+
+    @property
+    def worst(self) -> float:
+        return max(self.healthz + self.webhook)
+
+    def summary(self) -> str:
+        def fmt(values: list[float]) -> str:
+            return ", ".join(
+                f"{v * 1000:.0f} ms" if v < GIVE_UP_SECONDS else "no answer" for v in values
+            )
+
+        return f"/healthz: {fmt(self.healthz)}; signed webhook: {fmt(self.webhook)}"
+
+
+@contextlib.contextmanager
+def trickling(base_url: str, count: int = SLOW_CLIENTS) -> Iterator[None]:
+    """`count` connections sending a request's headers one byte a second, until exit."""
+    url = urlsplit(base_url)
+    address = (url.hostname or "127.0.0.1", url.port or 80)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        headers = b"POST /webhooks/stripe HTTP/1.1\r\nHost: slow\r\nX-Trickle: " + b"a" * 4096
+        with socket.create_connection(address, timeout=5) as sock:
+            for byte in headers:
+                if stop.is_set():
+                    return
+                try:
+                    sock.sendall(bytes([byte]))
+                except OSError:  # the server gave up on us, which is fine
+                    return
+                stop.wait(1.0)
+
+    threads = [threading.Thread(target=trickle, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+
+
+def _timed(send: object) -> float:
+    started = time.perf_counter()
+    try:
+        response = send()  # type: ignore[operator]
+    except requests.RequestException:
+        return GIVE_UP_SECONDS
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise AssertionError(f"{response.request.url}: {response.status_code} {response.text}")
+    return elapsed
+
+
+def measure(base_url: str, rounds: int = 3) -> Timings:
+    """Timings of /healthz and a signed webhook while SLOW_CLIENTS connections trickle."""
+    signed = signed_requests(rounds)
+    healthz: list[float] = []
+    webhook: list[float] = []
+    with trickling(base_url):
+        time.sleep(SETTLE_SECONDS)
+        for signature, body in signed:
+            healthz.append(
+                _timed(lambda: requests.get(f"{base_url}/healthz", timeout=GIVE_UP_SECONDS))
+            )
+            webhook.append(
+                _timed(
+                    lambda signature=signature, body=body: requests.post(
+                        f"{base_url}/webhooks/stripe",
+                        data=body,
+                        headers={
+                            "Stripe-Signature": signature,
+                            "Content-Type": "application/json",
+                        },
+                        timeout=GIVE_UP_SECONDS,
+                    )
+                )
+            )
+    return Timings(healthz, webhook)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", required=True, help="base URL of a running Tally web tier")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    timings = measure(args.url.rstrip("/"), args.rounds)
+    print(f"with {SLOW_CLIENTS} slow clients: {timings.summary()}")
+
+
+if __name__ == "__main__":
+    main()
