@@ -20,7 +20,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -83,10 +83,10 @@ def trickling(base_url: str, count: int = SLOW_CLIENTS) -> Iterator[None]:
             thread.join(5)
 
 
-def _timed(send: object) -> float:
+def _timed(send: Callable[[], requests.Response]) -> float:
     started = time.perf_counter()
     try:
-        response = send()  # type: ignore[operator]
+        response = send()
     except requests.RequestException:
         return GIVE_UP_SECONDS
     elapsed = time.perf_counter() - started
@@ -95,12 +95,12 @@ def _timed(send: object) -> float:
     return elapsed
 
 
-def measure(base_url: str, rounds: int = 3) -> Timings:
-    """Timings of /healthz and a signed webhook while SLOW_CLIENTS connections trickle."""
+def measure(base_url: str, rounds: int = 3, slow: int = SLOW_CLIENTS) -> Timings:
+    """Timings of /healthz and a signed webhook while `slow` connections trickle."""
     signed = signed_requests(rounds)
     healthz: list[float] = []
     webhook: list[float] = []
-    with trickling(base_url):
+    with trickling(base_url, slow):
         time.sleep(SETTLE_SECONDS)
         for signature, body in signed:
             healthz.append(
@@ -126,9 +126,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="base URL of a running Tally web tier")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--slow", type=int, default=SLOW_CLIENTS, help="slow clients")
     args = parser.parse_args()
-    timings = measure(args.url.rstrip("/"), args.rounds)
-    print(f"with {SLOW_CLIENTS} slow clients: {timings.summary()}")
+    timings = measure(args.url.rstrip("/"), args.rounds, args.slow)
+    print(f"with {args.slow} slow clients: {timings.summary()}")
 
 
 if __name__ == "__main__":
