@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import logging
@@ -14,6 +15,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from service import observability
+from service.app import create_app
 from tests.conftest import TEST_KEY, ApiClient
 
 # A secret's fragment this long in a log line counts as a leak.
@@ -122,6 +124,26 @@ def test_no_secret_nor_any_fragment_of_one_reaches_a_log_line(json_log: Any) -> 
         assert observability.REDACTED in text
         checked += 1
     assert checked == 3000 + len(CONFIGURED)
+
+
+def test_an_app_teaches_the_logs_its_configured_secrets(settings: Any, json_log: Any) -> None:
+    logger, written = json_log
+    # given: a webhook secret and a Stripe key of no recognisable shape
+    odd_secret = "hook-" + _token_urlsafe(random.Random(), 18)
+    odd_key = "upstream-" + _token_urlsafe(random.Random(), 18)
+    logger.warning("before: %s", odd_secret)
+    assert odd_secret in written()
+    # when: the web process starts with them
+    app = create_app(
+        dataclasses.replace(settings, webhook_secrets=(odd_secret,), stripe_api_key=odd_key)
+    )
+    app.extensions["pool"].close()
+    # then
+    logger.warning("after: %s and %s", odd_secret, quote(odd_key, safe=""))
+    text = written()
+    assert odd_secret not in text
+    assert odd_key not in text
+    assert json.loads(text)["message"] == "after: [redacted] and [redacted]"
 
 
 def test_redaction_leaves_ordinary_text_alone(json_log: Any) -> None:
