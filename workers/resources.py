@@ -9,6 +9,7 @@ plus a spare: two in a prefork child or under solo, concurrency + 1 under thread
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from service.db import make_pool, pool_max_for
 from service.queue import TaskQueue
 from service.redis_client import connect_redis
 from service.upstream import Upstream
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +72,13 @@ class ProcessResources:
 
     def _open(self) -> Opened:
         at_once = self.tasks_at_once
-        pool = make_pool(
-            self.settings.database_url,
-            max_size=self.settings.pool_max_size
-            or (pool_max_for(at_once) if at_once else UNKNOWN_POOL_MAX),
-            name=f"worker-{os.getpid()}",
+        pool_max = self.settings.pool_max_size or (
+            pool_max_for(at_once) if at_once else UNKNOWN_POOL_MAX
         )
+        pool = make_pool(
+            self.settings.database_url, max_size=pool_max, name=f"worker-{os.getpid()}"
+        )
+        log.info("connection pool opened", extra={"pool_max": pool_max, "tasks_at_once": at_once})
         pool.open(wait=False)
         client = connect_redis(self.settings.redis_url, timeout=2, connect_timeout=1)
         return Opened(
