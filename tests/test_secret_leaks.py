@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import logging
+import os
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,9 +15,12 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from bench.stack import Stack
 from service import observability
 from service.app import create_app
+from service.localenv import free_port
 from tests.conftest import TEST_KEY, ApiClient
+from tests.pipeline_support import wait_for
 
 # A secret's fragment this long in a log line counts as a leak.
 FRAGMENT = 6
@@ -201,3 +205,35 @@ def test_a_database_refusal_names_no_constraint(private_app: Any, db: Any) -> No
     for internal in ("customers_pkey", "pkey", "UniqueViolation", "IntegrityError", "psycopg"):
         assert internal not in response.text
     assert db.execute("SELECT count(*) AS n FROM customers").fetchone()["n"] == before
+
+
+@pytest.mark.timeout(60)
+def test_gunicorns_master_redacts_the_secrets_given_to_it(settings: Any, tmp_path: Any) -> None:
+    # given: a secret of no recognisable shape passed with -e, which the master's debug
+    # log prints in its configuration before any worker reads Settings
+    odd_secret = "hook-" + _token_urlsafe(random.Random(), 18)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TALLY_", "STRIPE_"))}
+    env.update(
+        DATABASE_URL=settings.database_url,
+        REDIS_URL=settings.redis_url,
+        TALLY_API_KEYS=TEST_KEY,
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+    )
+    stack = Stack(env, tmp_path)
+    try:
+        # when
+        stack.start(
+            "web",
+            "web",
+            replace={"--timeout 30": f"--timeout 30 --log-level debug "
+                     f"-e STRIPE_WEBHOOK_SECRETS={odd_secret}"},
+            env={"PORT": str(free_port())},
+        )  # fmt: skip
+        log = tmp_path / "web.log"
+        wait_for(lambda: "Current configuration" in log.read_text(), 30, "the master's config")
+    finally:
+        stack.stop_all()
+    # then
+    text = log.read_text()
+    assert "raw_env" in text
+    assert odd_secret not in text
