@@ -8,11 +8,13 @@ status, duration and request id (service/api/metrics.py).
 Metrics: the workers write to a multiprocess directory the master creates and
 clears before forking them; a worker that exits is marked dead. /metrics sums them.
 
-Slow clients: gunicorn's sync worker reads a whole request before it takes another,
-so four clients trickling their headers took both workers and /healthz went
-unanswered; gthread workers give each connection a thread, and answered in tens of
-milliseconds with the same four (bench/slow_clients.py, README "Slow clients").
-Many more slow clients than threads still need a buffering proxy in front.
+Slow clients: "When using the default synchronous workers you must ensure the proxy
+buffers slow clients; otherwise Gunicorn becomes vulnerable to denial-of-service
+attacks" (gunicorn.org/deploy). Measured: four clients trickling their headers took
+both sync workers and /healthz went unanswered; gthread workers give each connection
+a thread, and answered in tens of milliseconds with the same four
+(bench/slow_clients.py, README "Slow clients and proxies"). Many more slow clients
+than threads still need a buffering proxy in front.
 """
 
 from __future__ import annotations
