@@ -17,7 +17,8 @@ from bench.stack import Stack
 from service.migrate import migrate
 from tests.pipeline_support import RedisServer
 
-SCRATCH_DB = "tally_slow_clients"
+# Per run: two checkouts' suites may share one PostgreSQL.
+SCRATCH_DB = f"tally_slow_clients_{os.getpid()}"
 
 
 @pytest.fixture
