@@ -9,17 +9,20 @@ from flask import Flask
 from service import api, observability, upstream
 from service.api.ratelimit import RateLimiter
 from service.config import Settings
-from service.db import make_pool
+from service.db import make_pool, pool_max_for
 from service.queue import make_task_queue
 from service.redis_client import connect_redis
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
+    observability.redact_values(settings.secrets)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    pool = make_pool(settings.database_url, max_size=settings.pool_max_size, name="web")
+    # Under gunicorn's gthread workers a worker runs web_threads requests at once.
+    pool_max = settings.pool_max_size or pool_max_for(settings.web_threads)
+    pool = make_pool(settings.database_url, max_size=pool_max, name="web")
     # Opened here, after gunicorn forks its workers (never --preload).
     pool.open(wait=False)
     app.extensions["settings"] = settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from collections.abc import Mapping
@@ -24,6 +25,11 @@ DEFAULT_MIGRATION_LOCK_TIMEOUT = 2.0
 
 # A week: a stream consumer down for longer catches up with `tally events republish`.
 DEFAULT_STREAM_RETENTION = 7 * 24 * 3600.0
+
+# Threads per gunicorn worker (gthread): more than a few slow clients can hold at once.
+DEFAULT_WEB_THREADS = 8
+# Whose X-Forwarded-* headers are believed (gunicorn's own default and variable).
+DEFAULT_TRUSTED_PROXIES = "127.0.0.1,::1"
 
 # About three days of exponential backoff, as Stripe retries its own webhooks.
 DEFAULT_RETRY_SCHEDULE = (60, 300, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400)
@@ -76,6 +82,26 @@ def _positive(name: str, environ: Mapping[str, str], default: float) -> float:
     return value
 
 
+def web_threads(environ: Mapping[str, str] = os.environ) -> int:
+    """Threads per web worker, for gunicorn's configuration and the web's pool."""
+    return int(environ.get("WEB_THREADS", DEFAULT_WEB_THREADS))
+
+
+def trusted_proxies(environ: Mapping[str, str] = os.environ) -> tuple[str, ...]:
+    """Addresses or networks of the proxies whose X-Forwarded-For and X-Forwarded-Proto
+    are believed: FORWARDED_ALLOW_IPS, the variable gunicorn itself reads."""
+    proxies = _csv(environ.get("FORWARDED_ALLOW_IPS", DEFAULT_TRUSTED_PROXIES))
+    for entry in proxies:
+        if entry != "*":
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"FORWARDED_ALLOW_IPS: {entry!r} is not an address or network"
+                ) from None
+    return proxies
+
+
 def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
@@ -118,7 +144,12 @@ class Settings:
     stripe_api_base: str = DEFAULT_STRIPE_API_BASE
     stripe_api_timeout: float = MAX_STRIPE_API_TIMEOUT
     open_payment_refetch_after: int = 3600
-    pool_max_size: int = 10
+    # Connections per process; None: what the process can use at once (db.pool_max_for).
+    pool_max_size: int | None = None
+    web_threads: int = DEFAULT_WEB_THREADS
+    trusted_proxies: tuple[str, ...] = _csv(DEFAULT_TRUSTED_PROXIES)
+    # A bearer token GET /metrics requires; None leaves it open.
+    metrics_token: str | None = None
     # Seconds the event stream keeps an entry (trimmed by age; PostgreSQL keeps every
     # event, and `tally events republish` puts them back).
     stream_retention: float = DEFAULT_STREAM_RETENTION
@@ -127,6 +158,12 @@ class Settings:
     # Requests per second per API key; 0 is unlimited. from_env defaults to Stripe's
     # live-mode limit (100); a Settings built in code (tests) sets its own.
     rate_limit_per_second: int = 0
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every configured credential, for the logs to redact whatever its shape."""
+        optional = [self.stripe_api_key, self.metrics_token]
+        return (*self.api_keys, *self.webhook_secrets.all, *filter(None, optional))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -164,7 +201,12 @@ class Settings:
             or DEFAULT_STRIPE_API_BASE,
             stripe_api_timeout=stripe_api_timeout,
             open_payment_refetch_after=int(environ.get("TALLY_OPEN_PAYMENT_REFETCH_AFTER", "3600")),
-            pool_max_size=int(environ.get("TALLY_DB_POOL_MAX", "10")),
+            pool_max_size=int(environ["TALLY_DB_POOL_MAX"])
+            if environ.get("TALLY_DB_POOL_MAX")
+            else None,
+            web_threads=web_threads(environ),
+            trusted_proxies=trusted_proxies(environ),
+            metrics_token=environ.get("TALLY_METRICS_TOKEN") or None,
             stream_retention=stream_retention(environ),
             retention=retention(environ),
             rate_limit_per_second=int(environ.get("TALLY_RATE_LIMIT", "100")),

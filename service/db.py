@@ -16,6 +16,13 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+def pool_max_for(at_once: int) -> int:
+    """The connections a process that runs `at_once` requests or tasks at a time can
+    use: one each (a request or a task holds one), and a spare so that one being
+    replaced after a broken connection never makes the others wait."""
+    return at_once + 1
+
+
 def make_pool(dsn: str, *, max_size: int = 10, name: str = "tally") -> ConnectionPool:
     """An autocommit, dict-row pool; transactions are opened by operations only."""
     return ConnectionPool(

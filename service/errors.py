@@ -8,8 +8,8 @@ from typing import ClassVar
 class TallyError(Exception):
     """Base: an error the API renders as Stripe's {"error": {...}} object."""
 
-    status: ClassVar[int] = 400
-    type: ClassVar[str] = "invalid_request_error"
+    status: int = 400
+    type: str = "invalid_request_error"
     default_code: ClassVar[str | None] = None
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
@@ -31,7 +31,12 @@ class InvalidRequest(TallyError):
     """A parameter is missing, malformed or not allowed in this state."""
 
 
-class UnknownParameter(InvalidRequest):
+class InvalidParameter(InvalidRequest):
+    """A parameter failed validation, so the operation never began. Stripe saves no
+    idempotent result for it, and neither does Tally (service/api/idempotency.py)."""
+
+
+class UnknownParameter(InvalidParameter):
     """A parameter the endpoint does not take."""
 
     default_code = "parameter_unknown"
@@ -102,6 +107,18 @@ class UpstreamUnavailable(ServiceUnavailable):
     changed, and the caller should retry. A 503 like PostgreSQL's: the stripe SDK retries
     every 5xx, and 502/504 are what a proxy in front of Tally answers when Tally itself
     is down, which on a dashboard should not look like Stripe being down."""
+
+
+class UpstreamRefused(TallyError):
+    """Upstream Stripe refused the request (a PaymentIntent that succeeded meanwhile, say):
+    Stripe's own error, passed to the caller as Stripe gave it; nothing was changed."""
+
+    def __init__(
+        self, message: str, *, status: int, type_: str, param: str | None, code: str | None
+    ):
+        super().__init__(message, param=param, code=code)
+        self.status = status
+        self.type = type_
 
 
 class SignatureInvalid(InvalidRequest):

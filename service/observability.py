@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import glob
+import json
 import logging
 import os
 import re
@@ -200,18 +201,81 @@ def log_context() -> dict[str, Any]:
     return dict(_context.get({}))
 
 
+# A character of a key or secret: base64 in either alphabet (token_urlsafe emits `-`
+# and `_`), Stripe's `*` mask, or any URL-encoded byte (`whsec_abc%2Dxyz`).
+_KEY_CHAR = r"(?:[0-9A-Za-z_\-+/=*]|%[0-9A-Fa-f]{2})"
+_UNDERSCORE = r"(?:_|%5F)"
 # Stripe-style secret and restricted keys, webhook secrets, and credentials after an
-# auth scheme (a Basic credential is the key, base64-encoded).
+# auth scheme (a Basic credential is the key, base64-encoded). No word boundary before
+# them: in a JSON-escaped traceback a key may follow `\n`, and in a URL `%3D`.
 _SECRET = re.compile(
-    r"\b(?:sk|rk)_(?:test|live)_[0-9A-Za-z_]+"
-    r"|\bwhsec_[0-9A-Za-z_+/=]+"
-    r"|\b(?:Basic|Bearer)\s+[0-9A-Za-z_+/=.\-]{6,}",
+    # The lookahead lets most positions fail at once: half the time of the bare pattern.
+    r"(?=[srwb])(?:"
+    rf"(?:sk|rk){_UNDERSCORE}(?:test|live){_UNDERSCORE}{_KEY_CHAR}+"
+    rf"|whsec{_UNDERSCORE}{_KEY_CHAR}+"
+    rf"|(?:Basic|Bearer)(?:\s|%20|\+)+(?:[.~]|{_KEY_CHAR}){{6,}}"
+    ")",
     re.IGNORECASE,
 )
 REDACTED = "[redacted]"
+# Shorter configured values are not looked for: they would blank common words.
+MIN_REDACTED_VALUE = 6
+
+_values: frozenset[str] = frozenset()
+_exact: re.Pattern[str] | None = None
+
+
+def redact_values(values: Iterable[str | None]) -> None:
+    """Also redact these exact strings from every log line, whatever they look like:
+    the configured API keys and webhook secrets (a secret need not start with whsec_).
+
+    Called by each process with its Settings (create_app, make_celery, gunicorn's
+    master). Values add up and are never forgotten. Each is found raw, URL-encoded
+    (in part or whole) or escaped, as the formatter may write it.
+    """
+    global _values, _exact
+    _values = _values | {v for v in values if v and len(v) >= MIN_REDACTED_VALUE}
+    # Longest first, so a value containing another is redacted whole.
+    ordered = sorted(_values, key=len, reverse=True)
+    if not ordered:
+        return
+    # What a value's first character may be written as: a lookahead on those lets
+    # most positions of a line fail at once.
+    starts = {"\\", "%"} | {start for v in ordered for start in _forms_of(v[0])}
+    lookahead = "(?=[" + "".join(re.escape(c) for c in sorted(starts)) + "])"
+    _exact = re.compile(lookahead + "(?:" + "|".join(_any_form(v) for v in ordered) + ")")
+
+
+def _any_form(value: str) -> str:
+    """A pattern for `value` with each character raw, URL-encoded, or escaped as JSON or
+    a Python repr, at any depth (a dict's repr in a message, in a JSON line)."""
+    parts = []
+    for char in value:
+        if char == "\\":
+            parts.append(r"\\+")
+            continue
+        forms = {re.escape(form) for form in _forms_of(char)}
+        forms.add("(?i:" + "".join(f"%{byte:02X}" for byte in char.encode()) + ")")
+        if char == " ":
+            forms.add(r"\+")  # quote_plus
+        parts.append(r"\\*(?:" + "|".join(sorted(forms)) + ")")
+    return "".join(parts)
+
+
+def _forms_of(char: str) -> set[str]:
+    """`char`, and what follows the backslashes when JSON or a repr escapes it (`n` of
+    `\\n`, `u00e9` of `\\u00e9`)."""
+    return {
+        char,
+        json.dumps(char)[1:-1].lstrip("\\"),
+        char.encode("unicode_escape").decode().lstrip("\\"),
+    }
 
 
 def redact(text: str) -> str:
+    exact = _exact
+    if exact is not None:
+        text = exact.sub(REDACTED, text)
     return _SECRET.sub(REDACTED, text)
 
 

@@ -202,6 +202,7 @@ def test_a_failed_inbound_event_is_listed_and_replayed_by_id(tally, api, db, ser
             "type": "payment_intent.created",
             "livemode": False,
             "status": "failed",
+            "outcome": None,
             "attempts": 1,
             "received_at": mine[0]["received_at"],
             "last_error": "KeyError: 'boom'",
@@ -210,7 +211,16 @@ def test_a_failed_inbound_event_is_listed_and_replayed_by_id(tally, api, db, ser
     assert datetime.fromisoformat(mine[0]["received_at"]).tzinfo is not None
     assert {row["status"] for row in listed} == {"failed"}
     header = table.stdout.split("\n")[0].split()
-    assert header == ["ID", "TYPE", "LIVEMODE", "STATUS", "ATTEMPTS", "RECEIVED_AT", "LAST_ERROR"]
+    assert header == [
+        "ID",
+        "TYPE",
+        "LIVEMODE",
+        "STATUS",
+        "OUTCOME",
+        "ATTEMPTS",
+        "RECEIVED_AT",
+        "LAST_ERROR",
+    ]
     assert any(line.startswith(event_id) and "failed" in line for line in table.stdout.split("\n"))
 
     # when it is replayed by id

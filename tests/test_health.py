@@ -53,11 +53,11 @@ def test_readyz_is_503_naming_postgres_when_it_does_not_answer() -> None:
     with app_for(NOWHERE_DB, NOWHERE_REDIS) as client:
         response = client.get("/readyz")
     assert response.status_code == 503
-    body = response.get_json()
-    assert body["status"] == "unavailable"
-    assert body["checks"]["postgres"] != "ok"
-    assert body["checks"]["migrations"] == "unknown"
-    assert "127.0.0.1:1" not in response.text
+    # Which checks failed, not why: no address, no error text, no exception class.
+    assert response.get_json() == {
+        "status": "unavailable",
+        "checks": {"postgres": "unavailable", "migrations": "unknown", "redis": "unavailable"},
+    }
 
 
 def test_readyz_is_503_while_a_migration_is_pending_then_200(
@@ -103,9 +103,10 @@ def test_readyz_stays_200_when_only_redis_is_down(service_urls: dict[str, str]) 
     with app_for(service_urls["DATABASE_URL"], NOWHERE_REDIS) as client:
         response = client.get("/readyz")
     assert response.status_code == 200
-    body = response.get_json()
-    assert body["status"] == "ready"
-    assert body["checks"]["redis"] != "ok"
+    assert response.get_json() == {
+        "status": "ready",
+        "checks": {"postgres": "ok", "migrations": "ok", "redis": "unavailable"},
+    }
 
 
 def test_probes_need_no_api_key_and_are_not_cached(app: Any) -> None:

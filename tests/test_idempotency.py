@@ -13,12 +13,14 @@ import time
 import uuid
 from typing import Any
 
+import pytest
+import stripe
 from flask import request
 
 from service.api import deps
 from service.operations.customers import create_customer
 from tests import factories
-from tests.conftest import ApiClient
+from tests.conftest import TEST_KEY, ApiClient
 
 
 def items_of(db: Any, customer_id: str) -> int:
@@ -117,21 +119,23 @@ def test_one_key_sent_twice_at_once_runs_once(private_app, db):
     assert later.get_data() == ran[0].get_data()
 
 
-def test_a_stored_client_error_changed_nothing(api, db):
+def test_a_refusal_after_the_change_rolls_it_back_and_stores_nothing(api, db):
     # given: a request that creates a customer but then asks for an impossible expansion
+    # (refused after the operation ran: rendering is where expand paths are checked)
     email = f"refused-{uuid.uuid4().hex}@example.com"
     body = {"email": email, "expand[]": "nonsense"}
     headers = {"Idempotency-Key": f"refused-{uuid.uuid4()}"}
     # when: it is sent, then retried with the same key
     refused = api.post("/v1/customers", body, headers)
     again = api.post("/v1/customers", body, headers)
-    # then: the 400 is stored and replayed, and no customer was left behind
-    assert refused.status_code == 400
+    # then: a parameter failed validation, so nothing was stored: the retry ran afresh
+    # and was refused again, and no customer was left behind by either
+    assert refused.status_code == again.status_code == 400
     assert refused.json["error"]["param"] == "expand"
-    assert again.headers["Idempotent-Replayed"] == "true"
-    assert again.get_data() == refused.get_data()
+    assert "Idempotent-Replayed" not in again.headers
     count = db.execute("SELECT count(*) AS n FROM customers WHERE email = %s", (email,))
     assert count.fetchone()["n"] == 0
+    assert stored_keys(db, headers["Idempotency-Key"]) == []
 
 
 def test_after_commit_callbacks_run_once_the_change_is_visible(private_app, db):
@@ -172,3 +176,111 @@ def test_after_commit_callbacks_are_dropped_when_the_change_rolls_back(private_a
     )
     assert response.status_code == 500
     assert seen == []
+
+
+# -- Stripe's rule: a request refused by parameter validation saves no result ---------
+
+
+def stored_keys(db: Any, key: str) -> list[int]:
+    """The status codes stored under an Idempotency-Key (one at most)."""
+    rows = db.execute("SELECT status_code FROM idempotency_keys WHERE key = %s", (key,))
+    return [r["status_code"] for r in rows.fetchall()]
+
+
+def attach_body(pi_id: str) -> dict[str, str]:
+    return {"payment_intent": pi_id}
+
+
+# Each: a request refused by validation, then the corrected request, under one key.
+REFUSED_THEN_CORRECTED = [
+    pytest.param(
+        lambda pi: {**attach_body(pi), "colour": "blue"}, "colour", id="unknown-parameter"
+    ),
+    pytest.param(lambda pi: {}, "payment_intent", id="neither-payment"),
+    pytest.param(
+        lambda pi: {**attach_body(pi), "payment_record": "pr_x"}, "payment_record", id="both"
+    ),
+    pytest.param(lambda pi: {"payment_intent": "in_not_a_pi"}, "payment_intent", id="bad-id"),
+    pytest.param(lambda pi: {**attach_body(pi), "expand[]": "nonsense"}, "expand", id="bad-expand"),
+]
+
+
+@pytest.mark.parametrize(("refused_body", "param"), REFUSED_THEN_CORRECTED)
+def test_a_validation_refusal_stores_nothing_so_the_corrected_retry_runs(
+    api, db, refused_body, param
+):
+    # given an open invoice and a PaymentIntent for it
+    invoice = factories.open_invoice(api, 800)
+    pi = factories.payment_intent(api, invoice, 800)
+    path = f"/v1/invoices/{invoice['id']}/attach_payment"
+    headers = {"Idempotency-Key": f"corrected-{uuid.uuid4()}"}
+
+    # when an attach with a bad parameter is refused, and is sent again corrected
+    refused = api.post(path, refused_body(pi["id"]), headers)
+    stored_after_refusal = stored_keys(db, headers["Idempotency-Key"])
+    corrected = api.post(path, attach_body(pi["id"]), headers)
+
+    # then the refusal named the parameter and saved nothing; the corrected request ran
+    # (no replay, no idempotency_error for other parameters) and attached the payment
+    assert refused.status_code == 400, refused.json
+    assert refused.json["error"]["param"] == param
+    assert stored_after_refusal == []
+    assert corrected.status_code == 200, corrected.json
+    assert "Idempotent-Replayed" not in corrected.headers
+    payments = db.execute(
+        "SELECT status FROM invoice_payments WHERE invoice = %s", (invoice["id"],)
+    ).fetchall()
+    assert payments == [{"status": "open"}]
+    assert stored_keys(db, headers["Idempotency-Key"]) == [200]
+
+
+def test_the_stripe_sdk_retries_a_corrected_request_with_the_same_key(server, api, db):
+    # given an open invoice and a PaymentIntent for it, and the stripe SDK against Tally
+    invoice = factories.open_invoice(api, 500)
+    pi = factories.payment_intent(api, invoice, 500)
+    client = stripe.StripeClient(TEST_KEY, base_addresses={"api": server}, max_network_retries=0)
+    options: Any = {"idempotency_key": f"sdk-corrected-{uuid.uuid4()}"}
+
+    # when an attach with an unknown parameter is refused, then corrected under that key
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.invoices.attach_payment(
+            invoice["id"], params={"payment_intent": pi["id"], "colour": "blue"}, options=options
+        )
+    attached = client.v1.invoices.attach_payment(
+        invoice["id"], params={"payment_intent": pi["id"]}, options=options
+    )
+
+    # then the corrected attach ran: the payment is attached, once
+    assert refused.value.param == "colour"
+    assert "Idempotent-Replayed" not in attached.last_response.headers
+    assert [p.payment.payment_intent for p in attached_payments(client, invoice["id"])] == [
+        pi["id"]
+    ]
+
+
+def attached_payments(client: Any, invoice_id: str) -> list[Any]:
+    return list(client.v1.invoice_payments.list(params={"invoice": invoice_id}).data)
+
+
+def test_a_refusal_by_the_operation_is_stored_and_replayed(api, db):
+    # given a draft invoice (it cannot take payments yet) and a PaymentIntent for it
+    invoice = factories.draft_invoice(api, 900)
+    pi = factories.payment_intent(api, invoice, 900)
+    path = f"/v1/invoices/{invoice['id']}/attach_payment"
+    headers = {"Idempotency-Key": f"refused-by-operation-{uuid.uuid4()}"}
+
+    # when the attach is refused by the invoice's state, the invoice is finalized (so a
+    # fresh run would now attach), and the attach is retried with the same key
+    refused = api.post(path, attach_body(pi["id"]), headers)
+    factories.finalize(api, invoice["id"])
+    again = api.post(path, attach_body(pi["id"]), headers)
+
+    # then the refusal was stored and replayed byte for byte: the retry did not run
+    assert refused.status_code == 400, refused.json
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_data() == refused.get_data()
+    assert stored_keys(db, headers["Idempotency-Key"]) == [400]
+    count = db.execute(
+        "SELECT count(*) AS n FROM invoice_payments WHERE invoice = %s", (invoice["id"],)
+    ).fetchone()
+    assert count["n"] == 0

@@ -36,7 +36,8 @@ SLACK = 1.0
 
 
 class Faults:
-    """WSGI middleware around A: answer normally, fail with a 500 or a proxy's page, or hang."""
+    """WSGI middleware around A: answer normally, fail with a 500 or a proxy's page, hang,
+    or (`late`) do the work and then hang before answering, as a lost answer looks."""
 
     def __init__(self, app: Any):
         self.app = app
@@ -54,6 +55,11 @@ class Faults:
             self.failures_left -= 1
             if self.failures_left == 0:
                 self.mode = "ok"
+        if mode == "late":
+            answer = b"".join(self.app(environ, start_response))
+            self.hanging.set()
+            self.release.wait(30)
+            return [answer]
         if mode == "hang":
             self.hanging.set()
             self.release.wait(30)
@@ -504,3 +510,172 @@ def test_the_upstream_bound_is_at_most_five_seconds(timeout):
 def test_a_lower_upstream_bound_may_be_configured():
     settings = Settings.from_env({"TALLY_API_KEYS": TEST_KEY, "TALLY_STRIPE_TIMEOUT": "2.5"})
     assert settings.stripe_api_timeout == 2.5
+
+
+# -- cancel: a PaymentIntent Stripe owns is canceled at Stripe first -------------------
+
+
+def attached_in_b(a: StripeA, b: ApiClient, amount: int) -> tuple[dict, dict]:
+    """B's open invoice with A's PaymentIntent attached (so mirrored in B), open."""
+    _, invoice = b_invoice_for_a_customer(a, b, amount)
+    pi = factories.payment_intent(a.api, invoice, amount)
+    attached = attach(b, invoice["id"], pi["id"])
+    assert attached.status_code == 200, attached.json
+    return invoice, pi
+
+
+def b_state(db: psycopg.Connection[Any], invoice_id: str, pi_id: str) -> tuple[Any, ...]:
+    """What B holds about a PaymentIntent and its invoice."""
+    return (row(db, "payment_intents", pi_id), snapshot(db, invoice_id))
+
+
+def sdk(url: str, retries: int = 0) -> stripe.StripeClient:
+    return stripe.StripeClient(TEST_KEY, base_addresses={"api": url}, max_network_retries=retries)
+
+
+def cancel(api: ApiClient, pi_id: str, **headers: str) -> Any:
+    return api.post(f"/v1/payment_intents/{pi_id}/cancel", {}, headers=headers)
+
+
+def test_a_cancel_of_a_payment_intent_from_stripe_cancels_it_there_first(a, b, b_app, db):
+    # given B's invoice with A's PaymentIntent attached, open
+    _, pi = attached_in_b(a, b, 700)
+
+    # when a client cancels it in B with the stripe SDK
+    with serving(b_app) as b_url:
+        canceled = sdk(b_url).v1.payment_intents.cancel(
+            pi["id"], params={"cancellation_reason": "abandoned"}
+        )
+
+    # then it was canceled at A, and B's copy mirrors what A answered, its invoice
+    # payment canceled with it
+    at_a = a.api.get(f"/v1/payment_intents/{pi['id']}").json
+    assert (at_a["status"], at_a["cancellation_reason"]) == ("canceled", "abandoned")
+    assert (canceled.status, canceled.cancellation_reason) == ("canceled", "abandoned")
+    assert canceled.canceled_at == at_a["canceled_at"]
+    mirrored = row(db, "payment_intents", pi["id"])
+    assert (mirrored["status"], mirrored["canceled_at"]) == ("canceled", at_a["canceled_at"])
+    payments = db.execute(
+        "SELECT status FROM invoice_payments WHERE payment_intent = %s", (pi["id"],)
+    ).fetchall()
+    assert payments == [{"status": "canceled"}]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_an_upstream_failure_on_cancel_is_a_retryable_api_error_and_changes_nothing(
+    a, b, make_b, db, fault
+):
+    # given B's invoice with A's PaymentIntent attached
+    invoice, pi = attached_in_b(a, b, 800)
+    before = b_state(db, invoice["id"], pi["id"])
+
+    # when B is asked to cancel it while A fails
+    broken_b = faulty(a, make_b, fault)
+    started = time.monotonic()
+    response = cancel(broken_b, pi["id"])
+
+    # then the caller hears a retryable api_error within the bound; B and A are unchanged
+    assert_retryable_api_error(response, started, "payment_intent")
+    assert b_state(db, invoice["id"], pi["id"]) == before
+    a.faults.fail("ok")
+    a.faults.release.set()
+    assert a.api.get(f"/v1/payment_intents/{pi['id']}").json["status"] == "requires_payment_method"
+
+
+def test_a_cancel_whose_answer_was_lost_is_retried_to_success_with_the_same_key(a, b, b_app, db):
+    # given B's invoice with A's PaymentIntent attached, and A that will cancel it but
+    # answer too late for B
+    invoice, pi = attached_in_b(a, b, 900)
+    before = b_state(db, invoice["id"], pi["id"])
+    a.faults.fail("late", times=1)
+    key = {"Idempotency-Key": f"lost-cancel-{pi['id']}"}
+
+    # when the cancel times out in B, and the client retries it with the same key
+    lost = cancel(b, pi["id"], **key)
+    after_lost = b_state(db, invoice["id"], pi["id"])
+    a.faults.release.set()
+    retried = cancel(b, pi["id"], **key)
+
+    # then the first changed nothing in B (though A canceled); the retry got A's saved
+    # answer (not a refusal to cancel a canceled PaymentIntent) and B mirrored it
+    assert lost.status_code == 503, lost.json
+    assert after_lost == before
+    assert retried.status_code == 200, retried.json
+    assert retried.json["status"] == "canceled"
+    assert row(db, "payment_intents", pi["id"])["status"] == "canceled"
+
+
+def test_a_cancel_stripe_refuses_is_passed_through_and_changes_nothing(a, b, b_app, db):
+    # given B's invoice with A's PaymentIntent attached, which then succeeded at A
+    # before B heard of it
+    invoice, pi = attached_in_b(a, b, 600)
+    factories.settle(a.dsn, pi)
+    before = b_state(db, invoice["id"], pi["id"])
+
+    # when a client cancels it in B with the stripe SDK
+    with serving(b_app) as b_url, pytest.raises(stripe.InvalidRequestError) as refused:
+        sdk(b_url).v1.payment_intents.cancel(pi["id"])
+
+    # then A's refusal reaches the client as Stripe gave it, and B is unchanged
+    assert refused.value.http_status == 400
+    assert refused.value.code == "payment_intent_unexpected_state"
+    assert "status of succeeded" in refused.value.user_message
+    assert b_state(db, invoice["id"], pi["id"]) == before
+
+
+def test_a_payment_intent_created_in_tally_is_canceled_in_tally_alone(a, b, db):
+    # given B's own customer, invoice and PaymentIntent, and A down (it must not be asked)
+    invoice = factories.open_invoice(b, 500)
+    pi = factories.payment_intent(b, invoice, 500)
+    a.faults.fail("500")
+
+    # when it is canceled in B
+    response = cancel(b, pi["id"])
+
+    # then B canceled it, as its owner
+    assert response.status_code == 200, response.json
+    assert row(db, "payment_intents", pi["id"])["status"] == "canceled"
+
+
+def test_without_upstream_a_payment_intent_from_stripe_is_canceled_in_tally(api, db, service_urls):
+    # given no upstream configured, and a PaymentIntent Tally mirrored from a Stripe event
+    invoice = factories.open_invoice(api, 400)
+    pi = {
+        "id": f"pi_from_stripe_{time.monotonic_ns()}",
+        "object": "payment_intent",
+        "amount": 400,
+        "currency": "usd",
+        "customer": invoice["customer"],
+        "livemode": False,
+    }
+    factories.settle(service_urls["DATABASE_URL"], pi, status="requires_payment_method")
+    assert row(db, "payment_intents", pi["id"])["origin"] == "stripe"
+
+    # when it is canceled
+    response = cancel(api, pi["id"])
+
+    # then Tally, owning its PaymentIntents without an upstream, canceled it itself
+    assert response.status_code == 200, response.json
+    assert row(db, "payment_intents", pi["id"])["status"] == "canceled"
+
+
+def test_no_row_is_locked_while_stripe_is_asked_to_cancel(a, b, b_app, service_urls):
+    # given B's invoice with A's PaymentIntent attached, and A hanging
+    invoice, pi = attached_in_b(a, b, 300)
+    a.faults.fail("hang")
+
+    # when a cancel under an Idempotency-Key (one request transaction) waits on A
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(
+            cancel, ApiClient(b_app), pi["id"], **{"Idempotency-Key": "held-cancel"}
+        )
+        assert a.faults.hanging.wait(BOUND)
+        # then the PaymentIntent, its invoice payment and its invoice are free meanwhile
+        with psycopg.connect(service_urls["DATABASE_URL"]) as conn:
+            conn.execute("SET lock_timeout = '200ms'")
+            conn.execute("SELECT 1 FROM payment_intents WHERE id = %s FOR UPDATE", (pi["id"],))
+            conn.execute(
+                "SELECT 1 FROM invoice_payments WHERE payment_intent = %s FOR UPDATE", (pi["id"],)
+            )
+            conn.execute("SELECT 1 FROM invoices WHERE id = %s FOR UPDATE", (invoice["id"],))
+        assert waiting.result().status_code == 503

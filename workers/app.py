@@ -10,10 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_shutdown, worker_shutdown
+from celery.signals import (
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
 
 from service import queue
 from service.config import Settings
+from service.observability import redact_values
 from service.operations.deliver import longest_batch_seconds
 from workers import observability  # noqa: F401  (connects its JSON-log and metric hooks)
 from workers.resources import ProcessResources
@@ -28,6 +34,8 @@ class TallyCelery(Celery):
 
 
 def make_celery(settings: Settings) -> TallyCelery:
+    # The worker's and beat's logs, whoever configures them, redact these.
+    redact_values(settings.secrets)
     app = TallyCelery("tally", set_as_current=True, include=["workers.tasks"])
     queue.configure(app, settings)
     app.conf.update(
@@ -65,6 +73,27 @@ def make_celery(settings: Settings) -> TallyCelery:
     def close(**_: Any) -> None:
         app.resources.close()
 
+    # How many tasks a process runs at once sizes its connection pool. worker_init
+    # comes in the main process, before the pool starts (and forks, under prefork);
+    # worker_process_init in each prefork child, which runs one task at a time.
+    def main_process(sender: Any = None, **_: Any) -> None:
+        app.resources.tasks_at_once = tasks_at_once(sender.pool_cls, sender.concurrency)
+
+    def prefork_child(**_: Any) -> None:
+        app.resources.tasks_at_once = 1
+
+    worker_init.connect(main_process, weak=False)
+    worker_process_init.connect(prefork_child, weak=False)
     worker_process_shutdown.connect(close, weak=False)
     worker_shutdown.connect(close, weak=False)
     return app
+
+
+def tasks_at_once(pool_cls: Any, concurrency: Any) -> int | None:
+    """Tasks one process of this worker runs at a time: `concurrency` under a pool of
+    threads or greenlets, one under solo (and in each prefork child). None if unknown
+    (`--concurrency auto` is resolved after worker_init)."""
+    name = pool_cls if isinstance(pool_cls, str) else getattr(pool_cls, "__module__", "")
+    if "solo" in name or "prefork" in name or "processes" in name:
+        return 1
+    return concurrency if isinstance(concurrency, int) else None

@@ -3,10 +3,13 @@
 Opened on first use in the process that uses them, never before a fork (psycopg:
 a pool must not cross fork()). Under the prefork pool each child opens its own;
 under the threads or solo pool the one process shares them between its threads.
+The connection pool holds as many connections as the process runs tasks at once,
+plus a spare: two in a prefork child or under solo, concurrency + 1 under threads.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -17,10 +20,12 @@ from psycopg_pool import ConnectionPool
 
 from service import upstream
 from service.config import Settings
-from service.db import make_pool
+from service.db import make_pool, pool_max_for
 from service.queue import TaskQueue
 from service.redis_client import connect_redis
 from service.upstream import Upstream
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +39,17 @@ class Opened:
     pid: int
 
 
+# A process whose Celery pool is unknown (a task called outside a worker): the cap
+# every process had before pools followed their process.
+UNKNOWN_POOL_MAX = 10
+
+
 class ProcessResources:
     def __init__(self, settings: Settings, celery: Celery):
         self.settings = settings
         self.celery = celery
+        # Tasks this process runs at once, told by the worker's signals (workers/app.py).
+        self.tasks_at_once: int | None = None
         self._opened: Opened | None = None
         self._lock = threading.Lock()
 
@@ -59,11 +71,14 @@ class ProcessResources:
             opened.redis.close()
 
     def _open(self) -> Opened:
-        pool = make_pool(
-            self.settings.database_url,
-            max_size=self.settings.pool_max_size,
-            name=f"worker-{os.getpid()}",
+        at_once = self.tasks_at_once
+        pool_max = self.settings.pool_max_size or (
+            pool_max_for(at_once) if at_once else UNKNOWN_POOL_MAX
         )
+        pool = make_pool(
+            self.settings.database_url, max_size=pool_max, name=f"worker-{os.getpid()}"
+        )
+        log.info("connection pool opened", extra={"pool_max": pool_max, "tasks_at_once": at_once})
         pool.open(wait=False)
         client = connect_redis(self.settings.redis_url, timeout=2, connect_timeout=1)
         return Opened(

@@ -21,6 +21,7 @@ from service.domain.ids import REQUEST, new_id
 from service.errors import (
     AuthenticationFailed,
     ConstraintConflict,
+    InvalidParameter,
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
@@ -114,8 +115,9 @@ def _authenticate(keys: tuple[str, ...]) -> str:
     # Compare against every key so the timing reveals nothing about which matched.
     matched = [k for k in keys if hmac.compare_digest(k.encode(), credential.encode())]
     if not matched:
-        shown = credential[:8] + "*" * 4 + credential[-4:] if len(credential) > 12 else "****"
-        raise AuthenticationFailed(f"Invalid API Key provided: {shown}")
+        # Stripe echoes a masked key ("sk_test_****1234"); Tally echoes no part of it,
+        # since a response may be logged or shown where the key must not be.
+        raise AuthenticationFailed("Invalid API Key provided.")
     return matched[0]
 
 
@@ -136,6 +138,8 @@ def _after(response: Response) -> Response:
 
 
 def _render_error(error: TallyError) -> tuple[Response, int]:
+    if isinstance(error, InvalidParameter):
+        idempotency.discard()
     response = jsonify(error.to_dict())
     if isinstance(error, RateLimited):
         response.headers["Retry-After"] = str(error.retry_after)
@@ -171,15 +175,14 @@ def _render_unexpected(error: Exception) -> tuple[Response, int]:
 
 
 def _refused_by_database(error: psycopg.IntegrityError) -> TallyError:
-    """A constraint the operation did not translate: a clean 4xx naming it, never a 500.
-    Logged loudly, since it means a check is missing before the write."""
+    """A constraint the operation did not translate: a clean 4xx, never a 500. Logged
+    loudly with the constraint's name, since it means a check is missing before the
+    write; the caller hears no internal name."""
     constraint = error.diag.constraint_name or type(error).__name__
     log.error("constraint %s refused request %s", constraint, g.get("request_id"), exc_info=error)
     if isinstance(error, psycopg.errors.UniqueViolation | psycopg.errors.ExclusionViolation):
         return ConstraintConflict(
-            f"The request conflicts with an existing object ({constraint}); "
+            "The request conflicts with an existing object; "
             "nothing was changed, and it may be retried."
         )
-    return InvalidRequest(
-        f"The request was refused by a database constraint ({constraint}); nothing was changed."
-    )
+    return InvalidRequest("The request was refused by a database constraint; nothing was changed.")

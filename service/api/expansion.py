@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from service.errors import InvalidRequest
+from service.errors import InvalidParameter
 
 MAX_DEPTH = 4
 
@@ -65,7 +65,7 @@ def expand(obj: dict[str, Any], paths: list[str], livemode: bool) -> dict[str, A
     for path in paths:
         segments = path.split(".")
         if len(segments) > MAX_DEPTH + 1 or not all(segments):
-            raise InvalidRequest(
+            raise InvalidParameter(
                 f"You cannot expand more than {MAX_DEPTH} levels of a property.", param="expand"
             )
         _expand_path(obj, _kind(obj, ""), segments, path, livemode)
@@ -107,5 +107,5 @@ def _kind(obj: dict[str, Any], otherwise: str) -> str:
     return kind if isinstance(kind, str) else otherwise
 
 
-def _cannot_expand(path: str) -> InvalidRequest:
-    return InvalidRequest(f"This property cannot be expanded ({path}).", param="expand")
+def _cannot_expand(path: str) -> InvalidParameter:
+    return InvalidParameter(f"This property cannot be expanded ({path}).", param="expand")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint
@@ -10,6 +11,10 @@ from service import migrate
 from service.api import deps
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
+
+# The value of a check that did not pass.
+FAILED = "unavailable"
 
 # Seconds /readyz waits for a pooled connection. The pool's own timeout (5 s) is
 # longer than a probe's (Kubernetes: 1 s by default; the README suggests 3 s), and a
@@ -42,14 +47,17 @@ def readyz() -> tuple[dict[str, Any], int, dict[str, str]]:
         if waiting:
             body["pending_migrations"] = waiting
     except Exception as exc:
-        # The class name only: a message could carry the DSN.
-        checks.setdefault("postgres", type(exc).__name__)
+        # Which check failed, never why: the error is the log's business (its class
+        # only there too, since a message could carry the DSN).
+        log.warning("readiness: the postgres check failed: %s", type(exc).__name__)
+        checks.setdefault("postgres", FAILED)
         checks.setdefault("migrations", "unknown")
     try:
         deps.redis_client().ping()
         checks["redis"] = "ok"
     except Exception as exc:
-        checks["redis"] = type(exc).__name__
+        log.warning("readiness: the redis check failed: %s", type(exc).__name__)
+        checks["redis"] = FAILED
     ready = checks["postgres"] == "ok" and checks["migrations"] == "ok"
     body = {"status": "ready" if ready else "unavailable", "checks": checks, **body}
     return body, 200 if ready else 503, {"Cache-Control": "no-store"}

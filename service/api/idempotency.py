@@ -6,8 +6,14 @@ the same key gets a 409 and never runs a second time; a stored response is repla
 The operation's own `conn.transaction()` becomes a savepoint of this transaction, and
 after the view:
 - a 2xx is stored and committed with the change: both happen, or neither;
-- any other 4xx rolls the change back and is stored alone, so a refusal changes
-  nothing even when it comes after the operation (a bad `expand`);
+- a refusal by the operation (a 4xx: attach to a paid invoice) rolls the change back
+  and is stored alone, so a refusal changes nothing and its retry is refused again;
+- a refusal by parameter validation (InvalidParameter, raised by the parsing layer)
+  rolls back and stores nothing (`discard`), as Stripe does: "We save results only
+  after the execution of an endpoint begins. If incoming parameters fail validation
+  [...] no idempotent result is saved because no API endpoint began execution. You
+  can retry these requests." (docs.stripe.com/idempotency), so a corrected retry
+  with the same key runs;
 - a 409, a 5xx, or a failure to store rolls everything back and stores nothing, so
   the SDK's retry with the same key runs the request afresh, once.
 """
@@ -77,6 +83,13 @@ def begin(params: dict[str, Any]) -> Response | None:
     response.headers["Idempotent-Replayed"] = "true"
     response.headers["Original-Request"] = claim.request_id or ""
     return response
+
+
+def discard() -> None:
+    """The request failed parameter validation: roll back and store nothing, so the key
+    stays free for a corrected retry (see the module docstring)."""
+    if g.pop("idempotency", None) is not None:
+        _rollback(deps.get_conn())
 
 
 def finish(response: Response) -> None:

@@ -16,7 +16,7 @@ from service.api.lists import RETRIEVE, each, list_response, retrieve_response
 from service.api.openapi import documented, page_of, ref
 from service.api.params import load
 from service.api.schemas import ListParamsSchema, ObjectId, RequestSchema
-from service.errors import InvalidRequest
+from service.errors import InvalidParameter
 from service.operations.payments import attach_payment
 from service.render.invoices import render_invoice, render_lines
 from service.render.lists import list_object
@@ -82,7 +82,7 @@ def include_amount_paid_off_stripe(invoice: dict[str, Any], livemode: bool) -> i
 def attach(invoice_id: str) -> dict[str, Any]:
     params = load(_attach, g.params)
     if (params["payment_intent"] is None) == (params["payment_record"] is None):
-        raise InvalidRequest(
+        raise InvalidParameter(
             "Provide exactly one of payment_intent or payment_record.",
             param="payment_intent" if params["payment_intent"] is None else "payment_record",
         )

@@ -25,7 +25,7 @@ from service.api.schemas import (
 )
 from service.domain.ids import CUSTOMER
 from service.domain.invoices import STATUSES
-from service.errors import InvalidRequest, NotFound
+from service.errors import InvalidParameter, NotFound
 from service.operations import invoices as operations
 from service.operations.payments import pay_out_of_band
 from service.render.invoices import (
@@ -196,7 +196,7 @@ def pay(invoice_id: str) -> dict[str, Any]:
     params = load(_pay, g.params)
     if not params.get("paid_out_of_band"):
         # Tally moves no money: an invoice is paid through attach_payment or out of band.
-        raise InvalidRequest(
+        raise InvalidParameter(
             "Tally is not a payment processor: pay an invoice by attaching a payment "
             "(POST /v1/invoices/:id/attach_payment), or pass paid_out_of_band=true.",
             param="paid_out_of_band",

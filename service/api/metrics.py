@@ -11,6 +11,9 @@ A scrape reports two things:
 
 from __future__ import annotations
 
+import functools
+import hmac
+import ipaddress
 import logging
 import time
 from collections.abc import Iterator
@@ -21,11 +24,14 @@ from flask import Blueprint, Response, g, request
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from werkzeug.datastructures import Headers
 
 from service import observability
 from service.api import deps
 from service.api.openapi import documented
+from service.config import Settings
 from service.db import TRANSIENT_ERRORS
+from service.errors import AuthenticationFailed
 from service.operations.publish_events import STREAM_KEY
 from service.operations.sweep import BREACHES_LAST_KEY, BREACHES_TOTAL_KEY
 from service.store import backlog
@@ -39,8 +45,17 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @bp.get("/metrics")
-@documented(None, {"type": "string"}, content_type="text/plain", statuses=(503,))
+@documented(None, {"type": "string"}, content_type="text/plain", statuses=(401, 503))
 def metrics() -> Response:
+    token = deps.settings().metrics_token
+    if token is not None:
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            presented.strip().encode(), token.encode()
+        ):
+            raise AuthenticationFailed(
+                "GET /metrics needs the Authorization header 'Bearer <TALLY_METRICS_TOKEN>'."
+            )
     registry = observability.multiprocess_registry() or REGISTRY
     scraped = CollectorRegistry(auto_describe=False)
     scraped.register(_ScrapeTime(_backlog(), _breaches(), _stream_groups()))
@@ -190,8 +205,53 @@ def request_finished(response: Response) -> Response:
             "status": status,
             "outcome": "ok" if status < 400 else "refused" if status < 500 else "error",
             "duration_ms": round(duration * 1000, 2),
+            "client": client_address(request.remote_addr, request.headers, deps.settings()),
         },
     )
     # gunicorn's worker logs between requests; they belong to none.
     observability.reset_log_context()
     return response
+
+
+# The trusted proxies' networks; None when every peer is trusted (`*`).
+_Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None
+
+
+def client_address(peer: str | None, headers: Headers, settings: Settings) -> str | None:
+    """Who sent the request: the peer, or, when the peer is a trusted proxy
+    (FORWARDED_ALLOW_IPS), the nearest untrusted address in X-Forwarded-For. Read from
+    the right: each proxy appends the address it heard from, so only the entries that
+    trusted proxies wrote can be believed, and anything left of them is the client's
+    to forge."""
+    trusted = _networks(settings.trusted_proxies)
+    if peer is None or not _is_trusted(peer, trusted):
+        return peer
+    hops = [
+        hop.strip()
+        for value in headers.getlist("X-Forwarded-For")
+        for hop in value.split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, trusted):
+            return hop[:64]
+    # Every hop trusted (`*`): the first is the client.
+    return hops[0][:64] if hops else peer
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(trusted: tuple[str, ...]) -> _Networks:
+    """The trusted proxies as networks; None for `*` (gunicorn's "trust everyone")."""
+    if "*" in trusted:
+        return None
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in trusted)
+
+
+def _is_trusted(address: str, networks: _Networks) -> bool:
+    if networks is None:
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)

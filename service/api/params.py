@@ -1,5 +1,8 @@
 """Request parameters: Stripe's bracket form encoding (or JSON) decoded into plain
-dicts and lists, then validated with a marshmallow schema into Stripe's errors."""
+dicts and lists, then validated with a marshmallow schema into Stripe's errors.
+
+Every refusal here is an InvalidParameter: the request failed validation before its
+operation began, so no idempotent result is saved for it."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import marshmallow
 from flask import Request
 
 from service.domain import json_input
-from service.errors import InvalidRequest, UnknownParameter
+from service.errors import InvalidParameter, UnknownParameter
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 _SEGMENT = re.compile(r"\[([^\[\]]*)\]")
@@ -30,10 +33,10 @@ def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     for raw_key, value in pairs:
         match = _KEY.match(raw_key)
         if not match:
-            raise InvalidRequest(f"Invalid parameter name: {raw_key}", param=raw_key)
+            raise InvalidParameter(f"Invalid parameter name: {raw_key}", param=raw_key)
         path = [match.group(1), *_SEGMENT.findall(match.group(2))]
         if len(path) > MAX_PARAM_DEPTH:
-            raise InvalidRequest(
+            raise InvalidParameter(
                 f"Invalid {path[0]}: it is nested more than {MAX_PARAM_DEPTH} levels deep.",
                 param=path[0],
             )
@@ -45,7 +48,7 @@ def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
                 child = [] if nxt == "" else {}
                 _put(node, segment, child, raw_key)
             elif not isinstance(child, (dict, list)):
-                raise InvalidRequest(f"Invalid parameter: {raw_key}", param=raw_key)
+                raise InvalidParameter(f"Invalid parameter: {raw_key}", param=raw_key)
             node = child
         _put(node, path[-1], value, raw_key)
     # Only values become lists: the parameters themselves stay named, even `0=x`.
@@ -55,10 +58,10 @@ def decode_form(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 def _put(node: Any, segment: str, value: Any, raw_key: str) -> None:
     if isinstance(node, list):
         if segment != "":
-            raise InvalidRequest(f"Invalid array parameter: {raw_key}", param=raw_key)
+            raise InvalidParameter(f"Invalid array parameter: {raw_key}", param=raw_key)
         node.append(value)
     elif segment == "":
-        raise InvalidRequest(f"Invalid array parameter: {raw_key}", param=raw_key)
+        raise InvalidParameter(f"Invalid array parameter: {raw_key}", param=raw_key)
     else:
         node[segment] = value
 
@@ -82,7 +85,7 @@ def _is_index(key: str) -> bool:
 def request_params(request: Request) -> dict[str, Any]:
     """All parameters of a request: the query string, then the body (form or JSON)."""
     if "\x00" in request.path:
-        raise InvalidRequest("The request URL contains a NUL character.")
+        raise InvalidParameter("The request URL contains a NUL character.")
     params = _params(request)
     _refuse_nul(params, "")
     return params
@@ -92,7 +95,7 @@ def _refuse_nul(value: Any, name: str) -> None:
     """PostgreSQL text cannot hold NUL: refuse it here, naming the parameter."""
     if isinstance(value, str):
         if "\x00" in value:
-            raise InvalidRequest(f"Invalid {name}: contains a NUL character.", param=name)
+            raise InvalidParameter(f"Invalid {name}: contains a NUL character.", param=name)
     elif isinstance(value, dict):
         for key, item in value.items():
             _refuse_nul(str(key), f"{name}[{key}]" if name else str(key))
@@ -114,17 +117,19 @@ def _params(request: Request) -> dict[str, Any]:
             parsed = json_input.loads(body, max_depth=MAX_PARAM_DEPTH)
         except json_input.JSONRefused as refused:
             if refused.key is None:
-                raise InvalidRequest(f"Invalid JSON body: {refused}.") from None
-            raise InvalidRequest(f"Invalid {refused.key}: {refused}.", param=refused.key) from None
+                raise InvalidParameter(f"Invalid JSON body: {refused}.") from None
+            raise InvalidParameter(
+                f"Invalid {refused.key}: {refused}.", param=refused.key
+            ) from None
         if not isinstance(parsed, dict):
-            raise InvalidRequest("A JSON body must be an object.")
+            raise InvalidParameter("A JSON body must be an object.")
         params.update(parsed)
         return params
     try:
         text = body.decode("utf-8")
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
     except (UnicodeDecodeError, ValueError):
-        raise InvalidRequest("Invalid form-encoded body.") from None
+        raise InvalidParameter("Invalid form-encoded body.") from None
     params.update(decode_form(pairs))
     return params
 
@@ -138,11 +143,11 @@ def load(schema: marshmallow.Schema, params: dict[str, Any]) -> dict[str, Any]:
         if message == "Unknown field.":
             raise UnknownParameter(f"Received unknown parameter: {param}", param=param) from None
         if message == "Missing data for required field.":
-            raise InvalidRequest(
+            raise InvalidParameter(
                 f"Missing required param: {param}.", param=param, code="parameter_missing"
             ) from None
         code = "parameter_invalid_integer" if message == "Not a valid integer." else None
-        raise InvalidRequest(f"Invalid {param}: {message}", param=param, code=code) from None
+        raise InvalidParameter(f"Invalid {param}: {message}", param=param, code=code) from None
 
 
 def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:

@@ -99,6 +99,7 @@ def cancel(pi_id: str) -> dict[str, Any]:
         deps.caller(),
         pi_id,
         reason=params["cancellation_reason"],
+        upstream=deps.upstream(),
         now=int(time.time()),
     )
     return expand(render_payment_intent(row), params["expand"], deps.caller().livemode)

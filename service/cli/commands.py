@@ -59,7 +59,16 @@ def inbound_list(conn: Conn, args: argparse.Namespace) -> int:
     rows = inbound_events.recent(
         conn, status=args.status, received_since=args.since, limit=args.limit
     )
-    columns = ["id", "type", "livemode", "status", "attempts", "received_at", "last_error"]
+    columns = [
+        "id",
+        "type",
+        "livemode",
+        "status",
+        "outcome",
+        "attempts",
+        "received_at",
+        "last_error",
+    ]
     show(rows, columns, as_json=args.json)
     return 0
 

@@ -105,6 +105,8 @@ class PaymentIntent:
     canceled_at: int | None
     metadata: dict[str, str]
     created: int
+    # Set when a success superseded Tally's cancel (migration 0017): a ledger breach.
+    superseded_canceled_at: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,8 @@ Lock order: payment intent -> invoice -> payment -> customer.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +26,7 @@ from service.domain.ledger import (
     InvoicePayment,
     LockedPaymentIntent,
     LockedPaymentRecord,
+    PaymentIntent,
 )
 from service.domain.metadata import merge_metadata
 from service.errors import InvalidRequest, NotFound, PaymentStateConflict, ResourceMissing
@@ -44,12 +47,18 @@ from service.render.payments import render_invoice_payment
 from service.store import (
     customers,
     events,
+    inbound_events,
     invoice_payments,
     invoices,
     payment_intents,
     payment_records,
 )
 from service.upstream import Upstream
+
+log = logging.getLogger(__name__)
+
+# The inbound event's outcome when its success superseded Tally's cancel.
+SUCCEEDED_AFTER_CANCEL = "breach: succeeded after Tally canceled it; not credited"
 
 
 def create_payment_intent(
@@ -93,22 +102,45 @@ def cancel_payment_intent(
     pi_id: str,
     *,
     reason: str | None,
+    upstream: Upstream | None = None,
     now: int,
 ) -> dict[str, Any]:
-    """Cancel a PaymentIntent that has not succeeded, and its open invoice payment."""
+    """Cancel a PaymentIntent that has not succeeded, and its open invoice payment.
+
+    One that Stripe owns (mirrored from it) is canceled at Stripe first, when upstream is
+    configured, and the copy is canceled only once Stripe has confirmed, by mirroring what
+    Stripe answered: a copy canceled alone would leave the real one free to collect money
+    that Tally would then not credit. Stripe failing or slow raises UpstreamUnavailable
+    (503) and Stripe refusing raises UpstreamRefused with Stripe's error, both before
+    anything is written; Stripe's new state then reaches the copy as its webhook does.
+    Without upstream, or for Tally's own PaymentIntents, the cancel is Tally's alone.
+    """
+    pi = payment_intents.get(conn, pi_id, caller.livemode)
+    if pi is None:
+        raise NotFound(f"No such payment_intent: '{pi_id}'", param="intent")
+    _check_cancelable(pi["status"])
+    canceled_upstream = None
+    if upstream is not None and pi["origin"] == "stripe":
+        # Asked before the transaction: no row is locked while Stripe answers.
+        canceled_upstream = upstream.cancel_payment_intent(
+            pi_id,
+            reason=reason,
+            livemode=caller.livemode,
+            idempotency_key=_upstream_idempotency_key(caller, pi_id),
+        )
     with conn.transaction():
-        pi = payment_intents.get_for_update(conn, pi_id, caller.livemode)
-        if pi is None:
+        if canceled_upstream is not None:
+            events.add_all(conn, apply_payment_intent_update(conn, canceled_upstream, now=now))
+        locked = payment_intents.get_for_update(conn, pi_id, caller.livemode)
+        if locked is None:
             raise NotFound(f"No such payment_intent: '{pi_id}'", param="intent")
-        if pi.status in ("succeeded", "canceled", "processing"):
-            raise PaymentStateConflict(
-                f"You cannot cancel this PaymentIntent because it has a status of {pi.status}.",
-                code="payment_intent_unexpected_state",
-            )
+        if canceled_upstream is not None:
+            return ledger.as_dict(locked)  # Stripe's cancel, mirrored
+        _check_cancelable(locked.status)
         row = payment_intents.update_state(
             conn,
             {
-                **ledger.as_dict(pi),
+                **ledger.as_dict(locked),
                 "status": "canceled",
                 "cancellation_reason": reason,
                 "canceled_at": now,
@@ -116,6 +148,25 @@ def cancel_payment_intent(
         )
         _cancel_open_payments(conn, pi_id, now=now)
     return row
+
+
+def _check_cancelable(status: str) -> None:
+    if status in ("succeeded", "canceled", "processing"):
+        raise PaymentStateConflict(
+            f"You cannot cancel this PaymentIntent because it has a status of {status}.",
+            code="payment_intent_unexpected_state",
+        )
+
+
+def _upstream_idempotency_key(caller: Caller, pi_id: str) -> str | None:
+    """Stripe's Idempotency-Key for the cancel, derived from the caller's: when Stripe
+    canceled but its answer never reached Tally (a timeout, so a 503), the caller's retry
+    with the same key gets Stripe's saved answer, the canceled PaymentIntent, instead of
+    a refusal to cancel a canceled one. Hashed: Stripe's keys are at most 255 characters."""
+    if caller.idempotency_key is None:
+        return None
+    digest = hashlib.sha256(f"{pi_id}\n{caller.idempotency_key}".encode()).hexdigest()
+    return f"tally-cancel-{digest}"
 
 
 def report_payment(
@@ -471,7 +522,11 @@ def pay_out_of_band(
 
 
 def apply_payment_intent_update(
-    conn: psycopg.Connection[Any], pi: dict[str, Any], *, now: int
+    conn: psycopg.Connection[Any],
+    pi: dict[str, Any],
+    *,
+    now: int,
+    inbound_event_id: str | None = None,
 ) -> list[Event]:
     """Bring the mirror up to date with a PaymentIntent from a Stripe event, then credit
     or cancel its open invoice payments. Runs inside the caller's transaction, and
@@ -479,7 +534,8 @@ def apply_payment_intent_update(
     a batch of inbound events writes all of theirs in one statement.
 
     Terminal states never move (a late `processing` after `succeeded` is ignored), and
-    an invoice payment is credited only while open, so replays change nothing.
+    an invoice payment is credited only while open, so replays change nothing. The one
+    exception is a success for a copy Tally shows as canceled: see _succeeded_after_cancel.
     """
     customer = pi.get("customer")
     incoming = {
@@ -500,7 +556,9 @@ def apply_payment_intent_update(
     if current is None:
         return []  # already succeeded or canceled (or of the other mode): nothing moves it
     written: list[Event] = []
-    if current.status == "succeeded":
+    if current.superseded_canceled_at is not None:
+        _succeeded_after_cancel(conn, current, inbound_event_id)
+    elif current.status == "succeeded":
         caller = webhook_caller(current.livemode)
         found = invoices.open_payment_of_payment_intent(conn, current.id, lines=EMBEDDED_LINES + 1)
         if found is not None:
@@ -510,6 +568,31 @@ def apply_payment_intent_update(
     elif current.status == "canceled":
         _cancel_open_payments(conn, current.id, now=now)
     return written
+
+
+def _succeeded_after_cancel(
+    conn: psycopg.Connection[Any], pi: PaymentIntent, inbound_event_id: str | None
+) -> None:
+    """A success for a PaymentIntent Tally had canceled: kept, and left to an operator.
+
+    A canceled PaymentIntent cannot succeed at Stripe, so this one's cancel never reached
+    Stripe (canceled in Tally alone) and the money arrived. Dropping the success would
+    hide money that no ledger shows, so the copy has moved to succeeded, Stripe's truth
+    (apply_update), and the ledger check `canceled_payment_intent_succeeded` reports it
+    (`tally audit`, the breach metric) while its money is on no invoice. Its canceled
+    invoice payment is not credited: the invoice may have been paid since, by another
+    PaymentIntent or out of band, and crediting it now could count the customer's money
+    twice; whether to credit, refund or re-bill is the operator's call. Unattached, it
+    can be attached now like any succeeded PaymentIntent, which credits it.
+    """
+    log.error(
+        "LEDGER BREACH: payment_intent %s succeeded at Stripe after Tally canceled it at %s;"
+        " not credited (see tally audit)",
+        pi.id,
+        pi.superseded_canceled_at,
+    )
+    if inbound_event_id is not None:
+        inbound_events.note_outcome(conn, inbound_event_id, SUCCEEDED_AFTER_CANCEL)
 
 
 def _cancel_open_payments(conn: psycopg.Connection[Any], pi_id: str, *, now: int) -> None:

@@ -53,7 +53,7 @@ def _payment_intent_changed(
     pi = event["data"]["object"]
     if not isinstance(pi, dict) or pi.get("object", "payment_intent") != "payment_intent":
         raise ValueError("data.object is not a payment_intent")
-    return apply_payment_intent_update(conn, pi, now=now)
+    return apply_payment_intent_update(conn, pi, now=now, inbound_event_id=event["id"])
 
 
 # Types that change something; every other type is stored and marked `ignored`.

@@ -105,8 +105,8 @@ def settle(conn: psycopg.Connection[Any], settlements: Sequence[Settlement]) -> 
 def get(conn: psycopg.Connection[Any], event_id: str) -> dict[str, Any] | None:
     return conn.execute(
         """
-        SELECT id, type, livemode, payload, status, attempts, last_error, received_at,
-               processed_at, next_attempt_at
+        SELECT id, type, livemode, payload, status, outcome, attempts, last_error,
+               received_at, processed_at, next_attempt_at
         FROM inbound_events WHERE id = %(id)s
         """,
         {"id": event_id},
@@ -196,7 +196,8 @@ def recent(
     """Up to `limit` events, newest first, optionally of one status and received since."""
     return conn.execute(
         """
-        SELECT id, type, livemode, status, attempts, last_error, received_at, processed_at
+        SELECT id, type, livemode, status, outcome, attempts, last_error, received_at,
+            processed_at
         FROM inbound_events
         WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
           AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s::timestamptz)
@@ -205,6 +206,15 @@ def recent(
         """,
         {"status": status, "since": received_since, "limit": limit},
     ).fetchall()
+
+
+def note_outcome(conn: psycopg.Connection[Any], event_id: str, outcome: str) -> None:
+    """Say why the event, being processed in this transaction, did what it did (an
+    operator reads it in `tally inbound list`); settling it leaves the note alone."""
+    conn.execute(
+        "UPDATE inbound_events SET outcome = %(outcome)s WHERE id = %(id)s",
+        {"id": event_id, "outcome": outcome},
+    )
 
 
 def statuses(conn: psycopg.Connection[Any], ids: Sequence[str]) -> dict[str, str]:

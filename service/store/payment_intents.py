@@ -12,13 +12,14 @@ from service.domain.ledger import LockedPaymentIntent, PaymentIntent
 
 
 def insert(conn: psycopg.Connection[Any], pi: dict[str, Any]) -> dict[str, Any]:
+    """A PaymentIntent created in Tally: Tally's own (origin 'tally')."""
     (row,) = conn.execute(
         """
         INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
-            description, status, cancellation_reason, canceled_at, metadata, created)
+            description, status, cancellation_reason, canceled_at, metadata, created, origin)
         VALUES (%(id)s, %(livemode)s, %(amount)s, %(amount_received)s, %(currency)s, %(customer)s,
             %(description)s, %(status)s, %(cancellation_reason)s, %(canceled_at)s, %(metadata)s,
-            %(created)s)
+            %(created)s, 'tally')
         RETURNING id, livemode, amount, amount_received, currency, customer, description,
             status, cancellation_reason, canceled_at, metadata, created
         """,
@@ -28,10 +29,11 @@ def insert(conn: psycopg.Connection[Any], pi: dict[str, Any]) -> dict[str, Any]:
 
 
 def get(conn: psycopg.Connection[Any], pi_id: str, livemode: bool) -> dict[str, Any] | None:
+    """The PaymentIntent, with its `origin` ('tally' or 'stripe': who owns the real one)."""
     return conn.execute(
         """
         SELECT id, livemode, amount, amount_received, currency, customer, description,
-            status, cancellation_reason, canceled_at, metadata, created
+            status, cancellation_reason, canceled_at, metadata, created, origin
         FROM payment_intents WHERE id = %(id)s AND livemode = %(livemode)s
         """,
         {"id": pi_id, "livemode": livemode},
@@ -47,7 +49,7 @@ def get_for_update(
         """
         SELECT p.id, p.livemode, p.amount, p.amount_received, p.currency, p.customer,
                p.description, p.status, p.cancellation_reason, p.canceled_at, p.metadata,
-               p.created, ip.invoice AS attached_to
+               p.created, p.superseded_canceled_at, ip.invoice AS attached_to
         FROM payment_intents p
         LEFT JOIN invoice_payments ip ON ip.payment_intent = p.id
         WHERE p.id = %(id)s AND p.livemode = %(livemode)s
@@ -60,8 +62,11 @@ def get_for_update(
 def apply_update(
     conn: psycopg.Connection[Any], pi: dict[str, Any], *, terminal: tuple[str, ...]
 ) -> PaymentIntent | None:
-    """Insert the mirror, or bring its state up to `pi` unless its status is `terminal`
-    (or it belongs to the other mode: a live event never moves a test object).
+    """Insert the mirror (origin 'stripe'), or bring its state up to `pi` unless its status
+    is `terminal` (or it belongs to the other mode: a live event never moves a test object).
+    One exception: a success moves a canceled copy to succeeded, keeping the canceled_at
+    it had (or now, if it had none) in superseded_canceled_at (migration 0017: Stripe's
+    success is the truth).
 
     Returns the row, locked for this transaction, or None when it was left as it was.
     """
@@ -69,19 +74,24 @@ def apply_update(
     return cur.execute(
         """
         INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
-            description, status, cancellation_reason, canceled_at, metadata, created)
+            description, status, cancellation_reason, canceled_at, metadata, created, origin)
         VALUES (%(id)s, %(livemode)s, %(amount)s, %(amount_received)s, %(currency)s, %(customer)s,
             %(description)s, %(status)s, %(cancellation_reason)s, %(canceled_at)s, %(metadata)s,
-            %(created)s)
+            %(created)s, 'stripe')
         ON CONFLICT (id) DO UPDATE
         SET status = EXCLUDED.status, amount = EXCLUDED.amount,
             amount_received = EXCLUDED.amount_received,
             cancellation_reason = EXCLUDED.cancellation_reason,
-            canceled_at = EXCLUDED.canceled_at
-        WHERE payment_intents.status <> ALL(%(terminal)s)
+            canceled_at = EXCLUDED.canceled_at,
+            -- never null once superseded: the breach check keys on it
+            superseded_canceled_at = CASE WHEN payment_intents.status = 'canceled'
+                THEN coalesce(payment_intents.canceled_at, extract(epoch FROM now())::bigint)
+                END
+        WHERE (payment_intents.status <> ALL(%(terminal)s)
+               OR (payment_intents.status = 'canceled' AND EXCLUDED.status = 'succeeded'))
           AND payment_intents.livemode = EXCLUDED.livemode
         RETURNING id, livemode, amount, amount_received, currency, customer, description,
-            status, cancellation_reason, canceled_at, metadata, created
+            status, cancellation_reason, canceled_at, metadata, created, superseded_canceled_at
         """,
         {**pi, "metadata": Jsonb(pi["metadata"]), "terminal": list(terminal)},
     ).fetchone()
