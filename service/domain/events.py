@@ -78,6 +78,31 @@ PAYMENT_INTENT_STATUSES = {
 }
 
 
+# The event of a move of Tally's copy of a PaymentIntent to each status, as Stripe
+# names them. Back at requires_payment_method is a failed attempt ("payment_intent.
+# payment_failed: Occurs when a PaymentIntent has failed the attempt to create a
+# payment method or a payment"); requires_confirmation and requires_capture have none.
+PAYMENT_INTENT_MOVES = {
+    "requires_payment_method": "payment_intent.payment_failed",
+    "requires_action": "payment_intent.requires_action",
+    "processing": "payment_intent.processing",
+    "succeeded": "payment_intent.succeeded",
+    "canceled": "payment_intent.canceled",
+}
+
+
+def payment_intent_event_types(status: str, *, inserted: bool, status_moved: bool) -> list[str]:
+    """The payment_intent.* events of one change to Tally's copy of a PaymentIntent in
+    `status`: a new copy is `payment_intent.created`, then its status's event unless it
+    still awaits its payment method (Stripe sends both for one it sees succeed at once);
+    a moved status is that status's event; a change of amounts alone has no type."""
+    moved = PAYMENT_INTENT_MOVES.get(status)
+    if inserted:
+        later = [moved] if moved and status != "requires_payment_method" else []
+        return ["payment_intent.created", *later]
+    return [moved] if moved and status_moved else []
+
+
 def payment_intent_event(event_type: str, pi: dict[str, Any], *, now: int) -> dict[str, Any]:
     """A payment_intent.* event as Stripe sends it, carrying `pi` (id, amount,
     currency, and optionally customer, livemode, …) in the state the type implies.
@@ -118,10 +143,12 @@ def payment_intent_event(event_type: str, pi: dict[str, Any], *, now: int) -> di
 
 __all__ = [
     "API_VERSION",
+    "PAYMENT_INTENT_MOVES",
     "PAYMENT_INTENT_STATUSES",
     "Event",
     "changed_attributes",
     "event_object",
     "payment_intent_event",
+    "payment_intent_event_types",
     "render_event",
 ]

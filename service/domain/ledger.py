@@ -110,6 +110,15 @@ class PaymentIntent:
 
 
 @dataclass(frozen=True, slots=True)
+class MirroredPaymentIntent(PaymentIntent):
+    """Tally's copy as a PaymentIntent from Stripe changed it: new (`inserted`), or with
+    its status moved (`status_moved`), or only its amounts."""
+
+    inserted: bool
+    status_moved: bool
+
+
+@dataclass(frozen=True, slots=True)
 class LockedPaymentIntent(PaymentIntent):
     """A PaymentIntent read for attaching, with the invoice it is attached to."""
 

@@ -19,7 +19,7 @@ import psycopg
 from service.domain import invoices as invoice_rules
 from service.domain import ledger
 from service.domain import payment_records as record_rules
-from service.domain.events import Event, changed_attributes
+from service.domain.events import Event, changed_attributes, payment_intent_event_types
 from service.domain.ids import INVOICE_PAYMENT, PAYMENT_INTENT, PAYMENT_RECORD, new_id
 from service.domain.ledger import (
     Invoice,
@@ -43,7 +43,7 @@ from service.render.invoices import (
     render_invoice,
     render_lines,
 )
-from service.render.payments import render_invoice_payment
+from service.render.payments import render_invoice_payment, render_payment_intent
 from service.store import (
     customers,
     events,
@@ -69,15 +69,16 @@ def create_payment_intent(
     upstream: Upstream | None = None,
     now: int,
 ) -> dict[str, Any]:
-    """Mirror a new PaymentIntent awaiting its payment method. A customer Tally has not
-    seen is fetched from `upstream` first and mirrored with it, in one transaction."""
+    """Mirror a new PaymentIntent awaiting its payment method; `payment_intent.created`.
+    A customer Tally has not seen is fetched from `upstream` first and mirrored with it,
+    in one transaction."""
     customer = params.get("customer")
     fetched = fetch_unknown_customer(conn, caller, customer, upstream) if customer else None
     with conn.transaction():
         mirror_customer(conn, fetched)
         if customer and customers.get(conn, customer, caller.livemode) is None:
             raise ResourceMissing(f"No such customer: '{customer}'", param="customer")
-        return payment_intents.insert(
+        row = payment_intents.insert(
             conn,
             {
                 "id": new_id(PAYMENT_INTENT),
@@ -94,6 +95,10 @@ def create_payment_intent(
                 "created": now,
             },
         )
+        events.add(
+            conn, caller.event("payment_intent.created", render_payment_intent(row), now=now)
+        )
+    return row
 
 
 def cancel_payment_intent(
@@ -105,7 +110,9 @@ def cancel_payment_intent(
     upstream: Upstream | None = None,
     now: int,
 ) -> dict[str, Any]:
-    """Cancel a PaymentIntent that has not succeeded, and its open invoice payment.
+    """Cancel a PaymentIntent that has not succeeded, and its open invoice payment, with
+    `payment_intent.canceled` carrying the caller's request (Stripe's answer's, mirrored,
+    for one Stripe owns).
 
     One that Stripe owns (mirrored from it) is canceled at Stripe first, when upstream is
     configured, and the copy is canceled only once Stripe has confirmed, by mirroring what
@@ -130,7 +137,9 @@ def cancel_payment_intent(
         )
     with conn.transaction():
         if canceled_upstream is not None:
-            events.add_all(conn, apply_payment_intent_update(conn, canceled_upstream, now=now))
+            events.add_all(
+                conn, apply_payment_intent_update(conn, canceled_upstream, now=now, caller=caller)
+            )
         locked = payment_intents.get_for_update(conn, pi_id, caller.livemode)
         if locked is None:
             raise NotFound(f"No such payment_intent: '{pi_id}'", param="intent")
@@ -147,6 +156,9 @@ def cancel_payment_intent(
             },
         )
         _cancel_open_payments(conn, pi_id, now=now)
+        events.add(
+            conn, caller.event("payment_intent.canceled", render_payment_intent(row), now=now)
+        )
     return row
 
 
@@ -392,7 +404,7 @@ def attach_payment(
     )
     with conn.transaction():
         if fetched is not None:
-            events.add_all(conn, apply_payment_intent_update(conn, fetched, now=now))
+            events.add_all(conn, apply_payment_intent_update(conn, fetched, now=now, caller=caller))
         payment: LockedPaymentIntent | LockedPaymentRecord | None
         if payment_intent is not None:
             param = "payment_intent"
@@ -527,15 +539,20 @@ def apply_payment_intent_update(
     *,
     now: int,
     inbound_event_id: str | None = None,
+    caller: Caller | None = None,
 ) -> list[Event]:
     """Bring the mirror up to date with a PaymentIntent from a Stripe event, then credit
     or cancel its open invoice payments. Runs inside the caller's transaction, and
     returns the events of the change for the caller to write in it (events.add_all):
-    a batch of inbound events writes all of theirs in one statement.
+    a batch of inbound events writes all of theirs in one statement. They start with
+    the copy's own payment_intent.* events (domain.events.payment_intent_event_types),
+    carrying `caller`'s request when an API call fetched the PaymentIntent, nulls when
+    a webhook or the sweeper did.
 
-    Terminal states never move (a late `processing` after `succeeded` is ignored), and
-    an invoice payment is credited only while open, so replays change nothing. The one
-    exception is a success for a copy Tally shows as canceled: see _succeeded_after_cancel.
+    Terminal states never move (a late `processing` after `succeeded` is ignored), a
+    duplicate changes nothing, and an invoice payment is credited only while open, so
+    replays change nothing and write no event. The one exception is a success for a
+    copy Tally shows as canceled: see _succeeded_after_cancel.
     """
     customer = pi.get("customer")
     incoming = {
@@ -554,12 +571,19 @@ def apply_payment_intent_update(
     }
     current = payment_intents.apply_update(conn, incoming, terminal=ledger.TERMINAL_PI_STATUSES)
     if current is None:
-        return []  # already succeeded or canceled (or of the other mode): nothing moves it
-    written: list[Event] = []
+        # Unchanged, already succeeded or canceled, or of the other mode: nothing moved.
+        return []
+    caller = caller or webhook_caller(current.livemode)
+    snapshot = render_payment_intent(ledger.as_dict(current))
+    written = [
+        caller.event(type_, snapshot, now=now)
+        for type_ in payment_intent_event_types(
+            current.status, inserted=current.inserted, status_moved=current.status_moved
+        )
+    ]
     if current.superseded_canceled_at is not None:
         _succeeded_after_cancel(conn, current, inbound_event_id)
     elif current.status == "succeeded":
-        caller = webhook_caller(current.livemode)
         found = invoices.open_payment_of_payment_intent(conn, current.id, lines=EMBEDDED_LINES + 1)
         if found is not None:
             inpay, invoice, line_rows = found

@@ -8,7 +8,7 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from service.domain.ledger import LockedPaymentIntent, PaymentIntent
+from service.domain.ledger import LockedPaymentIntent, MirroredPaymentIntent
 
 
 def insert(conn: psycopg.Connection[Any], pi: dict[str, Any]) -> dict[str, Any]:
@@ -61,18 +61,22 @@ def get_for_update(
 
 def apply_update(
     conn: psycopg.Connection[Any], pi: dict[str, Any], *, terminal: tuple[str, ...]
-) -> PaymentIntent | None:
+) -> MirroredPaymentIntent | None:
     """Insert the mirror (origin 'stripe'), or bring its state up to `pi` unless its status
     is `terminal` (or it belongs to the other mode: a live event never moves a test object).
     One exception: a success moves a canceled copy to succeeded, keeping the canceled_at
     it had (or now, if it had none) in superseded_canceled_at (migration 0017: Stripe's
     success is the truth).
 
-    Returns the row, locked for this transaction, or None when it was left as it was.
+    Returns the row, locked for this transaction, or None when it was left as it was,
+    a duplicate or late event changing nothing included (so it writes no event). The
+    row says whether it was inserted (xmax 0: no earlier version) and whether its
+    status moved, compared with the version this statement's snapshot saw first.
     """
-    cur = conn.cursor(row_factory=class_row(PaymentIntent))
+    cur = conn.cursor(row_factory=class_row(MirroredPaymentIntent))
     return cur.execute(
         """
+        WITH before AS (SELECT status FROM payment_intents WHERE id = %(id)s)
         INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
             description, status, cancellation_reason, canceled_at, metadata, created, origin)
         VALUES (%(id)s, %(livemode)s, %(amount)s, %(amount_received)s, %(currency)s, %(customer)s,
@@ -90,8 +94,14 @@ def apply_update(
         WHERE (payment_intents.status <> ALL(%(terminal)s)
                OR (payment_intents.status = 'canceled' AND EXCLUDED.status = 'succeeded'))
           AND payment_intents.livemode = EXCLUDED.livemode
+          AND (payment_intents.status, payment_intents.amount, payment_intents.amount_received,
+               payment_intents.cancellation_reason, payment_intents.canceled_at)
+              IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.amount, EXCLUDED.amount_received,
+                                EXCLUDED.cancellation_reason, EXCLUDED.canceled_at)
         RETURNING id, livemode, amount, amount_received, currency, customer, description,
-            status, cancellation_reason, canceled_at, metadata, created, superseded_canceled_at
+            status, cancellation_reason, canceled_at, metadata, created, superseded_canceled_at,
+            xmax = 0 AS inserted,
+            status IS DISTINCT FROM (SELECT status FROM before) AS status_moved
         """,
         {**pi, "metadata": Jsonb(pi["metadata"]), "terminal": list(terminal)},
     ).fetchone()
