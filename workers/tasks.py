@@ -67,6 +67,7 @@ def inbound_drain(self: Task) -> int:
                 enqueue=res.queue.send_deliveries,
             ),
             stopping=_stopping,
+            max_claims=res.settings.inbound_max_claims,
         )
     if drained.unfinished:
         res.queue.wake_another_drain()  # a successor: this drain's flag is still set
