@@ -11,7 +11,6 @@ import time
 
 import kombu
 import pytest
-from kombu.transport import redis as kombu_redis
 
 from tests import factories
 from tests.pipeline_support import (  # noqa: F401  (fixtures)
@@ -110,14 +109,3 @@ def test_a_channel_closed_after_its_transport_was_detached(redis_server, transpo
     again = queue(channel).get(no_ack=True)
     assert again is not None and again.payload == {"n": 1}
     other.close()
-
-
-def test_the_worker_app_uses_the_guarded_transport(pipeline_settings):
-    from workers.app import make_celery
-
-    app = make_celery(pipeline_settings)
-    with app.connection_for_write() as conn:
-        assert isinstance(conn.transport, broker.Transport)
-        assert issubclass(conn.transport.Channel, kombu_redis.Channel)
-    assert app.conf.worker_cancel_long_running_tasks_on_connection_loss is True
-    assert app.conf.broker_connection_max_retries is None
