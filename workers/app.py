@@ -52,9 +52,12 @@ def make_celery(settings: Settings) -> TallyCelery:
         # which costs nothing here: the work waits in PostgreSQL.
         broker_connection_max_retries=None,
         # On a lost connection, cancel the acks-late tasks in hand (default False in
-        # Celery 5.x, True from 6.0): their ack went with the channel, so the broker
-        # redelivers them anyway, and running on would only race the redelivery.
-        # Every task is idempotent, so the one that runs again finishes once.
+        # Celery 5.x, where each reconnect warns that 6.0 makes it True): their ack went
+        # with the channel, so Redis hands their message out again (after the
+        # visibility timeout) whatever they do; a cancelled batch rolls back, and the
+        # sweeper re-drives its work from PostgreSQL. Every task is idempotent, so the
+        # work is done once either way. The threads pool cannot cancel a running
+        # thread: there the task runs on, and its ack fails (logged).
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_hijack_root_logger=False,
         beat_schedule={
