@@ -139,6 +139,9 @@ class Settings:
     delivery_timeout: float = 10.0
     allow_private_webhook_urls: bool = False
     inbound_grace_seconds: int = 10
+    # Claims of an inbound event that never settled (its worker died) before it is
+    # quarantined as `failed` (operations/process_inbound.py).
+    inbound_max_claims: int = 5
     sweep_interval: float = 5.0
     stripe_api_key: str | None = None
     stripe_api_base: str = DEFAULT_STRIPE_API_BASE
@@ -191,6 +194,7 @@ class Settings:
             delivery_timeout=float(environ.get("TALLY_DELIVERY_TIMEOUT", "10")),
             allow_private_webhook_urls=environ.get("TALLY_ALLOW_PRIVATE_WEBHOOK_URLS") == "1",
             inbound_grace_seconds=int(environ.get("TALLY_INBOUND_GRACE_SECONDS", "10")),
+            inbound_max_claims=int(environ.get("TALLY_INBOUND_MAX_CLAIMS", "5")),
             sweep_interval=float(environ.get("TALLY_SWEEP_INTERVAL", "5")),
             # Stripe's own names first; the TALLY_ ones are what earlier versions read.
             stripe_api_key=environ.get("STRIPE_API_KEY")

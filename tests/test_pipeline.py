@@ -520,6 +520,13 @@ def test_metrics_show_the_pipeline(pipeline_settings, papi, db, worker, pipeline
         assert "tally_events_unpublished " in text
         assert 'tally_webhook_deliveries_pending{state="due"}' in text
         assert "tally_ledger_invariant_breaches_total " in text
+        # beat's health: the worker ran beat's sweep, and the web reads when from PostgreSQL
+        [swept] = [
+            float(line.split()[1])
+            for line in text.splitlines()
+            if line.startswith("tally_sweep_last_completed_timestamp_seconds ")
+        ]
+        assert time.time() - swept < 10
     finally:
         app.extensions["pool"].close()
 

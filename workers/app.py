@@ -21,7 +21,10 @@ from service import queue
 from service.config import Settings
 from service.observability import redact_values
 from service.operations.deliver import longest_batch_seconds
-from workers import observability  # noqa: F401  (connects its JSON-log and metric hooks)
+from workers import (
+    broker,
+    observability,  # noqa: F401  (connects its JSON-log and metric hooks)
+)
 from workers.resources import ProcessResources
 
 PRUNE_EVERY_SECONDS = 60.0
@@ -51,6 +54,21 @@ def make_celery(settings: Settings) -> TallyCelery:
         task_soft_time_limit=max(60, int(longest_batch_seconds(settings.delivery_timeout)) + 20),
         task_time_limit=max(90, int(longest_batch_seconds(settings.delivery_timeout)) + 50),
         broker_connection_retry_on_startup=True,
+        # Redis going away must never end a worker (DESIGN.md, Failure behaviour): kombu's
+        # Redis transport with the guard against its reconnect crash (workers/broker.py).
+        broker_transport=broker.TRANSPORT,
+        # Celery 5.x gives up re-establishing a lost broker connection after 100 attempts
+        # (the default), and the worker exits; None retries for as long as Redis is away,
+        # which costs nothing here: the work waits in PostgreSQL.
+        broker_connection_max_retries=None,
+        # On a lost connection, cancel the acks-late tasks in hand (default False in
+        # Celery 5.x, where each reconnect warns that 6.0 makes it True): their ack went
+        # with the channel, so Redis hands their message out again (after the
+        # visibility timeout) whatever they do; a cancelled batch rolls back, and the
+        # sweeper re-drives its work from PostgreSQL. Every task is idempotent, so the
+        # work is done once either way. The threads pool cannot cancel a running
+        # thread: there the task runs on, and its ack fails (logged).
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_hijack_root_logger=False,
         beat_schedule={
             "sweep": {

@@ -69,6 +69,7 @@ def inbound_drain(self: Task) -> int:
                 retention=res.settings.stream_retention,
             ),
             stopping=_stopping,
+            max_claims=res.settings.inbound_max_claims,
         )
     if drained.unfinished:
         res.queue.wake_another_drain()  # a successor: this drain's flag is still set

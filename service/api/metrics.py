@@ -3,9 +3,10 @@
 A scrape reports two things:
 - what this process group observed: request durations, and anything else recorded
   by service.observability, summed over every gunicorn worker in multiprocess mode;
-- the pipeline's backlog, read from PostgreSQL at scrape time (one statement, see
-  service/store/backlog.py), so it is right whichever process does the work; and
-  the sweeper's invariant-breach counts, kept in Redis, and each consumer group's lag
+- the pipeline's backlog and the sweeper's last completed pass, read from PostgreSQL
+  at scrape time (one statement, see service/store/backlog.py), so it is right
+  whichever process does the work; and
+- the sweeper's invariant-breach counts, kept in Redis, and each consumer group's lag
   on the event stream (both absent while Redis is down).
 """
 
@@ -143,6 +144,14 @@ class _ScrapeTime(Collector):
                 "Webhook endpoints disabled after failing for their whole retry schedule.",
                 value=b.endpoints_disabled,
             )
+            if b.sweep_completed_at is not None:
+                # beat's health: alert on time() minus this growing past a few intervals.
+                yield GaugeMetricFamily(
+                    "tally_sweep_last_completed_timestamp_seconds",
+                    "Unix time the sweeper (beat's pipeline.sweep, run by a worker) last "
+                    "completed a pass.",
+                    value=b.sweep_completed_at,
+                )
         if self.stream_groups:
             lag = GaugeMetricFamily(
                 "tally_stream_consumer_lag",

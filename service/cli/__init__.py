@@ -2,8 +2,9 @@
 one PostgreSQL connection, and prints; it changes only PostgreSQL, the source of truth
 (`events republish` also writes to the Redis stream, from PostgreSQL).
 
-Exit status: 0 done, 1 a failure (or `audit` found breaches), 2 bad input (unknown ids,
-malformed times, conflicting flags), with one line on stderr and nothing changed.
+Exit status: 0 done, 1 a failure (or `audit` found breaches, or `sweeper` a stale pass),
+2 bad input (unknown ids, malformed times, conflicting flags), with one line on stderr
+and nothing changed.
 """
 
 from __future__ import annotations
@@ -140,6 +141,16 @@ def build_parser() -> _Parser:
         help="every object, whatever its age (cost grows with history)",
     )
     _table(audit, limit=False)
+    sweeper = _command(
+        nouns,
+        "sweeper",
+        commands.sweeper,
+        "when the sweeper last completed a pass; exit 1 if not within --within seconds"
+        " (beat's health check)",
+    )
+    sweeper.add_argument(
+        "--within", type=_limit, default=60, help="seconds (default 60)", metavar="SECONDS"
+    )
     return parser
 
 

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -36,7 +37,14 @@ from service.operations.retry_deliveries import retry_deliveries
 from service.operations.webhook_endpoints import enable_webhook_endpoint
 from service.queue import TaskQueue, make_task_queue
 from service.redis_client import connect_redis
-from service.store import deliveries, events, inbound_events, reconciliation, webhook_endpoints
+from service.store import (
+    deliveries,
+    events,
+    inbound_events,
+    reconciliation,
+    sweeper_passes,
+    webhook_endpoints,
+)
 
 Conn = psycopg.Connection[Any]
 
@@ -204,6 +212,16 @@ def audit(conn: Conn, args: argparse.Namespace) -> int:
     show(found, ["check", "id", "detail"], as_json=args.json)
     note(f"ledger invariant breaches: {len(found)}" if found else "every ledger invariant holds")
     return 1 if found else 0
+
+
+def sweeper(conn: Conn, args: argparse.Namespace) -> int:
+    completed = sweeper_passes.last_completed(conn)
+    if completed is None:
+        sys.stdout.write("the sweeper has not completed a pass\n")
+        return 1
+    age = (datetime.now(UTC) - completed).total_seconds()
+    sys.stdout.write(f"the sweeper last completed a pass at {iso(completed)}, {age:.0f} s ago\n")
+    return 0 if age <= args.within else 1
 
 
 def _requeued(count: int, what: str, wake: Callable[[TaskQueue], bool]) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 
 import psycopg
 
-from service.operations.process_inbound import BATCH_SIZE, process_inbound_batch
+from service.operations.process_inbound import BATCH_SIZE, MAX_CLAIMS, process_inbound_batch
 
 # 20 batches of 50: about a second of crediting on one core.
 MAX_BATCHES = 20
@@ -67,6 +67,7 @@ def drain_inbound(
     max_batches: int = MAX_BATCHES,
     linger: float = LINGER,
     publish_within: float = PUBLISH_WITHIN,
+    max_claims: int = MAX_CLAIMS,
 ) -> Drained:
     """Process due pending inbound events, a batch per transaction, until a claim made
     after `clear_wake()` comes back empty, `max_batches` ran, or `stopping()`; the
@@ -76,13 +77,14 @@ def drain_inbound(
     something, at the next empty claim, or after a batch once the oldest of them is
     `publish_within` seconds old, and before returning; `wake_peer()` after the first
     full batch. Idempotent and safe to run concurrently (see process_inbound_batch).
-    A drain that raises leaves what it had not published to the sweeper.
+    A drain that raises leaves what it had not published to the sweeper. An event
+    claimed `max_claims` times without settling is quarantined (process_inbound_batch).
     """
     claimed = processed = batches = 0
     cleared = lingered = peer_woken = False
     written_at: float | None = None  # when the oldest unpublished batch committed
     while batches < max_batches and not stopping():
-        result = process_inbound_batch(conn, now=int(time.time()))
+        result = process_inbound_batch(conn, now=int(time.time()), max_claims=max_claims)
         if result.claimed:  # empty claims are few: the flag protocol ends them
             batches += 1
         claimed += result.claimed

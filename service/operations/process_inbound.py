@@ -13,6 +13,13 @@ LOCKED lets several consumers share the backlog; a consumer killed mid-batch
 leaves its rows pending (its transaction rolls back) for the next one, and
 crediting itself only moves an `open` invoice payment, so processing an event
 again changes nothing.
+
+An event whose processing kills the process (a crash in a C extension, the OOM
+killer, a hard time limit) never fails in Python, so nothing above would count it:
+the batch commits a claim before it runs instead (inbound_events.take_due). Such an
+event is claimed again alone, so its batch-mates settle on their own next time, and
+once claimed `max_claims` times without settling it is quarantined as `failed`, with
+the reason, so it stops taking workers down and the rest keep crediting.
 """
 
 from __future__ import annotations
@@ -42,6 +49,12 @@ MAX_RETRY_DELAY = 300.0
 # after the last it is `failed`. A race misread as permanent passes on a later try,
 # and so does an event hit by a bug fixed within the hour; later ones need a replay.
 FAILURE_RETRY_DELAYS = (10.0, 60.0, 600.0, 3600.0)
+# Claims of an event that never settled before it is quarantined (TALLY_INBOUND_MAX_CLAIMS).
+MAX_CLAIMS = 5
+# Seconds a taken event stays out of other workers' claims: the moment between the
+# claim's commit and the batch's row locks (milliseconds), with a wide margin. An event
+# whose worker died is due again after it.
+CLAIM_LEASE_SECONDS = 2.0
 
 # Applies one Stripe event; returns the events of the change, for the batch to write.
 Handler = Callable[[psycopg.Connection[Any], dict[str, Any], int], list[Event]]
@@ -82,19 +95,39 @@ def retry_delay(attempts: int) -> float:
 
 
 def process_inbound_batch(
-    conn: psycopg.Connection[Any], *, now: int, limit: int = BATCH_SIZE
+    conn: psycopg.Connection[Any],
+    *,
+    now: int,
+    limit: int = BATCH_SIZE,
+    max_claims: int = MAX_CLAIMS,
 ) -> BatchResult:
     """Claim up to `limit` due pending events and process them in one transaction.
 
-    Idempotent under redelivery and concurrency (rows are locked; settled rows are
-    never claimed again). Raises only when the batch as a whole cannot proceed
-    (e.g. the connection is lost); then nothing of it is committed.
+    The claim is counted and committed first (see the module's docstring); `conn` must
+    be in autocommit mode, outside a transaction. Idempotent under redelivery and
+    concurrency (rows are locked; settled rows are never claimed again). Raises only
+    when the batch as a whole cannot proceed (e.g. the connection is lost); then
+    nothing of it but the claim is committed.
     """
+    taken = inbound_events.take_due(
+        conn, limit=limit, max_claims=max_claims, lease_seconds=CLAIM_LEASE_SECONDS
+    )
+    quarantined = [row for row in taken if row["status"] == "failed"]
+    for row in quarantined:
+        log.error(
+            "inbound event %s quarantined: claimed %d times without settling",
+            row["id"],
+            row["claims"] - 1,
+        )
+    observability.observe_inbound_settled((row["type"], "failed", None) for row in quarantined)
+    ids = [row["id"] for row in taken if row["status"] == "pending"]
+    if not ids:
+        return BatchResult(claimed=len(taken), failed=len(quarantined))
     failed = False
     with conn.transaction() as batch:
-        rows = lock_in_order(conn, inbound_events.claim_due(conn, limit=limit))
+        rows = lock_in_order(conn, inbound_events.claim_pending(conn, ids))
         if not rows:
-            return BatchResult()
+            return BatchResult(claimed=len(taken), failed=len(quarantined))
         try:
             settlements = _process_all(conn, rows, now)
         except Exception:
@@ -117,10 +150,10 @@ def process_inbound_batch(
     for settlement in settlements:
         counts[settlement.status] += 1
     return BatchResult(
-        claimed=len(rows),
+        claimed=len(rows) + len(quarantined),
         processed=counts["processed"],
         ignored=counts["ignored"],
-        failed=counts["failed"],
+        failed=counts["failed"] + len(quarantined),
         retrying=counts["pending"],
     )
 

@@ -7,6 +7,8 @@ be the one Redis lost), unpublished events are published, due deliveries dispatc
 It also checks the ledger invariants (a breach is logged at ERROR and counted)
 and, with an upstream Stripe key, re-fetches PaymentIntents whose invoice
 payments stayed open too long, so a webhook that never came still ends in a credit.
+Each pass records its completion in PostgreSQL (store/sweeper_passes.py): beat's
+health, whichever worker ran the pass.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from service.db import TRANSIENT_ERRORS
 from service.errors import TallyError
 from service.operations.payments import apply_payment_intent_update
 from service.operations.publish_events import dispatch_due_deliveries, publish_events
-from service.store import events, inbound_events, reconciliation
+from service.store import events, inbound_events, reconciliation, sweeper_passes
 from service.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ def sweep(
         )
         if refetched:
             tasks.wake_publisher()  # the credits it made wrote events
+    # beat's health (/metrics, `tally sweeper`): a pass completed, whatever it skipped.
+    _step("completed", lambda: sweeper_passes.record_completed(conn))
     return SweepReport(
         stale_inbound=stale or 0,
         published=published or 0,

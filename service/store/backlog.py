@@ -27,6 +27,8 @@ class Backlog:
     deliveries_due: int
     deliveries_oldest_due_age: float
     endpoints_disabled: int
+    # Unix time the sweeper last completed a pass (store/sweeper_passes.py); None before.
+    sweep_completed_at: float | None
 
 
 def snapshot(conn: psycopg.Connection[Any]) -> Backlog:
@@ -52,7 +54,9 @@ def snapshot(conn: psycopg.Connection[Any]) -> Backlog:
                 WHERE status = 'pending' AND next_attempt_at <= now())
                 AS deliveries_oldest_due_age,
               (SELECT count(*) FROM webhook_endpoints WHERE status = 'disabled' AND NOT deleted)
-                AS endpoints_disabled
+                AS endpoints_disabled,
+              (SELECT extract(epoch FROM completed_at)::float8 FROM sweeper_passes)
+                AS sweep_completed_at
             """
         ).fetchall()
     return row

@@ -3,6 +3,9 @@
 A row is `pending` until a worker settles it as `processed`, `ignored` or `failed`;
 an error to be retried leaves it `pending` with `next_attempt_at` pushed back, and a
 replay (`requeue`) makes a settled row `pending` again.
+
+`claims` counts the claims of a pending row since it last settled: a worker commits
+one (`take_due`) before its batch runs, so a batch whose process dies still counts.
 """
 
 from __future__ import annotations
@@ -44,26 +47,56 @@ def insert_if_new(
     return row is not None
 
 
-def claim_due(conn: psycopg.Connection[Any], *, limit: int) -> list[dict[str, Any]]:
-    """Lock up to `limit` pending events that are due, oldest first, skipping rows
-    another worker holds. Call inside the transaction that settles them."""
+def take_due(
+    conn: psycopg.Connection[Any], *, limit: int, max_claims: int, lease_seconds: float
+) -> list[dict[str, Any]]:
+    """Count a claim of up to `limit` pending events that are due, oldest first, skipping
+    rows another worker holds, and commit it (call outside a transaction: one statement,
+    autocommit); returns their id, type, status and claims.
+
+    An event already claimed without settling since (its batch's process died) is taken
+    alone, so a batch that kills its process takes no other event down with it next
+    time; one claimed `max_claims` times so is not taken but quarantined, `failed` with
+    the reason. The events taken stay due only after `lease_seconds`, so no other worker
+    counts them between this commit and the batch's row locks.
+    """
     return conn.execute(
         """
-        SELECT id, type, payload, attempts, received_at
-        FROM inbound_events
-        WHERE status = 'pending' AND next_attempt_at <= now()
-        ORDER BY seq
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
+        WITH due AS (
+            SELECT id, seq, claims FROM inbound_events
+            WHERE status = 'pending' AND next_attempt_at <= now()
+            ORDER BY seq
+            LIMIT %(limit)s
+            FOR UPDATE SKIP LOCKED
+        ), suspect AS (
+            SELECT id FROM due WHERE claims > 0 ORDER BY seq LIMIT 1
+        ), taken AS (
+            SELECT id FROM suspect
+            UNION ALL
+            SELECT id FROM due WHERE NOT EXISTS (SELECT 1 FROM suspect)
+        )
+        UPDATE inbound_events e
+        SET claims = e.claims + 1,
+            next_attempt_at = now() + make_interval(secs => %(lease)s),
+            status = CASE WHEN e.claims >= %(max_claims)s THEN 'failed' ELSE e.status END,
+            processed_at = CASE WHEN e.claims >= %(max_claims)s THEN now() END,
+            last_error = CASE WHEN e.claims >= %(max_claims)s
+                THEN format('quarantined: claimed %%s times without settling (its processing'
+                            ' ended its worker each time); replay it once that is fixed',
+                            e.claims)
+                ELSE e.last_error END
+        FROM taken
+        WHERE e.id = taken.id
+        RETURNING e.seq, e.id, e.type, e.status, e.claims
         """,
-        {"limit": limit},
+        {"limit": limit, "max_claims": max_claims, "lease": lease_seconds},
     ).fetchall()
 
 
 def claim_pending(conn: psycopg.Connection[Any], ids: Sequence[str]) -> list[dict[str, Any]]:
-    """Lock those of `ids` still pending that no other worker holds, oldest first (a
-    batch redone event by event claims its events again). Call inside the transaction
-    that settles them."""
+    """Lock those of `ids` still pending that no other worker holds, oldest first: the
+    events a batch took (take_due), and again when it is redone event by event. Call
+    inside the transaction that settles them."""
     return conn.execute(
         """
         SELECT id, type, payload, attempts, received_at
@@ -85,6 +118,7 @@ def settle(conn: psycopg.Connection[Any], settlements: Sequence[Settlement]) -> 
         UPDATE inbound_events e
         SET status = v.status,
             attempts = e.attempts + 1,
+            claims = 0,
             last_error = v.error,
             processed_at = CASE WHEN v.status = 'pending' THEN NULL ELSE now() END,
             next_attempt_at = CASE WHEN v.status = 'pending'
@@ -161,7 +195,8 @@ def requeue(
     rows = conn.execute(
         """
         UPDATE inbound_events e
-        SET status = 'pending', attempts = 0, next_attempt_at = now(), processed_at = NULL
+        SET status = 'pending', attempts = 0, claims = 0, next_attempt_at = now(),
+            processed_at = NULL
         FROM (
             SELECT id, status, attempts FROM inbound_events
             WHERE (%(ids)s::text[] IS NULL OR id = ANY(%(ids)s::text[]))
