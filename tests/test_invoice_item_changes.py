@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 import stripe
 
 from tests import factories
@@ -348,3 +349,41 @@ def test_delete_takes_no_parameters(api, db):
     assert response.status_code == 400
     assert response.json["error"]["param"] == "colour"
     assert invoice_row(db, draft["id"]) == {"status": "draft", "total": 100}
+
+
+def test_an_item_updated_while_its_draft_is_deleted_ends_pending_and_updated(api, db, server):
+    # given drafts of one item each, and a thread pair per draft: one deletes the
+    # draft while the other changes its item (whose lock follows the invoice's)
+    headers = {"Authorization": f"Bearer {TEST_KEY}"}
+    cases = []
+    for _ in range(4):
+        draft = factories.draft_invoice(api, 500)
+        item_id = draft["lines"]["data"][0]["parent"]["invoice_item_details"]["invoice_item"]
+        cases.append((draft["id"], item_id))
+
+    # when each pair runs at the same instant
+    calls = []
+    for invoice_id, item_id in cases:
+        calls.append(
+            lambda i=invoice_id: requests.delete(
+                f"{server}/v1/invoices/{i}", headers=headers, timeout=10
+            )
+        )
+        calls.append(
+            lambda i=item_id: requests.post(
+                f"{server}/v1/invoiceitems/{i}", {"amount": 777}, headers=headers, timeout=10
+            )
+        )
+    responses = factories.together(calls)
+
+    # then both won, whatever the order: the draft is gone, its item pending and changed,
+    # and the item's events say both moves
+    assert [r.status_code for r in responses] == [200] * len(calls), [r.text for r in responses]
+    for invoice_id, item_id in cases:
+        assert invoice_row(db, invoice_id) is None
+        row = item_row(db, item_id)
+        assert (row["invoice"], row["line_id"], row["amount"]) == (None, None, 777)
+        moves = [e["data"]["previous_attributes"] for e in events_of(db, item_id)[1:]]
+        assert len(moves) == 2
+        assert {"invoice": invoice_id} in moves
+        assert [m["amount"] for m in moves if "amount" in m] == [500]

@@ -75,8 +75,8 @@ _CHECKS: dict[str, str] = {
     """,
     # A success Stripe reported for a PaymentIntent Tally had canceled (migration 0017):
     # the money arrived, and stays a breach while it is on no invoice (an operator's call).
-    # Not narrowed to what changed: such rows are rare and partly indexed, and changing
-    # a PaymentIntent's copy writes no event an incremental check could follow.
+    # Not narrowed to what changed: such rows are rare and partly indexed, and each
+    # check reports the breach again for as long as it lasts.
     "canceled_payment_intent_succeeded": """
         SELECT pi.id, format('succeeded at Stripe after Tally canceled it at %s, so the '
                              'cancel never reached Stripe; %s', pi.superseded_canceled_at,
