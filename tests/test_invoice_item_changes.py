@@ -36,15 +36,21 @@ def endpoint(api: Any) -> Iterator[dict[str, Any]]:
     assert api.delete(f"/v1/webhook_endpoints/{response.json['id']}").status_code == 200
 
 
-def events_of(db: Any, *object_ids: str) -> list[dict[str, Any]]:
-    """The events whose object is one of `object_ids`, oldest first."""
+def events_of(db: Any, *object_ids: str, after: int = 0) -> list[dict[str, Any]]:
+    """The events whose object is one of `object_ids`, oldest first (those written
+    after the position `after`, from last_event)."""
     return db.execute(
         """
         SELECT id, type, data, request_id, idempotency_key FROM events
-        WHERE data->'object'->>'id' = ANY(%s) ORDER BY seq
+        WHERE data->'object'->>'id' = ANY(%s) AND seq > %s ORDER BY seq
         """,
-        (list(object_ids),),
+        (list(object_ids), after),
     ).fetchall()
+
+
+def last_event(db: Any) -> int:
+    """The position of the newest event written so far."""
+    return db.execute("SELECT coalesce(max(seq), 0) AS seq FROM events").fetchone()["seq"]
 
 
 def item_row(db: Any, item_id: str) -> dict[str, Any] | None:
@@ -83,6 +89,7 @@ def test_sdk_modifies_a_draft_item_and_the_draft_total_follows(client, api, db, 
         {"customer": cus["id"], "currency": "usd", "pending_invoice_items_behavior": "include"},
     ).json
     assert draft["total"] == 1500
+    before = last_event(db)
 
     # when
     item = client.v1.invoice_items.update(
@@ -99,7 +106,7 @@ def test_sdk_modifies_a_draft_item_and_the_draft_total_follows(client, api, db, 
     invoice = api.get(f"/v1/invoices/{draft['id']}").json
     assert (invoice["total"], invoice["amount_due"]) == (1700, 1700)
     # and the events say what moved, carrying the request and its key
-    written = [e for e in events_of(db, first["id"], draft["id"]) if e["type"].endswith("updated")]
+    written = events_of(db, first["id"], draft["id"], after=before)
     assert [e["type"] for e in written] == ["invoiceitem.updated", "invoice.updated"]
     item_event, invoice_event = written
     assert item_event["data"]["object"] == api.get(f"/v1/invoiceitems/{first['id']}").json
@@ -265,6 +272,7 @@ def test_sdk_deletes_a_draft_and_its_items_become_pending(client, api, db, endpo
     item_ids = [
         line["parent"]["invoice_item_details"]["invoice_item"] for line in draft["lines"]["data"]
     ]
+    before = last_event(db)
 
     # when
     deleted = client.v1.invoices.delete(draft["id"])
@@ -282,7 +290,7 @@ def test_sdk_deletes_a_draft_and_its_items_become_pending(client, api, db, endpo
     pending = api.get("/v1/invoiceitems", {"customer": cus["id"], "pending": "true"}).json
     assert sorted(i["id"] for i in pending["data"]) == sorted(item_ids)
     # and the events: each item's move, then the draft as it was
-    written = [e for e in events_of(db, draft["id"], *item_ids) if "created" not in e["type"]]
+    written = events_of(db, draft["id"], *item_ids, after=before)
     assert [e["type"] for e in written] == [
         "invoiceitem.updated",
         "invoiceitem.updated",
@@ -360,6 +368,7 @@ def test_an_item_updated_while_its_draft_is_deleted_ends_pending_and_updated(api
         draft = factories.draft_invoice(api, 500)
         item_id = draft["lines"]["data"][0]["parent"]["invoice_item_details"]["invoice_item"]
         cases.append((draft["id"], item_id))
+    before = last_event(db)
 
     # when each pair runs at the same instant
     calls = []
@@ -383,7 +392,39 @@ def test_an_item_updated_while_its_draft_is_deleted_ends_pending_and_updated(api
         assert invoice_row(db, invoice_id) is None
         row = item_row(db, item_id)
         assert (row["invoice"], row["line_id"], row["amount"]) == (None, None, 777)
-        moves = [e["data"]["previous_attributes"] for e in events_of(db, item_id)[1:]]
+        moves = [e["data"]["previous_attributes"] for e in events_of(db, item_id, after=before)]
         assert len(moves) == 2
         assert {"invoice": invoice_id} in moves
         assert [m["amount"] for m in moves if "amount" in m] == [500]
+
+
+def test_a_draft_that_takes_pending_items_writes_their_move(client, api, db):
+    # given two pending items, one in another currency
+    cus = factories.customer(api)
+    taken = pending_item(api, cus, amount=1200)
+    left = api.post(
+        "/v1/invoiceitems", {"customer": cus["id"], "amount": 300, "currency": "eur"}
+    ).json
+
+    # when a draft takes the customer's pending items in its currency
+    draft = client.v1.invoices.create(
+        params={
+            "customer": cus["id"],
+            "currency": "usd",
+            "pending_invoice_items_behavior": "include",
+        }
+    )
+
+    # then the item it took says so, after the draft's creation, with its request
+    written = events_of(db, draft.id, taken["id"], left["id"])
+    assert [(e["type"], e["data"]["object"]["id"]) for e in written] == [
+        ("invoiceitem.created", taken["id"]),
+        ("invoiceitem.created", left["id"]),
+        ("invoice.created", draft.id),
+        ("invoiceitem.updated", taken["id"]),
+    ]
+    moved = written[-1]
+    assert moved["data"]["previous_attributes"] == {"invoice": None}
+    assert moved["data"]["object"] == api.get(f"/v1/invoiceitems/{taken['id']}").json
+    assert moved["data"]["object"]["invoice"] == draft.id
+    assert moved["request_id"] == written[2]["request_id"]

@@ -265,7 +265,8 @@ def create_invoice(
     now: int,
 ) -> dict[str, Any]:
     """Create a draft invoice; with `pending_invoice_items_behavior=include` the customer's
-    pending items in its currency become its lines. Writes `invoice.created`. A customer
+    pending items in its currency become its lines. Writes `invoice.created`, then
+    `invoiceitem.updated` (previous `invoice` null) for each item it took. A customer
     Tally has not seen is fetched from `upstream` and mirrored with it."""
     collection_method = params.get("collection_method") or "charge_automatically"
     due_date = _due_date(params, collection_method, created=now)
@@ -296,16 +297,27 @@ def create_invoice(
                 "created": now,
             },
         )
+        bound: list[dict[str, Any]] = []
         if params.get("pending_invoice_items_behavior") == "include":
             pending = invoice_items.pending_ids_for_update(
                 conn, customer["id"], currency, caller.livemode
             )
             if pending:
-                invoice_items.bind(
+                bound = invoice_items.bind(
                     conn, invoice["id"], {item: new_id(INVOICE_LINE) for item in pending}
                 )
                 invoice = invoices.refresh_total(conn, invoice["id"])
-        events.add(conn, caller.event("invoice.created", render_invoice(conn, invoice), now=now))
+        written = [caller.event("invoice.created", render_invoice(conn, invoice), now=now)]
+        written += [
+            caller.event(
+                "invoiceitem.updated",
+                render_invoice_item(item),
+                now=now,
+                previous={"invoice": None},
+            )
+            for item in bound
+        ]
+        events.add_all(conn, written)
     return invoice
 
 
