@@ -213,29 +213,40 @@ NODE_INTERFACES = {
 }
 
 
+def _kind(value: typing.Any) -> str:
+    return {
+        bool: "boolean", int: "number", str: "string", list: "array", dict: "object"
+    }.get(type(value), "null")  # fmt: skip
+
+
 def _node_mismatches(value: dict, interface: str, path: str) -> list[str]:
     """Where `value` is not what stripe-node declares of `interface`: a field it
     declares always present missing, one it does not declare (Stripe removed it, or
-    never had it), a null it does not allow; nested objects likewise."""
+    never had it), a value of another type (null included) or not among the values it
+    lists; nested objects likewise."""
     declared = NODE[interface]
     if not declared:  # a map of any keys (metadata, previous_attributes)
         return []
     problems = [
         f"{path}.{field} is missing"
-        for field, (optional, _, _) in declared.items()
-        if not optional and field not in value
+        for field, declaration in declared.items()
+        if not declaration.optional and field not in value
     ]
     for field, item in value.items():
         if field not in declared:
             problems.append(f"{path}.{field} is not declared")
             continue
-        _, nullable, refs = declared[field]
-        if item is None and not nullable:
-            problems.append(f"{path}.{field} is null")
-        nested = [x for x in refs if x in NODE and x not in NODE_INTERFACES.values()]
+        declaration = declared[field]
+        if "any" not in declaration.kinds and _kind(item) not in declaration.kinds:
+            problems.append(f"{path}.{field} is {_kind(item)}, not {sorted(declaration.kinds)}")
+        if isinstance(item, str) and declaration.values and item not in declaration.values:
+            problems.append(f"{path}.{field} is {item!r}, not one of {sorted(declaration.values)}")
+        nested = [x for x in declaration.refs if x not in NODE_INTERFACES.values()]
         for element in item if isinstance(item, list) else [item]:
             if isinstance(element, dict) and isinstance(element.get("object"), str):
                 problems += _node_mismatches_of_object(element, f"{path}.{field}")
+            elif isinstance(element, dict) and nested and nested[0] not in NODE:
+                problems.append(f"{path}.{field}: {nested[0]} is not extracted")
             elif isinstance(element, dict) and nested:
                 problems += _node_mismatches(element, nested[0], f"{path}.{field}")
     return problems
@@ -296,12 +307,26 @@ def sdk_mismatches(body: dict) -> list[str]:
     ]
 
 
-def test_sdk_declarations_find_what_is_missing_undeclared_or_wrongly_null():
-    body = {"id": "cus_1", "object": "customer", "balance": None, "transfer_data": None}
+def test_sdk_declarations_find_what_is_missing_undeclared_or_of_another_type():
+    body = {
+        "id": "cus_1",
+        "object": "customer",
+        "balance": None,
+        "email": 7,
+        "invoice_settings": {"footer": None},
+        "tax_exempt": "sometimes",
+        "transfer_data": None,
+    }
     problems = sdk_mismatches(body)
     assert "node: customer.created is missing" in problems
     assert "python: customer.created is missing" in problems
-    assert "node: customer.balance is null" in problems
+    assert "node: customer.balance is null, not ['number']" in problems
+    assert "node: customer.email is number, not ['null', 'string']" in problems
+    assert "node: customer.invoice_settings.custom_fields is missing" in problems
+    assert (
+        "node: customer.tax_exempt is 'sometimes', not one of ['exempt', 'none', 'reverse']"
+        in problems
+    )
     assert "node: customer.transfer_data is not declared" in problems
     assert "python: customer.transfer_data is not declared" in problems
 
