@@ -213,10 +213,11 @@ NODE_INTERFACES = {
 }
 
 
+_KINDS = {bool: "boolean", int: "number", str: "string", list: "array", dict: "object"}
+
+
 def _kind(value: typing.Any) -> str:
-    return {
-        bool: "boolean", int: "number", str: "string", list: "array", dict: "object"
-    }.get(type(value), "null")  # fmt: skip
+    return _KINDS.get(type(value), "null")
 
 
 def _node_mismatches(value: dict, interface: str, path: str) -> list[str]:
