@@ -11,7 +11,7 @@ import pytest
 import stripe
 from stripe._object_classes import get_object_class
 
-from tests import node_declarations
+from tests import factories, node_declarations
 from tests.conftest import LIVE_KEY, TEST_KEY
 
 SEED = Path("/work/shared/seeds/000_995ef94600ba56ea.txt")
@@ -405,3 +405,61 @@ def test_every_object_is_what_the_sdks_declare(api, client, invoice):
     # an includable field stays out unless expanded
     assert "amount_paid_off_stripe" not in bodies["invoice"]
     assert bodies["invoice off stripe"]["amount_paid_off_stripe"] == 100
+
+
+def test_objects_in_every_state_are_what_the_sdks_declare(api, client, service_urls):
+    # given invoices paid (overpaid, crediting the balance), void and uncollectible, a
+    # draft with a credit item, a canceled and a succeeded PaymentIntent, and records
+    # failed, canceled and refunded
+    customer = factories.customer(api)
+    paid = factories.overpaid_invoice(api, service_urls["DATABASE_URL"], customer, 300, 50)
+    void = factories.open_invoice(api, 200, cus=customer)
+    api.post(f"/v1/invoices/{void['id']}/void")
+    uncollectible = factories.open_invoice(api, 200, cus=customer)
+    api.post(f"/v1/invoices/{uncollectible['id']}/mark_uncollectible")
+    out_of_band = factories.open_invoice(api, 200, cus=customer)
+    api.post(f"/v1/invoices/{out_of_band['id']}/pay", {"paid_out_of_band": "true"})
+    api.post("/v1/invoiceitems", {"customer": customer["id"], "amount": -75, "currency": "usd"})
+    draft = factories.draft_invoice(api, 100, cus=customer)
+    canceled = factories.payment_intent(api, void, 100)
+    api.post(f"/v1/payment_intents/{canceled['id']}/cancel", {"cancellation_reason": "abandoned"})
+    records = {}
+    for outcome in ("failed", "canceled", "guaranteed"):
+        records[outcome] = client.v1.payment_records.report_payment(
+            params={
+                "amount_requested": {"value": 100, "currency": "usd"},
+                "initiated_at": 1_700_000_000,
+                "payment_method_details": {"type": "custom"},
+                "outcome": outcome,
+                outcome: {f"{outcome}_at": 1_700_000_001},
+            }
+        ).id
+    client.v1.payment_records.report_refund(
+        records["guaranteed"],
+        params={"outcome": "refunded", "processor_details": {"type": "custom"},
+                "amount": {"value": 40, "currency": "usd"}},
+    )  # fmt: skip
+
+    # when each is fetched raw
+    invoices = (paid, void, uncollectible, out_of_band, draft)
+    requests = [
+        *((f"/v1/invoices/{invoice['id']}", {}) for invoice in invoices),
+        (f"/v1/customers/{customer['id']}", {}),
+        (f"/v1/customers/{customer['id']}/balance_transactions", {}),
+        ("/v1/invoice_payments", {"invoice": paid["id"]}),
+        (f"/v1/payment_intents/{canceled['id']}", {}),
+        ("/v1/payment_intents", {"limit": 100}),
+        *((f"/v1/payment_records/{record}", {}) for record in records.values()),
+        ("/v1/events", {"limit": 100}),
+    ]
+    bodies = {path: api.get(path, query).json for path, query in requests}
+
+    # then each is what stripe-node and stripe-python declare
+    assert {path: sdk_mismatches(body) for path, body in bodies.items()} == {
+        path: [] for path in bodies
+    }
+    statuses = [bodies[f"/v1/invoices/{i['id']}"]["status"] for i in (paid, void, uncollectible)]
+    assert statuses == ["paid", "void", "uncollectible"]
+    assert bodies[f"/v1/payment_intents/{canceled['id']}"]["cancellation_reason"] == "abandoned"
+    intents = bodies["/v1/payment_intents"]["data"]
+    assert "succeeded" in {pi["status"] for pi in intents}
