@@ -154,6 +154,8 @@ def run(events: int, rate: float, wait: float, linger: float) -> dict[str, Any]:
             TALLY_RATE_LIMIT="0",
             TALLY_ALLOW_PRIVATE_WEBHOOK_URLS="1",  # both receivers are on loopback
             PYTHONDONTWRITEBYTECODE="1",
+            # The code of this tree, whatever checkout the venv was installed from.
+            PYTHONPATH=str(ROOT),
         )
         app = create_app(Settings(database_url=dsn, redis_url=redis_url, api_keys=(BENCH_KEY,)))
         try:
@@ -177,7 +179,9 @@ def run(events: int, rate: float, wait: float, linger: float) -> dict[str, Any]:
             # receiver alone; then the black hole subscribes too.
             finalize_all(base, invoices[:WARMUP], rate)
             if not wait_until(lambda: len(healthy.arrived) >= WARMUP, 60):
-                raise RuntimeError(f"warm-up not delivered; logs in {tmpdir}")
+                for path in sorted(Path(tmpdir).glob("*.log")):
+                    print(f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}")
+                raise RuntimeError(f"warm-up: {len(healthy.arrived)}/{WARMUP} delivered")
             dead_id = subscribe(base, dead.url)
             measured = invoices[WARMUP:]
             log(f"finalizing {events} invoices at {rate:g}/s")
