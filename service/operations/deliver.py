@@ -157,8 +157,10 @@ def deliver_batch(
 
 
 def _by_endpoint(claimed: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Claimed rows by endpoint, endpoints in id order (claim's lock order), each one's
+    rows in the order they were POSTed."""
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for row in sorted(claimed, key=lambda row: str(row["endpoint_id"])):
+    for row in sorted(claimed, key=lambda row: row["endpoint_id"]):
         grouped.setdefault(row["endpoint_id"], []).append(row)
     return grouped
 

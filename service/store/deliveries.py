@@ -64,8 +64,8 @@ def lease_due(
         )
         UPDATE webhook_deliveries d
         SET next_attempt_at = now() + make_interval(secs => %(lease)s)
-        FROM picked
-        WHERE d.id = picked.id
+        -- An array, not a join: a join may be planned as a scan of every delivery.
+        WHERE d.id = ANY(ARRAY(SELECT id FROM picked))
         RETURNING d.id, d.endpoint_id,
                   (extract(epoch FROM d.next_attempt_at) * 1000000)::bigint AS lease
         """,

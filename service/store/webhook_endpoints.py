@@ -115,7 +115,7 @@ def release(
     """End the hold of the batch that claimed the endpoint under `claim`, and set its
     circuit: `consecutive_failures` POSTs in a row unanswered (0 closes the circuit;
     None, the batch POSTed nothing: unchanged) and no batch for `open_for` seconds
-    (None: none held back). An endpoint unanswered for `disable_after` (so many POSTs
+    (None: the circuit is closed). An endpoint unanswered for `disable_after` (so many POSTs
     in a row, over so many seconds) is disabled. Returns whether it was disabled now,
     or None when the hold was taken over meanwhile (its holder records instead)."""
     row = conn.execute(
