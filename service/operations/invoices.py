@@ -280,7 +280,10 @@ def finalize_invoice(
         invoice = _locked(conn, caller, invoice_id)
         rules.check_move(invoice["status"], "finalize")
         # Both lock the customer row, after the invoice (the lock order).
-        prefix, sequence = customers.take_invoice_number(conn, invoice["customer"])
+        numbered = customers.take_invoice_number(conn, invoice["customer"])
+        if numbered is None:  # a deleted customer is billed no more
+            raise ResourceMissing(f"No such customer: '{invoice['customer']}'", param="customer")
+        prefix, sequence = numbered
         applied = balances.apply_to_invoice(conn, caller, Invoice(**invoice), now=now)
         status = rules.finalized_status(amount_due(invoice["total"], applied.starting_balance))
         invoice = invoices.update_state(

@@ -49,19 +49,23 @@ def get_billable(
     return None if customer is None or customer["deleted"] else customer
 
 
-def take_invoice_number(conn: psycopg.Connection[Any], customer_id: str) -> tuple[str, int]:
+def take_invoice_number(
+    conn: psycopg.Connection[Any], customer_id: str
+) -> tuple[str, int] | None:
     """The customer's invoice prefix and the next number of its sequence, taken: the
     row stays locked until the transaction ends, so concurrent finalizations of one
-    customer's invoices number in turn, and a rollback gives the number back."""
-    (row,) = conn.execute(
+    customer's invoices number in turn, and a rollback gives the number back. None,
+    and nothing taken, when the customer is deleted (in the same statement as the
+    lock, so a delete cannot slip between a check and the number)."""
+    row = conn.execute(
         """
         UPDATE customers SET next_invoice_sequence = next_invoice_sequence + 1
-        WHERE id = %(id)s
+        WHERE id = %(id)s AND NOT deleted
         RETURNING invoice_prefix, next_invoice_sequence - 1 AS sequence
         """,
         {"id": customer_id},
-    ).fetchall()
-    return row["invoice_prefix"], row["sequence"]
+    ).fetchone()
+    return None if row is None else (row["invoice_prefix"], row["sequence"])
 
 
 def get_for_update(
