@@ -150,6 +150,7 @@ def test_modify_changes_the_details_and_announces_only_what_changed(client, db, 
     assert updated.metadata.to_dict() == {"a": "1", "c": "3"}
     assert stripe.Customer.retrieve(customer.id).to_dict() == updated.to_dict()
     created, changed = events_of(db, customer.id)
+    assert created["type"] == "customer.created"
     assert changed["type"] == "customer.updated"
     assert changed["object"] == updated.to_dict()
     assert changed["previous_attributes"] == {
@@ -351,7 +352,9 @@ def test_delete_answers_the_deleted_object_which_retrieve_shows_from_then_on(
 def test_a_deleted_customer_cannot_be_billed_again(client, db):
     # given a deleted customer with a draft invoice, a pending item and a balance
     customer = client.v1.customers.create(params={"email": "gone@example.com", "balance": -50})
-    client.v1.invoice_items.create(params={"customer": customer.id, "amount": 100, "currency": "usd"})
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "amount": 100, "currency": "usd"}
+    )
     draft = client.v1.invoices.create(params={"customer": customer.id})
     client.v1.customers.delete(customer.id)
     before = snapshot(db, customer.id)

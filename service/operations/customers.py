@@ -132,9 +132,7 @@ def update_customer(
         if "metadata" in previous:
             previous["metadata"] = previous_metadata(before["metadata"], after["metadata"])
         if previous:
-            events.add(
-                conn, caller.event("customer.updated", after, now=now, previous=previous)
-            )
+            events.add(conn, caller.event("customer.updated", after, now=now, previous=previous))
     return row
 
 

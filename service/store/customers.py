@@ -49,9 +49,7 @@ def get_billable(
     return None if customer is None or customer["deleted"] else customer
 
 
-def take_invoice_number(
-    conn: psycopg.Connection[Any], customer_id: str
-) -> tuple[str, int] | None:
+def take_invoice_number(conn: psycopg.Connection[Any], customer_id: str) -> tuple[str, int] | None:
     """The customer's invoice prefix and the next number of its sequence, taken: the
     row stays locked until the transaction ends, so concurrent finalizations of one
     customer's invoices number in turn, and a rollback gives the number back. None,
@@ -132,9 +130,7 @@ def mark_deleted(conn: psycopg.Connection[Any], customer_id: str) -> None:
     conn.execute("UPDATE customers SET deleted = true WHERE id = %(id)s", {"id": customer_id})
 
 
-def insert_mirror(
-    conn: psycopg.Connection[Any], customer: dict[str, Any]
-) -> dict[str, Any] | None:
+def insert_mirror(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str, Any] | None:
     """Insert a customer mirrored from upstream Stripe under its own id; None, and
     nothing written, when the id is already taken (a concurrent mirror) or the prefix."""
     return conn.execute(
