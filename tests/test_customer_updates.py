@@ -178,6 +178,36 @@ def test_an_empty_value_clears_a_field_and_metadata_empty_clears_every_key(clien
     }
 
 
+def test_drafts_show_the_new_email_and_name_and_finalized_invoices_keep_theirs(client, db):
+    # given a customer with a finalized invoice and a draft
+    customer = client.v1.customers.create(params={"email": "old@example.com", "name": "Old"})
+    finalized_invoice = finalized(client, customer.id)
+    draft = client.v1.invoices.create(params={"customer": customer.id})
+
+    # when its email changes
+    client.v1.customers.update(customer.id, params={"email": "new@example.com"})
+
+    # then the draft shows it, announced by invoice.updated; the finalized one does not
+    shown = client.v1.invoices.retrieve(draft.id)
+    assert (shown.customer_email, shown.customer_name) == ("new@example.com", "Old")
+    kept = client.v1.invoices.retrieve(finalized_invoice.id)
+    assert kept.customer_email == "old@example.com"
+    [updated] = db.execute(
+        "SELECT data FROM events WHERE type = 'invoice.updated' AND data->'object'->>'id' = %s",
+        (draft.id,),
+    ).fetchall()
+    assert updated["data"]["previous_attributes"] == {"customer_email": "old@example.com"}
+    assert updated["data"]["object"] == shown.to_dict()
+    assert (
+        db.execute(
+            "SELECT count(*) AS n FROM events WHERE type = 'invoice.updated'"
+            " AND data->'object'->>'id' = %s",
+            (finalized_invoice.id,),
+        ).fetchone()["n"]
+        == 0
+    )
+
+
 def test_a_modify_that_changes_nothing_writes_no_event(client, db):
     customer = client.v1.customers.create(params={"name": "Same", "metadata": {"a": "1"}})
 

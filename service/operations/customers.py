@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from service.domain.balances import Customer
-from service.domain.events import changed_attributes
+from service.domain.events import Event, changed_attributes
 from service.domain.ids import CUSTOMER, new_id
 from service.domain.invoices import new_invoice_prefix
 from service.domain.ledger import as_dict
@@ -21,7 +21,8 @@ from service.errors import InvalidRequest, NotFound
 from service.operations.balances import open_balance, set_balance
 from service.operations.context import Caller
 from service.render.customers import render_customer
-from service.store import customers, events
+from service.render.invoices import render_invoice
+from service.store import customers, events, invoices
 
 PREFIX_ATTEMPTS = 5
 
@@ -107,8 +108,15 @@ def update_customer(
     `invoice_prefix` numbers its next invoices (its sequence carries on), and `balance`
     writes the `adjustment` for the difference in its default currency. One
     `customer.updated`, with the previous values of what changed, in the same
-    transaction; nothing when nothing changed."""
+    transaction; nothing when nothing changed.
+
+    The customer's drafts show its new email and name, each with its `invoice.updated`
+    (Stripe's invoice.customer_email: "Until the invoice is finalized, this field will
+    equal customer.email"); finalized invoices keep theirs. The drafts are locked
+    before the customer (the lock order), so none is finalized meanwhile."""
     with conn.transaction():
+        follows = "email" in params or "name" in params
+        drafts = invoices.lock_drafts_of(conn, customer_id, caller.livemode) if follows else []
         customer = _locked(conn, caller, customer_id)
         current = as_dict(customer)
         changes = {k: params[k] for k in UPDATABLE if k in params}
@@ -131,9 +139,32 @@ def update_customer(
         previous = changed_attributes(before, after)
         if "metadata" in previous:
             previous["metadata"] = previous_metadata(before["metadata"], after["metadata"])
-        if previous:
-            events.add(conn, caller.event("customer.updated", after, now=now, previous=previous))
+        if not previous:
+            return row
+        written = [caller.event("customer.updated", after, now=now, previous=previous)]
+        if drafts:
+            written += _drafts_shown(conn, caller, drafts, row, now=now)
+        events.add_all(conn, written)
     return row
+
+
+def _drafts_shown(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    drafts: list[dict[str, Any]],
+    customer: dict[str, Any],
+    *,
+    now: int,
+) -> list[Event]:
+    """Show the customer's email and name on its locked drafts; their invoice.updated."""
+    before = {d["id"]: d for d in drafts}
+    written = []
+    for invoice in invoices.show_customer(conn, list(before), customer["email"], customer["name"]):
+        was = before[invoice["id"]]
+        shown = {k: was[k] for k in ("customer_email", "customer_name") if was[k] != invoice[k]}
+        obj = render_invoice(conn, invoice)
+        written.append(caller.event("invoice.updated", obj, now=now, previous=shown))
+    return written
 
 
 def delete_customer(
