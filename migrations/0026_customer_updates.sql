@@ -9,7 +9,10 @@ ALTER TABLE customers ADD COLUMN deleted boolean NOT NULL DEFAULT false;
 -- invoices.number is unique: a prefix a customer left behind still numbers its past
 -- invoices, so another customer taking it would collide with them at finalize. A prefix
 -- is claimed here for good, by the first customer to hold it; that customer may take
--- it back (its own sequence only moves forward, so its numbers never repeat).
+-- it back (its own sequence only moves forward, so its numbers never repeat). Stripe
+-- too keeps a deleted customer's prefix taken (stripe/stripe-java#1325: clearing it
+-- "can cause real issues with businesses who want to guarantee those prefixes are
+-- always unique").
 CREATE TABLE invoice_prefixes (
     prefix   text PRIMARY KEY CHECK (prefix ~ '^[A-Z0-9]{3,12}$'),
     -- Claimed before the customer's row is written, so no foreign key.

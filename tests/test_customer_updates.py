@@ -248,6 +248,31 @@ def test_a_balance_edit_writes_the_adjustment_for_the_difference(client, db):
     assert changed["object"]["balance"] == 200
 
 
+def test_concurrent_balance_edits_each_adjust_from_the_balance_the_other_left(client, db):
+    # given a customer with a balance of -500, and edits racing to set it
+    customer = client.v1.customers.create(params={"balance": -500})
+    targets = [100, 300, -700, 0]
+
+    # when they all run at once
+    factories.together(
+        [
+            lambda target=target: client.v1.customers.update(
+                customer.id, params={"balance": target}
+            )
+            for target in targets
+        ]
+    )
+
+    # then the balance is one of the targets, and the ledger sums to it (no edit
+    # computed its difference from a balance another had already moved)
+    final = client.v1.customers.retrieve(customer.id).balance
+    assert final in targets
+    ledger = factories.balance_ledger(db, customer.id)
+    assert sum(t["amount"] for t in ledger) == final
+    assert [t["ending_balance"] for t in ledger][-1] == final
+    assert len(ledger) == 1 + len(targets)
+
+
 def test_a_balance_edit_to_the_same_balance_writes_nothing(client, db):
     customer = client.v1.customers.create(params={"balance": -500})
     before = snapshot(db, customer.id)
