@@ -132,6 +132,15 @@ _HAND_RENDERED: dict[str, dict[str, Any]] = {
             "url",
         ],
     },
+    "deleted_customer": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": ["customer"]},
+            "deleted": {"type": "boolean", "enum": [True]},
+        },
+        "required": ["id", "object", "deleted"],
+    },
     "deleted_webhook_endpoint": {
         "type": "object",
         "properties": {

@@ -14,9 +14,9 @@ _LISTS: dict[str, tuple[sql.SQL, frozenset[str]]] = {
     "customers": (
         sql.SQL(
             """id, livemode, email, name, phone, description, metadata, created, balance,
-            currency"""
+            currency, invoice_prefix, next_invoice_sequence, deleted"""
         ),
-        frozenset(),
+        frozenset({"deleted"}),
     ),
     "customer_balance_transactions": (
         sql.SQL(
