@@ -10,12 +10,19 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable, includable
-from service.api.lists import RETRIEVE, each, list_response, retrieve_response
-from service.api.openapi import documented, page_of, ref
+from service.api.lists import (
+    RETRIEVE,
+    SEARCH,
+    each,
+    list_response,
+    retrieve_response,
+    search_response,
+)
+from service.api.openapi import documented, page_of, ref, search_of
 from service.api.params import load
 from service.api.schemas import (
+    CreatedListParamsSchema,
     Currency,
-    ListParamsSchema,
     Metadata,
     RequestSchema,
     signed_amount,
@@ -51,12 +58,17 @@ class UpdateBalanceTransactionSchema(RequestSchema):
     metadata = Metadata()
 
 
-class ListBalanceTransactionsSchema(ListParamsSchema):
+class ListCustomersSchema(CreatedListParamsSchema):
+    # Case-sensitive, as Stripe's (stripe-python's CustomerListParams).
+    email = text(512, load_default=None)
+
+
+class ListBalanceTransactionsSchema(CreatedListParamsSchema):
     invoice = text(200, load_default=None)
 
 
 _create = CreateCustomerSchema()
-_list = ListParamsSchema()
+_list = ListCustomersSchema()
 _create_txn = CreateBalanceTransactionSchema()
 _update_txn = UpdateBalanceTransactionSchema()
 _list_txns = ListBalanceTransactionsSchema()
@@ -95,7 +107,19 @@ def retrieve(customer_id: str) -> dict[str, Any]:
 @bp.get("")
 @documented(_list, page_of("customer"))
 def list_customers() -> dict[str, Any]:
-    return list_response("/v1/customers", "customers", each(render_customer), _list)
+    return list_response(
+        "/v1/customers",
+        "customers",
+        each(render_customer),
+        _list,
+        filters=lambda args: {"created": args["created"], "email": args["email"]},
+    )
+
+
+@bp.get("/search")
+@documented(SEARCH, search_of("customer"))
+def search_customers() -> dict[str, Any]:
+    return search_response("/v1/customers/search", "customers", each(render_customer))
 
 
 def _known_customer(customer_id: str) -> None:
@@ -126,7 +150,7 @@ def list_txns(customer_id: str) -> dict[str, Any]:
                 raise InvalidRequest(
                     f"No such invoice of customer {customer_id}: '{invoice_id}'", param="invoice"
                 )
-        return {"customer": customer_id, "invoice": invoice_id}
+        return {"customer": customer_id, "invoice": invoice_id, "created": args["created"]}
 
     return list_response(
         f"/v1/customers/{customer_id}/balance_transactions",
