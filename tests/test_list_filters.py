@@ -26,11 +26,11 @@ def _base() -> int:
     return 1_000_000_000 + random.randrange(5_000_000) * 100
 
 
-def _stamp(db: Any, table: str, ids: list[str], base: int, step: int = 10) -> list[int]:
-    """Give the rows `created` times base, base+step, ... in the order of `ids`."""
-    stamps = [base + i * step for i in range(len(ids))]
-    for object_id, stamp in zip(ids, stamps, strict=True):
-        db.execute(f"UPDATE {table} SET created = %s WHERE id = %s", (stamp, object_id))
+def _stamp(db: Any, customers: list[str], base: int, step: int = 10) -> list[int]:
+    """Give the customers `created` times base, base+step, ... in the order given."""
+    stamps = [base + i * step for i in range(len(customers))]
+    for customer, stamp in zip(customers, stamps, strict=True):
+        db.execute("UPDATE customers SET created = %s WHERE id = %s", (stamp, customer))
     return stamps
 
 
@@ -44,7 +44,7 @@ def _ids(page: Any) -> list[str]:
 def test_customers_by_created_with_each_operator(client, api, db):
     # given three customers created at t, t+10, t+20
     customers = [factories.customer(api)["id"] for _ in range(3)]
-    t, t10, t20 = _stamp(db, "customers", customers, _base())
+    t, t10, t20 = _stamp(db, customers, _base())
     first, second, third = customers
 
     def listed(created: Any) -> list[str]:
@@ -230,7 +230,7 @@ def test_paging_composes_with_filters(client, api, db):
     # given five customers in a span, and one just outside it
     customers = [factories.customer(api)["id"] for _ in range(6)]
     base = _base()
-    stamps = _stamp(db, "customers", customers, base)
+    stamps = _stamp(db, customers, base)
     inside = customers[1:]
     span = {"gte": stamps[1], "lte": stamps[-1]}
 
