@@ -142,6 +142,9 @@ class TimestampRange(fields.Nested):
     def __init__(self, **kwargs: Any):
         super().__init__(_RangeBounds, load_default=None, **kwargs)
 
+    def openapi_scalar(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": 0, "maximum": MAX_TIMESTAMP}
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Range:
         if isinstance(value, dict):
             return Range(**super()._deserialize(value, attr, data, **kwargs))
