@@ -223,6 +223,44 @@ def test_event_type_wildcard_matches_underscores_literally(client, api, db):
     assert types("invoice.marked_uncollectibl_") == set()
 
 
+def test_events_by_delivery_success(client, api, db):
+    # given three invoices' events: all delivered, one failed and one pending, none sent
+    t = _base()
+    delivered, undelivered, unsent = (factories.open_invoice(api, 300) for _ in range(3))
+    endpoint = api.post(
+        "/v1/webhook_endpoints",
+        {"url": "http://127.0.0.1:9/hook", "enabled_events[]": "invoice.voided"},
+    ).json
+    # deleted at once, so that it asks for no delivery of other tests' events
+    assert api.delete(f"/v1/webhook_endpoints/{endpoint['id']}").status_code == 200
+    statuses = {
+        delivered["id"]: ["succeeded", "succeeded"],
+        undelivered["id"]: ["failed", "pending"],
+    }
+    for invoice in (delivered, undelivered, unsent):
+        rows = db.execute(
+            "UPDATE events SET created = %s WHERE data->'object'->>'id' = %s RETURNING id",
+            (t, invoice["id"]),
+        ).fetchall()
+        for row, status in zip(rows, statuses.get(invoice["id"], []), strict=False):
+            db.execute(
+                "INSERT INTO webhook_deliveries (event_id, endpoint_id, status)"
+                " VALUES (%s, %s, %s)",
+                (row["id"], endpoint["id"], status),
+            )
+
+    def invoices(success: bool) -> set[str]:
+        page = client.v1.events.list(
+            params={"created": t, "delivery_success": success, "limit": 100}
+        )
+        return {e.data.object.id for e in page.data}
+
+    # then true keeps the events every endpoint received, false those still pending or
+    # failed somewhere
+    assert invoices(True) == {delivered["id"], unsent["id"]}
+    assert invoices(False) == {undelivered["id"]}
+
+
 # --- paging through a filtered list -----------------------------------------------------
 
 
@@ -267,6 +305,7 @@ def test_paging_composes_with_filters(client, api, db):
         ("/v1/payment_intents", {"created[gt]": ""}, "created[gt]", "parameter_invalid_integer"),
         ("/v1/events", {"types[]": [f"t{i}" for i in range(21)]}, "types", None),
         ("/v1/events", {"type": "invoice.paid", "types[]": "invoice.paid"}, "types", None),
+        ("/v1/events", {"delivery_success": "yes"}, "delivery_success", None),
         ("/v1/webhook_endpoints", {"created": "1"}, "created", "parameter_unknown"),
     ],
 )

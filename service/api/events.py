@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 from service.api import deps
 from service.api.lists import RETRIEVE, each, list_response, retrieve_response
 from service.api.openapi import documented, page_of, ref
-from service.api.schemas import CreatedListParamsSchema, text
+from service.api.schemas import CreatedListParamsSchema, FormBoolean, text
 from service.domain.events import render_event
 from service.errors import InvalidRequest
 from service.store import events
@@ -25,6 +25,7 @@ class ListEventsSchema(CreatedListParamsSchema):
     # specific event names ... You may pass either type or types, but not both."
     type = text(100, load_default=None)
     types = fields.List(text(100), validate=validate.Length(min=1, max=20), load_default=None)
+    delivery_success = FormBoolean(load_default=None)
 
 
 _list = ListEventsSchema()
@@ -38,16 +39,22 @@ def list_events() -> dict[str, Any]:
         "events",
         each(render_event),
         _list,
-        filters=_type_filters,
+        filters=_filters,
     )
 
 
-def _type_filters(args: dict[str, Any]) -> dict[str, Any]:
+def _filters(args: dict[str, Any]) -> dict[str, Any]:
     if args["type"] is not None and args["types"] is not None:
         raise InvalidRequest("You may pass either type or types, but not both.", param="types")
     if args["types"] is not None:
-        return {"type": AnyOf(tuple(args["types"])), "created": args["created"]}
-    return {"type": _event_type(args["type"]), "created": args["created"]}
+        event_type: str | AnyOf | Like | None = AnyOf(tuple(args["types"]))
+    else:
+        event_type = _event_type(args["type"])
+    return {
+        "type": event_type,
+        "created": args["created"],
+        "delivery_success": args["delivery_success"],
+    }
 
 
 def _event_type(name: str | None) -> str | Like | None:

@@ -67,7 +67,7 @@ _LISTS: dict[str, tuple[sql.SQL, frozenset[str]]] = {
             (SELECT count(*) FROM webhook_deliveries d
              WHERE d.event_id = events.id AND d.status = 'pending') AS pending_webhooks"""
         ),
-        frozenset({"type", "created"}),
+        frozenset({"type", "created", "delivery_success"}),
     ),
     "invoice_items": (
         sql.SQL(
@@ -122,6 +122,17 @@ _LISTS: dict[str, tuple[sql.SQL, frozenset[str]]] = {
     ),
 }
 
+# Filters that are not columns: what each compares with the value given.
+_COMPUTED_FILTERS: dict[tuple[str, str], sql.SQL] = {
+    # Stripe: "Filter events by whether all webhooks were successfully delivered. If
+    # false, events which are still pending or have failed all delivery attempts to a
+    # webhook endpoint will be returned."
+    ("events", "delivery_success"): sql.SQL(
+        """NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                       WHERE d.event_id = events.id AND d.status <> 'succeeded')"""
+    ),
+}
+
 
 def list_page(
     conn: psycopg.Connection[Any],
@@ -153,7 +164,7 @@ def list_page(
     params: dict[str, Any] = {"livemode": livemode, "limit": limit + 1}
     for column, value in filters.items():
         if value is not None:
-            where.extend(_filter(column, value, params))
+            where.extend(_filter(table, column, value, params))
     if condition is not None:
         where.append(sql.SQL("({})").format(condition))
         params.update(condition_params or {})
@@ -184,9 +195,9 @@ def list_page(
     return rows, has_more
 
 
-def _filter(column: str, value: Any, params: dict[str, Any]) -> list[sql.Composable]:
+def _filter(table: str, column: str, value: Any, params: dict[str, Any]) -> list[sql.Composable]:
     """The conditions of one filter, binding its values into `params`."""
-    name = sql.Identifier(column)
+    name = _COMPUTED_FILTERS.get((table, column)) or sql.Identifier(column)
     if isinstance(value, Range):
         conditions: list[sql.Composable] = []
         for bound, operator in _RANGE_OPERATORS:
