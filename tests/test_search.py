@@ -9,6 +9,8 @@ import random
 import pytest
 import stripe
 
+from service.domain import search_query
+from service.store import search
 from tests import factories
 from tests.conftest import TEST_KEY
 
@@ -285,3 +287,26 @@ def test_query_is_required_and_other_parameters_refused(api):
     assert unknown.json["error"]["param"] == "starting_after"
     too_many = api.get("/v1/invoices/search", {"query": "total>1", "limit": 101})
     assert too_many.json["error"]["param"] == "limit"
+
+
+# --- the parser, alone ------------------------------------------------------------------
+
+
+def test_the_parser_reads_each_part_of_a_clause():
+    fields = search.FIELDS["invoices"]
+    query = search_query.parse(
+        '  -metadata["order id"]:\'A\\\'1\'   total>=-5 created:"7" customer:42  ', fields
+    )
+    assert query.connective == "AND"
+    assert query.clauses == (
+        search_query.Clause("metadata", "metadata", ":", "A'1", True, "order id"),
+        search_query.Clause("total", "numeric", ">=", -5),
+        search_query.Clause("created", "numeric", ":", 7),
+        search_query.Clause("customer", "id", ":", "42"),
+    )
+
+
+def test_the_parser_reads_or_and_null():
+    query = search_query.parse('number:null oR status:"paid"', search.FIELDS["invoices"])
+    assert query.connective == "OR"
+    assert [(c.field, c.value) for c in query.clauses] == [("number", None), ("status", "paid")]
