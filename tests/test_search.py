@@ -8,6 +8,8 @@ import random
 
 import pytest
 import stripe
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from service.domain import search_query
 from service.store import search
@@ -310,3 +312,54 @@ def test_the_parser_reads_or_and_null():
     query = search_query.parse('number:null oR status:"paid"', search.FIELDS["invoices"])
     assert query.connective == "OR"
     assert [(c.field, c.value) for c in query.clauses] == [("number", None), ("status", "paid")]
+
+
+# Pieces of the grammar and of what breaks SQL, regular expressions and LIKE.
+_PIECES = [
+    "email", "name", "phone", "created", "total", "status", "number", "customer",
+    "metadata", "metadata['k']", 'metadata["k"]', ":", "~", ">", "<", ">=", "<=", "-",
+    " ", " AND ", " OR ", " and ", "null", "NULL", '"', "'", "\\", "[", "]", "(", ")",
+    "%", "_", "*", ".", "$", "^", "|", "+", "?", "{", "}", "0", "42", "-7", "é", "\u2028",
+    "99999999999999999999", "amy", "x y", ";", "--",
+]  # fmt: skip
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(pieces=st.lists(st.sampled_from(_PIECES), max_size=12))
+def test_any_query_is_answered_or_refused_naming_query(api, pieces):
+    query = "".join(pieces)
+    for path in ("/v1/customers/search", "/v1/invoices/search"):
+        response = api.get(path, {"query": query})
+        assert response.status_code in (200, 400), (query, response.json)
+        if response.status_code == 400:
+            assert response.json["error"]["param"] == "query", (query, response.json)
+        else:
+            assert response.json["object"] == "search_result"
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_CLAUSES = st.tuples(
+    st.sampled_from(["", "-"]),
+    st.sampled_from(["email", "name", "phone", "metadata['k']", "created"]),
+    st.sampled_from([":", "~", ">", "<=", ":"]),
+    st.one_of(st.text(max_size=12).map(_quoted), st.integers().map(str), st.just("null")),
+).map("".join)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(clauses=st.lists(_CLAUSES, min_size=1, max_size=4), joiner=st.sampled_from([" ", " OR "]))
+def test_any_well_formed_query_is_answered(api, clauses, joiner):
+    query = joiner.join(clauses)
+    response = api.get("/v1/customers/search", {"query": query})
+    assert response.status_code in (200, 400), (query, response.json)
+    if response.status_code == 400:
+        # refused only for what the language forbids: an operator the field does not
+        # take, a short substring, an empty value, a number out of range, a NUL
+        assert response.json["error"]["param"] == "query", (query, response.json)
