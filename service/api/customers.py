@@ -10,12 +10,19 @@ from marshmallow import fields, pre_load, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable, includable
-from service.api.lists import RETRIEVE, each, list_response, retrieve_response
-from service.api.openapi import documented, page_of, ref
+from service.api.lists import (
+    RETRIEVE,
+    SEARCH,
+    each,
+    list_response,
+    retrieve_response,
+    search_response,
+)
+from service.api.openapi import documented, page_of, ref, search_of
 from service.api.params import load
 from service.api.schemas import (
+    CreatedListParamsSchema,
     Currency,
-    ListParamsSchema,
     Metadata,
     RequestSchema,
     signed_amount,
@@ -82,13 +89,18 @@ class UpdateBalanceTransactionSchema(RequestSchema):
     metadata = Metadata()
 
 
-class ListBalanceTransactionsSchema(ListParamsSchema):
+class ListCustomersSchema(CreatedListParamsSchema):
+    # Case-sensitive, as Stripe's (stripe-python's CustomerListParams).
+    email = text(512, load_default=None)
+
+
+class ListBalanceTransactionsSchema(CreatedListParamsSchema):
     invoice = text(200, load_default=None)
 
 
 _create = CreateCustomerSchema()
 _update = UpdateCustomerSchema()
-_list = ListParamsSchema()
+_list = ListCustomersSchema()
 _create_txn = CreateBalanceTransactionSchema()
 _update_txn = UpdateBalanceTransactionSchema()
 _list_txns = ListBalanceTransactionsSchema()
@@ -156,7 +168,20 @@ def list_customers() -> dict[str, Any]:
         "customers",
         each(render_customer),
         _list,
-        filters=lambda _args: {"deleted": False},
+        filters=lambda args: {
+            "deleted": False,
+            "created": args["created"],
+            "email": args["email"],
+        },
+    )
+
+
+@bp.get("/search")
+@documented(SEARCH, search_of("customer"))
+def search_customers() -> dict[str, Any]:
+    # Stripe's search, like its list, leaves deleted customers out.
+    return search_response(
+        "/v1/customers/search", "customers", each(render_customer), {"deleted": False}
     )
 
 
@@ -188,7 +213,7 @@ def list_txns(customer_id: str) -> dict[str, Any]:
                 raise InvalidRequest(
                     f"No such invoice of customer {customer_id}: '{invoice_id}'", param="invoice"
                 )
-        return {"customer": customer_id, "invoice": invoice_id}
+        return {"customer": customer_id, "invoice": invoice_id, "created": args["created"]}
 
     return list_response(
         f"/v1/customers/{customer_id}/balance_transactions",

@@ -14,9 +14,9 @@ from service.api.lists import RETRIEVE, each, list_response, retrieve_response
 from service.api.openapi import documented, page_of, ref
 from service.api.params import load
 from service.api.schemas import (
+    CreatedListParamsSchema,
     Currency,
     FormBoolean,
-    ListParamsSchema,
     Metadata,
     ObjectId,
     RequestSchema,
@@ -46,7 +46,7 @@ class CreateInvoiceItemSchema(RequestSchema):
     invoice = ObjectId(INVOICE)
 
 
-class ListInvoiceItemsSchema(ListParamsSchema):
+class ListInvoiceItemsSchema(CreatedListParamsSchema):
     customer = text(200, load_default=None)
     invoice = text(200, load_default=None)
     pending = FormBoolean(load_default=None)
@@ -90,5 +90,6 @@ def list_invoice_items() -> dict[str, Any]:
             "customer": args["customer"],
             "invoice": args["invoice"],
             "pending": args["pending"],
+            "created": args["created"],
         },
     )
