@@ -70,12 +70,12 @@ def notify_when_paid(dsn: str) -> None:
 
 
 class Receiver(http.server.ThreadingHTTPServer):
-    """A loopback webhook endpoint: when each invoice.paid arrived, by invoice id. It
-    keeps connections open (HTTP/1.1), as a production receiver behind a proxy does."""
+    """A loopback webhook endpoint: when each `event_type` event arrived, by invoice id.
+    It keeps connections open (HTTP/1.1), as a production receiver behind a proxy does."""
 
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, event_type: str = "invoice.paid") -> None:
         self.arrived: dict[str, float] = {}
         receiver = self
 
@@ -86,7 +86,7 @@ class Receiver(http.server.ThreadingHTTPServer):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 now = time.perf_counter()
                 event = json.loads(body)
-                if event.get("type") == "invoice.paid":
+                if event.get("type") == event_type:
                     receiver.arrived.setdefault(event["data"]["object"]["id"], now)
                 self.send_response(200)
                 self.send_header("Content-Length", "0")

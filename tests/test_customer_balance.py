@@ -14,8 +14,10 @@ from tests.test_route_security import fingerprint
 
 
 def customer_events(db, customer_id: str) -> list[dict]:
+    """The events of the customer's changes after its creation."""
     rows = db.execute(
-        "SELECT type, data FROM events WHERE data->'object'->>'id' = %s ORDER BY seq",
+        "SELECT type, data FROM events WHERE data->'object'->>'id' = %s"
+        " AND type <> 'customer.created' ORDER BY seq",
         (customer_id,),
     ).fetchall()
     return [{"type": r["type"], **r["data"]} for r in rows]

@@ -26,6 +26,7 @@ from service.app import create_app
 from service.localenv import free_port
 from service.operations.deliver import Poster, deliver_batch
 from service.operations.publish_events import (
+    DELIVERY_BATCH,
     STREAM_KEY,
     dispatch_due_deliveries,
     publish_committed,
@@ -428,27 +429,171 @@ def test_a_batch_that_outlived_its_claim_records_nothing(api, db, conn):
         api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
 
 
-def test_dispatch_sends_batches_of_one_endpoint_each(api, db, conn):
-    # given two endpoints with due deliveries
-    urls = ("https://example.com/a", "https://example.com/b")
-    endpoints = [_endpoint_with_event(api, url)["id"] for url in urls]
+def test_dispatch_sends_one_batch_per_endpoint_and_none_while_it_is_in_flight(api, db, conn):
+    # given two endpoints with three or more due deliveries each
+    receivers = [Receiver(), Receiver()]
+    endpoints = [_endpoint_with_event(api, rec.url) for rec in receivers]
     try:
-        ours = {
-            d["id"]: endpoint_id
-            for endpoint_id in endpoints
-            for d in _deliveries_of(db, endpoint_id)
-        }
+        for rec, endpoint in zip(receivers, endpoints, strict=True):
+            rec.secret = endpoint["secret"]
+        ours = {d["id"]: e["id"] for e in endpoints for d in _deliveries_of(db, e["id"])}
+        assert all(list(ours.values()).count(e["id"]) >= 3 for e in endpoints)
+
+        def dispatch():
+            batches = []
+            dispatch_due_deliveries(conn, batches.append, batch_size=2)
+            return {ours[batch[0][0]]: batch for batch in batches if batch[0][0] in ours}
+
         # when they are dispatched in batches of at most two
-        batches = []
-        dispatch_due_deliveries(conn, batches.append, batch_size=2)
-        # then every delivery is in one batch, and no batch mixes endpoints
-        mine = [[i for i, _ in batch if i in ours] for batch in batches]
-        mine = [batch for batch in mine if batch]
-        assert sorted(i for batch in mine for i in batch) == sorted(ours)
-        assert all(len(batch) <= 2 and len({ours[i] for i in batch}) == 1 for batch in mine)
+        first = dispatch()
+        # then each endpoint got one batch, of its own deliveries, oldest first
+        assert sorted(first) == sorted(e["id"] for e in endpoints)
+        for endpoint_id, batch in first.items():
+            mine = sorted(i for i, e in ours.items() if e == endpoint_id)
+            assert [i for i, _ in batch] == mine[:2]
+        # and while those batches are in flight, neither endpoint gets another
+        assert dispatch() == {}
+        a, b = (e["id"] for e in endpoints)
+        rest_of_a = [i for i, e in ours.items() if e == a and i not in dict(first[a])]
+        held = _deliver_all(conn, [{"id": i} for i in rest_of_a])
+        assert set(held.values()) == {"skipped"}
+        # and once A's batch is done, A gets its next batch, and B (still sending) none
+        done = deliver_batch(conn, first[a], timeout=5, schedule=(1,), allow_private=True)
+        assert set(done.values()) == {"succeeded"}
+        assert [i for i, _ in dispatch()[a]] == rest_of_a[:2]
+        assert b not in dispatch()
     finally:
-        for endpoint_id in endpoints:
-            api.delete(f"/v1/webhook_endpoints/{endpoint_id}")
+        for endpoint, rec in zip(endpoints, receivers, strict=True):
+            api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
+            rec.close()
+
+
+def _circuit(db, endpoint_id):
+    return db.execute(
+        "SELECT status, consecutive_failures AS failures, failing_since IS NOT NULL AS failing,"
+        " extract(epoch FROM circuit_open_until - now()) AS open_for"
+        " FROM webhook_endpoints WHERE id = %s",
+        (endpoint_id,),
+    ).fetchone()
+
+
+def _attempts(db, endpoint_id):
+    return db.execute(
+        "SELECT count(*) AS n FROM webhook_delivery_attempts a"
+        " JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.endpoint_id = %s",
+        (endpoint_id,),
+    ).fetchone()["n"]
+
+
+def _cool_down_over(db, endpoint_id):
+    db.execute(
+        "UPDATE webhook_endpoints SET circuit_open_until = now() - interval '1 second'"
+        " WHERE id = %s",
+        (endpoint_id,),
+    )
+
+
+def test_a_black_hole_costs_one_post_per_batch_then_its_circuit_opens(api, db, conn):
+    # given an endpoint on a loopback socket that never answers, with due deliveries
+    black_hole = socket.create_server(("127.0.0.1", 0))
+    endpoint = _endpoint_with_event(api, f"http://127.0.0.1:{black_hole.getsockname()[1]}/")
+    receiver = Receiver()
+    try:
+        for _ in range(2):  # more events: several still due after five attempts
+            factories.open_invoice(api, 800)
+        pending = _deliveries_of(db, endpoint["id"])
+        args = {"timeout": 0.3, "schedule": (60, 60), "allow_private": True}
+
+        # when a batch of all of them is sent
+        outcomes = deliver_batch(conn, [(d["id"], None) for d in pending], **args)
+        # then one POST timed out and the rest wait, unattempted
+        first, *rest = (d["id"] for d in pending)
+        assert outcomes == {first: "retrying", **dict.fromkeys(rest, "deferred")}
+        assert {(d["status"], d["attempts"]) for d in _deliveries_of(db, endpoint["id"])[1:]} == {
+            ("pending", 0)
+        }
+        assert _circuit(db, endpoint["id"])["failures"] == 1
+
+        # when two more batches get no answer (three in a row)
+        for _ in range(2):
+            leases = {}
+            dispatch_due_deliveries(conn, leases.update)
+            mine = [(i, lease) for i, lease in leases.items() if i in rest]
+            deliver_batch(conn, mine, **args)
+        # then the circuit is open: no batch for it, nothing failed, nothing dropped
+        circuit = _circuit(db, endpoint["id"])
+        assert (circuit["status"], circuit["failures"]) == ("enabled", 3)
+        assert 25 < circuit["open_for"] <= 30
+        leases = {}
+        dispatch_due_deliveries(conn, leases.update)
+        assert not set(leases) & set(rest)
+        assert _attempts(db, endpoint["id"]) == 3
+        assert {d["status"] for d in _deliveries_of(db, endpoint["id"])} == {"pending"}
+
+        # when the cool-down is over (half-open), one delivery goes through
+        _cool_down_over(db, endpoint["id"])
+        dispatch_due_deliveries(conn, leases.update)
+        probe = [(i, lease) for i, lease in leases.items() if i in rest]
+        assert len(probe) == 1
+        # and when it gets no answer either, the circuit opens for twice as long
+        assert set(deliver_batch(conn, probe, **args).values()) == {"retrying"}
+        circuit = _circuit(db, endpoint["id"])
+        assert circuit["failures"] == 4 and 55 < circuit["open_for"] <= 60
+
+        # when the receiver answers again, the next probe closes the circuit
+        db.execute(
+            "UPDATE webhook_endpoints SET url = %s WHERE id = %s", (receiver.url, endpoint["id"])
+        )
+        receiver.secret = endpoint["secret"]
+        _cool_down_over(db, endpoint["id"])
+        leases = {}
+        dispatch_due_deliveries(conn, leases.update)
+        probe = [(i, lease) for i, lease in leases.items() if i in rest]
+        assert len(probe) == 1
+        assert set(deliver_batch(conn, probe, **args).values()) == {"succeeded"}
+        circuit = _circuit(db, endpoint["id"])
+        assert (circuit["failures"], circuit["failing"], circuit["open_for"]) == (0, False, None)
+        # and the next dispatch sends a whole batch again
+        leases = {}
+        dispatch_due_deliveries(conn, leases.update)
+        assert len([i for i in leases if i in rest]) == min(len(rest) - 4, DELIVERY_BATCH) > 1
+    finally:
+        api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
+        black_hole.close()
+        receiver.close()
+
+
+def test_an_endpoint_unanswered_for_the_whole_schedule_is_disabled(api, db, conn):
+    # given an endpoint that has not answered for two minutes, on a two-minute schedule
+    endpoint = _endpoint_with_event(api, f"http://127.0.0.1:{free_port()}/nobody")
+    try:
+        [first, second, *_] = _deliveries_of(db, endpoint["id"])
+        args = {"timeout": 1, "schedule": (60, 60), "allow_private": True}
+        db.execute(
+            "UPDATE webhook_endpoints SET consecutive_failures = 3,"
+            " failing_since = now() - interval '90 seconds' WHERE id = %s",
+            (endpoint["id"],),
+        )
+        # when its next delivery gets no answer, inside the two minutes
+        assert deliver_batch(conn, [(first["id"], None)], **args) == {first["id"]: "retrying"}
+        # then it is still enabled
+        assert _circuit(db, endpoint["id"])["status"] == "enabled"
+        # and when another gets none past the two minutes, it is disabled, though no
+        # delivery of it has reached the end of its own schedule
+        db.execute(
+            "UPDATE webhook_endpoints SET failing_since = now() - interval '121 seconds'"
+            " WHERE id = %s",
+            (endpoint["id"],),
+        )
+        assert deliver_batch(conn, [(second["id"], None)], **args) == {second["id"]: "retrying"}
+        assert _circuit(db, endpoint["id"])["status"] == "disabled"
+        # and enabling it again closes its circuit: it starts afresh
+        enabled = api.post(f"/v1/webhook_endpoints/{endpoint['id']}", {"disabled": "false"})
+        assert enabled.json["status"] == "enabled"
+        circuit = _circuit(db, endpoint["id"])
+        assert (circuit["failures"], circuit["failing"], circuit["open_for"]) == (0, False, None)
+    finally:
+        api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
 
 
 def test_unreachable_endpoint_fails_after_schedule_and_is_disabled(api, db, conn):

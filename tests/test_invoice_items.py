@@ -66,7 +66,8 @@ def test_item_amount_is_unit_amount_times_quantity(api, db):
     assert response.status_code == 200, response.json
     assert response.json["amount"] == 750
     assert response.json["quantity"] == 3
-    assert response.json["unit_amount_decimal"] == "250"
+    assert response.json["pricing"]["unit_amount_decimal"] == "250"
+    assert response.json["quantity_decimal"] == "3"
     row = db.execute(
         "SELECT amount, unit_amount, quantity FROM invoice_items WHERE id = %s",
         (response.json["id"],),

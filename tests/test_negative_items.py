@@ -65,7 +65,7 @@ def test_a_negative_unit_amount_times_quantity_is_a_credit(api):
 
     assert item.status_code == 200, item.json
     assert (item.json["amount"], item.json["quantity"]) == (-750, 3)
-    assert item.json["unit_amount_decimal"] == "-250"
+    assert item.json["pricing"]["unit_amount_decimal"] == "-250"
 
 
 def test_an_invoice_whose_total_is_negative_is_paid_at_finalize_and_credits_the_balance(

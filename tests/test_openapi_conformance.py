@@ -126,8 +126,11 @@ def _seed(api: ApiClient) -> dict[str, list[str]]:
     ]
     events = api.get("/v1/events", {"limit": 3}).json["data"]
     txn = factories.adjust(api, cus["id"], -300)
+    doomed = factories.customer(api, name="Deleted by the run")
     return {
         "cus": [cus["id"]],
+        # DELETE /v1/customers/:id acts on this one only, so the others stay billable.
+        "cus_doomed": [doomed["id"]],
         "in": [opened["id"], paid["id"], voided["id"], uncollectible["id"], draft["id"]],
         "ii": [item.json["id"]],
         "inpay": [p["id"] for p in attach.json["payments"]["data"]],
@@ -143,6 +146,7 @@ def _well_formed(api: ApiClient) -> dict[str, dict[str, Any]]:
     """One request per state-changing operation that must succeed, on objects of its
     own (random data seldom gets through every rule of these)."""
     cus = factories.customer(api)
+    gone = factories.customer(api)
     opened = [factories.open_invoice(api, 900, cus=cus) for _ in range(4)]
     draft = api.post("/v1/invoices", {"customer": cus["id"], "currency": "usd"}).json
     pi = factories.payment_intent(api, opened[0], 400)
@@ -173,6 +177,11 @@ def _well_formed(api: ApiClient) -> dict[str, dict[str, Any]]:
         "POST /v1/invoices/{invoice_id}/mark_uncollectible": {
             "path_parameters": {"invoice_id": opened[3]["id"]}
         },
+        "POST /v1/customers/{customer_id}": {
+            "path_parameters": {"customer_id": cus["id"]},
+            "body": {"name": "Renamed", "balance": -100, "metadata": {"k": "v"}},
+        },
+        "DELETE /v1/customers/{customer_id}": {"path_parameters": {"customer_id": gone["id"]}},
         "POST /v1/customers/{customer_id}/balance_transactions": {
             "path_parameters": {"customer_id": cus["id"]},
             "body": {"amount": -100, "currency": "usd"},
@@ -244,6 +253,9 @@ def restrict_ids(doc: dict[str, Any], ids: dict[str, list[str]]) -> dict[str, An
             node["schema"] = {"type": "array", "items": {"type": "string", "enum": EXPAND}}
 
     visit(doc["paths"])
+    for parameter in doc["paths"]["/v1/customers/{customer_id}"]["delete"]["parameters"]:
+        if parameter["in"] == "path":
+            parameter["schema"]["enum"] = [*ids["cus_doomed"], "cus_missing"]
     return doc
 
 

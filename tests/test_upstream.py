@@ -314,6 +314,40 @@ def test_an_unknown_customer_is_fetched_from_upstream_and_mirrored_under_its_id(
         assert mirrored[field] == customer[field]
 
 
+def test_a_mirrored_customer_is_announced_by_customer_created(a, b, db):
+    # given a customer only A knows
+    customer = factories.customer(a.api, email="mirror@example.com")
+
+    # when B mirrors it to bill it
+    response = b.post("/v1/invoices", {"customer": customer["id"]})
+
+    # then B wrote customer.created for it, with the request that mirrored it, and
+    # before the invoice's own event
+    assert response.status_code == 200, response.json
+    types = db.execute(
+        "SELECT type, data, request_id FROM events"
+        " WHERE data->'object'->>'id' IN (%s, %s) ORDER BY seq",
+        (customer["id"], response.json["id"]),
+    ).fetchall()
+    assert [t["type"] for t in types] == ["customer.created", "invoice.created"]
+    assert types[0]["data"]["object"] == b.get(f"/v1/customers/{customer['id']}").json
+    assert types[0]["request_id"] == response.headers["Request-Id"]
+
+
+def test_a_customer_deleted_upstream_is_resource_missing_and_not_mirrored(a, b, db):
+    customer = factories.customer(a.api)
+    assert a.api.delete(f"/v1/customers/{customer['id']}").status_code == 200
+
+    response = b.post("/v1/invoices", {"customer": customer["id"]})
+
+    assert response.status_code == 400
+    assert (response.json["error"]["code"], response.json["error"]["param"]) == (
+        "resource_missing",
+        "customer",
+    )
+    assert row(db, "customers", customer["id"]) is None
+
+
 def test_a_mirrored_customer_is_fetched_once(a, b):
     customer = factories.customer(a.api)
     b.post("/v1/invoiceitems", {"customer": customer["id"], "amount": 100, "currency": "usd"})

@@ -17,7 +17,7 @@ from celery.worker import state as worker_state
 
 from service import queue
 from service.db import TRANSIENT_ERRORS
-from service.operations.deliver import RETURNED, deliver_batch
+from service.operations.deliver import DEFERRED, deliver_batch
 from service.operations.drain_inbound import drain_inbound
 from service.operations.prune import prune_history
 from service.operations.publish_events import (
@@ -103,8 +103,12 @@ def deliveries_send(self: Task, leased: list[list[int]] | int, lease: int | None
             allow_private=s.allow_private_webhook_urls,
             stopping=_stopping,
         )
-    if RETURNED in outcomes.values():
-        res.queue.wake_publisher()  # which dispatches what this batch handed back
+        # The endpoint is free again: what came due for it meanwhile, or what this batch
+        # handed back, goes now (behind the batches already queued), unless it stopped
+        # answering; then its deliveries wait for the next publish or sweep, and its
+        # circuit.
+        if DEFERRED not in outcomes.values():
+            dispatch_due_deliveries(conn, res.queue.send_deliveries)
     # The task's log line shows this summary; each delivery has a line of its own.
     counted = Counter(outcomes.values())
     return ", ".join(f"{n} {outcome}" for outcome, n in sorted(counted.items()))

@@ -6,16 +6,23 @@ import time
 from typing import Any
 
 from flask import Blueprint, g
-from marshmallow import fields, validate
+from marshmallow import fields, pre_load, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable, includable
-from service.api.lists import RETRIEVE, each, list_response, retrieve_response
-from service.api.openapi import documented, page_of, ref
+from service.api.lists import (
+    RETRIEVE,
+    SEARCH,
+    each,
+    list_response,
+    retrieve_response,
+    search_response,
+)
+from service.api.openapi import documented, page_of, ref, search_of
 from service.api.params import load
 from service.api.schemas import (
+    CreatedListParamsSchema,
     Currency,
-    ListParamsSchema,
     Metadata,
     RequestSchema,
     signed_amount,
@@ -23,11 +30,25 @@ from service.api.schemas import (
 )
 from service.errors import InvalidRequest, NotFound
 from service.operations.balances import create_balance_transaction, update_balance_transaction
-from service.operations.customers import create_customer
-from service.render.customers import render_balance_transaction, render_customer
+from service.operations.customers import create_customer, delete_customer, update_customer
+from service.render.customers import (
+    render_balance_transaction,
+    render_customer,
+    render_deleted_customer,
+)
 from service.store import balance_transactions, customers, invoices
 
 bp = Blueprint("customers", __name__, url_prefix="/v1/customers")
+
+
+# Stripe: "The prefix for the customer used to generate unique invoice numbers. Must
+# be 3-12 uppercase letters or numbers."
+def invoice_prefix() -> fields.String:
+    return fields.String(
+        validate=validate.Regexp(
+            r"^[A-Z0-9]{3,12}$", error="must be 3 to 12 uppercase letters or numbers."
+        )
+    )
 
 
 class CreateCustomerSchema(RequestSchema):
@@ -37,6 +58,23 @@ class CreateCustomerSchema(RequestSchema):
     description = text(350)
     metadata = Metadata()
     balance = signed_amount()
+    invoice_prefix = invoice_prefix()
+
+
+class UpdateCustomerSchema(RequestSchema):
+    email = fields.Email(validate=validate.Length(max=512), allow_none=True)
+    name = text(256, allow_none=True)
+    phone = text(20, allow_none=True)
+    description = text(350, allow_none=True)
+    metadata = Metadata()
+    balance = signed_amount()
+    invoice_prefix = invoice_prefix()
+
+    @pre_load
+    def empty_clears(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """Stripe clears a field sent empty (`email=`), as the SDK sends None."""
+        clearable = ("email", "name", "phone", "description")
+        return {k: None if k in clearable and v == "" else v for k, v in data.items()}
 
 
 class CreateBalanceTransactionSchema(RequestSchema):
@@ -51,12 +89,18 @@ class UpdateBalanceTransactionSchema(RequestSchema):
     metadata = Metadata()
 
 
-class ListBalanceTransactionsSchema(ListParamsSchema):
+class ListCustomersSchema(CreatedListParamsSchema):
+    # Case-sensitive, as Stripe's (stripe-python's CustomerListParams).
+    email = text(512, load_default=None)
+
+
+class ListBalanceTransactionsSchema(CreatedListParamsSchema):
     invoice = text(200, load_default=None)
 
 
 _create = CreateCustomerSchema()
-_list = ListParamsSchema()
+_update = UpdateCustomerSchema()
+_list = ListCustomersSchema()
 _create_txn = CreateBalanceTransactionSchema()
 _update_txn = UpdateBalanceTransactionSchema()
 _list_txns = ListBalanceTransactionsSchema()
@@ -64,8 +108,12 @@ _list_txns = ListBalanceTransactionsSchema()
 
 @expandable("cus")
 def fetch_customer(customer_id: str, livemode: bool) -> dict[str, Any] | None:
+    """The customer, or the stub Stripe shows of a deleted one ("Unlike other objects,
+    deleted customers can still be retrieved through the API")."""
     row = customers.get(deps.get_conn(), customer_id, livemode)
-    return render_customer(row) if row else None
+    if row is None:
+        return None
+    return render_deleted_customer(row["id"]) if row["deleted"] else render_customer(row)
 
 
 @includable("customer", "invoice_credit_balance")
@@ -87,15 +135,54 @@ def create() -> dict[str, Any]:
 
 
 @bp.get("/<customer_id>")
-@documented(RETRIEVE, ref("customer"))
+@documented(RETRIEVE, {"oneOf": [ref("customer"), ref("deleted_customer")]})
 def retrieve(customer_id: str) -> dict[str, Any]:
     return retrieve_response(fetch_customer, customer_id, "customer")
+
+
+@bp.post("/<customer_id>")
+@documented(_update, ref("customer"))
+def update(customer_id: str) -> dict[str, Any]:
+    params = load(_update, g.params)
+    changes = {k: v for k, v in params.items() if k != "expand"}
+    row = update_customer(
+        deps.get_conn(), deps.caller(), customer_id, changes, now=int(time.time())
+    )
+    return expand(render_customer(row), params["expand"], deps.caller().livemode)
+
+
+@bp.delete("/<customer_id>")
+@documented(RETRIEVE, ref("deleted_customer"))
+def delete(customer_id: str) -> dict[str, Any]:
+    load(RETRIEVE, g.params)
+    delete_customer(deps.get_conn(), deps.caller(), customer_id, now=int(time.time()))
+    return render_deleted_customer(customer_id)
 
 
 @bp.get("")
 @documented(_list, page_of("customer"))
 def list_customers() -> dict[str, Any]:
-    return list_response("/v1/customers", "customers", each(render_customer), _list)
+    # Stripe lists the customers that are not deleted.
+    return list_response(
+        "/v1/customers",
+        "customers",
+        each(render_customer),
+        _list,
+        filters=lambda args: {
+            "deleted": False,
+            "created": args["created"],
+            "email": args["email"],
+        },
+    )
+
+
+@bp.get("/search")
+@documented(SEARCH, search_of("customer"))
+def search_customers() -> dict[str, Any]:
+    # Stripe's search, like its list, leaves deleted customers out.
+    return search_response(
+        "/v1/customers/search", "customers", each(render_customer), {"deleted": False}
+    )
 
 
 def _known_customer(customer_id: str) -> None:
@@ -126,7 +213,7 @@ def list_txns(customer_id: str) -> dict[str, Any]:
                 raise InvalidRequest(
                     f"No such invoice of customer {customer_id}: '{invoice_id}'", param="invoice"
                 )
-        return {"customer": customer_id, "invoice": invoice_id}
+        return {"customer": customer_id, "invoice": invoice_id, "created": args["created"]}
 
     return list_response(
         f"/v1/customers/{customer_id}/balance_transactions",

@@ -76,7 +76,7 @@ def _expand_path(
     obj: dict[str, Any], kind: str, segments: list[str], path: str, livemode: bool
 ) -> None:
     key, rest = segments[0], segments[1:]
-    if kind == "list" and key == "data":
+    if kind in ("list", "search_result") and key == "data":
         if not rest:
             raise _cannot_expand(path)
         for item in obj["data"]:

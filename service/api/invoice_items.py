@@ -14,9 +14,9 @@ from service.api.lists import RETRIEVE, each, list_response, retrieve_response
 from service.api.openapi import documented, page_of, ref
 from service.api.params import load
 from service.api.schemas import (
+    CreatedListParamsSchema,
     Currency,
     FormBoolean,
-    ListParamsSchema,
     Metadata,
     ObjectId,
     RequestSchema,
@@ -60,7 +60,7 @@ class UpdateInvoiceItemSchema(RequestSchema):
     metadata = Metadata()
 
 
-class ListInvoiceItemsSchema(ListParamsSchema):
+class ListInvoiceItemsSchema(CreatedListParamsSchema):
     customer = text(200, load_default=None)
     invoice = text(200, load_default=None)
     pending = FormBoolean(load_default=None)
@@ -125,5 +125,6 @@ def list_invoice_items() -> dict[str, Any]:
             "customer": args["customer"],
             "invoice": args["invoice"],
             "pending": args["pending"],
+            "created": args["created"],
         },
     )

@@ -15,7 +15,7 @@ from service.api.expansion import expand, expandable, includable
 from service.api.lists import RETRIEVE, each, list_response, retrieve_response
 from service.api.openapi import documented, page_of, ref
 from service.api.params import load
-from service.api.schemas import ListParamsSchema, ObjectId, RequestSchema
+from service.api.schemas import CreatedListParamsSchema, ObjectId, RequestSchema
 from service.errors import InvalidParameter
 from service.operations.payments import attach_payment
 from service.render.invoices import render_invoice, render_lines
@@ -40,7 +40,7 @@ class PaymentFilterSchema(Schema):
     payment_record = ObjectId("pr")
 
 
-class ListInvoicePaymentsSchema(ListParamsSchema):
+class ListInvoicePaymentsSchema(CreatedListParamsSchema):
     invoice = ObjectId("in", load_default=None)
     status = fields.String(validate=validate.OneOf(["open", "paid", "canceled"]), load_default=None)
     payment = fields.Nested(PaymentFilterSchema, load_default=dict)
@@ -117,6 +117,7 @@ def list_payments() -> dict[str, Any]:
             "status": args["status"],
             "payment_intent": payment.get("payment_intent"),
             "payment_record": payment.get("payment_record"),
+            "created": args["created"],
         }
 
     return list_response(

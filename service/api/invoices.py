@@ -10,17 +10,19 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import RETRIEVE, list_response, retrieve_response
-from service.api.openapi import documented, page_of, ref
+from service.api.lists import RETRIEVE, SEARCH, list_response, retrieve_response, search_response
+from service.api.openapi import documented, page_of, ref, search_of
 from service.api.params import load
 from service.api.schemas import (
     MAX_STRING,
+    CreatedListParamsSchema,
     Currency,
     FormBoolean,
     ListParamsSchema,
     Metadata,
     ObjectId,
     RequestSchema,
+    TimestampRange,
     text,
 )
 from service.domain.ids import CUSTOMER
@@ -77,9 +79,13 @@ class PaySchema(RequestSchema):
     paid_out_of_band = FormBoolean()
 
 
-class ListInvoicesSchema(ListParamsSchema):
+class ListInvoicesSchema(CreatedListParamsSchema):
     customer = text(200, load_default=None)
     status = fields.String(validate=validate.OneOf(STATUSES), load_default=None)
+    collection_method = fields.String(
+        validate=validate.OneOf(COLLECTION_METHODS), load_default=None
+    )
+    due_date = TimestampRange()
 
 
 _create = CreateInvoiceSchema()
@@ -154,8 +160,20 @@ def list_invoices() -> dict[str, Any]:
         "invoices",
         _render_page,
         _list,
-        filters=lambda args: {"customer": args["customer"], "status": args["status"]},
+        filters=lambda args: {
+            "customer": args["customer"],
+            "status": args["status"],
+            "collection_method": args["collection_method"],
+            "created": args["created"],
+            "due_date": args["due_date"],
+        },
     )
+
+
+@bp.get("/search")
+@documented(SEARCH, search_of("invoice"))
+def search_invoices() -> dict[str, Any]:
+    return search_response("/v1/invoices/search", "invoices", _render_page)
 
 
 @bp.post("/<invoice_id>/finalize")

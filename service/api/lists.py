@@ -1,18 +1,24 @@
-"""The two read responses every resource shares: one object, and a list page."""
+"""The read responses resources share: one object, a list page, a search page."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
 from flask import g
+from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import Fetcher, expand
 from service.api.params import load
-from service.api.schemas import ListParamsSchema, RequestSchema
-from service.errors import NotFound
+from service.api.schemas import ListParamsSchema, RequestSchema, text
+from service.domain import search_query
+from service.errors import InvalidRequest, NotFound
 from service.render.lists import list_object
+from service.store import search
 from service.store.pages import list_page
 
 
@@ -61,3 +67,71 @@ def retrieve_response(fetch: Fetcher, object_id: str, noun: str) -> dict[str, An
     if found is None:
         raise NotFound(f"No such {noun}: '{object_id}'", param="id")
     return expand(found, params["expand"], livemode)
+
+
+class SearchParamsSchema(RequestSchema):
+    """What GET /v1/<objects>/search accepts (stripe-python's InvoiceSearchParams)."""
+
+    query = text(5000, required=True)
+    limit = fields.Integer(strict=False, validate=validate.Range(1, 100), load_default=10)
+    page = text(5000, load_default=None)
+
+
+SEARCH = SearchParamsSchema()
+
+
+def search_response(
+    url: str,
+    table: str,
+    render: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    filters: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One page of `table`'s rows matching the search `query` (and `filters`, as a list
+    takes them), newest first, as Stripe's search_result; `next_page` continues it."""
+    args = load(SEARCH, g.params)
+    livemode = deps.caller().livemode
+    condition, params = search.condition(search_query.parse(args["query"], search.FIELDS[table]))
+    rows, has_more = list_page(
+        deps.get_conn(),
+        table,
+        livemode=livemode,
+        filters=filters or {},
+        limit=args["limit"],
+        starting_after=_after(args["page"], args["query"]),
+        condition=condition,
+        condition_params=params,
+    )
+    result = {
+        "object": "search_result",
+        "data": render(rows),
+        "has_more": has_more,
+        "next_page": _next_page(rows[-1]["id"], args["query"]) if has_more else None,
+        "url": url,
+    }
+    return expand(result, args["expand"], livemode)
+
+
+# A page token is the id of the last row shown and a digest of the query it belongs
+# to, so a token used with another query is refused rather than silently applied.
+def _next_page(last_id: str, query: str) -> str:
+    token = f"{last_id}:{_digest(query)}".encode()
+    return base64.urlsafe_b64encode(token).decode().rstrip("=")
+
+
+def _after(page: str | None, query: str) -> str | None:
+    if page is None:
+        return None
+    try:
+        decoded = base64.urlsafe_b64decode(page + "=" * (-len(page) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        decoded = ""
+    last_id, _, digest = decoded.rpartition(":")
+    if not last_id or digest != _digest(query):
+        raise InvalidRequest(
+            "Invalid page: give the next_page of a search with this same query.", param="page"
+        )
+    return last_id
+
+
+def _digest(query: str) -> str:
+    return hashlib.sha256(query.encode()).hexdigest()[:16]

@@ -75,6 +75,11 @@ def page_of(name: str) -> dict[str, Any]:
     return ref(f"{name}_list")
 
 
+def search_of(name: str) -> dict[str, Any]:
+    """A search_result object whose `data` holds `name` objects."""
+    return ref(f"{name}_search_result")
+
+
 # The objects rendered with marshmallow; their fields are the schema's fields.
 _RENDERED: dict[str, type[Schema]] = {
     "customer": CustomerSchema,
@@ -142,7 +147,7 @@ _HAND_RENDERED: dict[str, dict[str, Any]] = {
             },
             "required": ["id", "object", "deleted"],
         }
-        for name in ("webhook_endpoint", "invoice", "invoiceitem")
+        for name in ("customer", "webhook_endpoint", "invoice", "invoiceitem")
     },
     "event": {
         "type": "object",
@@ -218,6 +223,8 @@ def _components() -> dict[str, dict[str, Any]]:
     listed = [*_RENDERED, "webhook_endpoint", "event"]
     for name in listed:
         schemas[f"{name}_list"] = _list_schema(name)
+    for name in _SEARCHED:
+        schemas[f"{name}_search_result"] = _search_result_schema(name)
     return dict(sorted(schemas.items()))
 
 
@@ -245,6 +252,24 @@ def _list_schema(name: str) -> dict[str, Any]:
             "url": {"type": "string"},
         },
         "required": ["object", "data", "has_more", "url"],
+    }
+
+
+# The objects GET /v1/<objects>/search finds.
+_SEARCHED = ("customer", "invoice")
+
+
+def _search_result_schema(name: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "object": {"type": "string", "enum": ["search_result"]},
+            "data": {"type": "array", "items": ref(name)},
+            "has_more": {"type": "boolean"},
+            "next_page": _STRING_OR_NULL,
+            "url": {"type": "string"},
+        },
+        "required": ["object", "data", "has_more", "next_page", "url"],
     }
 
 

@@ -130,6 +130,10 @@ def query_parameters(schema: Schema) -> list[dict[str, Any]]:
     for name, field in schema.fields.items():
         key = field.data_key or name
         if isinstance(field, fields.Nested):
+            scalar = getattr(field, "openapi_scalar", None)
+            if callable(scalar):
+                # A range parameter (`created`) also takes one value of its own.
+                params.append(_query(key, scalar(), required=False))
             nested = request_body_schema(_nested_schema(field))
             required = set(nested.get("required", ()))
             for inner, prop in nested["properties"].items():

@@ -14,8 +14,8 @@ from service.api.lists import RETRIEVE, each, list_response, retrieve_response
 from service.api.openapi import documented, page_of, ref
 from service.api.params import load
 from service.api.schemas import (
+    CreatedListParamsSchema,
     Currency,
-    ListParamsSchema,
     Metadata,
     ObjectId,
     RequestSchema,
@@ -47,7 +47,7 @@ class CancelSchema(RequestSchema):
     )
 
 
-class ListPaymentIntentsSchema(ListParamsSchema):
+class ListPaymentIntentsSchema(CreatedListParamsSchema):
     customer = ObjectId("cus", load_default=None)
 
 
@@ -86,7 +86,7 @@ def list_payment_intents() -> dict[str, Any]:
         "payment_intents",
         each(render_payment_intent),
         _list,
-        filters=lambda args: {"customer": args["customer"]},
+        filters=lambda args: {"customer": args["customer"], "created": args["created"]},
     )
 
 

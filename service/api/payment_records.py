@@ -190,7 +190,7 @@ def report() -> dict[str, Any]:
     caller = deps.caller()
     conn = deps.get_conn()
     customer = params["customer_details"].get("customer")
-    if customer and customers.get(conn, customer, caller.livemode) is None:
+    if customer and customers.get_billable(conn, customer, caller.livemode) is None:
         raise ResourceMissing(f"No such customer: '{customer}'", param="customer_details[customer]")
     processor = params.get("processor_details") or {}
     row = report_payment(

@@ -8,6 +8,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from service.domain.ids import has_prefix
 from service.domain.money import CURRENCIES, MAX_AMOUNT
+from service.store.pages import Range
 
 MAX_STRING = 5000
 
@@ -113,3 +114,46 @@ class ListParamsSchema(RequestSchema):
     limit = fields.Integer(strict=False, validate=validate.Range(1, 100), load_default=10)
     starting_after = text(200, load_default=None)
     ending_before = text(200, load_default=None)
+
+
+# A timestamp a range filter compares with: past 2**40 (year 36812) is no time a row
+# holds, and below 2**63 PostgreSQL's bigint takes it rather than a 500.
+MAX_TIMESTAMP = 2**40
+
+
+def _bound() -> fields.Integer:
+    return fields.Integer(strict=False, validate=validate.Range(0, MAX_TIMESTAMP))
+
+
+class _RangeBounds(Schema):
+    class Meta:
+        unknown = RAISE
+
+    gt = _bound()
+    gte = _bound()
+    lt = _bound()
+    lte = _bound()
+
+
+class TimestampRange(fields.Nested):
+    """Stripe's range parameter on a timestamp (`created`, `due_date`): an integer it
+    equals, or a hash of `gt`, `gte`, `lt`, `lte` bounds. Loads as a store Range."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(_RangeBounds, load_default=None, **kwargs)
+
+    def openapi_scalar(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": 0, "maximum": MAX_TIMESTAMP}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Range:
+        if isinstance(value, dict):
+            return Range(**super()._deserialize(value, attr, data, **kwargs))
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            return Range(eq=_bound().deserialize(value))
+        raise ValidationError("must be an integer or a hash of gt, gte, lt and lte.")
+
+
+class CreatedListParamsSchema(ListParamsSchema):
+    """A list Stripe filters on `created`."""
+
+    created = TimestampRange()

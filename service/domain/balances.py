@@ -30,3 +30,6 @@ class Customer:
     # The default currency: set by the customer's first balance transaction, and never
     # changed after.
     currency: str | None
+    invoice_prefix: str
+    next_invoice_sequence: int
+    deleted: bool

@@ -51,16 +51,15 @@ def create_balance_transaction(
     transaction sets the customer's default currency."""
     with conn.transaction():
         customer = customers.get_for_update(conn, customer_id, caller.livemode)
-        if customer is None:
+        if customer is None or customer.deleted:  # a deleted customer is billed no more
             raise NotFound(f"No such customer: '{customer_id}'", param="customer")
         txn, event = _move(
             conn,
             caller,
             customer,
-            _transaction(
+            _adjustment(
                 caller,
                 customer.id,
-                rules.ADJUSTMENT,
                 params["amount"],
                 params["currency"],
                 now=now,
@@ -70,6 +69,23 @@ def create_balance_transaction(
         )
         events.add(conn, event)
     return txn
+
+
+def set_balance(
+    conn: psycopg.Connection[Any], caller: Caller, customer: Customer, balance: int, *, now: int
+) -> dict[str, Any] | None:
+    """A customer update's `balance=`: the `adjustment` that moves the locked customer's
+    balance in its default currency to `balance` (Stripe: "You may modify the value
+    directly by using the update customer API, or by creating a Customer Balance
+    Transaction"; either way the ledger holds the move). Returns the transaction, or
+    None when the balance is already that; no event, since the update writes the
+    customer.updated of its whole change."""
+    if balance == customer.balance:
+        return None
+    currency = customer.currency or money.DEFAULT_CURRENCY
+    return balance_transactions.add(
+        conn, _adjustment(caller, customer.id, balance - customer.balance, currency, now=now)
+    )
 
 
 def update_balance_transaction(
@@ -194,6 +210,29 @@ def _invoice_move(
         caller, customer.id, type_, amount, invoice.currency, now=now, invoice=invoice.id
     )
     return _move(conn, caller, customer, txn)[1]
+
+
+def _adjustment(
+    caller: Caller,
+    customer_id: str,
+    amount: int,
+    currency: str,
+    *,
+    now: int,
+    description: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An `adjustment` (what the API adds to a balance), to append."""
+    return _transaction(
+        caller,
+        customer_id,
+        rules.ADJUSTMENT,
+        amount,
+        currency,
+        now=now,
+        description=description,
+        metadata=metadata,
+    )
 
 
 def _transaction(

@@ -13,6 +13,18 @@ Each POST, resolving the host and connecting included, has `timeout` seconds of 
 clock in all: neither a resolver that never answers nor a receiver that drips its
 answer a byte at a time can hold it longer (Celery's threads pool, which the
 deliveries process runs, enforces no task time limit).
+
+Endpoints are isolated from each other. A batch holds its endpoint (dispatch sends
+no second batch to it meanwhile), so a receiver that never answers holds one
+deliveries thread, not the pool. A POST that got no answer (timed out, could not
+connect) ends its endpoint's part of the batch: the rest wait, not attempted. After
+CIRCUIT_FAILURES such POSTs in a row the endpoint's circuit opens: no batch for
+CIRCUIT_COOLDOWN_SECONDS, then one delivery at a time (half-open); an answer, any
+status, closes it, another failure opens it for twice as long, up to
+CIRCUIT_MAX_COOLDOWN_SECONDS. Deliveries waiting on a circuit are not attempts: they
+neither fail nor count towards disabling. Since a circuit lets few deliveries reach
+the end of their retry schedule, an endpoint that has not answered as many times in a
+row, and for as long, as one delivery's whole schedule is disabled too.
 """
 
 from __future__ import annotations
@@ -48,12 +60,26 @@ MAX_RESPONSE_BYTES = 64 * 1024
 BATCH_BUDGET_SECONDS = 5.0
 # A delivery claimed but not attempted because its batch ran out of time or stopped.
 RETURNED = "returned"
+# A delivery claimed but not attempted because its endpoint stopped answering.
+DEFERRED = "deferred"
+CIRCUIT_FAILURES = 3
+CIRCUIT_COOLDOWN_SECONDS = 30.0
+CIRCUIT_MAX_COOLDOWN_SECONDS = 600.0
 
 
 def longest_batch_seconds(timeout: float) -> float:
     """The longest a batch can run: its budget, then one POST that may be tried twice
     (a kept-alive connection the receiver closed), each taking up to `timeout`."""
     return BATCH_BUDGET_SECONDS + 2 * timeout
+
+
+def circuit_cooldown(consecutive_failures: int) -> float | None:
+    """How long an endpoint gets no batch after this many unanswered POSTs in a row;
+    None while its circuit stays closed."""
+    beyond = consecutive_failures - CIRCUIT_FAILURES
+    if beyond < 0:
+        return None
+    return min(CIRCUIT_COOLDOWN_SECONDS * 2 ** min(beyond, 16), CIRCUIT_MAX_COOLDOWN_SECONDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,33 +100,42 @@ def deliver_batch(
     budget: float = BATCH_BUDGET_SECONDS,
 ) -> dict[int, str]:
     """Attempt each (delivery id, lease token); returns each one's outcome: succeeded,
-    retrying, failed, returned, or skipped (settled, leased to another task, or taken
-    over by one after this call outlived its claim).
+    retrying, failed, returned, deferred, or skipped (settled, leased to another task,
+    its endpoint held by another batch, or taken over by one after this call outlived
+    its claim).
 
     Safe to call twice with the same lease tokens: only one call claims them, and an
     outcome is recorded only while its claim stands.
     """
     outcomes = dict.fromkeys((delivery_id for delivery_id, _ in leased), "skipped")
     # Held past the longest run, so no other task claims them while this one POSTs.
-    claimed = deliveries.claim(conn, leased, hold_seconds=longest_batch_seconds(timeout) + 30)
+    with conn.transaction():
+        claimed = deliveries.claim(conn, leased, hold_seconds=longest_batch_seconds(timeout) + 30)
     bodies = events.get_many(conn, [(row["event_id"], row["livemode"]) for row in claimed])
     started = time.monotonic()
     responses: dict[int, Response | None] = {}  # None: not POSTed, the endpoint is gone
+    unanswered: set[str] = set()  # endpoints a POST of this batch got no answer from
     try:
         with Poster(timeout=timeout, allow_private=allow_private) as poster:
             for row in claimed:
                 if row["endpoint_deleted"] or row["endpoint_status"] != "enabled":
                     responses[row["id"]] = None
+                elif row["endpoint_id"] in unanswered:
+                    continue
                 elif time.monotonic() - started > budget or stopping():
                     break
                 else:
-                    responses[row["id"]] = _post_event(poster, row, bodies)
+                    response = responses[row["id"]] = _post_event(poster, row, bodies)
+                    if response.status_code is None:
+                        unanswered.add(row["endpoint_id"])
     finally:
         # Even when a POST raised (a time limit): what was sent is recorded, once,
-        # and what was not is due again.
+        # and what was not is due again. Endpoints first: the lock order of claim.
         with conn.transaction():
+            for endpoint_id, rows in _by_endpoint(claimed).items():
+                _release(conn, endpoint_id, rows, responses, schedule)
             for row in claimed:
-                outcome = _record(conn, row, responses, schedule)
+                outcome = _record(conn, row, responses, schedule, unanswered)
                 if outcome is not None:
                     outcomes[row["id"]] = outcome
     for row in claimed:
@@ -121,6 +156,45 @@ def deliver_batch(
     return outcomes
 
 
+def _by_endpoint(claimed: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Claimed rows by endpoint, endpoints in id order (claim's lock order), each one's
+    rows in the order they were POSTed."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(claimed, key=lambda row: row["endpoint_id"]):
+        grouped.setdefault(row["endpoint_id"], []).append(row)
+    return grouped
+
+
+def _release(
+    conn: psycopg.Connection[Any],
+    endpoint_id: str,
+    rows: list[dict[str, Any]],
+    responses: dict[int, Response | None],
+    schedule: Sequence[int],
+) -> None:
+    """Free the endpoint for its next batch, with its circuit brought up to date by the
+    POSTs this batch made to it, in order."""
+    failures: int | None = None  # no POST: the circuit stays as it is
+    for row in rows:
+        if (response := responses.get(row["id"])) is not None:
+            before = row["consecutive_failures"] if failures is None else failures
+            failures = 0 if response.status_code is not None else before + 1
+    disabled = webhook_endpoints.release(
+        conn,
+        endpoint_id,
+        claim=rows[0]["claim"],
+        consecutive_failures=failures,
+        open_for=None if failures is None else circuit_cooldown(failures),
+        # As long, and as many tries, as a delivery's whole schedule.
+        disable_after=(len(schedule) + 1, sum(schedule)),
+    )
+    if disabled:
+        log.warning(
+            "webhook endpoint %s disabled: it did not answer for the whole retry schedule",
+            endpoint_id,
+        )
+
+
 def _post_event(poster: Poster, row: dict[str, Any], bodies: dict[str, dict[str, Any]]) -> Response:
     event = bodies.get(row["event_id"])
     if event is None:  # webhook_deliveries.event_id references it
@@ -139,6 +213,7 @@ def _record(
     row: dict[str, Any],
     responses: dict[int, Response | None],
     schedule: Sequence[int],
+    unanswered: set[str],
 ) -> str | None:
     """Write a claimed delivery's outcome and attempt; None if its claim was taken over
     meanwhile (the task outlived its hold: whoever holds it now records)."""
@@ -156,6 +231,8 @@ def _record(
     retry_in = schedule[row["attempts"]] if outcome == "retrying" else 0
     if not deliveries.settle(conn, delivery_id, claim=claim, outcome=outcome, retry_in=retry_in):
         return None
+    if outcome == RETURNED and row["endpoint_id"] in unanswered:
+        return DEFERRED
     if response := responses.get(delivery_id):
         deliveries.add_attempt(
             conn,

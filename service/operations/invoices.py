@@ -30,7 +30,7 @@ DAY = 86_400
 
 
 def _customer(conn: psycopg.Connection[Any], caller: Caller, customer_id: str) -> dict[str, Any]:
-    customer = customers.get(conn, customer_id, caller.livemode)
+    customer = customers.get_billable(conn, customer_id, caller.livemode)
     if customer is None:
         raise ResourceMissing(f"No such customer: '{customer_id}'", param="customer")
     return customer
@@ -89,7 +89,7 @@ def create_invoice_item(
     amount, unit_amount, quantity = _item_amounts(params)
     fetched = fetch_unknown_customer(conn, caller, params["customer"], upstream)
     with conn.transaction():
-        mirror_customer(conn, fetched)
+        mirror_customer(conn, caller, fetched, now=now)
         _customer(conn, caller, params["customer"])
         invoice_id = params.get("invoice")
         invoice = None
@@ -272,7 +272,7 @@ def create_invoice(
     due_date = _due_date(params, collection_method, created=now)
     fetched = fetch_unknown_customer(conn, caller, params["customer"], upstream)
     with conn.transaction():
-        mirror_customer(conn, fetched)
+        mirror_customer(conn, caller, fetched, now=now)
         customer = _customer(conn, caller, params["customer"])
         currency = (
             params.get("currency")
@@ -433,7 +433,10 @@ def finalize_invoice(
         invoice = _locked(conn, caller, invoice_id)
         rules.check_move(invoice["status"], "finalize")
         # Both lock the customer row, after the invoice (the lock order).
-        prefix, sequence = customers.take_invoice_number(conn, invoice["customer"])
+        numbered = customers.take_invoice_number(conn, invoice["customer"])
+        if numbered is None:  # a deleted customer is billed no more
+            raise ResourceMissing(f"No such customer: '{invoice['customer']}'", param="customer")
+        prefix, sequence = numbered
         applied = balances.apply_to_invoice(conn, caller, Invoice(**invoice), now=now)
         status = rules.finalized_status(amount_due(invoice["total"], applied.starting_balance))
         invoice = invoices.update_state(

@@ -17,7 +17,8 @@ import psycopg
 from service.domain.invoices import new_invoice_prefix
 from service.operations.context import Caller
 from service.operations.customers import PREFIX_ATTEMPTS
-from service.store import customers, payment_intents
+from service.render.customers import render_customer
+from service.store import customers, events, payment_intents
 from service.upstream import Upstream
 
 
@@ -41,9 +42,13 @@ def fetch_unknown_payment_intent(
     return upstream.payment_intent(pi_id, livemode=caller.livemode)
 
 
-def mirror_customer(conn: psycopg.Connection[Any], customer: dict[str, Any] | None) -> None:
-    """Store a customer fetched from upstream under Stripe's id (nothing if None). Tally
-    gives it an invoice prefix of its own; its balance is Tally's ledger, from zero."""
+def mirror_customer(
+    conn: psycopg.Connection[Any], caller: Caller, customer: dict[str, Any] | None, *, now: int
+) -> None:
+    """Store a customer fetched from upstream under Stripe's id (nothing if None), and
+    write its `customer.created`, so that webhook consumers hear of it as of any other.
+    Tally gives it an invoice prefix of its own; its balance is Tally's ledger, from
+    zero."""
     if customer is None:
         return
     row = {
@@ -57,8 +62,14 @@ def mirror_customer(conn: psycopg.Connection[Any], customer: dict[str, Any] | No
         "created": int(customer["created"]),
     }
     for _ in range(PREFIX_ATTEMPTS):
-        # Refused when the id exists (mirrored meanwhile: done) or the prefix (retry).
-        if customers.insert_mirror(conn, {**row, "invoice_prefix": new_invoice_prefix()}):
+        prefix = new_invoice_prefix()
+        # Refused when the id exists (mirrored meanwhile, with its event: done) or the
+        # prefix (retry).
+        mirrored = customers.claim_invoice_prefix(conn, prefix, row["id"]) and (
+            customers.insert_mirror(conn, {**row, "invoice_prefix": prefix})
+        )
+        if mirrored:
+            events.add(conn, caller.event("customer.created", render_customer(mirrored), now=now))
             return
         if customers.exists(conn, row["id"]):
             return

@@ -75,8 +75,8 @@ def create_payment_intent(
     customer = params.get("customer")
     fetched = fetch_unknown_customer(conn, caller, customer, upstream) if customer else None
     with conn.transaction():
-        mirror_customer(conn, fetched)
-        if customer and customers.get(conn, customer, caller.livemode) is None:
+        mirror_customer(conn, caller, fetched, now=now)
+        if customer and customers.get_billable(conn, customer, caller.livemode) is None:
             raise ResourceMissing(f"No such customer: '{customer}'", param="customer")
         row = payment_intents.insert(
             conn,
@@ -301,7 +301,7 @@ def report_payment_informational(
         record = _locked_record(conn, caller, record_id)
         customer = params.get("customer", record.customer)
         if customer != record.customer:
-            if customers.get(conn, str(customer), caller.livemode) is None:
+            if customers.get_billable(conn, str(customer), caller.livemode) is None:
                 raise ResourceMissing(
                     f"No such customer: '{customer}'", param="customer_details[customer]"
                 )

@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 STREAM_KEY = "tally:events"
 PUBLISH_BATCH = 500
-DISPATCH_BATCH = 200
 # How long a dispatched delivery waits for its send task before it is due again: the
 # time a lost task (Redis flushed or stopped, its worker killed) costs. The chaos run
 # saw every such delivery wait out 300 s; a minute still covers a deliveries queue
@@ -45,8 +44,9 @@ DISPATCH_BATCH = 200
 # longer matches when it finally runs (store/deliveries.py).
 DISPATCH_LEASE_SECONDS = 60.0
 
-# A send task carries at most this many deliveries, all to one endpoint: a slow
-# receiver holds up only its own deliveries, and a fast one takes a batch per task.
+# A send task carries at most this many deliveries, all to one endpoint, and each
+# endpoint has at most one in flight (operations/deliver.py): a slow or dead receiver
+# holds up only its own deliveries, and a fast one takes a batch per task.
 DELIVERY_BATCH = 50
 
 # enqueue([(delivery_id, lease_token), ...]): hands one batch to the send task.
@@ -181,24 +181,21 @@ def dispatch_due_deliveries(
     conn: psycopg.Connection[Any],
     enqueue: EnqueueDeliveries,
     *,
-    limit: int = DISPATCH_BATCH,
     lease_seconds: float = DISPATCH_LEASE_SECONDS,
     batch_size: int = DELIVERY_BATCH,
 ) -> int:
-    """Lease due deliveries and enqueue them in batches by endpoint; returns how many.
+    """Lease a batch of due deliveries for each endpoint that is not sending one already
+    and whose circuit lets it, and enqueue each batch; returns how many deliveries.
+    The rest of an endpoint's due deliveries go when its batch is done (the send task
+    dispatches again then).
 
     If enqueueing fails (Redis down) the leases simply run out and the sweeper
     dispatches the deliveries again.
     """
-    dispatched = 0
-    while True:
-        leased = deliveries.lease_due(conn, limit=limit, lease_seconds=lease_seconds)
-        by_endpoint: dict[str, list[tuple[int, int]]] = {}
-        for row in leased:
-            by_endpoint.setdefault(row["endpoint_id"], []).append((row["id"], row["lease"]))
-        for batch in by_endpoint.values():
-            for start in range(0, len(batch), batch_size):
-                enqueue(batch[start : start + batch_size])
-        dispatched += len(leased)
-        if len(leased) < limit:
-            return dispatched
+    leased = deliveries.lease_due(conn, batch_size=batch_size, lease_seconds=lease_seconds)
+    by_endpoint: dict[str, list[tuple[int, int]]] = {}
+    for row in leased:
+        by_endpoint.setdefault(row["endpoint_id"], []).append((row["id"], row["lease"]))
+    for batch in by_endpoint.values():
+        enqueue(batch)
+    return len(leased)

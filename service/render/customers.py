@@ -19,7 +19,7 @@ class CustomerSchema(Schema):
     description = fields.String(allow_none=True)
     discount = fields.Constant(None)
     email = fields.String(allow_none=True)
-    invoice_prefix = fields.Constant(None)
+    invoice_prefix = fields.String()
     invoice_settings = fields.Constant(
         {
             "custom_fields": None,
@@ -31,6 +31,7 @@ class CustomerSchema(Schema):
     livemode = fields.Boolean()
     metadata = fields.Dict()
     name = fields.String(allow_none=True)
+    next_invoice_sequence = fields.Integer()
     phone = fields.String(allow_none=True)
     preferred_locales = fields.Constant([])
     shipping = fields.Constant(None)
@@ -43,6 +44,11 @@ _schema = CustomerSchema()
 
 def render_customer(row: dict[str, Any]) -> dict[str, Any]:
     return _schema.dump(row)  # type: ignore[no-any-return]
+
+
+def render_deleted_customer(customer_id: str) -> dict[str, Any]:
+    """What Stripe answers for a deleted customer, on delete and on retrieve."""
+    return {"id": customer_id, "object": "customer", "deleted": True}
 
 
 class BalanceTransactionSchema(Schema):

@@ -10,6 +10,7 @@ from marshmallow import Schema, fields
 class PaymentIntentSchema(Schema):
     id = fields.String()
     object = fields.Constant("payment_intent")
+    allowed_payment_method_types = fields.Constant(None)
     amount = fields.Integer()
     amount_capturable = fields.Constant(0)
     amount_details = fields.Constant({"tip": {}})
@@ -25,11 +26,13 @@ class PaymentIntentSchema(Schema):
     created = fields.Integer()
     currency = fields.String()
     customer = fields.String(allow_none=True)
+    customer_account = fields.Constant(None)
     description = fields.String(allow_none=True)
     excluded_payment_method_types = fields.Constant(None)
     last_payment_error = fields.Constant(None)
     latest_charge = fields.Constant(None)
     livemode = fields.Boolean()
+    managed_payments = fields.Constant(None)
     metadata = fields.Dict()
     next_action = fields.Constant(None)
     on_behalf_of = fields.Constant(None)
@@ -37,6 +40,7 @@ class PaymentIntentSchema(Schema):
     payment_method_configuration_details = fields.Constant(None)
     payment_method_options = fields.Constant({})
     payment_method_types = fields.Constant(["card"])
+    payment_record = fields.Constant(None)
     processing = fields.Constant(None)
     receipt_email = fields.Constant(None)
     review = fields.Constant(None)
@@ -53,7 +57,9 @@ class PaymentIntentSchema(Schema):
 class PaymentRecordSchema(Schema):
     """A payment record. Its amounts are its latest attempt's: an initiated one has
     guaranteed nothing yet (Stripe's example of a report without an outcome shows
-    `amount_guaranteed.value: 0`)."""
+    `amount_guaranteed.value: 0`). Its reference is `processor_details.custom.
+    payment_reference` (the top-level `payment_reference` of basil's examples is gone
+    from the SDKs of the pinned version)."""
 
     id = fields.String()
     object = fields.Constant("payment_record")
@@ -73,7 +79,6 @@ class PaymentRecordSchema(Schema):
     livemode = fields.Boolean()
     metadata = fields.Dict()
     payment_method_details = fields.Method("_payment_method_details")
-    payment_reference = fields.String(allow_none=True)
     processor_details = fields.Method("_processor_details")
     reported_by = fields.Constant("self")
     shipping_details = fields.Constant(None)
@@ -108,12 +113,9 @@ class PaymentRecordSchema(Schema):
         return {"customer": row["customer"], "email": None, "name": None, "phone": None}
 
     def _payment_method_details(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "billing_details": None,
-            "custom": {"display_name": None, "type": None},
-            "payment_method": None,
-            "type": row["payment_method_type"],
-        }
+        # No `custom` hash: Tally keeps no custom payment method type, and the SDKs
+        # declare the hash may be left out but its display_name never null.
+        return {"billing_details": None, "payment_method": None, "type": row["payment_method_type"]}
 
     def _processor_details(self, row: dict[str, Any]) -> dict[str, Any]:
         return {"type": "custom", "custom": {"payment_reference": row["payment_reference"]}}

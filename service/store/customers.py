@@ -21,36 +21,49 @@ def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str,
                 %(metadata)s, %(created)s, %(invoice_prefix)s)
         ON CONFLICT (invoice_prefix) DO NOTHING
         RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
-            currency
+            currency, invoice_prefix, next_invoice_sequence, deleted
         """,
         {**customer, "metadata": Jsonb(customer["metadata"])},
     ).fetchone()
 
 
 def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> dict[str, Any] | None:
+    """The customer, deleted or not (its `deleted` says)."""
     return conn.execute(
         """
         SELECT id, livemode, email, name, phone, description, metadata, created, balance,
-            currency
+            currency, invoice_prefix, next_invoice_sequence, deleted
         FROM customers WHERE id = %(id)s AND livemode = %(livemode)s
         """,
         {"id": customer_id, "livemode": livemode},
     ).fetchone()
 
 
-def take_invoice_number(conn: psycopg.Connection[Any], customer_id: str) -> tuple[str, int]:
+def get_billable(
+    conn: psycopg.Connection[Any], customer_id: str, livemode: bool
+) -> dict[str, Any] | None:
+    """The customer unless it is missing or deleted: what invoices, items, PaymentIntents
+    and payment records may name (Stripe: deleting a customer "prevents any further
+    operations to be performed", and its id is then resource_missing there)."""
+    customer = get(conn, customer_id, livemode)
+    return None if customer is None or customer["deleted"] else customer
+
+
+def take_invoice_number(conn: psycopg.Connection[Any], customer_id: str) -> tuple[str, int] | None:
     """The customer's invoice prefix and the next number of its sequence, taken: the
     row stays locked until the transaction ends, so concurrent finalizations of one
-    customer's invoices number in turn, and a rollback gives the number back."""
-    (row,) = conn.execute(
+    customer's invoices number in turn, and a rollback gives the number back. None,
+    and nothing taken, when the customer is deleted (in the same statement as the
+    lock, so a delete cannot slip between a check and the number)."""
+    row = conn.execute(
         """
         UPDATE customers SET next_invoice_sequence = next_invoice_sequence + 1
-        WHERE id = %(id)s
+        WHERE id = %(id)s AND NOT deleted
         RETURNING invoice_prefix, next_invoice_sequence - 1 AS sequence
         """,
         {"id": customer_id},
-    ).fetchall()
-    return row["invoice_prefix"], row["sequence"]
+    ).fetchone()
+    return None if row is None else (row["invoice_prefix"], row["sequence"])
 
 
 def get_for_update(
@@ -63,7 +76,7 @@ def get_for_update(
     return cur.execute(
         """
         SELECT id, livemode, email, name, phone, description, metadata, created, balance,
-            currency
+            currency, invoice_prefix, next_invoice_sequence, deleted
         FROM customers WHERE id = %(id)s AND livemode = %(livemode)s
         FOR NO KEY UPDATE
         """,
@@ -71,21 +84,67 @@ def get_for_update(
     ).fetchone()
 
 
-def insert_mirror(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> bool:
-    """Insert a customer mirrored from upstream Stripe under its own id; False, and
-    nothing written, when the id is already taken (a concurrent mirror) or the prefix."""
+def claim_invoice_prefix(conn: psycopg.Connection[Any], prefix: str, customer_id: str) -> bool:
+    """Claim `prefix` for the customer, for good (invoice_prefixes, migration 0026); True
+    when it is the customer's, now or from before; False when another customer has
+    claimed it, or is claiming it concurrently (then the insert waits for that one to
+    commit, and the row it wrote is outside this statement's snapshot)."""
     row = conn.execute(
+        """
+        WITH claimed AS (
+            INSERT INTO invoice_prefixes (prefix, customer) VALUES (%(prefix)s, %(customer)s)
+            ON CONFLICT (prefix) DO NOTHING
+            RETURNING customer
+        )
+        SELECT customer FROM claimed
+        UNION ALL
+        SELECT customer FROM invoice_prefixes WHERE prefix = %(prefix)s
+        """,
+        {"prefix": prefix, "customer": customer_id},
+    ).fetchone()
+    return row is not None and row["customer"] == customer_id
+
+
+def update(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str, Any] | None:
+    """Write what an update may change of a customer (its balance moves only through
+    its transactions); None, and nothing written, if its `invoice_prefix` is another
+    customer's."""
+    return conn.execute(
+        """
+        UPDATE customers
+        SET email = %(email)s, name = %(name)s, phone = %(phone)s,
+            description = %(description)s, metadata = %(metadata)s,
+            invoice_prefix = %(invoice_prefix)s
+        WHERE id = %(id)s
+          AND NOT EXISTS (SELECT 1 FROM customers other
+                          WHERE other.invoice_prefix = %(invoice_prefix)s
+                            AND other.id <> %(id)s)
+        RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
+            currency, invoice_prefix, next_invoice_sequence, deleted
+        """,
+        {**customer, "metadata": Jsonb(customer["metadata"])},
+    ).fetchone()
+
+
+def mark_deleted(conn: psycopg.Connection[Any], customer_id: str) -> None:
+    conn.execute("UPDATE customers SET deleted = true WHERE id = %(id)s", {"id": customer_id})
+
+
+def insert_mirror(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str, Any] | None:
+    """Insert a customer mirrored from upstream Stripe under its own id; None, and
+    nothing written, when the id is already taken (a concurrent mirror) or the prefix."""
+    return conn.execute(
         """
         INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created,
                                invoice_prefix)
         VALUES (%(id)s, %(livemode)s, %(email)s, %(name)s, %(phone)s, %(description)s,
                 %(metadata)s, %(created)s, %(invoice_prefix)s)
         ON CONFLICT DO NOTHING
-        RETURNING id
+        RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
+            currency, invoice_prefix, next_invoice_sequence, deleted
         """,
         {**customer, "metadata": Jsonb(customer["metadata"])},
     ).fetchone()
-    return row is not None
 
 
 def exists(conn: psycopg.Connection[Any], customer_id: str) -> bool:

@@ -5,6 +5,10 @@ lease: dispatching moves it forward and hands the new value (in microseconds sin
 the epoch) to the send task as a token; the task claims the delivery only if the
 token still matches, so a delivery re-dispatched after its lease ran out is sent by
 one task, not two. Claiming moves `next_attempt_at` again, past the HTTP timeout.
+
+The endpoint is leased the same way, with the same token: `webhook_endpoints.
+sending_until` is set with its deliveries' `next_attempt_at`, so at most one batch is in
+flight per endpoint, and a batch that outlived its hold cannot send beside the next.
 """
 
 from __future__ import annotations
@@ -16,24 +20,56 @@ import psycopg
 
 
 def lease_due(
-    conn: psycopg.Connection[Any], *, limit: int, lease_seconds: float
+    conn: psycopg.Connection[Any], *, batch_size: int, lease_seconds: float
 ) -> list[dict[str, Any]]:
-    """Lease up to `limit` due pending deliveries; returns their ids, lease tokens and
-    endpoints."""
+    """Lease a batch of due pending deliveries, oldest due first, for each endpoint that
+    has some, is not held by a batch, and whose circuit is not open; hold each such
+    endpoint under the same lease. A half-open circuit (its cool-down over) lets one
+    delivery through. Endpoints that are disabled or deleted get their batch whatever
+    their circuit (it is refused at once, with no POST). Returns the deliveries' ids,
+    endpoints and lease tokens (one token per endpoint: its hold's token as well).
+
+    Runs endpoint by endpoint, so deliveries waiting for a busy or open endpoint cost
+    nothing however many they are."""
     return conn.execute(
         """
-        UPDATE webhook_deliveries
+        WITH ready AS (
+            SELECT e.id,
+                   e.circuit_open_until IS NOT NULL AND e.status = 'enabled' AND NOT e.deleted
+                       AS half_open
+            FROM webhook_endpoints e
+            WHERE (e.sending_until IS NULL OR e.sending_until <= now())
+              AND (e.circuit_open_until IS NULL OR e.circuit_open_until <= now()
+                   OR e.status <> 'enabled' OR e.deleted)
+              AND EXISTS (SELECT 1 FROM webhook_deliveries d
+                          WHERE d.endpoint_id = e.id AND d.status = 'pending'
+                            AND d.next_attempt_at <= now())
+            FOR UPDATE OF e SKIP LOCKED
+        ),
+        picked AS (
+            SELECT due.id, ready.id AS endpoint_id
+            FROM ready CROSS JOIN LATERAL (
+                SELECT d.id FROM webhook_deliveries d
+                WHERE d.endpoint_id = ready.id AND d.status = 'pending'
+                  AND d.next_attempt_at <= now()
+                ORDER BY d.next_attempt_at
+                LIMIT CASE WHEN ready.half_open THEN 1 ELSE %(batch)s END
+                FOR UPDATE SKIP LOCKED
+            ) AS due
+        ),
+        held AS (
+            UPDATE webhook_endpoints e
+            SET sending_until = now() + make_interval(secs => %(lease)s)
+            WHERE e.id IN (SELECT endpoint_id FROM picked)
+        )
+        UPDATE webhook_deliveries d
         SET next_attempt_at = now() + make_interval(secs => %(lease)s)
-        WHERE id IN (
-            SELECT id FROM webhook_deliveries
-            WHERE status = 'pending' AND next_attempt_at <= now()
-            ORDER BY next_attempt_at
-            LIMIT %(limit)s
-            FOR UPDATE SKIP LOCKED)
-        RETURNING id, endpoint_id,
-                  (extract(epoch FROM next_attempt_at) * 1000000)::bigint AS lease
+        -- An array, not a join: a join may be planned as a scan of every delivery.
+        WHERE d.id = ANY(ARRAY(SELECT id FROM picked))
+        RETURNING d.id, d.endpoint_id,
+                  (extract(epoch FROM d.next_attempt_at) * 1000000)::bigint AS lease
         """,
-        {"limit": limit, "lease": lease_seconds},
+        {"batch": batch_size, "lease": lease_seconds},
     ).fetchall()
 
 
@@ -44,38 +80,66 @@ def claim(
     hold_seconds: float,
 ) -> list[dict[str, Any]]:
     """Take leased deliveries for one attempt each; returns those still pending whose
-    lease token matches (a None token: those due now), in id order, with their endpoint
-    and a new token, `claim`, that recording the attempt must present.
+    lease token matches (a None token: those due now) and whose endpoint is free or held
+    under that same lease, in id order, with their endpoint and a new token, `claim`,
+    that recording the attempt must present. The endpoints of the deliveries returned
+    are held under `claim` too, until webhook_endpoints.release.
 
-    Rows are locked in id order, so two claims over the same deliveries cannot deadlock.
+    Run it in a transaction: it locks the endpoints first, in id order, then the
+    deliveries in id order, as recording a batch does, so no two can deadlock.
     """
-    rows = conn.execute(
+    params = {
+        "ids": [delivery_id for delivery_id, _ in leased],
+        "leases": [lease for _, lease in leased],
+        "hold": hold_seconds,
+    }
+    conn.execute(
+        """
+        SELECT id FROM webhook_endpoints
+        WHERE id IN (SELECT endpoint_id FROM webhook_deliveries WHERE id = ANY(%(ids)s::bigint[]))
+        ORDER BY id
+        FOR UPDATE
+        """,
+        params,
+    )
+    return conn.execute(
         """
         WITH wanted AS (
             SELECT d.id FROM webhook_deliveries d
             JOIN unnest(%(ids)s::bigint[], %(leases)s::bigint[]) AS t(id, lease) ON t.id = d.id
+            JOIN webhook_endpoints e ON e.id = d.endpoint_id
             WHERE d.status = 'pending'
               AND CASE WHEN t.lease IS NULL THEN d.next_attempt_at <= now()
                        ELSE (extract(epoch FROM d.next_attempt_at) * 1000000)::bigint
                             = t.lease END
+              AND (e.sending_until IS NULL OR e.sending_until <= now()
+                   OR (extract(epoch FROM e.sending_until) * 1000000)::bigint = t.lease)
             ORDER BY d.id
             FOR UPDATE OF d
+        ),
+        claimed AS (
+            UPDATE webhook_deliveries d
+            SET next_attempt_at = now() + make_interval(secs => %(hold)s)
+            FROM wanted
+            WHERE d.id = wanted.id
+            RETURNING d.id, d.event_id, d.endpoint_id, d.attempts,
+                      (extract(epoch FROM d.next_attempt_at) * 1000000)::bigint AS claim
+        ),
+        held AS (
+            UPDATE webhook_endpoints e
+            SET sending_until = now() + make_interval(secs => %(hold)s)
+            WHERE e.id IN (SELECT endpoint_id FROM claimed)
+            RETURNING e.id, e.url, e.secret, e.livemode, e.status, e.deleted,
+                      e.consecutive_failures
         )
-        UPDATE webhook_deliveries d
-        SET next_attempt_at = now() + make_interval(secs => %(hold)s)
-        FROM webhook_endpoints e, wanted
-        WHERE d.id = wanted.id AND e.id = d.endpoint_id
-        RETURNING d.id, d.event_id, d.endpoint_id, d.attempts, e.url, e.secret, e.livemode,
-                  e.status AS endpoint_status, e.deleted AS endpoint_deleted,
-                  (extract(epoch FROM d.next_attempt_at) * 1000000)::bigint AS claim
+        SELECT claimed.*, held.url, held.secret, held.livemode,
+               held.status AS endpoint_status, held.deleted AS endpoint_deleted,
+               held.consecutive_failures
+        FROM claimed JOIN held ON held.id = claimed.endpoint_id
+        ORDER BY claimed.id
         """,
-        {
-            "ids": [delivery_id for delivery_id, _ in leased],
-            "leases": [lease for _, lease in leased],
-            "hold": hold_seconds,
-        },
+        params,
     ).fetchall()
-    return sorted(rows, key=lambda row: int(row["id"]))  # RETURNING has no order
 
 
 def add_attempt(

@@ -282,6 +282,40 @@ def update_details(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> di
     return row
 
 
+def lock_drafts_of(
+    conn: psycopg.Connection[Any], customer_id: str, livemode: bool
+) -> list[dict[str, Any]]:
+    """Lock the customer's drafts, in id order; their ids and the customer details they
+    show. Take before the customer's row (the lock order)."""
+    return conn.execute(
+        """
+        SELECT id, customer_email, customer_name FROM invoices
+        WHERE customer = %(customer)s AND livemode = %(livemode)s AND status = 'draft'
+        ORDER BY id
+        FOR NO KEY UPDATE
+        """,
+        {"customer": customer_id, "livemode": livemode},
+    ).fetchall()
+
+
+def show_customer(
+    conn: psycopg.Connection[Any], invoice_ids: list[str], email: str | None, name: str | None
+) -> list[dict[str, Any]]:
+    """Write the customer's email and name on those of the (locked) drafts that show
+    others; the drafts written."""
+    return conn.execute(
+        _with_columns(
+            """
+        UPDATE invoices SET customer_email = %(email)s, customer_name = %(name)s
+        WHERE id = ANY(%(ids)s) AND status = 'draft'
+          AND (customer_email, customer_name) IS DISTINCT FROM (%(email)s, %(name)s)
+        RETURNING {columns}
+        """
+        ),
+        {"ids": invoice_ids, "email": email, "name": name},
+    ).fetchall()
+
+
 def update_state(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
     """Write a status move of `invoice`: status, number, the transition timestamps and
     the balance it started from and left (frozen at finalize)."""

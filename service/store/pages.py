@@ -2,10 +2,46 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """Stripe's range filter on an integer column (`created=T`, `created[gte]=T`, ...):
+    each bound given is a condition, all must hold."""
+
+    eq: int | None = None
+    gt: int | None = None
+    gte: int | None = None
+    lt: int | None = None
+    lte: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """A filter matching any of these values (events' `types[]`)."""
+
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Like:
+    """A filter matching a LIKE pattern whose literal parts are already escaped
+    (events' `type=invoice.*`)."""
+
+    pattern: str
+
+
+def like_literal(text: str) -> str:
+    """`text` as a LIKE pattern matching it literally (backslash is LIKE's escape)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_RANGE_OPERATORS = (("eq", "="), ("gt", ">"), ("gte", ">="), ("lt", "<"), ("lte", "<="))
 
 # The tables list_page pages through, each with the columns of its rows (those its
 # store module returns) and the columns a list may be filtered on. A closed set:
@@ -14,16 +50,16 @@ _LISTS: dict[str, tuple[sql.SQL, frozenset[str]]] = {
     "customers": (
         sql.SQL(
             """id, livemode, email, name, phone, description, metadata, created, balance,
-            currency"""
+            currency, invoice_prefix, next_invoice_sequence, deleted"""
         ),
-        frozenset(),
+        frozenset({"deleted", "created", "email"}),
     ),
     "customer_balance_transactions": (
         sql.SQL(
             """id, livemode, customer, type, amount, currency, ending_balance, invoice,
             description, metadata, created"""
         ),
-        frozenset({"customer", "invoice"}),
+        frozenset({"customer", "invoice", "created"}),
     ),
     "events": (
         sql.SQL(
@@ -31,21 +67,21 @@ _LISTS: dict[str, tuple[sql.SQL, frozenset[str]]] = {
             (SELECT count(*) FROM webhook_deliveries d
              WHERE d.event_id = events.id AND d.status = 'pending') AS pending_webhooks"""
         ),
-        frozenset({"type"}),
+        frozenset({"type", "created", "delivery_success"}),
     ),
     "invoice_items": (
         sql.SQL(
             """id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
             currency, description, metadata, created"""
         ),
-        frozenset({"customer", "invoice", "pending"}),
+        frozenset({"customer", "invoice", "pending", "created"}),
     ),
     "invoice_payments": (
         sql.SQL(
             """id, livemode, invoice, payment_intent, payment_record, currency,
             amount_requested, amount_paid, status, paid_at, canceled_at, created"""
         ),
-        frozenset({"invoice", "status", "payment_intent", "payment_record"}),
+        frozenset({"invoice", "status", "payment_intent", "payment_record", "created"}),
     ),
     "invoices": (
         sql.SQL(
@@ -58,14 +94,14 @@ _LISTS: dict[str, tuple[sql.SQL, frozenset[str]]] = {
                       WHERE b.customer = invoices.customer AND b.currency = invoices.currency),
                      0) AS starting_balance"""
         ),
-        frozenset({"customer", "status"}),
+        frozenset({"customer", "status", "collection_method", "created", "due_date"}),
     ),
     "payment_intents": (
         sql.SQL(
             """id, livemode, amount, amount_received, currency, customer, description,
             status, cancellation_reason, canceled_at, metadata, created"""
         ),
-        frozenset({"customer"}),
+        frozenset({"customer", "created"}),
     ),
     "payment_records": (
         sql.SQL(
@@ -86,6 +122,17 @@ _LISTS: dict[str, tuple[sql.SQL, frozenset[str]]] = {
     ),
 }
 
+# Filters that are not columns: what each compares with the value given.
+_COMPUTED_FILTERS: dict[tuple[str, str], sql.SQL] = {
+    # Stripe: "Filter events by whether all webhooks were successfully delivered. If
+    # false, events which are still pending or have failed all delivery attempts to a
+    # webhook endpoint will be returned."
+    ("events", "delivery_success"): sql.SQL(
+        """NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                       WHERE d.event_id = events.id AND d.status <> 'succeeded')"""
+    ),
+}
+
 
 def list_page(
     conn: psycopg.Connection[Any],
@@ -96,9 +143,14 @@ def list_page(
     limit: int,
     starting_after: str | None = None,
     ending_before: str | None = None,
+    condition: sql.Composable | None = None,
+    condition_params: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
-    """One page of `table`'s rows in this mode matching `filters` (column = value).
+    """One page of `table`'s rows in this mode matching `filters` and `condition`.
 
+    A filter's value is a Range, an AnyOf, a Like, or a value the column equals; None
+    filters nothing. `condition` is further SQL the rows must satisfy (a search query),
+    its placeholders named `search_*` and bound from `condition_params`.
     Returns the rows, newest first, and whether more lie beyond the page.
     A cursor id that does not exist in this mode matches nothing. `table` and the
     columns of `filters` must be among those _LISTS names.
@@ -112,8 +164,10 @@ def list_page(
     params: dict[str, Any] = {"livemode": livemode, "limit": limit + 1}
     for column, value in filters.items():
         if value is not None:
-            where.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(column)))
-            params[column] = value
+            where.extend(_filter(table, column, value, params))
+    if condition is not None:
+        where.append(sql.SQL("({})").format(condition))
+        params.update(condition_params or {})
     cursor_seq = sql.SQL(
         "(SELECT seq FROM {} WHERE id = %(cursor)s AND livemode = %(livemode)s)"
     ).format(sql.Identifier(table))
@@ -139,3 +193,27 @@ def list_page(
     if ending_before is not None:
         rows.reverse()
     return rows, has_more
+
+
+def _filter(table: str, column: str, value: Any, params: dict[str, Any]) -> list[sql.Composable]:
+    """The conditions of one filter, binding its values into `params`."""
+    name = _COMPUTED_FILTERS.get((table, column)) or sql.Identifier(column)
+    if isinstance(value, Range):
+        conditions: list[sql.Composable] = []
+        for bound, operator in _RANGE_OPERATORS:
+            limit = getattr(value, bound)
+            if limit is not None:
+                key = f"{column}_{bound}"
+                params[key] = limit
+                conditions.append(
+                    sql.SQL("{} {} {}").format(name, sql.SQL(operator), sql.Placeholder(key))
+                )
+        return conditions
+    if isinstance(value, AnyOf):
+        params[column] = list(value.values)
+        return [sql.SQL("{} = ANY({})").format(name, sql.Placeholder(column))]
+    if isinstance(value, Like):
+        params[column] = value.pattern
+        return [sql.SQL("{} LIKE {}").format(name, sql.Placeholder(column))]
+    params[column] = value
+    return [sql.SQL("{} = {}").format(name, sql.Placeholder(column))]

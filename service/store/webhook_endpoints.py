@@ -9,6 +9,10 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+# An endpoint enabled by an operator starts afresh: its failures so far do not open its
+# circuit or count towards disabling it again.
+CIRCUIT_CLOSED = "consecutive_failures = 0, failing_since = NULL, circuit_open_until = NULL"
+
 
 def insert(conn: psycopg.Connection[Any], endpoint: dict[str, Any]) -> dict[str, Any]:
     (row,) = conn.execute(
@@ -40,13 +44,16 @@ def get(conn: psycopg.Connection[Any], endpoint_id: str, livemode: bool) -> dict
 def update(
     conn: psycopg.Connection[Any], endpoint_id: str, livemode: bool, changes: dict[str, Any]
 ) -> dict[str, Any] | None:
-    """Apply `changes` (url, enabled_events, description, metadata, status) to a live endpoint."""
+    """Apply `changes` (url, enabled_events, description, metadata, status) to a live
+    endpoint; enabling it closes its circuit."""
     allowed = ("url", "enabled_events", "description", "metadata", "status")
     sets = [
         sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k))
         for k in allowed
         if k in changes
     ]
+    if changes.get("status") == "enabled":
+        sets.append(sql.SQL(CIRCUIT_CLOSED))
     if not sets:
         return get(conn, endpoint_id, livemode)
     params = {**changes, "id": endpoint_id, "livemode": livemode}
@@ -96,6 +103,53 @@ def disable_if_failing_since(
     return row is not None
 
 
+def release(
+    conn: psycopg.Connection[Any],
+    endpoint_id: str,
+    *,
+    claim: int,
+    consecutive_failures: int | None,
+    open_for: float | None,
+    disable_after: tuple[int, float],
+) -> bool | None:
+    """End the hold of the batch that claimed the endpoint under `claim`, and set its
+    circuit: `consecutive_failures` POSTs in a row unanswered (0 closes the circuit;
+    None, the batch POSTed nothing: unchanged) and no batch for `open_for` seconds
+    (None: the circuit is closed). An endpoint unanswered for `disable_after` (so many POSTs
+    in a row, over so many seconds) is disabled. Returns whether it was disabled now,
+    or None when the hold was taken over meanwhile (its holder records instead)."""
+    row = conn.execute(
+        """
+        UPDATE webhook_endpoints e
+        SET sending_until = NULL,
+            consecutive_failures = coalesce(%(failures)s, e.consecutive_failures),
+            failing_since = CASE WHEN %(failures)s IS NULL THEN e.failing_since
+                                 WHEN %(failures)s = 0 THEN NULL
+                                 ELSE coalesce(e.failing_since, now()) END,
+            circuit_open_until = CASE
+                WHEN %(failures)s IS NULL THEN e.circuit_open_until
+                ELSE now() + make_interval(secs => %(open_for)s::float8) END,
+            status = CASE WHEN %(failures)s >= %(disable_failures)s
+                               AND e.failing_since
+                                   <= now() - make_interval(secs => %(disable_seconds)s::float8)
+                          THEN 'disabled' ELSE e.status END
+        FROM (SELECT id, status FROM webhook_endpoints WHERE id = %(id)s FOR UPDATE) AS before
+        WHERE e.id = before.id
+          AND (extract(epoch FROM e.sending_until) * 1000000)::bigint = %(claim)s
+        RETURNING e.status <> before.status AS disabled
+        """,
+        {
+            "id": endpoint_id,
+            "claim": claim,
+            "failures": consecutive_failures,
+            "open_for": open_for,
+            "disable_failures": disable_after[0],
+            "disable_seconds": disable_after[1],
+        },
+    ).fetchone()
+    return None if row is None else bool(row["disabled"])
+
+
 def count_disabled(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute(
         "SELECT count(*) AS n FROM webhook_endpoints WHERE status = 'disabled' AND NOT deleted"
@@ -129,15 +183,15 @@ def subscribed(conn: psycopg.Connection[Any], *, livemode: bool, event_type: str
 
 
 def enable(conn: psycopg.Connection[Any], endpoint_id: str) -> dict[str, Any] | None:
-    """Set a live (not deleted) endpoint's status to enabled, whatever its mode; returns it
-    with its status before, or None if there is no such endpoint."""
-    return conn.execute(
+    """Set a live (not deleted) endpoint's status to enabled, whatever its mode, and close
+    its circuit; returns it with its status before, or None if there is no such endpoint."""
+    query = sql.SQL(
         """
-        UPDATE webhook_endpoints e SET status = 'enabled'
+        UPDATE webhook_endpoints e SET status = 'enabled', {closed}
         FROM (SELECT id, status FROM webhook_endpoints
               WHERE id = %(id)s AND NOT deleted FOR UPDATE) AS before
         WHERE e.id = before.id
         RETURNING e.id, e.livemode, e.url, e.status, before.status AS previous_status
-        """,
-        {"id": endpoint_id},
-    ).fetchone()
+        """
+    ).format(closed=sql.SQL(CIRCUIT_CLOSED))
+    return conn.execute(query, {"id": endpoint_id}).fetchone()
