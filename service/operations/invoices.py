@@ -162,7 +162,10 @@ def _locked_item(
                 raise NotFound(f"No such invoiceitem: '{item_id}'", param="id")
             return item, invoice
         expected = item
-    raise ConstraintConflict("The invoice item kept moving between invoices; retry.")
+    # Stripe's code for an object another request holds (the SDK retries a 409).
+    raise ConstraintConflict(
+        "This invoice item is being changed by another request; retry.", code="lock_timeout"
+    )
 
 
 def _updated_amounts(item: dict[str, Any], params: dict[str, Any]) -> dict[str, int]:
