@@ -38,6 +38,15 @@ def _corrupt(conn: psycopg.Connection[Any], invoice_id: str, corrupted: list[str
     corrupted.append(invoice_id)
 
 
+def _age_events_of(conn: psycopg.Connection[Any], invoice_id: str, seconds: int) -> None:
+    """Make the invoice's events, and its items' (which name it), `seconds` older."""
+    conn.execute(
+        "UPDATE events SET created = created - %s"
+        " WHERE data->'object'->>'id' = %s OR data->'object'->>'invoice' = %s",
+        (seconds, invoice_id, invoice_id),
+    )
+
+
 def _breached(found: list[dict[str, Any]], *ids: str) -> set[str]:
     return {b["id"] for b in found if b["check"] == "amount_paid_matches_payments"} & set(ids)
 
@@ -45,10 +54,7 @@ def _breached(found: list[dict[str, Any]], *ids: str) -> set[str]:
 def test_an_incremental_check_sees_what_changed_since_and_a_full_one_sees_all(api, conn, corrupted):
     # given two broken invoices: one whose events are two days old, one changed now
     old, new = factories.open_invoice(api, 2100), factories.open_invoice(api, 2200)
-    conn.execute(
-        "UPDATE events SET created = created - 2 * 86400 WHERE data->'object'->>'id' = %s",
-        (old["id"],),
-    )
+    _age_events_of(conn, old["id"], 2 * DAY)
     _corrupt(conn, old["id"], corrupted)
     _corrupt(conn, new["id"], corrupted)
 
@@ -105,10 +111,7 @@ def test_tally_audit_checks_the_last_day_unless_asked_for_everything(
     api, conn, corrupted, service_urls
 ):
     old = factories.open_invoice(api, 2500)
-    conn.execute(
-        "UPDATE events SET created = created - 3 * 86400 WHERE data->'object'->>'id' = %s",
-        (old["id"],),
-    )
+    _age_events_of(conn, old["id"], 3 * DAY)
     _corrupt(conn, old["id"], corrupted)
 
     day = run_tally(service_urls["DATABASE_URL"], "audit", "--json")
