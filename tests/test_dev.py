@@ -108,7 +108,7 @@ def dev_database(service_urls: dict[str, str]) -> Iterator[str]:
 
 
 def _dev(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(  # noqa: S603 -- this Python running devtools.dev
+    return subprocess.Popen(
         [sys.executable, "-m", "devtools.dev", *args],
         cwd=ROOT,
         env=env,
@@ -120,7 +120,9 @@ def _dev(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
 
 
 def test_a_second_bin_dev_says_one_is_running_and_changes_nothing(
-    tmp_path, dev_database, private_redis: Any  # noqa: F811
+    tmp_path,
+    dev_database,
+    private_redis: Any,  # noqa: F811
 ) -> None:
     port = free_port()
     env = _env(tmp_path, DATABASE_URL=dev_database, REDIS_URL=private_redis.url)
