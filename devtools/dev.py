@@ -37,6 +37,7 @@ STOP_GRACE_SECONDS = 15
 log = logging.getLogger("tally.dev")
 
 DEV_SECRETS = ("TALLY_API_KEYS", "STRIPE_WEBHOOK_SECRETS_TEST")
+SERVER_URLS = ("DATABASE_URL", "REDIS_URL")
 
 
 def _dev_secrets(path: Path) -> dict[str, str]:
@@ -83,6 +84,10 @@ def stop(data_dir: Path) -> int:
         return 1
     with lock:
         stopped = stop_local_services(data_dir)
+        dev_env = data_dir / "dev.env"
+        if stopped and dev_env.exists():  # `tally` is not to look for them any more
+            kept = read_dev_env(dev_env)
+            _write_dev_env(dev_env, {k: v for k, v in kept.items() if k not in SERVER_URLS})
     sys.stdout.write(
         f"stopped {' and '.join(stopped)}\n"
         if stopped
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(exist_ok=True)
     if args.stop:
         return stop(data_dir)
-    lock = _hold_the_lock(data_dir)
+    lock = _hold_the_lock(data_dir)  # held until this process exits
     if lock is None:
         sys.stderr.write(f"bin/dev is already running in this checkout ({_running(data_dir)})\n")
         return 1
