@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -74,6 +75,17 @@ def _hold_the_lock(data_dir: Path) -> IO[str] | None:
 def _running(data_dir: Path) -> str:
     """Who holds dev.lock, as its holder wrote it (pid and URL)."""
     return (data_dir / "dev.lock").read_text().strip() or "pid unknown"
+
+
+def _free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:port (gunicorn binds with SO_REUSEADDR, as here)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def stop(data_dir: Path) -> int:
@@ -146,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     env.setdefault("PORT", "8000")
     base = f"http://127.0.0.1:{env['PORT']}"
+    if not _free(int(env["PORT"])):  # gunicorn would retry it five times, then give up
+        sys.stderr.write(f"port {env['PORT']} is in use (another bin/dev?): set PORT\n")
+        return 1
     lock.truncate(0)
     lock.write(f"pid {os.getpid()}, {base}\n")
     lock.flush()

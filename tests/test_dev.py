@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -232,3 +233,14 @@ def test_idle_beat_jobs_log_at_debug_and_other_tasks_at_info(settings, caplog) -
         assert caplog.records == []  # at beat's -l info, not shown
     finally:
         beat.setLevel(logging.NOTSET)
+
+
+def test_bin_dev_on_a_port_in_use_says_so_and_starts_nothing(tmp_path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        dev = _dev(_env(tmp_path, PORT=str(port)))
+        output, _ = dev.communicate(timeout=30)
+    assert (dev.returncode, output) == (1, f"port {port} is in use (another bin/dev?): set PORT\n")
+    assert not (tmp_path / "dev.env").exists()
