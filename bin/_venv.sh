@@ -27,9 +27,16 @@ ensure_venv() {
     # A first install takes a minute or more: say so, then one line a package.
     echo "installing tally[$extras] into .venv, each dependency at the version" \
         "constraints.txt pins (the first time: about a minute and a half) ..." >&2
+    local line
     .venv/bin/python -m pip install --disable-pip-version-check --progress-bar off \
-        -c constraints.txt -e ".[$extras]" \
-        | sed -un 's/^Collecting \([A-Za-z0-9._-]*\).*/  fetching \1/p; s/^Installing collected packages.*/  installing them/p' >&2
+        -c constraints.txt -e ".[$extras]" | while IFS= read -r line; do
+        case $line in
+            "Collecting "*) line=${line#Collecting }; echo "  fetching ${line%%[^A-Za-z0-9._-]*}" ;;
+            "Installing collected packages"*) echo "  installing them" ;;
+        esac
+    done >&2
+    # pip's status, not the loop's, whatever the caller's pipefail.
+    ((PIPESTATUS[0] == 0)) || return 1
     echo "installed in .venv" >&2
     echo "$hash $extras" >"$stamp"
 }
