@@ -23,24 +23,29 @@ WORKDIR /src
 # Only pyproject.toml and constraints.txt (the exact versions, bin/lock) first, so
 # this layer (the slow one) is rebuilt only when the dependencies change, not on
 # every source edit. All dependencies ship wheels (psycopg[binary] bundles libpq),
-# so no compiler or libpq-dev is needed.
+# so no compiler or libpq-dev is needed. The declared dependencies only (no extras:
+# the embedded servers and test tools are for laptops and CI).
 COPY pyproject.toml constraints.txt ./
-# Install the declared dependencies (no extras: the embedded servers and test
-# tools are for laptops and CI), then drop the project itself, which the runtime
-# runs from /app (where service.migrate finds /app/migrations), and the
-# installers, which the runtime never uses.
-RUN pip install --constraint constraints.txt . \
-    && pip uninstall --yes tally \
+RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' >requirements.txt \
+    && pip install --constraint constraints.txt --requirement requirements.txt
+# Then Tally itself, installed as any package is: service and workers with the SQL
+# migrations inside (setup.py), and the `tally` command. Not devtools/ (bin/dev's),
+# which .dockerignore keeps out of the build context as well. Then the installers go:
+# the runtime never uses them.
+COPY setup.py ./
+COPY service ./service
+COPY workers ./workers
+COPY migrations ./migrations
+RUN pip install --no-deps . \
     && pip uninstall --yes pip setuptools wheel
 
-# --- runtime: the venv, the source and the Procfile; no compiler, no installer ---
+# --- runtime: the venv (Tally installed in it) and the Procfile; no compiler, no installer ---
 FROM ${BASE} AS runtime
 # Unbuffered output reaches the log collector at once; no .pyc writes into the
-# root-owned source tree.
+# root-owned venv.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
-    PYTHONPATH=/app \
     PORT=8000 \
     WEB_CONCURRENCY=2 \
     TALLY_WORKER_METRICS_PORT=9100
@@ -49,16 +54,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 tally \
     && useradd --system --uid 10001 --gid tally --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin tally
-# The ready venv from the builder (same base, so its interpreter links resolve).
+# The ready venv from the builder (same base, so its interpreter links resolve),
+# root-owned: tally can read but not alter the code and the migrations.
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 # The entrypoint and the Procfile it reads: process commands are written only there.
 COPY bin/docker-entrypoint /usr/local/bin/docker-entrypoint
 COPY Procfile ./
-# Application code and SQL migrations; root-owned, so tally can read but not alter them.
-COPY service ./service
-COPY workers ./workers
-COPY migrations ./migrations
 USER 10001:10001
 # The web process's port ($PORT, default 8000), and the one a Celery process serves
 # its metrics on ($TALLY_WORKER_METRICS_PORT): one process per container, so one port.

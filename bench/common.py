@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # For the receiver below; bench.chaos imports it from here too.
-from service.localenv import free_port  # noqa: E402
+from devtools.localenv import free_port  # noqa: E402
 
 BENCH_KEY = "sk_test_bench_key"
 BENCH_SECRET = "whsec_bench_secret"
@@ -24,7 +24,7 @@ BENCH_SECRET = "whsec_bench_secret"
 
 def bench_env() -> dict[str, str]:
     """The environment of a benchmark run: local services, a fresh database."""
-    from service.localenv import ensure_local_services
+    from devtools.localenv import ensure_local_services
     from service.migrate import migrate
 
     urls = ensure_local_services(ROOT / ".tally-data", database_name="tally_bench")

@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.localenv import free_port  # noqa: E402
+from devtools.localenv import free_port  # noqa: E402
 
 SECRET = "whsec_bench_secret"
 API_KEY = "sk_test_bench_key"
@@ -238,7 +238,7 @@ def main() -> None:
     import psycopg
     from psycopg.conninfo import make_conninfo
 
-    from service.localenv import ensure_local_services
+    from devtools.localenv import ensure_local_services
     from service.migrate import migrate
 
     urls = ensure_local_services(ROOT / ".tally-data", database_name="tally_bench")

@@ -262,10 +262,10 @@ def main() -> None:
     import requests
     from psycopg.conninfo import make_conninfo
 
+    from devtools.localenv import ensure_local_services
     from service.app import create_app
     from service.config import Settings
     from service.domain.signatures import WebhookSecrets
-    from service.localenv import ensure_local_services
     from service.migrate import migrate
 
     urls = ensure_local_services(ROOT / ".tally-data", database_name=DB_NAME)

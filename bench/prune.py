@@ -22,7 +22,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
 from bench.common import ROOT
-from service.localenv import ensure_local_services
+from devtools.localenv import ensure_local_services
 from service.migrate import migrate
 from service.store import history
 

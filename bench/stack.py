@@ -30,7 +30,7 @@ from psycopg.conninfo import make_conninfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.localenv import free_port  # noqa: E402
+from devtools.localenv import free_port  # noqa: E402
 
 TALLY_APP = "'service.app:create_app()'"
 
@@ -206,7 +206,7 @@ def private_redis() -> Iterator[str]:
 @contextlib.contextmanager
 def scratch_database(name: str) -> Iterator[str]:
     """A freshly migrated database `name` on the local server, dropped afterwards."""
-    from service.localenv import ensure_local_services
+    from devtools.localenv import ensure_local_services
     from service.migrate import migrate
 
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}

@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from service.domain.signatures import WebhookSecrets
 
@@ -42,6 +43,37 @@ EITHER_MODE_SECRETS_WARNING = (
     "and STRIPE_WEBHOOK_SECRETS_LIVE to the signing secrets of Stripe's test-mode and "
     "live-mode endpoints instead, and unset STRIPE_WEBHOOK_SECRETS."
 )
+
+
+# Where `bin/dev` keeps its data (embedded servers, dev.env): the checkout's .tally-data,
+# which only an editable install (bin/dev's .venv) has beside its source.
+DEFAULT_DEV_DATA = Path(__file__).resolve().parent.parent / ".tally-data"
+
+
+def dev_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """`bin/dev`'s data directory (TALLY_DEV_DATA, for tests; else the checkout's)."""
+    return Path(environ.get("TALLY_DEV_DATA") or DEFAULT_DEV_DATA)
+
+
+def read_dev_env(path: Path | None = None) -> dict[str, str]:
+    """What `bin/dev` keeps in dev.env (NAME=value lines): its URL and servers, its key
+    and secret; empty when there is none."""
+    path = path or dev_data_dir() / "dev.env"
+    saved: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, sep, value = line.partition("=")
+            if sep and not name.startswith("#"):
+                saved[name.strip()] = value.strip()
+    return saved
+
+
+def adopt_dev_env() -> None:
+    """Fill what the environment does not set from `bin/dev`'s dev.env, so every `tally`
+    subcommand finds bin/dev's servers (the embedded PostgreSQL's port changes on each
+    start) with no DATABASE_URL to copy; a variable that is set wins."""
+    for name, value in read_dev_env().items():
+        os.environ.setdefault(name, value)
 
 
 class ConfigError(Exception):

@@ -33,7 +33,14 @@ from psycopg.rows import tuple_row
 
 from service.config import DEFAULT_MIGRATION_LOCK_TIMEOUT, database_url, migration_lock_timeout
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Installed (the image), the package holds them as service/migrations (setup.py); in a
+# checkout they sit at the top of the repository, beside the source.
+_INSTALLED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS_DIR = (
+    _INSTALLED_MIGRATIONS
+    if _INSTALLED_MIGRATIONS.is_dir()
+    else Path(__file__).resolve().parent.parent / "migrations"
+)
 # Any constant shared by every release process; it serialises concurrent runs.
 ADVISORY_LOCK_ID = 7_263_411
 NO_TRANSACTION_MARKER = "-- tally:no-transaction"

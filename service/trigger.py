@@ -24,7 +24,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from service.dev import read_dev_env
+from service.config import read_dev_env
 from service.domain.events import PAYMENT_INTENT_STATUSES, payment_intent_event
 from service.domain.signatures import sign
 from service.errors import UpstreamUnavailable
@@ -56,6 +56,18 @@ def send(base_url: str, event: dict[str, Any], secret: str) -> tuple[int, str]:
         return err.code, err.read().decode()
 
 
+def answering(base_url: str) -> bool:
+    """True if Tally answers GET /healthz at base_url (any HTTP status will do)."""
+    try:
+        # S310: base_url is checked to be http(s) by the caller.
+        with urllib.request.urlopen(f"{base_url.rstrip('/')}/healthz", timeout=5):  # noqa: S310
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def _first(value: str | None) -> str | None:
     parts = [p.strip() for p in (value or "").split(",") if p.strip()]
     return parts[0] if parts else None
@@ -84,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     by_hand = args.amount is not None and args.currency
     if not by_hand and not args.api_key:
         parser.error("give --amount and --currency, or set TALLY_API_KEYS to look them up")
+    if not answering(args.url):
+        # Before the look-up, which would blame Stripe: Tally is read with Stripe's SDK.
+        sys.stderr.write(f"Tally is not answering at {args.url}: is bin/dev running?\n")
+        return 1
     livemode = args.livemode if by_hand else args.api_key.startswith("sk_live_")
     secret_name = _signing_secret_name(livemode)
     secret = (

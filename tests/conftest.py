@@ -3,6 +3,7 @@ a real HTTP server on loopback for the stripe SDK."""
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -38,11 +39,29 @@ def _redis_db(url: str, db: int) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
 
 
+@functools.cache
 def _service_urls() -> dict[str, str]:
     """Configured URLs, else local servers, else embedded ones (see README)."""
-    from service.localenv import ensure_local_services
+    from devtools.localenv import ensure_local_services
 
     return ensure_local_services(ROOT / ".tally-data", database_name="tally_test")
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
+
+
+def pytest_report_header() -> str:
+    """Which servers this run uses, first: found or started as the README says."""
+    urls = _service_urls()
+    return (
+        f"tally: PostgreSQL {_without_password(urls['DATABASE_URL'])}"
+        f" (this run's database: tally_test_{os.getpid()}),"
+        f" Redis {_without_password(_redis_db(urls['REDIS_URL'], TEST_REDIS_DB))}"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -32,11 +32,11 @@ import redis
 import requests
 import stripe
 
+from devtools.localenv import free_port
 from service.app import create_app
 from service.config import Settings
 from service.domain.events import payment_intent_event
 from service.domain.signatures import sign
-from service.localenv import free_port
 from service.redis_client import connect_redis
 from tests.conftest import (
     LIVE_KEY,

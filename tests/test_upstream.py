@@ -18,10 +18,10 @@ import stripe
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from devtools.localenv import free_port
 from service.app import create_app
 from service.config import ConfigError, Settings
 from service.errors import UpstreamUnavailable
-from service.localenv import free_port
 from service.migrate import migrate
 from service.upstream import Upstream
 from tests import factories

@@ -271,7 +271,7 @@ def test_trigger_signs_with_the_secret_of_the_events_mode(monkeypatch, capsys, s
 
 
 def test_dev_keeps_an_older_dev_env_secret_as_the_test_mode_one(monkeypatch, tmp_path):
-    from service.dev import _dev_secrets, read_dev_env
+    from devtools.dev import _dev_secrets, read_dev_env
 
     for name in ("TALLY_API_KEYS", "STRIPE_WEBHOOK_SECRETS", "STRIPE_WEBHOOK_SECRETS_TEST"):
         monkeypatch.delenv(name, raising=False)

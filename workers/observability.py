@@ -11,7 +11,9 @@ observability  # noqa: F401`); importing connects the receivers:
   the sum of the children's metrics is served there on /metrics;
 - task_prerun / task_failure / task_postrun: one log line per task run, with its
   name, id, object ids among its arguments, state, result and duration, and the
-  tally_task_duration_seconds histogram;
+  tally_task_duration_seconds histogram. Beat's jobs (the sweep every few seconds)
+  succeed at DEBUG, as beat's "Sending due task" does: idle, they would fill the log
+  (each logs a line of its own when it found work), and a failure still shows;
 - worker_process_shutdown: the child's live gauges are dropped.
 """
 
@@ -39,6 +41,19 @@ log = logging.getLogger("tally.task")
 
 # task_id -> perf_counter at prerun. Per process; a thread pool runs each task in one thread.
 _started: dict[str, float] = {}
+
+
+class _BeatSendsAtDebug(logging.Filter):
+    """Beat's "Scheduler: Sending due task" line, at DEBUG (its other lines as they are)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Scheduler: Sending due task"):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+logging.getLogger("celery.beat").addFilter(_BeatSendsAtDebug())
 
 
 @setup_logging.connect(weak=False)
@@ -95,8 +110,15 @@ def _task_postrun(
     else:
         extra["outcome"] = state.lower()
     level = {"SUCCESS": logging.INFO, "RETRY": logging.WARNING}.get(state, logging.ERROR)
+    if level == logging.INFO and task.name in _beat_jobs(task.app):
+        level = logging.DEBUG
     log.log(level, "task", extra=extra)
     observability.reset_log_context()
+
+
+def _beat_jobs(app: Any) -> set[str]:
+    """The names of the tasks beat sends on a schedule."""
+    return {entry["task"] for entry in (app.conf.beat_schedule or {}).values()}
 
 
 def _ids(task: Any, args: Any, kwargs: Any) -> dict[str, Any]:

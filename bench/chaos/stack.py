@@ -73,7 +73,7 @@ class PrivatePostgres:
     restartable = True
 
     def __init__(self, data_dir: Path, redis_url: str):
-        from service import localenv
+        from devtools import localenv
 
         self._localenv = localenv
         urls = localenv.ensure_local_services(
@@ -107,7 +107,7 @@ class ScratchDatabase:
     restartable = False
 
     def __init__(self) -> None:
-        from service.localenv import ensure_local_services
+        from devtools.localenv import ensure_local_services
 
         base = ensure_local_services(ROOT / ".tally-data")["DATABASE_URL"]
         self.name = f"{DATABASE}_{os.getpid()}"

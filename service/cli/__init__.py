@@ -5,6 +5,10 @@ one PostgreSQL connection, and prints; it changes only PostgreSQL, the source of
 Exit status: 0 done, 1 a failure (or `audit` found breaches, or `sweeper` a stale pass),
 2 bad input (unknown ids, malformed times, conflicting flags), with one line on stderr
 and nothing changed.
+
+Settings come from the environment; what it does not set comes from the running
+`bin/dev`'s .tally-data/dev.env (its PostgreSQL, Redis, URL, key and secret), so in a
+checkout every subcommand works against `bin/dev` as it is.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from service.cli import commands
-from service.config import database_url
+from service.config import adopt_dev_env, database_url
 from service.errors import InvalidRequest, NotFound
 
 TIMES = (
@@ -271,6 +275,7 @@ def _fail(message: str, status: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    adopt_dev_env()
     try:
         if not args.db:
             return args.run(args)

@@ -194,7 +194,8 @@ def dispatch_due_deliveries(
     """
     leased = deliveries.lease_due(conn, batch_size=batch_size, lease_seconds=lease_seconds)
     by_endpoint: dict[str, list[tuple[int, int]]] = {}
-    for row in leased:
+    # An UPDATE returns its rows in no set order; a batch goes oldest first.
+    for row in sorted(leased, key=lambda r: r["id"]):
         by_endpoint.setdefault(row["endpoint_id"], []).append((row["id"], row["lease"]))
     for batch in by_endpoint.values():
         enqueue(batch)

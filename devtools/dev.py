@@ -1,19 +1,26 @@
-"""`python -m service.dev` (what `bin/dev` runs): the whole service on one machine.
+"""`python -m devtools.dev` (what `bin/dev` runs): the whole service on one machine.
 
 Sets development configuration (a stable `sk_test_` key and `whsec_` secret kept in
 .tally-data/dev.env unless given in the environment, private webhook URLs allowed,
 a short delivery retry schedule), finds or starts PostgreSQL and Redis
-(service.localenv), applies migrations, then runs web (gunicorn), worker and beat
+(devtools.localenv), applies migrations, then runs web (gunicorn), worker and beat
 (celery) as children with prefixed output. Ctrl-C or SIGTERM stops all three; if
 one dies, the others are stopped and its exit status is returned.
+
+dev.env also holds where this run serves and its servers, for `tally` in another
+terminal. One `bin/dev` per checkout: a second one says so and exits. `bin/dev --stop`
+stops the embedded servers, which outlive `bin/dev`.
 """
 
 from __future__ import annotations
 
+import argparse
+import fcntl
 import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,29 +28,17 @@ import time
 from pathlib import Path
 from typing import IO
 
-from service.localenv import ensure_local_services
+from devtools.localenv import ensure_local_services, stop_local_services
+from service.config import dev_data_dir, read_dev_env
 from service.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = ROOT / ".tally-data"
 STOP_GRACE_SECONDS = 15
 
 log = logging.getLogger("tally.dev")
 
-
-DEV_ENV = DATA_DIR / "dev.env"
 DEV_SECRETS = ("TALLY_API_KEYS", "STRIPE_WEBHOOK_SECRETS_TEST")
-
-
-def read_dev_env(path: Path = DEV_ENV) -> dict[str, str]:
-    """The settings `bin/dev` kept in `path` (NAME=value lines), if any."""
-    saved: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            name, sep, value = line.partition("=")
-            if sep and not name.startswith("#"):
-                saved[name.strip()] = value.strip()
-    return saved
+SERVER_URLS = ("DATABASE_URL", "REDIS_URL")
 
 
 def _dev_secrets(path: Path) -> dict[str, str]:
@@ -65,6 +60,54 @@ def _write_dev_env(path: Path, saved: dict[str, str]) -> None:
     )
 
 
+def _hold_the_lock(data_dir: Path) -> IO[str] | None:
+    """The open dev.lock, locked for as long as this process lives; None when another
+    `bin/dev` holds it (its pid and URL are in the file)."""
+    lock = (data_dir / "dev.lock").open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    return lock
+
+
+def _running(data_dir: Path) -> str:
+    """Who holds dev.lock, as its holder wrote it (pid and URL)."""
+    return (data_dir / "dev.lock").read_text().strip() or "pid unknown"
+
+
+def _free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:port (gunicorn binds with SO_REUSEADDR, as here)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def stop(data_dir: Path) -> int:
+    """`bin/dev --stop`: stop the embedded servers (not while a `bin/dev` uses them)."""
+    lock = _hold_the_lock(data_dir)
+    if lock is None:
+        sys.stderr.write(f"bin/dev is running ({_running(data_dir)}): stop it first (Ctrl-C)\n")
+        return 1
+    with lock:
+        stopped = stop_local_services(data_dir)
+        dev_env = data_dir / "dev.env"
+        if stopped and dev_env.exists():  # `tally` is not to look for them any more
+            kept = read_dev_env(dev_env)
+            _write_dev_env(dev_env, {k: v for k, v in kept.items() if k not in SERVER_URLS})
+    sys.stdout.write(
+        f"stopped {' and '.join(stopped)}\n"
+        if stopped
+        else f"no embedded server is running under {data_dir}\n"
+    )
+    return 0
+
+
 def _pump(name: str, stream: IO[bytes]) -> None:
     """Copy a child's output to ours, each line prefixed with the process name."""
     prefix = f"{name:<6}| ".encode()
@@ -73,43 +116,68 @@ def _pump(name: str, stream: IO[bytes]) -> None:
         sys.stdout.buffer.flush()
 
 
-def _commands(port: str) -> dict[str, list[str]]:
+def _commands(port: str, data_dir: Path) -> dict[str, list[str]]:
     """The Procfile's web, worker, deliveries and beat, for one machine (loopback, small
     pools)."""
     py = sys.executable
     return {
-        # The config logs JSON and never the Basic-auth user (the API key).
+        # The config logs JSON and never the Basic-auth user (the API key). gunicorn's
+        # control socket is by default one per user (~/.gunicorn/gunicorn.ctl), which
+        # another gunicorn would take over and delete: this one's is its own.
         "web": [py, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
                 "service.app:create_app()", "--bind", f"127.0.0.1:{port}",
-                "--workers", "2", "--timeout", "30"],
-        "worker": [py, "-m", "celery", "-A", "workers", "worker", "-Q", "inbound,events",
+                "--workers", "2", "--timeout", "30",
+                "--control-socket", str(data_dir / "gunicorn.ctl")],
+        # --quiet: no Celery banners (about 90 lines) scrolling the key banner away.
+        "worker": [py, "-m", "celery", "--quiet", "-A", "workers", "worker", "-Q", "inbound,events",
                    "-l", "info", "--concurrency", "2", "-n", "worker@%h"],
-        "deliveries": [py, "-m", "celery", "-A", "workers", "worker", "-Q", "deliveries",
+        "deliveries": [py, "-m", "celery", "--quiet", "-A", "workers", "worker", "-Q", "deliveries",
                        "-l", "info", "--concurrency", "4", "--pool", "threads",
                        "-n", "deliveries@%h"],
-        "beat": [py, "-m", "celery", "-A", "workers", "beat", "-l", "info",
-                 "--schedule", str(DATA_DIR / "celerybeat-schedule")],
+        "beat": [py, "-m", "celery", "--quiet", "-A", "workers", "beat", "-l", "info",
+                 "--schedule", str(data_dir / "celerybeat-schedule")],
     }  # fmt: skip
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bin/dev", description=__doc__)
+    parser.add_argument(
+        "--stop", action="store_true", help="stop the embedded PostgreSQL and Redis, and exit"
+    )
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="dev   | %(message)s")
     os.chdir(ROOT)
-    DATA_DIR.mkdir(exist_ok=True)
+    data_dir = dev_data_dir().resolve()
+    data_dir.mkdir(exist_ok=True)
+    if args.stop:
+        return stop(data_dir)
+    lock = _hold_the_lock(data_dir)  # held until this process exits
+    if lock is None:
+        sys.stderr.write(f"bin/dev is already running in this checkout ({_running(data_dir)})\n")
+        return 1
     env = dict(os.environ)
-    env.update(_dev_secrets(DEV_ENV))
+    env.setdefault("PORT", "8000")
+    base = f"http://127.0.0.1:{env['PORT']}"
+    if not _free(int(env["PORT"])):  # gunicorn would retry it five times, then give up
+        sys.stderr.write(f"port {env['PORT']} is in use (another bin/dev?): set PORT\n")
+        return 1
+    lock.truncate(0)
+    lock.write(f"pid {os.getpid()}, {base}\n")
+    lock.flush()
+    dev_env = data_dir / "dev.env"
+    env.update(_dev_secrets(dev_env))
     env.setdefault("TALLY_ALLOW_PRIVATE_WEBHOOK_URLS", "1")
     env.setdefault("TALLY_DELIVERY_RETRY_SCHEDULE", "5,15,60,300")
-    env.setdefault("PORT", "8000")
-    # Where this run serves, for `python -m service.trigger` in another terminal.
-    _write_dev_env(DEV_ENV, {**read_dev_env(), "TALLY_URL": f"http://127.0.0.1:{env['PORT']}"})
     env.setdefault("PYTHONUNBUFFERED", "1")
-    env.update(ensure_local_services(DATA_DIR))
+    servers = ensure_local_services(data_dir)
+    env.update(servers)
+    # Where this run serves and its servers, for `tally` in another terminal.
+    _write_dev_env(dev_env, {**read_dev_env(dev_env), "TALLY_URL": base, **servers})
     applied = migrate(env["DATABASE_URL"])
     log.info("migrations applied: %s", ", ".join(applied) or "none (up to date)")
 
     port = env["PORT"]
-    commands = _commands(port)
+    commands = _commands(port, data_dir)
     children: dict[str, subprocess.Popen[bytes]] = {}
     for name, argv in commands.items():
         # Own session: a terminal Ctrl-C reaches only us, and we stop each child once.
@@ -120,7 +188,6 @@ def main() -> int:
         threading.Thread(target=_pump, args=(name, child.stdout), daemon=True).start()
         children[name] = child
 
-    base = f"http://127.0.0.1:{port}"
     key = env["TALLY_API_KEYS"].split(",")[0]
     sys.stdout.write(
         f"\n  Tally is starting at {base}\n"
@@ -129,7 +196,7 @@ def main() -> int:
         f"{env['STRIPE_WEBHOOK_SECRETS_TEST'].split(',')[0]}\n"
         f"  DATABASE_URL={env['DATABASE_URL']}\n  REDIS_URL={env['REDIS_URL']}\n"
         f"  Try:  curl {base}/v1/customers -u {key}: -d email=jane@example.com\n"
-        f"  Ctrl-C stops everything.\n\n"
+        f"  Ctrl-C stops everything; then bin/dev --stop stops embedded servers.\n\n"
     )
     sys.stdout.flush()
 
@@ -156,7 +223,10 @@ def main() -> int:
             log.warning("%s did not stop in %ss; killing it", name, STOP_GRACE_SECONDS)
             child.kill()
             child.wait()
-    log.info("stopped (embedded PostgreSQL/Redis, if any, keep running in %s)", DATA_DIR)
+    log.info(
+        "stopped (embedded PostgreSQL/Redis, if any, keep running in %s: bin/dev --stop)",
+        data_dir,
+    )
     return status
 
 

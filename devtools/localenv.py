@@ -84,16 +84,22 @@ def ensure_local_services(
     return {"DATABASE_URL": db_url, "REDIS_URL": redis_url}
 
 
-def stop_local_services(data_dir: Path) -> None:
-    """Stop the embedded servers started under `data_dir` (no-op for those not running)."""
+def stop_local_services(data_dir: Path) -> list[str]:
+    """Stop the embedded servers started under `data_dir`; returns those it stopped,
+    e.g. ["PostgreSQL on port 5433"] (none for servers not running)."""
     data_dir = Path(data_dir).resolve()
+    stopped = []
     pgdata = data_dir / "postgres"
-    if _postmaster_port(pgdata) is not None:
+    pg_port = _postmaster_port(pgdata)
+    if pg_port is not None:
         _pg_run("pg_ctl", pgdata, "-m", "fast", "-w", "stop")
+        stopped.append(f"PostgreSQL on port {pg_port}")
     port = _redis_port(data_dir / "redis")
     if port is not None:
         connect_redis(f"redis://127.0.0.1:{port}", timeout=5).shutdown(nosave=True)
         _wait(lambda: not _redis_ping("127.0.0.1", port), 10, "redis-server to stop")
+        stopped.append(f"Redis on port {port}")
+    return stopped
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------
