@@ -73,6 +73,13 @@ def delivered_to(db: Any, endpoint_id: str, event_id: str) -> bool:
     return row is not None
 
 
+def assert_missing(api: Any, path: str) -> None:
+    """GET `path` is Stripe's 404 for an object that is no more."""
+    response = api.get(path)
+    assert response.status_code == 404, response.json
+    assert response.json["error"]["code"] == "resource_missing"
+
+
 def pending_item(api: Any, cus: dict[str, Any], **params: Any) -> dict[str, Any]:
     response = api.post("/v1/invoiceitems", {"customer": cus["id"], "currency": "usd", **params})
     assert response.status_code == 200, response.json
@@ -157,9 +164,7 @@ def test_sdk_deletes_a_pending_item(client, api, db, endpoint):
 
     assert (deleted.id, deleted.object, deleted.deleted) == (item["id"], "invoiceitem", True)
     assert item_row(db, item["id"]) is None
-    missing = api.get(f"/v1/invoiceitems/{item['id']}")
-    assert missing.status_code == 404
-    assert missing.json["error"]["code"] == "resource_missing"
+    assert_missing(api, f"/v1/invoiceitems/{item['id']}")
     written = events_of(db, item["id"])
     assert [e["type"] for e in written] == ["invoiceitem.created", "invoiceitem.deleted"]
     assert written[1]["data"]["object"] == item
@@ -278,9 +283,7 @@ def test_sdk_deletes_a_draft_and_its_items_become_pending(client, api, db, endpo
     # then the draft is gone, and its items wait, pending, for the next invoice
     assert (deleted.id, deleted.object, deleted.deleted) == (draft["id"], "invoice", True)
     assert invoice_row(db, draft["id"]) is None
-    missing = api.get(f"/v1/invoices/{draft['id']}")
-    assert missing.status_code == 404
-    assert missing.json["error"]["code"] == "resource_missing"
+    assert_missing(api, f"/v1/invoices/{draft['id']}")
     for item_id in item_ids:
         row = item_row(db, item_id)
         assert (row["invoice"], row["line_id"]) == (None, None)

@@ -20,6 +20,7 @@ from tests import factories
 from tests import test_upstream as upstream
 from tests.conftest import TEST_KEY, serving
 from tests.pipeline_support import send_event, stripe_event
+from tests.test_invoice_item_changes import delivered_to
 from tests.test_upstream import A_TEST_KEY, attach, b_invoice_for_a_customer
 
 # The fixtures in which instance A plays upstream Stripe for B, the Tally under test.
@@ -76,14 +77,6 @@ def pi_row(db: Any, pi_id: str) -> dict[str, Any] | None:
         "SELECT status, amount, amount_received, canceled_at FROM payment_intents WHERE id = %s",
         (pi_id,),
     ).fetchone()
-
-
-def delivered_to(db: Any, endpoint_id: str, event_id: str) -> bool:
-    row = db.execute(
-        "SELECT 1 FROM webhook_deliveries WHERE endpoint_id = %s AND event_id = %s",
-        (endpoint_id, event_id),
-    ).fetchone()
-    return row is not None
 
 
 def receive(server: str, dsn: str, event: dict[str, Any]) -> None:
