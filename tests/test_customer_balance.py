@@ -215,8 +215,12 @@ def test_overpaid_by_300_the_next_invoice_of_1000_is_due_700(api, db, service_ur
         -300,
         first["id"],
     )
-    announced = [e["type"] for e in customer_events(db, cus["id"])]
-    assert announced == ["customer.updated"]
+    # (finalize announced the invoice number it took, the credit its balance)
+    announced = [(e["type"], set(e["previous_attributes"])) for e in customer_events(db, cus["id"])]
+    assert announced == [
+        ("customer.updated", {"next_invoice_sequence"}),
+        ("customer.updated", {"balance", "currency"}),
+    ]
     assert factories.invoice_events(db, first["id"])[-1] == "invoice.overpaid"
 
     # when the next invoice of 1000 is drafted, it shows the balance it will start from
@@ -243,7 +247,7 @@ def test_overpaid_by_300_the_next_invoice_of_1000_is_due_700(api, db, service_ur
     customer = api.get(f"/v1/customers/{cus['id']}").json
     assert customer["balance"] == 0
     updated = customer_events(db, cus["id"])[-1]
-    assert updated["previous_attributes"] == {"balance": -300}
+    assert updated["previous_attributes"] == {"balance": -300, "next_invoice_sequence": 2}
     finalized = db.execute(
         "SELECT data FROM events WHERE type = 'invoice.finalized' AND data->'object'->>'id' = %s",
         (second["id"],),

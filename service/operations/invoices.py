@@ -8,6 +8,7 @@ written, so the rollback leaves nothing behind.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -22,6 +23,7 @@ from service.errors import ConstraintConflict, InvalidRequest, NotFound, Resourc
 from service.operations import balances
 from service.operations.context import Caller
 from service.operations.mirror_upstream import fetch_unknown_customer, mirror_customer
+from service.render.customers import render_customer
 from service.render.invoices import render_invoice, render_invoice_item
 from service.store import customers, events, invoice_items, invoices
 from service.upstream import Upstream
@@ -460,8 +462,38 @@ def finalize_invoice(
         if status == "paid":
             types += ["invoice.paid", "invoice.payment_succeeded"]
         written = [caller.event(type_, after, now=now) for type_ in types]
-        events.add_all(conn, written + applied.events)
+        events.add_all(
+            conn,
+            written
+            + _with_sequence_moved(conn, caller, invoice, applied.events, sequence, now=now),
+        )
     return invoice
+
+
+def _with_sequence_moved(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    invoice: dict[str, Any],
+    balance_events: list[Event],
+    sequence: int,
+    *,
+    now: int,
+) -> list[Event]:
+    """Finalize's customer events: the number it took moved the customer's
+    next_invoice_sequence, a change a consumer of the events must see, so the
+    balance's `customer.updated` names it too, or one is written for it alone."""
+    moved = {"next_invoice_sequence": sequence}
+    if balance_events:
+        return [
+            replace(e, previous_attributes={**(e.previous_attributes or {}), **moved})
+            if e.type == "customer.updated"
+            else e
+            for e in balance_events
+        ]
+    customer = customers.get(conn, invoice["customer"], invoice["livemode"])
+    if customer is None:  # never: take_invoice_number found it, and its row is locked
+        return []
+    return [caller.event("customer.updated", render_customer(customer), now=now, previous=moved)]
 
 
 def void_invoice(
