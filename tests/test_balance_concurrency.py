@@ -129,7 +129,7 @@ def test_the_same_overpaying_success_ten_times_is_one_invoice_overpaid(
     # one customer.updated for the balance (finalize wrote another, for the sequence)
     updated = db.execute(
         "SELECT count(*) AS n FROM events WHERE type = 'customer.updated'"
-        " AND data->'object'->>'id' = %s AND data->'previous_attributes' ? 'balance'",
+        " AND data->'object'->>'id' = %s AND data->'previous_attributes'->'balance' IS NOT NULL",
         (cus["id"],),
     ).fetchone()["n"]
     assert updated == 1
