@@ -3,6 +3,7 @@ and its CPU accounting of processes that come and go; no benchmark runs."""
 
 import subprocess
 import sys
+
 import pytest
 
 from bench.steady import CpuMeter, kept_up, knee, silences
