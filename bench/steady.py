@@ -28,8 +28,8 @@ reference, through the Procfile's processes, to one loopback endpoint.
    kept up (every webhook delivered, the asked rate reached, and the last second's
    webhooks delivered within a second: a growing backlog shows there), and the CPU time
    per webhook of each process: web, worker, deliveries, beat, the private redis-server,
-   the PostgreSQL backends serving the scratch database (the benchmark's own
-   connections excluded), and, apart, the sender and the receiver.
+   the PostgreSQL backends serving each of them (told apart by application_name, which
+   bench/stack.py sets per process), and, apart, the sender and the receiver.
 
 The knee is the highest fraction that kept up with delivered p99 <= 250 ms. Every load
 loop is bounded; everything listens on 127.0.0.1. `python -m bench` runs the same
@@ -167,9 +167,12 @@ class CpuMeter:
         return out
 
 
-def pg_backends(dsn: str) -> Callable[[], list[int]]:
-    """The pids of the backends serving `dsn`'s database, the benchmark's own excluded."""
+def pg_backends(dsn: str, role: str) -> Callable[[], list[int]]:
+    """The pids of the PostgreSQL backends serving `role`'s processes (bench/stack.py
+    names them by PGAPPNAME)."""
     import psycopg
+
+    from bench.stack import APP_PREFIX
 
     conn = psycopg.connect(dsn, autocommit=True, application_name=BENCH_APP)
     lock = threading.Lock()
@@ -180,8 +183,8 @@ def pg_backends(dsn: str) -> Callable[[], list[int]]:
                 r[0]
                 for r in conn.execute(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND backend_type = 'client backend' AND application_name <> %s",
-                    (BENCH_APP,),
+                    " AND application_name = %s",
+                    (APP_PREFIX + role,),
                 )
             ]
 
@@ -359,7 +362,7 @@ def reference_phase(stack: Any, dsn: str, redis_url: str, fraction: float, secon
         {
             "web": lambda: _tree(stack.procs["reference"].pid),
             "redis": lambda: [redis_pid(redis_url)],
-            "postgresql": pg_backends(dsn),
+            "pg web": pg_backends(dsn, "reference"),
         }
     )
     try:
@@ -459,7 +462,8 @@ def steady_phase(stack: Any, dsn: str, redis_url: str, base: str, reference_rps:
         for name in ("web", "worker", "deliveries", "beat")
     }
     roles["redis"] = lambda: [redis_pid(redis_url)]
-    roles["postgresql"] = pg_backends(dsn)
+    for name in PG_ROLES:
+        roles[f"pg {name}"] = pg_backends(dsn, name)
     roles["receiver"] = lambda: [receiver.proc.pid]
     meter = CpuMeter(roles)
     url = f"{base}/webhooks/stripe"
@@ -471,14 +475,22 @@ def steady_phase(stack: Any, dsn: str, redis_url: str, base: str, reference_rps:
         first = warm + 1
         for fraction, rate, count in zip(fractions, rates, counts, strict=True):
             keys = [f"in_S{k}" for k in range(first, first + count)]
+            tasks_before, xacts_before = _tasks(logs), _transactions(dsn)
             meter.start()
             sender = run_sender(url, "S", first, count, rate, seconds)
             arrived = _settle(dsn, receiver, keys)
             cpu = meter.stop()
+            tasks = {name: n - tasks_before[name] for name, n in _tasks(logs).items()}
+            xacts = _transactions(dsn) - xacts_before
             first += count
             row = _figures(dsn, redis_url, fraction, rate, sender, committed, arrived, keys, hold)
             row["cpu_ms"] = {role: used * 1000 / count for role, used in cpu.items()}
             row["cpu_ms"]["sender"] = sender["cpu"] * 1000 / count
+            row["per_webhook"] = {
+                **{f"{name} tasks": n / count for name, n in tasks.items()},
+                "crediting batches": row.pop("batches") / count,
+                "PostgreSQL transactions": xacts / count,
+            }
             rows.append(row)
             log_row(row)
     finally:
@@ -486,6 +498,32 @@ def steady_phase(stack: Any, dsn: str, redis_url: str, base: str, reference_rps:
         listener.join(5)
         receiver.stop()
     return {"reference_rps": reference_rps, "seconds": seconds, "rows": rows, "knee": knee(rows)}
+
+
+def _tasks(logs: Path) -> dict[str, int]:
+    """Tasks run so far, by name: the line each writes to its process's log when it ends
+    (workers/observability.py; -l info)."""
+    counts = {}
+    for role, task in (("worker", "inbound.drain"), ("worker", "events.publish"),
+                       ("deliveries", "deliveries.send")):  # fmt: skip
+        text = (logs / f"{role}.log").read_text(errors="replace")
+        mark = f'"task": "{task}"'
+        counts[task] = sum(
+            mark in line and '"message": "task"' in line for line in text.splitlines()
+        )
+    return counts
+
+
+def _transactions(dsn: str) -> int:
+    """Transactions committed so far in the database (autocommit statements included)."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True, application_name=BENCH_APP) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _delivery_hold() -> float:
@@ -603,6 +641,8 @@ def _figures(dsn: str, redis_url: str, fraction: float, rate: float, sender: dic
             for stage in STAGES
         },
         "kept_up": kept_up(sent, arrived, rate),
+        # One batch, one transaction: its events share processed_at (its now()).
+        "batches": len({s["claimed"] for s in stamps.values() if s["claimed"]}),
         "steps": steps,
         "series": [
             [round(s["sent"] - t0, 4)]
@@ -645,7 +685,8 @@ def log_row(row: dict[str, Any]) -> None:
 # -- tables and the plot ------------------------------------------------------------------
 
 
-CPU_ROLES = ("web", "worker", "deliveries", "beat", "redis", "postgresql")
+PG_ROLES = ("web", "worker", "deliveries", "beat")
+CPU_ROLES = ("web", "worker", "deliveries", "beat", "redis", *(f"pg {r}" for r in PG_ROLES))
 
 
 def steady_table(result: dict[str, Any], reference: dict[str, Any]) -> str:
@@ -688,6 +729,13 @@ def steady_table(result: dict[str, Any], reference: dict[str, Any]) -> str:
         for r in result["rows"]
     ]
     lines.append("| x reference | " + " | ".join(f"{x:.1f}x" for x in ratios) + " | 1.0x |")
+    lines += ["", "Per webhook", "", "| count | " + " | ".join(head[1:-1]) + " |",
+              "|" + "---|" * (len(head) - 1)]  # fmt: skip
+    for name in result["rows"][0]["per_webhook"]:
+        lines.append(
+            f"| {name} | " + " | ".join(f"{r['per_webhook'][name]:.2f}" for r in result["rows"])
+            + " |"
+        )  # fmt: skip
     return "\n".join(lines)
 
 
