@@ -111,25 +111,35 @@ def stats(values: list[float]) -> dict[str, float]:
 # -- CPU accounting -----------------------------------------------------------------------
 
 
-def cpu_of(pid: int) -> float | None:
-    """User + system CPU seconds of one process, from /proc; None once it is gone."""
+def cpu_of(pid: int) -> tuple[float, float] | None:
+    """CPU seconds (user + system) of one process, and seconds its threads waited on a
+    run queue for a CPU (schedstat), from /proc; None once it is gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    waited = 0
+    for task in tasks:
+        try:
+            waited += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[1])
+        except (OSError, IndexError):
+            continue
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), waited / 1e9
 
 
 class CpuMeter:
-    """CPU seconds each role's processes spent between start() and stop(). Sampled every
+    """CPU seconds each role's processes spent between start() and stop(), and (in
+    `waited`) seconds they were ready to run but waited for a CPU. Sampled every
     `interval` s, so a process that exits in between (a PostgreSQL backend of a pool
     that shrank) keeps what it spent until its last sample; one that appears counts
     from zero."""
 
     def __init__(self, roles: dict[str, Callable[[], list[int]]], interval: float = 0.25):
         self.roles, self.interval = roles, interval
-        self._first: dict[str, dict[int, float]] = {}
-        self._last: dict[str, dict[int, float]] = {}
+        self._first: dict[str, dict[int, tuple[float, float]]] = {}
+        self._last: dict[str, dict[int, tuple[float, float]]] = {}
+        self.waited: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -141,7 +151,7 @@ class CpuMeter:
                 used = cpu_of(pid)
                 if used is None:
                     continue
-                first.setdefault(pid, used if baseline else 0.0)
+                first.setdefault(pid, used if baseline else (0.0, 0.0))
                 last[pid] = used
 
     def start(self) -> None:
@@ -160,11 +170,51 @@ class CpuMeter:
             self._thread.join()
         self._sample(baseline=False)
         out = {
-            role: sum(self._last[role][pid] - first[pid] for pid in first)
+            role: sum(self._last[role][pid][0] - first[pid][0] for pid in first)
+            for role, first in self._first.items()
+        }
+        self.waited = {
+            role: sum(self._last[role][pid][1] - first[pid][1] for pid in first)
             for role, first in self._first.items()
         }
         self._first, self._last = {}, {}
         return out
+
+
+class WaitSampler:
+    """What the worker's PostgreSQL backends are doing, every `interval` s while running:
+    counts of `state` or, when active and waiting, `wait_event_type:wait_event` (Lock:...
+    is a lock wait between drains)."""
+
+    def __init__(self, dsn: str, role: str = "worker", interval: float = 0.05):
+        import psycopg
+
+        from bench.stack import APP_PREFIX
+
+        self.conn = psycopg.connect(dsn, autocommit=True, application_name=BENCH_APP)
+        self.name, self.interval = APP_PREFIX + role, interval
+        self.counts: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> WaitSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.conn.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            for state, wait in self.conn.execute(
+                "SELECT state, wait_event_type || ':' || wait_event FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = %s",
+                (self.name,),
+            ):
+                key = wait if state == "active" and wait else state
+                self.counts[key] = self.counts.get(key, 0) + 1
 
 
 def pg_backends(dsn: str, role: str) -> Callable[[], list[int]]:
@@ -477,8 +527,9 @@ def steady_phase(stack: Any, dsn: str, redis_url: str, base: str, reference_rps:
             keys = [f"in_S{k}" for k in range(first, first + count)]
             tasks_before, xacts_before = _tasks(logs), _transactions(dsn)
             meter.start()
-            sender = run_sender(url, "S", first, count, rate, seconds)
-            arrived = _settle(dsn, receiver, keys)
+            with WaitSampler(dsn) as waits:
+                sender = run_sender(url, "S", first, count, rate, seconds)
+                arrived = _settle(dsn, receiver, keys)
             cpu = meter.stop()
             tasks = {name: n - tasks_before[name] for name, n in _tasks(logs).items()}
             xacts = _transactions(dsn) - xacts_before
@@ -486,6 +537,8 @@ def steady_phase(stack: Any, dsn: str, redis_url: str, base: str, reference_rps:
             row = _figures(dsn, redis_url, fraction, rate, sender, committed, arrived, keys, hold)
             row["cpu_ms"] = {role: used * 1000 / count for role, used in cpu.items()}
             row["cpu_ms"]["sender"] = sender["cpu"] * 1000 / count
+            row["pg_worker_states"] = waits.counts
+            row["run_queue_ms"] = {role: w * 1000 / count for role, w in meter.waited.items()}
             row["per_webhook"] = {
                 **{f"{name} tasks": n / count for name, n in tasks.items()},
                 "crediting batches": row.pop("batches") / count,
@@ -631,6 +684,11 @@ def _figures(dsn: str, redis_url: str, fraction: float, rate: float, sender: dic
         "committed": stats([(committed[k] - sent[k]) * 1000 for k in sent if k in committed]),
         "delivered": stats([(arrived[k] - sent[k]) * 1000 for k in sent if k in arrived]),
         "longest_silence_s": longest[0][1] if longest else float("nan"),
+        "longest_silence": (
+            {"at_s": longest[0][0] - t0, "stalled": _stalled(stamps, *longest[0])}
+            if longest
+            else None
+        ),
         "silences": [
             {"at_s": at - t0, "length_s": length, "stalled": _stalled(stamps, at, length)}
             for at, length in gaps
@@ -689,11 +747,15 @@ PG_ROLES = ("web", "worker", "deliveries", "beat")
 CPU_ROLES = ("web", "worker", "deliveries", "beat", "redis", *(f"pg {r}" for r in PG_ROLES))
 
 
+def _fraction(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}x"
+
+
 def steady_table(result: dict[str, Any], reference: dict[str, Any]) -> str:
     """Latency per fraction, then CPU ms per webhook per process beside the reference's."""
     lines = [
         f"bare intake reference: {result['reference_rps']:.0f} req/s (8 connections); "
-        f"knee: {result['knee'] if result['knee'] is not None else 'none'}x "
+        f"knee: {_fraction(result['knee'])} "
         f"(highest fraction kept up with delivered p99 <= {KNEE_P99_MS:.0f} ms)",
         "",
         "| fraction | rate | committed p50 / p99 / max ms | delivered p50 / p99 / max ms "
@@ -729,6 +791,19 @@ def steady_table(result: dict[str, Any], reference: dict[str, Any]) -> str:
         for r in result["rows"]
     ]
     lines.append("| x reference | " + " | ".join(f"{x:.1f}x" for x in ratios) + " | 1.0x |")
+    lines += [
+        "",
+        "Waited for a CPU (run queue), ms per webhook",
+        "",
+        "| process | " + " | ".join(head[1:-1]) + " |",
+        "|" + "---|" * (len(head) - 1),
+    ]
+    for role in ("web", "worker", "deliveries", "pg worker", "pg deliveries"):
+        lines.append(
+            f"| {role} | "
+            + " | ".join(f"{r['run_queue_ms'].get(role, 0):.2f}" for r in result["rows"])
+            + " |"
+        )
     lines += ["", "Per webhook", "", "| count | " + " | ".join(head[1:-1]) + " |",
               "|" + "---|" * (len(head) - 1)]  # fmt: skip
     for name in result["rows"][0]["per_webhook"]:
@@ -845,6 +920,12 @@ def run(args: argparse.Namespace) -> None:
         for silence in row["silences"]:
             print(f"  {row['fraction']:.2f}x silence at {silence['at_s']:.1f} s: "
                   f"{silence['length_s']:.2f} s, {silence['stalled']}")  # fmt: skip
+        print(f"  {row['fraction']:.2f}x worker's backends, samples by state: "
+              f"{row['pg_worker_states']}")  # fmt: skip
+        if row["longest_silence"]:
+            longest = row["longest_silence"]
+            print(f"  {row['fraction']:.2f}x longest silence at {longest['at_s']:.1f} s: "
+                  f"{row['longest_silence_s']:.2f} s, {longest['stalled']}")  # fmt: skip
         print(f"  {row['fraction']:.2f}x stages (p50 / p99 ms): " + ", ".join(
             f"{k} {v['p50']:.1f} / {v['p99']:.1f}" for k, v in row["steps"].items()))  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
