@@ -827,9 +827,9 @@ def plot(result: dict[str, Any], path: Path, title: str) -> None:
             points = [(s[0], s[index]) for s in row["series"] if s[index] is not None]
             ax.scatter([p[0] for p in points], [max(p[1], 0.1) for p in points], s=2, alpha=0.5,
                        color=color, label=f"{name} p99 {row[name]['p99']:.0f} ms")  # fmt: skip
-        for silence in row["silences"]:
+        for n, silence in enumerate(row["silences"]):
             ax.axvspan(silence["at_s"], silence["at_s"] + silence["length_s"], color="red",
-                       alpha=0.1)  # fmt: skip
+                       alpha=0.1, label=None if n else "silence > 1 s (commit time)")  # fmt: skip
         ax.axhline(KNEE_P99_MS, color="grey", linestyle="--", linewidth=1)
         ax.set_yscale("log")
         ax.set_xlabel("seconds (webhook sent)")
