@@ -9,8 +9,10 @@ Each figure is measured in the same run as its ceiling:
   worker has processes;
 - attach_payment vs a Flask "hello" (bench/attach.py) under the same gunicorn line,
   same client concurrency;
-- webhook -> invoice.paid committed (PostgreSQL NOTIFY at commit) and delivered (a
-  loopback receiver got the signed POST) at a fixed rate (200/s for 60 s);
+- webhook -> invoice.paid committed and delivered at 0.1, 0.2 and 0.3x the bare
+  intake reference's req/s (bench/steady.py): latencies, the longest silence, whether
+  it kept up, the knee, and the CPU per webhook of each process beside the reference's
+  per request;
 - API call (finalize) -> invoice.finalized on the Redis stream;
 - peak RSS of the web, worker and deliveries processes (VmHWM from /proc).
 
@@ -28,18 +30,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import redis
-import requests
 
+from bench import steady
 from bench.attach import post_all
-from bench.common import BENCH_KEY, BENCH_SECRET, Receiver, notify_when_paid
+from bench.common import BENCH_KEY, BENCH_SECRET
 from bench.intake import run_python_load, run_wrk, signed_requests
 from bench.report import Figure, Target, percentile, table
 from bench.stack import (
@@ -61,8 +61,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "intake_s": 4,
         "attach": 400,
         "backlog": 2000,
-        "rate": 200,
-        "e2e_s": 10,
+        "steady_s": 8,
         "api_rate": 50,
         "api_s": 4,
     },
@@ -71,8 +70,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "intake_s": 15,
         "attach": 3000,
         "backlog": 10000,
-        "rate": 200,
-        "e2e_s": 60,
+        "steady_s": 20,
         "api_rate": 50,
         "api_s": 20,
     },
@@ -285,132 +283,6 @@ def success_body(template: dict[str, str]) -> str:
     return json.dumps(payment_intent_event("payment_intent.succeeded", pi, now=int(time.time())))
 
 
-def end_to_end_phase(base: str, dsn: str, rate: float, seconds: float) -> dict[str, Any]:
-    """Webhooks for the clones E at `rate`/s: ms from each request sent to its invoice.paid
-    committed (NOTIFY from a trigger, delivered at commit) and delivered (the receiver)."""
-    from service.domain.events import payment_intent_event
-    from service.domain.signatures import sign
-
-    receiver = Receiver()
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {BENCH_KEY}"
-    endpoint = session.post(
-        f"{base}/v1/webhook_endpoints",
-        data={
-            "url": receiver.url,
-            "enabled_events[]": "invoice.paid",
-        },
-        timeout=10,
-    )
-    assert endpoint.status_code == 200, endpoint.text
-    notify_when_paid(dsn)
-    warm = int(rate * WARMUP_S)
-    count = int(rate * seconds)
-    committed: dict[str, float] = {}
-    sent: dict[str, float] = {}
-    sent_wall: dict[str, float] = {}
-    event_of: dict[str, str] = {}
-    listening = threading.Event()
-
-    sending_done = threading.Event()
-
-    def listen() -> None:
-        # Until every invoice.paid is committed, or 30 s after the last webhook was sent.
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("LISTEN bench_paid")
-            listening.set()
-            deadline = float("inf")
-            while len(committed) < warm + count and time.monotonic() < deadline:
-                for note in conn.notifies(timeout=0.5):
-                    committed.setdefault(note.payload, time.perf_counter())
-                if sending_done.is_set() and deadline == float("inf"):
-                    deadline = time.monotonic() + 30
-
-    listener = threading.Thread(target=listen)
-    listener.start()
-    listening.wait(10)
-    url = f"{base}/webhooks/stripe"
-    local = threading.local()
-    now = int(time.time())
-
-    def fire(k: int) -> int:
-        pi = {"id": f"pi_E{k}", "amount": 1299, "currency": "usd", "customer": f"cus_E{k}"}
-        event = payment_intent_event("payment_intent.succeeded", pi, now=now)
-        event_of[f"in_E{k}"] = event["id"]
-        body = json.dumps(event).encode()
-        headers = {
-            "Stripe-Signature": sign(body, BENCH_SECRET, int(time.time())),
-            "Content-Type": "application/json",
-        }
-        delay = t0 + (k - 1) / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        s = getattr(local, "session", None) or requests.Session()
-        local.session = s
-        sent[f"in_E{k}"] = time.perf_counter()
-        sent_wall[f"in_E{k}"] = time.time()
-        return s.post(url, data=body, headers=headers, timeout=10).status_code
-
-    t0 = time.perf_counter() + 0.2
-    with ThreadPoolExecutor(16) as pool:
-        statuses = list(pool.map(fire, range(1, warm + count + 1)))
-    last_sent = max(sent.values())
-    sending_done.set()
-    deadline = time.monotonic() + 30
-    while len(receiver.arrived) < warm + count and time.monotonic() < deadline:
-        time.sleep(0.1)
-    listener.join(45)
-    receiver.shutdown()
-    measured = [f"in_E{k}" for k in range(warm + 1, warm + count + 1)]
-    start = sent[measured[0]]
-    series = [
-        (
-            sent[i] - start,
-            (committed[i] - sent[i]) * 1000 if i in committed else None,
-            (receiver.arrived[i] - sent[i]) * 1000 if i in receiver.arrived else None,
-        )
-        for i in measured
-    ]
-    # Where the time goes: sent -> stored by the intake -> claimed by a drain (wall clock).
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        stamps = {
-            r[0]: (float(r[1]), float(r[2]) if r[2] is not None else None)
-            for r in conn.execute(
-                "SELECT id, extract(epoch FROM received_at), extract(epoch FROM processed_at)"
-                " FROM inbound_events WHERE id = ANY(%s)",
-                ([event_of[i] for i in measured],),
-            )
-        }
-    stored = [(stamps[event_of[i]][0] - sent_wall[i]) * 1000 for i in measured]
-    claimed = [
-        (stamps[event_of[i]][1] - stamps[event_of[i]][0]) * 1000  # type: ignore[operator]
-        for i in measured
-        if stamps[event_of[i]][1] is not None
-    ]
-    c = [x for _, x, _ in series if x is not None]
-    d = [x for _, _, x in series if x is not None]
-    out = {
-        "rate_sent": (count - 1) / (last_sent - start),
-        "seconds": seconds,
-        "sent": count,
-        "non_200": sum(s != 200 for s in statuses),
-        "committed": stats(c),
-        "delivered": stats(d),
-        "sent_to_stored": stats(stored),
-        "stored_to_processed": stats(claimed),
-        "series": series,
-    }
-    log(
-        f"end to end at {out['rate_sent']:.0f}/s: committed p50 {out['committed']['p50']:.1f} "
-        f"p99 {out['committed']['p99']:.1f} max {out['committed']['max']:.1f} ms "
-        f"({len(c)}/{count}); "
-        f"delivered p50 {out['delivered']['p50']:.1f} p99 {out['delivered']['p99']:.1f} "
-        f"max {out['delivered']['max']:.1f} ms ({len(d)}/{count})"
-    )
-    return out
-
-
 def settle(dsn: str, timeout: float = 180) -> None:
     """Wait (bounded) until nothing is pending or unpublished, so that a phase does not
     measure the backlog the previous one left."""
@@ -454,8 +326,63 @@ def api_phase(base: str, dsn: str, redis_url: str, rate: float, seconds: float) 
 # -- figures, JSON, PNG ---------------------------------------------------------------------
 
 
+def steady_figures(e2e: dict[str, Any], reference: dict[str, Any]) -> list[Figure]:
+    """bench/steady.py's rows: each fraction's latencies, longest silence and CPU per
+    webhook (Tally's processes and PostgreSQL) beside the reference's per request."""
+    ref_cpu = sum(reference["cpu_ms"].get(x, 0.0) for x in steady.CPU_ROLES)
+    rows = [
+        Figure(
+            "steady_knee",
+            f"knee: highest fraction of the reference's {e2e['reference_rps']:.0f}/s kept up,"
+            f" delivered p99 ≤ {steady.KNEE_P99_MS:.0f} ms",
+            e2e["knee"] or 0.0,
+            "x",
+            target=Target(0.25, True),
+        )
+    ]
+    for row in e2e["rows"]:
+        f = row["fraction"]
+        name = f"{f:.1f}x = {row['rate']:.0f}/s" + ("" if row["kept_up"] else ", fell behind")
+        first = f == e2e["rows"][0]["fraction"]
+        for what in ("committed", "delivered"):
+            for p in ("p50", "p99", "max"):
+                target = (
+                    Target(100, False) if first and what == "delivered" and p == "p99" else None
+                )
+                rows.append(
+                    Figure(
+                        f"steady_{f}_{what}_{p}",
+                        f"webhook -> invoice.paid {what} at {name} {p}",
+                        row[what][p],
+                        "ms",
+                        target=target,
+                    )
+                )
+        rows.append(
+            Figure(
+                f"steady_{f}_silence",
+                f"longest silence at {name}",
+                row["longest_silence_s"],
+                "s",
+                target=Target(0.5, False) if first else None,
+            )
+        )
+        rows.append(
+            Figure(
+                f"steady_{f}_cpu",
+                f"CPU per webhook at {name} (Tally + PostgreSQL)",
+                sum(row["cpu_ms"].get(x, 0.0) for x in steady.CPU_ROLES),
+                "ms",
+                ref_cpu,
+                "reference",
+                Target(2.5, False, of_ceiling=True),
+            )
+        )
+    return rows
+
+
 def figures(r: dict[str, Any]) -> list[Figure]:
-    intake, attach, e2e, api = r["intake"], r["attach"], r["end_to_end"], r["api_to_stream"]
+    intake, attach, e2e, api = r["intake"], r["attach"], r["steady"], r["api_to_stream"]
     mb = 1 / 1024
     rows = [
         Figure(
@@ -504,16 +431,7 @@ def figures(r: dict[str, Any]) -> list[Figure]:
             Target(40, False),
         ),
     ]
-    for what in ("committed", "delivered"):
-        s = e2e[what]
-        label = (
-            f"webhook -> invoice.paid {what} ({s['n']}/{e2e['sent']} at {e2e['rate_sent']:.0f}/s)"
-        )
-        rows += [
-            Figure(f"e2e_{what}_p50", f"{label} p50", s["p50"], "ms", target=Target(10, False)),
-            Figure(f"e2e_{what}_p99", f"{label} p99", s["p99"], "ms", target=Target(50, False)),
-            Figure(f"e2e_{what}_max", f"{label} max", s["max"], "ms"),
-        ]
+    rows += steady_figures(e2e, r["steady_reference"])
     rows += [
         Figure(
             "api_stream_p50",
@@ -551,38 +469,6 @@ def figures(r: dict[str, Any]) -> list[Figure]:
         ),
     ]
     return rows
-
-
-def plot(e2e: dict[str, Any], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
-    for index, (name, color) in enumerate(
-        (("committed", "tab:blue"), ("delivered", "tab:orange")), 1
-    ):
-        points = [(row[0], row[index]) for row in e2e["series"] if row[index] is not None]
-        ax.scatter(
-            [p[0] for p in points],
-            [p[1] for p in points],
-            s=3,
-            alpha=0.5,
-            color=color,
-            label=f"{name} (p50 {e2e[name]['p50']:.1f}, p99 {e2e[name]['p99']:.1f} ms)",
-        )
-    ax.axhline(10, color="grey", linestyle=":", linewidth=1, label="target p50 10 ms")
-    ax.axhline(50, color="grey", linestyle="--", linewidth=1, label="target p99 50 ms")
-    ax.set_yscale("log")
-    ax.set_xlabel("seconds into the run (webhook sent)")
-    ax.set_ylabel("webhook -> invoice.paid (ms)")
-    ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper right", fontsize=8, markerscale=3)
-    ax.grid(True, which="both", alpha=0.2)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def git_commit() -> str:
@@ -662,11 +548,9 @@ def main() -> None:
                 "payment_intents",
                 "invoice_payments",
             )
-            e2e_count = int(profile["rate"] * (profile["e2e_s"] + WARMUP_S))
             api_count = int(profile["api_rate"] * (profile["api_s"] + WARMUP_S))
             with psycopg.connect(dsn, autocommit=True) as conn:
                 clone(conn, attached, "B", profile["backlog"], everything)
-                clone(conn, attached, "E", e2e_count, everything)
                 clone(conn, unattached, "A", profile["attach"], everything[:4])
                 conn.execute(
                     "UPDATE payment_intents SET status = 'succeeded', amount_received = amount"
@@ -677,6 +561,9 @@ def main() -> None:
             log("rows cloned")
             with RssSampler(stack, ("web", "worker", "deliveries")) as rss:
                 results["intake"] = intake_phase(stack, dsn, redis_url, profile["intake_s"], tmp)
+                results["steady_reference"] = steady.reference_phase(
+                    stack, dsn, redis_url, steady.FRACTIONS[1], profile["steady_s"], 4
+                )
                 backlog = backlog_phase(
                     stack, dsn, redis_url, profile["backlog"], success_body(attached)
                 )
@@ -689,9 +576,10 @@ def main() -> None:
                 stack.start("deliveries", "deliveries")
                 stack.start("beat", "beat")
                 results["attach"] = attach_phase(stack, base, profile["attach"])
-                results["end_to_end"] = end_to_end_phase(
-                    base, dsn, profile["rate"], profile["e2e_s"]
-                )
+                results["steady"] = steady.steady_phase(
+                    stack, dsn, redis_url, base, results["steady_reference"]["rps"],
+                    steady.FRACTIONS, profile["steady_s"], tmp,
+                )  # fmt: skip
                 results["api_to_stream"] = api_phase(
                     base, dsn, redis_url, profile["api_rate"], profile["api_s"]
                 )
@@ -714,11 +602,8 @@ def main() -> None:
     )
     text = table(rows)
     print(f"\n{header}\n\n{text}\n")
-    plot(results["end_to_end"], args.out / "latency.png", header)
-    results["end_to_end"]["series"] = [  # seconds into the run, committed ms, delivered ms
-        [round(x, 4) if x is not None else None for x in row]
-        for row in results["end_to_end"]["series"]
-    ]
+    print(f"{steady.steady_table(results['steady'], results['steady_reference'])}\n")
+    steady.plot(results["steady"], args.out / "latency.png", header)
     document = {
         "command": "python -m bench" + (" --quick" if args.quick else ""),
         "commit": git_commit(),

@@ -33,6 +33,8 @@ sys.path.insert(0, str(ROOT))
 from devtools.localenv import free_port  # noqa: E402
 
 TALLY_APP = "'service.app:create_app()'"
+# application_name of the backends serving a role's process: `tally-<role>`.
+APP_PREFIX = "tally-"
 
 
 def procfile_line(name: str, procfile: Path = ROOT / "Procfile") -> str:
@@ -85,7 +87,13 @@ class Stack:
         proc = subprocess.Popen(
             command,
             cwd=ROOT,
-            env={**self.env, **(env or {}), "PROCFILE": str(ROOT / "Procfile")},
+            # PGAPPNAME (libpq): PostgreSQL's backends say which process they serve.
+            env={
+                **self.env,
+                "PGAPPNAME": f"{APP_PREFIX}{role}",
+                **(env or {}),
+                "PROCFILE": str(ROOT / "Procfile"),
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

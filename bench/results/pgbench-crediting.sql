@@ -1,4 +1,4 @@
-\set now 1796222014
+\set now 1796609330
 SELECT nextval('bench_batches') AS b \gset
 \set lo :b * 50 + 1
 \set hi :lo + 49

@@ -94,16 +94,22 @@ def take_due(
 
 
 def claim_pending(conn: psycopg.Connection[Any], ids: Sequence[str]) -> list[dict[str, Any]]:
-    """Lock those of `ids` still pending that no other worker holds, oldest first: the
-    events a batch took (take_due), and again when it is redone event by event. Call
-    inside the transaction that settles them."""
+    """Lock those of `ids` still pending, oldest first: the events a batch took
+    (take_due), and again when it is redone event by event. Call inside the
+    transaction that settles them.
+
+    It waits for a row another transaction holds: the claim's lease keeps other
+    batches off these events, so the holder is a moment's lock (a concurrent claim
+    whose snapshot still saw the event due locks the row before finding it taken);
+    skipping the row left the event to wait out the lease. An event settled by the
+    holder is no longer pending when the lock comes, and is left out."""
     return conn.execute(
         """
         SELECT id, type, payload, attempts, received_at
         FROM inbound_events
         WHERE id = ANY(%(ids)s) AND status = 'pending'
         ORDER BY seq
-        FOR UPDATE SKIP LOCKED
+        FOR UPDATE
         """,
         {"ids": list(ids)},
     ).fetchall()
