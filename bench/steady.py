@@ -362,7 +362,7 @@ class Receiver:
 
 
 def serve_receiver() -> None:
-    from service.localenv import free_port
+    from devtools.localenv import free_port
 
     arrived: dict[str, float] = {}
 
