@@ -1,4 +1,4 @@
-"""`python -m bench [--quick]`: every benchmark in one run, one table, one JSON, one PNG.
+"""`python -m bench [--quick]`: every benchmark in one run: one summary, one plot, one JSON.
 
 Each figure is measured in the same run as its ceiling:
 
@@ -18,7 +18,10 @@ Each figure is measured in the same run as its ceiling:
 
 The stack is started from the Procfile lines (bench/stack.py) against a private
 redis-server and scratch databases that are dropped at the end; everything listens
-on 127.0.0.1. Writes bench/results/latest.json and bench/results/latency.png.
+on 127.0.0.1. Writes bench/results/summary.md (the tables, which docs/benchmarks.md
+links) and bench/results/latency.png (the plot it shows), both committed, and
+bench/results/latest.json and pgbench-crediting.sql (raw figures, the pgbench script),
+which git ignores.
 """
 
 from __future__ import annotations
@@ -482,6 +485,31 @@ def git_commit() -> str:
     return out.stdout.strip()
 
 
+def summary_markdown(document: dict[str, Any]) -> str:
+    """The run's tables as Markdown: bench/results/summary.md, linked from docs/benchmarks.md."""
+    load = document["load_average"]
+    details = document["details"]
+    return "\n".join(
+        [
+            "# Latest benchmark run",
+            "",
+            f"`{document['command']}` at {document['commit']}, {document['when']}: "
+            f"{document['cores']} cores, load average {load['start'][0]:.2f} at start and "
+            f"{load['end'][0]:.2f} at end. Written by `python -m bench`; the method is in "
+            "[docs/benchmarks.md](../../docs/benchmarks.md).",
+            "",
+            document["table"],
+            "",
+            "## Steady rates",
+            "",
+            steady.steady_table(details["steady"], details["steady_reference"]),
+            "",
+            "![webhook -> invoice.paid, committed and delivered, one panel per rate](latency.png)",
+            "",
+        ]
+    )
+
+
 # -- the run --------------------------------------------------------------------------------
 
 
@@ -616,7 +644,8 @@ def main() -> None:
         "table": text,
     }
     (args.out / "latest.json").write_text(json.dumps(document, indent=2, default=str) + "\n")
-    log(f"wrote {args.out / 'latest.json'} and {args.out / 'latency.png'}")
+    (args.out / "summary.md").write_text(summary_markdown(document))
+    log(f"wrote summary.md, latency.png and latest.json in {args.out}")
     sys.exit(0)
 
 

@@ -69,3 +69,36 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 99) == 99
     assert percentile(values, 100) == 100
     assert percentile([7.0], 99) == 7.0
+
+
+def test_summary_is_the_runs_tables_in_markdown_beside_its_plot() -> None:
+    """`python -m bench` writes bench/results/summary.md, which docs/benchmarks.md links."""
+    from bench.__main__ import summary_markdown
+
+    def stage(p50: float) -> dict[str, float]:
+        return {"p50": p50, "p99": 2 * p50, "max": 3 * p50}
+
+    row = {
+        "fraction": 0.1, "rate": 85.0, "committed": stage(40.0), "delivered": stage(86.0),
+        "longest_silence_s": 0.11, "silences": [], "kept_up": True,
+        "cpu_ms": {"web": 2.1, "worker": 2.6}, "run_queue_ms": {"worker": 8.5},
+        "per_webhook": {"drain tasks": 0.03},
+    }  # fmt: skip
+    document = {
+        "command": "python -m bench",
+        "commit": "abc1234",
+        "when": "2026-12-07T02:11:17+0000",
+        "cores": 2,
+        "load_average": {"start": [7.2, 8.2, 6.9], "end": [6.2, 7.4, 6.9]},
+        "table": table([Figure("r", "RSS deliveries", 70.5, "MB")]),
+        "details": {
+            "steady": {"reference_rps": 851.0, "knee": 0.1, "rows": [row]},
+            "steady_reference": {"paced_rate": 170.0, "cpu_ms": {"web": 1.28}},
+        },
+    }
+    text = summary_markdown(document)
+    assert text.startswith("# Latest benchmark run\n")
+    assert "at abc1234" in text and "load average 7.20 at start and 6.20 at end" in text
+    assert "| RSS deliveries" in text and "70.5 MB" in text
+    assert "| 0.10x | 85/s | 40.0 / 80.0 / 120 | 86.0 / 172.0 / 258 |" in text
+    assert "](latency.png)" in text and "](../../docs/benchmarks.md)" in text

@@ -1,5 +1,5 @@
-"""The image, compose.yaml and the README's scrape config agree: every Celery process
-serves its metrics on the port the image sets, and Prometheus can reach it."""
+"""The image, compose.yaml and the scrape config in docs/observability.md agree: every
+Celery process serves its metrics on the port the image sets, and Prometheus can reach it."""
 
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ def test_celery_processes_serve_metrics_on_the_port_the_image_sets_and_compose_e
         assert port in [str(p) for p in services[name].get("expose", [])], name
 
 
-def test_the_readme_scrape_config_covers_every_process_that_serves_metrics():
-    readme = (ROOT / "README.md").read_text()
+def test_the_documented_scrape_config_covers_every_process_that_serves_metrics():
+    doc = (ROOT / "docs" / "observability.md").read_text()
     port = _image_env()["TALLY_WORKER_METRICS_PORT"]
-    [config] = re.findall(r"```yaml\n(scrape_configs:.*?)```", readme, re.DOTALL)
+    [config] = re.findall(r"```yaml\n(scrape_configs:.*?)```", doc, re.DOTALL)
     targets = {
         (name, str(sd["port"]))
         for job in yaml.safe_load(config)["scrape_configs"]
