@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     observability.redact_values(settings.secrets)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # Flask's own provider, DefaultJSONProvider, has sort_keys; app.json is typed as its base.
     app.json.sort_keys = False  # type: ignore[attr-defined]
     # Under gunicorn's gthread workers a worker runs web_threads requests at once.
     pool_max = settings.pool_max_size or pool_max_for(settings.web_threads)

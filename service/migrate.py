@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 def ensure_database(dsn: str) -> None:
     """Create the database named in `dsn` if it does not exist yet."""
     params = conninfo_to_dict(dsn)
-    dbname = params.get("dbname") or os.environ.get("PGDATABASE") or "postgres"
+    dbname = str(params.get("dbname") or os.environ.get("PGDATABASE") or "postgres")
     try:
         psycopg.connect(dsn, connect_timeout=5).close()
         return
@@ -154,12 +154,12 @@ def _apply(conn: psycopg.Connection[Any], path: Path) -> None:
     record = ("INSERT INTO schema_migrations (version) VALUES (%s)", (path.stem,))
     if not text.startswith(NO_TRANSACTION_MARKER):
         with conn.transaction():
-            conn.execute(text)  # type: ignore[arg-type]  # a file's SQL, not a query literal
+            conn.execute(text)
             conn.execute(*record)
         return
     for statement in _STATEMENT_END.split(text):
         if _has_sql(statement):
-            conn.execute(statement)  # type: ignore[arg-type]  # a file's SQL, not a query literal
+            conn.execute(statement)
     conn.execute(*record)
 
 

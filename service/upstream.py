@@ -22,6 +22,8 @@ import stripe
 from service.errors import UpstreamRefused, UpstreamUnavailable
 
 if TYPE_CHECKING:
+    from stripe.params import PaymentIntentCancelParams
+
     from service.config import Settings
 
 log = logging.getLogger(__name__)
@@ -68,8 +70,10 @@ class Upstream:
         UpstreamUnavailable when the answer is anything else than the canceled
         PaymentIntent of `livemode`: then the caller cannot know that it was canceled.
         """
-        params: dict[str, Any] = {"cancellation_reason": reason} if reason else {}
-        options: dict[str, Any] = {"idempotency_key": idempotency_key} if idempotency_key else {}
+        params: PaymentIntentCancelParams = {"cancellation_reason": reason} if reason else {}
+        options: stripe.RequestOptions = (
+            {"idempotency_key": idempotency_key} if idempotency_key else {}
+        )
         cancel = self._client.v1.payment_intents.cancel
         try:
             obj = self._ask(

@@ -41,7 +41,7 @@ RETRY: dict[str, Any] = {
 
 
 def _resources(task: Task) -> Opened:
-    return task.app.resources.get()  # type: ignore[attr-defined,no-any-return]
+    return task.app.resources.get()
 
 
 def _stopping() -> bool:

@@ -20,24 +20,24 @@ log = logging.getLogger(__name__)
 
 
 def settings() -> Settings:
-    return current_app.extensions["settings"]  # type: ignore[no-any-return]
+    return current_app.extensions["settings"]
 
 
 def redis_client() -> redis.Redis:
-    return current_app.extensions["redis"]  # type: ignore[no-any-return]
+    return current_app.extensions["redis"]
 
 
 def upstream() -> Upstream | None:
     """Upstream Stripe, when a key is configured."""
-    return current_app.extensions["upstream"]  # type: ignore[no-any-return]
+    return current_app.extensions["upstream"]
 
 
 def pool() -> ConnectionPool:
-    return current_app.extensions["pool"]  # type: ignore[no-any-return]
+    return current_app.extensions["pool"]
 
 
 def task_queue() -> TaskQueue:
-    return current_app.extensions["queue"]  # type: ignore[no-any-return]
+    return current_app.extensions["queue"]
 
 
 def get_conn() -> psycopg.Connection[Any]:
@@ -46,7 +46,7 @@ def get_conn() -> psycopg.Connection[Any]:
     if conn is None:
         pool: ConnectionPool = current_app.extensions["pool"]
         conn = g.conn = pool.getconn()
-    return conn  # type: ignore[no-any-return]
+    return conn
 
 
 def release_conn(_exc: BaseException | None = None) -> None:
@@ -57,7 +57,7 @@ def release_conn(_exc: BaseException | None = None) -> None:
 
 def caller() -> Caller:
     """Who is calling: their mode, and the request and key that caused changes."""
-    return g.caller  # type: ignore[no-any-return]
+    return g.caller
 
 
 def after_commit(callback: Callable[[], object]) -> None:

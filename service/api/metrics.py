@@ -72,7 +72,7 @@ def _backlog() -> backlog.Backlog | None:
         return None
 
 
-def _breaches() -> tuple[str | None, str | None]:
+def _breaches() -> tuple[bytes | str | None, bytes | str | None]:
     try:
         total, last = deps.redis_client().mget([BREACHES_TOTAL_KEY, BREACHES_LAST_KEY])
     except redis.RedisError:
@@ -83,7 +83,7 @@ def _breaches() -> tuple[str | None, str | None]:
 def _stream_groups() -> list[dict[str, Any]]:
     """XINFO GROUPS of the event stream: each consumer group's lag and pending count."""
     try:
-        return deps.redis_client().xinfo_groups(STREAM_KEY)  # type: ignore[no-any-return]
+        return deps.redis_client().xinfo_groups(STREAM_KEY)
     except redis.RedisError:  # Redis away, or no stream yet
         return []
 
@@ -92,7 +92,7 @@ class _ScrapeTime(Collector):
     def __init__(
         self,
         snapshot: backlog.Backlog | None,
-        breaches: tuple[str | None, str | None],
+        breaches: tuple[bytes | str | None, bytes | str | None],
         stream_groups: list[dict[str, Any]],
     ):
         self.snapshot = snapshot

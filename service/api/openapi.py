@@ -60,6 +60,7 @@ def documented(
     fields for a request no marshmallow schema describes."""
 
     def mark(view: View) -> View:
+        # A function object takes attributes; typeshed's Callable declares none.
         view.openapi = Operation(params, returns, content_type, statuses, extra)  # type: ignore[attr-defined]
         return view
 
@@ -309,14 +310,14 @@ _UNAVAILABLE = {
 }
 
 
-_HEADERS = {
+_HEADERS: dict[str, dict[str, Any]] = {
     "Request-Id": {
         "description": "This request's id, req_…",
         "required": True,
         "schema": {"type": "string", "pattern": "^req_"},
     }
 }
-_API_HEADERS = {
+_API_HEADERS: dict[str, dict[str, Any]] = {
     **_HEADERS,
     "Stripe-Version": {
         "description": "The API version objects are rendered in",
@@ -332,7 +333,7 @@ _IDEMPOTENCY_KEY = {
     "with other parameters it is a 400 idempotency_error.",
     "schema": {"type": "string", "maxLength": 255},
 }
-_IDEMPOTENT_HEADERS = {
+_IDEMPOTENT_HEADERS: dict[str, dict[str, Any]] = {
     "Idempotency-Key": {"description": "The request's key, echoed", "schema": {"type": "string"}},
     "Idempotent-Replayed": {
         "description": "Present on a replayed response",
@@ -441,4 +442,4 @@ def document(app: Flask) -> dict[str, Any]:
 @bp.get("/openapi.json")
 @documented(None, {"type": "object", "description": "This document."})
 def openapi() -> dict[str, Any]:
-    return document(current_app._get_current_object())  # type: ignore[attr-defined]
+    return document(current_app)

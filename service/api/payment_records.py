@@ -219,7 +219,7 @@ def report() -> dict[str, Any]:
 def report_attempt(record_id: str) -> dict[str, Any]:
     params = load(_attempt, g.params)
     outcome_at = _outcome_at(params)
-    attempt = {
+    attempt: dict[str, Any] = {
         key: params[key] for key in ("initiated_at", "outcome", "description", "metadata")
         if key in params
     }  # fmt: skip
@@ -272,7 +272,9 @@ def report_canceled(record_id: str) -> dict[str, Any]:
 @documented(_informational, ref("payment_record"))
 def report_informational(record_id: str) -> dict[str, Any]:
     params = load(_informational, g.params)
-    changes = {key: params[key] for key in ("description", "metadata") if key in params}
+    changes: dict[str, Any] = {
+        key: params[key] for key in ("description", "metadata") if key in params
+    }
     if "customer_details" in params and "customer" in params["customer_details"]:
         changes["customer"] = params["customer_details"]["customer"]
     row = report_payment_informational(deps.get_conn(), deps.caller(), record_id, changes)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow.types import StrSequenceOrSet
 
 from service.domain.ids import has_prefix
 from service.domain.money import CURRENCIES, MAX_AMOUNT
@@ -145,9 +147,16 @@ class TimestampRange(fields.Nested):
     def openapi_scalar(self) -> dict[str, Any]:
         return {"type": "integer", "minimum": 0, "maximum": MAX_TIMESTAMP}
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Range:
+    def _deserialize(
+        self,
+        value: Any,
+        attr: str | None,
+        data: Mapping[str, Any] | None,
+        partial: bool | StrSequenceOrSet | None = None,
+        **kwargs: Any,
+    ) -> Range:
         if isinstance(value, dict):
-            return Range(**super()._deserialize(value, attr, data, **kwargs))
+            return Range(**super()._deserialize(value, attr, data, partial, **kwargs))
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             return Range(eq=_bound().deserialize(value))
         raise ValidationError("must be an integer or a hash of gt, gte, lt and lte.")

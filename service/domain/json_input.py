@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from typing import Any
 
 # What the parser puts in place of a number it cannot represent, for the walk after
@@ -53,6 +54,7 @@ def _check(value: Any, max_depth: int) -> None:
         node, level, key = pending.pop()
         if node is _OUT_OF_RANGE:
             raise JSONRefused("a number is out of range", key=key)
+        children: Iterable[tuple[Any, Any]]
         if isinstance(node, dict):
             children = node.items()
         elif isinstance(node, list):

@@ -148,7 +148,7 @@ class _Parser:
         for operator in (">=", "<=", ":", "~", ">", "<"):
             if self.text.startswith(operator, self.at):
                 self.at += len(operator)
-                return operator  # type: ignore[return-value]
+                return operator
         raise _refuse(f"expected an operator (: ~ > < >= <=) at position {self.at}.")
 
     def _value(self) -> str | int | None:

@@ -103,7 +103,7 @@ def update_balance_transaction(
         txn = balance_transactions.get_for_update(conn, customer_id, txn_id, caller.livemode)
         if txn is None:
             raise NotFound(f"No such customer_balance_transaction: '{txn_id}'", param="id")
-        changes = {k: params[k] for k in ("description", "metadata") if k in params}
+        changes: dict[str, Any] = {k: params[k] for k in ("description", "metadata") if k in params}
         if "metadata" in changes:
             changes["metadata"] = merge_metadata(txn["metadata"], changes["metadata"])
         if {**txn, **changes} == txn:

@@ -125,8 +125,8 @@ def deliver_batch(
                 elif time.monotonic() - started > budget or stopping():
                     break
                 else:
-                    response = responses[row["id"]] = _post_event(poster, row, bodies)
-                    if response.status_code is None:
+                    posted = responses[row["id"]] = _post_event(poster, row, bodies)
+                    if posted.status_code is None:
                         unanswered.add(row["endpoint_id"])
     finally:
         # Even when a POST raised (a time limit): what was sent is recorded, once,
@@ -262,7 +262,7 @@ class Poster:
     def __init__(self, *, timeout: float, allow_private: bool) -> None:
         self.timeout = timeout
         self.allow_private = allow_private
-        self._open: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+        self._open: dict[tuple[str, str, int], _DeadlineConnection] = {}
 
     def __enter__(self) -> Poster:
         return self
@@ -334,7 +334,7 @@ def _resolve(host: str, port: int, deadline: float) -> list[str]:
 
 
 def _exchange(
-    conn: _PinnedHTTPConnection | _PinnedHTTPSConnection,
+    conn: _DeadlineConnection,
     path: str,
     body: bytes,
     headers: dict[str, str],
@@ -372,7 +372,7 @@ class _DeadlineReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         self._sock.settimeout(_remaining(self._deadline))
-        return self._raw.readinto(buffer)  # type: ignore[no-any-return]
+        return self._raw.readinto(buffer)
 
     def close(self) -> None:
         self._raw.close()
@@ -389,24 +389,27 @@ class _DeadlineResponse(http.client.HTTPResponse):
         self.fp = io.BufferedReader(_DeadlineReader(raw, sock, deadline))
 
 
-class _DeadlineMixin:
+class _DeadlineConnection(http.client.HTTPConnection):
     """Connects, sends and reads a response within `deadline` (a monotonic time, set by
     _exchange before each POST)."""
 
-    sock: socket.socket | None
     deadline: float
 
     def send(self, data: Any) -> None:
         if self.sock is not None:
             self.sock.settimeout(_remaining(self.deadline))
-        super().send(data)  # type: ignore[misc]
+        super().send(data)
 
     def getresponse(self) -> http.client.HTTPResponse:
-        self.response_class = functools.partial(_DeadlineResponse, deadline=self.deadline)
-        return super().getresponse()  # type: ignore[misc,no-any-return]
+        # http.client makes the response as response_class(sock, method=...); this
+        # partial is such a callable, though typeshed declares the attribute a class.
+        self.response_class = functools.partial(  # type: ignore[assignment]
+            _DeadlineResponse, deadline=self.deadline
+        )
+        return super().getresponse()
 
 
-class _PinnedHTTPConnection(_DeadlineMixin, http.client.HTTPConnection):
+class _PinnedHTTPConnection(_DeadlineConnection):
     """Sends Host: <name> but connects to the address resolved and checked beforehand."""
 
     def __init__(self, host: str, address: str, port: int, *, timeout: float):
@@ -419,9 +422,10 @@ class _PinnedHTTPConnection(_DeadlineMixin, http.client.HTTPConnection):
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class _PinnedHTTPSConnection(_DeadlineMixin, http.client.HTTPSConnection):
+class _PinnedHTTPSConnection(_DeadlineConnection, http.client.HTTPSConnection):
     def __init__(self, host: str, address: str, port: int, *, timeout: float):
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self._tls)
         self._address = address
 
     def connect(self) -> None:
@@ -429,4 +433,4 @@ class _PinnedHTTPSConnection(_DeadlineMixin, http.client.HTTPSConnection):
         sock = socket.create_connection(address, _remaining(self.deadline))
         # The TLS handshake is bounded by what is left as well.
         sock.settimeout(_remaining(self.deadline))
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)

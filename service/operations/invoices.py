@@ -379,7 +379,7 @@ def update_invoice(
 ) -> dict[str, Any]:
     """Change an invoice's non-monetary fields (all of them on a draft, fewer once
     finalized); writes `invoice.updated` with the previous values when anything changed."""
-    changes = {
+    changes: dict[str, Any] = {
         k: params[k]
         for k in (
             "description",

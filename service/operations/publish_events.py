@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 import psycopg
 import redis
@@ -53,6 +53,24 @@ DELIVERY_BATCH = 50
 EnqueueDeliveries = Callable[[list[tuple[int, int]]], None]
 
 
+@overload
+def publish_events(
+    conn: psycopg.Connection[Any],
+    stream: redis.Redis,
+    *,
+    limit: int = ...,
+    wait: Literal[True] = ...,
+    retention: float = ...,
+) -> int: ...
+@overload
+def publish_events(
+    conn: psycopg.Connection[Any],
+    stream: redis.Redis,
+    *,
+    limit: int = ...,
+    wait: bool,
+    retention: float = ...,
+) -> int | None: ...
 def publish_events(
     conn: psycopg.Connection[Any],
     stream: redis.Redis,

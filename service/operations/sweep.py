@@ -39,6 +39,8 @@ INVARIANTS_EVERY_SECONDS = 60
 CHECK_OVERLAP = 120
 REFETCH_EVERY_SECONDS = 60
 REFETCH_BATCH = 20
+# What skips one step of a pass (the next pass tries it again): Redis or PostgreSQL away.
+_SKIPPED_STEP_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, *TRANSIENT_ERRORS)
 
 
 class Tasks(Protocol):
@@ -101,7 +103,7 @@ def sweep(
 def _step(name: str, run: Callable[[], Any]) -> Any:
     try:
         return run()
-    except (redis.RedisError, *TRANSIENT_ERRORS) as exc:
+    except _SKIPPED_STEP_ERRORS as exc:
         log.warning("sweep step %s skipped: %s: %s", name, type(exc).__name__, exc)
         return None
 

@@ -33,7 +33,7 @@ class CustomerSchema(Schema):
     name = fields.String(allow_none=True)
     next_invoice_sequence = fields.Integer()
     phone = fields.String(allow_none=True)
-    preferred_locales = fields.Constant([])
+    preferred_locales = fields.Constant[list[Any]]([])
     shipping = fields.Constant(None)
     tax_exempt = fields.Constant("none")
     test_clock = fields.Constant(None)
@@ -43,7 +43,7 @@ _schema = CustomerSchema()
 
 
 def render_customer(row: dict[str, Any]) -> dict[str, Any]:
-    return _schema.dump(row)  # type: ignore[no-any-return]
+    return _schema.dump(row)
 
 
 def render_deleted_customer(customer_id: str) -> dict[str, Any]:
@@ -73,4 +73,4 @@ _balance_transaction = BalanceTransactionSchema()
 
 
 def render_balance_transaction(row: dict[str, Any]) -> dict[str, Any]:
-    return _balance_transaction.dump(row)  # type: ignore[no-any-return]
+    return _balance_transaction.dump(row)

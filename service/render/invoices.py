@@ -39,7 +39,7 @@ class InvoiceItemSchema(Schema):
     date = fields.Integer(attribute="created", dump_only=True)
     description = fields.String(allow_none=True)
     discountable = fields.Constant(True)
-    discounts = fields.Constant([])
+    discounts = fields.Constant[list[Any]]([])
     invoice = fields.String(allow_none=True)
     livemode = fields.Boolean()
     metadata = fields.Dict()
@@ -49,7 +49,7 @@ class InvoiceItemSchema(Schema):
     proration = fields.Constant(False)
     quantity = fields.Integer()
     quantity_decimal = fields.Function(_quantity_decimal)
-    tax_rates = fields.Constant([])
+    tax_rates = fields.Constant[list[Any]]([])
     test_clock = fields.Constant(None)
 
 
@@ -59,22 +59,22 @@ class LineItemSchema(Schema):
     amount = fields.Integer()
     currency = fields.String()
     description = fields.String(allow_none=True)
-    discount_amounts = fields.Constant([])
+    discount_amounts = fields.Constant[list[Any]]([])
     discountable = fields.Constant(True)
-    discounts = fields.Constant([])
+    discounts = fields.Constant[list[Any]]([])
     invoice = fields.String()
     livemode = fields.Boolean()
     metadata = fields.Dict()
     parent = fields.Method("_parent")
     period = fields.Function(_period)
-    pretax_credit_amounts = fields.Constant([])
+    pretax_credit_amounts = fields.Constant[list[Any]]([])
     pricing = fields.Function(_pricing)
     quantity = fields.Integer()
     quantity_decimal = fields.Function(_quantity_decimal)
     subscription = fields.Constant(None)
     # Before discounts and taxes, which Tally does not apply.
     subtotal = fields.Integer(attribute="amount", dump_only=True)
-    taxes = fields.Constant([])
+    taxes = fields.Constant[list[Any]]([])
 
     def _parent(self, row: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -133,12 +133,12 @@ class InvoiceSchema(Schema):
     customer_phone = fields.Constant(None)
     customer_shipping = fields.Constant(None)
     customer_tax_exempt = fields.Constant("none")
-    customer_tax_ids = fields.Constant([])
+    customer_tax_ids = fields.Constant[list[Any]]([])
     default_payment_method = fields.Constant(None)
     default_source = fields.Constant(None)
-    default_tax_rates = fields.Constant([])
+    default_tax_rates = fields.Constant[list[Any]]([])
     description = fields.String(allow_none=True)
-    discounts = fields.Constant([])
+    discounts = fields.Constant[list[Any]]([])
     due_date = fields.Integer(allow_none=True)
     effective_at = fields.Integer(attribute="finalized_at", allow_none=True)
     ending_balance = fields.Integer(allow_none=True)
@@ -175,10 +175,10 @@ class InvoiceSchema(Schema):
     subtotal_excluding_tax = fields.Integer(attribute="total", dump_only=True)
     test_clock = fields.Constant(None)
     total = fields.Integer()
-    total_discount_amounts = fields.Constant([])
+    total_discount_amounts = fields.Constant[list[Any]]([])
     total_excluding_tax = fields.Integer(attribute="total", dump_only=True)
-    total_pretax_credit_amounts = fields.Constant([])
-    total_taxes = fields.Constant([])
+    total_pretax_credit_amounts = fields.Constant[list[Any]]([])
+    total_taxes = fields.Constant[list[Any]]([])
     webhooks_delivered_at = fields.Constant(None)
 
     def _amount_due(self, row: dict[str, Any]) -> int:
@@ -211,11 +211,11 @@ _credit_changes = InvoiceSchema(
 
 def render_line_item(row: dict[str, Any]) -> dict[str, Any]:
     """An invoice item bound to an invoice, as that invoice's line."""
-    return _line.dump(row)  # type: ignore[no-any-return]
+    return _line.dump(row)
 
 
 def render_invoice_item(row: dict[str, Any]) -> dict[str, Any]:
-    return _item.dump(row)  # type: ignore[no-any-return]
+    return _item.dump(row)
 
 
 def render_deleted(object_name: str, object_id: str) -> dict[str, Any]:
@@ -244,13 +244,13 @@ def render_invoice(
     the invoice is finalized)."""
     if lines is None:
         lines = render_lines(row["id"], invoice_items.lines(conn, row["id"], EMBEDDED_LINES + 1))
-    return _invoice.dump({**row, "_lines": lines})  # type: ignore[no-any-return]
+    return _invoice.dump({**row, "_lines": lines})
 
 
 def render_credit_changes(row: dict[str, Any]) -> dict[str, Any]:
     """Of an invoice rendered, only the fields a credit can change: the "before" of a
     credit's previous_attributes, at a tenth of a full render's cost."""
-    return _credit_changes.dump(row)  # type: ignore[no-any-return]
+    return _credit_changes.dump(row)
 
 
 def render_invoices(

@@ -160,7 +160,7 @@ def list_page(
     columns, filterable = _LISTS[table]
     if not filters.keys() <= filterable:
         raise ValueError(f"{table} lists are not filtered on {sorted(filters.keys() - filterable)}")
-    where = [sql.SQL("livemode = %(livemode)s")]
+    where: list[sql.Composable] = [sql.SQL("livemode = %(livemode)s")]
     params: dict[str, Any] = {"livemode": livemode, "limit": limit + 1}
     for column, value in filters.items():
         if value is not None:

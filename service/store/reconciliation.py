@@ -218,11 +218,11 @@ def breaches(conn: psycopg.Connection[Any], *, since: int | None = None) -> list
     found: list[dict[str, Any]] = []
     for name, check in _CHECKS.items():
         if scope is None:
-            rows = conn.execute(_SCOPE.sub("TRUE", check)).fetchall()  # type: ignore[call-overload]
+            rows = conn.execute(_SCOPE.sub("TRUE", check)).fetchall()
         else:
             # With parameters, a literal % (format()'s) is written %%.
             query = _SCOPE.sub(r"\1 = ANY(%(\2)s)", check.replace("%", "%%"))
-            rows = conn.execute(query, scope).fetchall()  # type: ignore[call-overload]
+            rows = conn.execute(query, scope).fetchall()
         found += [{"check": name, "id": r["id"], "detail": r["detail"]} for r in rows]
     return found
 

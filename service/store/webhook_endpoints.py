@@ -47,7 +47,7 @@ def update(
     """Apply `changes` (url, enabled_events, description, metadata, status) to a live
     endpoint; enabling it closes its circuit."""
     allowed = ("url", "enabled_events", "description", "metadata", "status")
-    sets = [
+    sets: list[sql.Composable] = [
         sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k))
         for k in allowed
         if k in changes
