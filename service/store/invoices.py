@@ -117,6 +117,32 @@ def get_for_update_with_lines(
     return Invoice(**row), line_rows
 
 
+# An open invoice payment with its invoice, locked, and that invoice's newest lines:
+# all a credit reads, in one round trip. {paid_by} is the column naming what pays it.
+_OPEN_PAYMENT = """
+        SELECT {columns}, {newest_lines},
+            p.p_id, p.p_livemode, p.p_invoice, p.p_payment_intent, p.p_payment_record,
+            p.p_currency, p.p_amount_requested, p.p_amount_paid, p.p_status, p.p_paid_at,
+            p.p_canceled_at, p.p_created
+        FROM (
+            SELECT id AS p_id, livemode AS p_livemode, invoice AS p_invoice,
+                payment_intent AS p_payment_intent, payment_record AS p_payment_record,
+                currency AS p_currency, amount_requested AS p_amount_requested,
+                amount_paid AS p_amount_paid, status AS p_status, paid_at AS p_paid_at,
+                canceled_at AS p_canceled_at, created AS p_created
+            FROM invoice_payments WHERE {paid_by} = %(id)s AND status = 'open'
+        ) p
+        JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+        FOR UPDATE OF invoices"""
+# Composed once, at import: crediting runs one per credit.
+_OPEN_PAYMENT_OF = {
+    paid_by: sql.SQL(_OPEN_PAYMENT)
+    .format(columns=COLUMNS, newest_lines=NEWEST_LINES, paid_by=sql.Identifier(paid_by))
+    .as_bytes(None)
+    for paid_by in ("payment_intent", "payment_record")
+}
+
+
 def open_payment_of_payment_intent(
     conn: psycopg.Connection[Any], pi_id: str, *, lines: int
 ) -> tuple[InvoicePayment, Invoice, list[dict[str, Any]]] | None:
@@ -127,26 +153,7 @@ def open_payment_of_payment_intent(
     The payment is read, not locked: invoices.apply_credit moves it only while it is
     still open, whatever a concurrent transaction did since.
     """
-    row = conn.execute(
-        _with_columns(
-            """
-        SELECT {columns}, {newest_lines},
-            p.p_id, p.p_livemode, p.p_invoice, p.p_payment_intent, p.p_payment_record,
-            p.p_currency, p.p_amount_requested, p.p_amount_paid, p.p_status, p.p_paid_at,
-            p.p_canceled_at, p.p_created
-        FROM (
-            SELECT id AS p_id, livemode AS p_livemode, invoice AS p_invoice,
-                payment_intent AS p_payment_intent, payment_record AS p_payment_record,
-                currency AS p_currency, amount_requested AS p_amount_requested,
-                amount_paid AS p_amount_paid, status AS p_status, paid_at AS p_paid_at,
-                canceled_at AS p_canceled_at, created AS p_created
-            FROM invoice_payments WHERE payment_intent = %(pi)s AND status = 'open'
-        ) p
-        JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
-        FOR UPDATE OF invoices"""
-        ),
-        {"pi": pi_id, "lines": lines},
-    ).fetchone()
+    row = conn.execute(_OPEN_PAYMENT_OF["payment_intent"], {"id": pi_id, "lines": lines}).fetchone()
     return _payment_with_invoice(row)
 
 
@@ -157,24 +164,7 @@ def open_payment_of_payment_record(
     finds a PaymentIntent's: its invoice locked, with that invoice's newest `lines`
     items."""
     row = conn.execute(
-        _with_columns(
-            """
-        SELECT {columns}, {newest_lines},
-            p.p_id, p.p_livemode, p.p_invoice, p.p_payment_intent, p.p_payment_record,
-            p.p_currency, p.p_amount_requested, p.p_amount_paid, p.p_status, p.p_paid_at,
-            p.p_canceled_at, p.p_created
-        FROM (
-            SELECT id AS p_id, livemode AS p_livemode, invoice AS p_invoice,
-                payment_intent AS p_payment_intent, payment_record AS p_payment_record,
-                currency AS p_currency, amount_requested AS p_amount_requested,
-                amount_paid AS p_amount_paid, status AS p_status, paid_at AS p_paid_at,
-                canceled_at AS p_canceled_at, created AS p_created
-            FROM invoice_payments WHERE payment_record = %(record)s AND status = 'open'
-        ) p
-        JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
-        FOR UPDATE OF invoices"""
-        ),
-        {"record": record_id, "lines": lines},
+        _OPEN_PAYMENT_OF["payment_record"], {"id": record_id, "lines": lines}
     ).fetchone()
     return _payment_with_invoice(row)
 
