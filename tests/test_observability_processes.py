@@ -31,6 +31,16 @@ from tests.pipeline_support import Receiver, RedisServer, free_port, stripe_even
 VENV_BIN = str(Path(ROOT) / ".venv" / "bin")
 
 
+def request_processes(web_log: str) -> set[int]:
+    """The gunicorn workers that logged a request line so far."""
+    complete = web_log[: web_log.rfind("\n") + 1]  # a line being written is not JSON yet
+    return {
+        json.loads(line)["process"]
+        for line in complete.splitlines()
+        if '"tally.request"' in line
+    }
+
+
 def samples(text: str) -> list[Any]:
     return [s for family in text_string_to_metric_families(text) for s in family.samples]
 
@@ -195,13 +205,22 @@ def test_real_processes_log_json_without_secrets_and_sum_metrics(settings, priva
             "the worker to credit the invoice",
         )
         wait_for(lambda: receiver.event_ids(), 60, "a delivery to the receiver")
-        # and enough concurrent requests that both gunicorn workers answer some
-        with ThreadPoolExecutor(8) as pool:
-            statuses = list(
-                pool.map(lambda _: call("GET", f"/v1/invoices/{invoice['id']}").status_code,
-                         range(40))
-            )  # fmt: skip
-        assert set(statuses) == {200}
+        # and concurrent requests, each on its own connection (a kept-alive one stays with
+        # one gthread worker), until both gunicorn workers have answered some
+        def fresh_get(_: int) -> int:
+            return requests.get(
+                f"{base}/v1/invoices/{invoice['id']}",
+                headers={"Authorization": f"Bearer {test_key}", "Connection": "close"},
+                timeout=10,
+            ).status_code
+
+        for _ in range(50):
+            with ThreadPoolExecutor(16) as pool:
+                statuses = list(pool.map(fresh_get, range(32)))
+            made += len(statuses)
+            assert set(statuses) == {200}
+            if len(request_processes(procs.log("web"))) == 2:
+                break
 
         # then /metrics counts every request once, summed over the workers' files
         scraped = samples(session.get(f"{base}/metrics", timeout=10).text)
