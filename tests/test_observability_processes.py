@@ -35,9 +35,7 @@ def request_processes(web_log: str) -> set[int]:
     """The gunicorn workers that logged a request line so far."""
     complete = web_log[: web_log.rfind("\n") + 1]  # a line being written is not JSON yet
     return {
-        json.loads(line)["process"]
-        for line in complete.splitlines()
-        if '"tally.request"' in line
+        json.loads(line)["process"] for line in complete.splitlines() if '"tally.request"' in line
     }
 
 
@@ -205,6 +203,7 @@ def test_real_processes_log_json_without_secrets_and_sum_metrics(settings, priva
             "the worker to credit the invoice",
         )
         wait_for(lambda: receiver.event_ids(), 60, "a delivery to the receiver")
+
         # and concurrent requests, each on its own connection (a kept-alive one stays with
         # one gthread worker), until both gunicorn workers have answered some
         def fresh_get(_: int) -> int:
