@@ -77,7 +77,7 @@ def setup_invoices(app: Any, count: int, threads: int = 4) -> list[dict[str, Any
 
 
 def success_body(pi: dict[str, Any]) -> bytes:
-    from tests.pipeline_support import stripe_event
+    from devtools.stripe_events import stripe_event
 
     return json.dumps(stripe_event(pi, "payment_intent.succeeded")).encode()
 

@@ -33,10 +33,9 @@ import requests
 import stripe
 
 from devtools.localenv import free_port
+from devtools.stripe_events import signed_webhook
 from service.app import create_app
 from service.config import Settings
-from service.domain.events import payment_intent_event
-from service.domain.signatures import sign
 from service.redis_client import connect_redis
 from tests.conftest import (
     LIVE_KEY,
@@ -248,23 +247,9 @@ class Receiver:
             ]
 
 
-def stripe_event(pi: dict[str, Any], event_type: str, **over: Any) -> dict[str, Any]:
-    """A Stripe event carrying the PaymentIntent `pi` as data.object; `over` replaces
-    top-level fields."""
-    return {**payment_intent_event(event_type, pi, now=int(time.time())), **over}
-
-
 def send_event(base_url: str, event: dict[str, Any], session: Any = requests) -> int:
-    body = json.dumps(event).encode()
-    response = session.post(
-        f"{base_url}/webhooks/stripe",
-        data=body,
-        headers={
-            "Stripe-Signature": sign(body, WEBHOOK_SECRET, int(time.time())),
-            "Content-Type": "application/json",
-        },
-        timeout=10,
-    )
+    body, headers = signed_webhook(event, WEBHOOK_SECRET)
+    response = session.post(f"{base_url}/webhooks/stripe", data=body, headers=headers, timeout=10)
     return int(response.status_code)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import requests
 
+from devtools.stripe_events import stripe_event
 from service.store import reconciliation
 from tests import factories
 from tests.conftest import TEST_KEY
@@ -18,7 +19,6 @@ from tests.pipeline_support import (  # noqa: F401  (fixtures)
     pipeline_settings,
     private_redis,
     send_event,
-    stripe_event,
     wait_for,
     worker,
     worker_process,

@@ -14,11 +14,11 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from devtools.stripe_events import stripe_event
 from service.operations import process_inbound
 from service.operations.process_inbound import process_inbound_batch
 from service.store import inbound_events
 from tests import factories
-from tests.pipeline_support import stripe_event
 
 
 def test_a_batch_waits_out_a_brief_lock_on_an_event_it_took(api, db, service_urls, monkeypatch):

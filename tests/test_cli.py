@@ -19,13 +19,14 @@ import pytest
 import redis
 from psycopg.conninfo import make_conninfo
 
+from devtools.stripe_events import stripe_event
 from service.migrate import migrate, versions
 from service.operations.deliver import deliver_batch
 from service.store import inbound_events
 from service.store.inbound_events import Settlement
 from tests import factories
 from tests.conftest import TEST_KEY, WEBHOOK_SECRET
-from tests.pipeline_support import send_event, stripe_event
+from tests.pipeline_support import send_event
 
 # The console script pip installed beside this interpreter ([project.scripts]).
 TALLY = str(Path(sys.executable).with_name("tally"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from devtools.stripe_events import stripe_event
 from tests import factories
 from tests.pipeline_support import (  # noqa: F401  (fixtures)
     Receiver,
@@ -21,7 +22,6 @@ from tests.pipeline_support import (  # noqa: F401  (fixtures)
     private_redis,
     receiver,
     send_event,
-    stripe_event,
     wait_for,
     worker,
     worker_process,

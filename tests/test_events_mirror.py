@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from devtools.stripe_events import stripe_event
 from tests import factories
-from tests.pipeline_support import stripe_event
 from tests.test_payment_intent_events import receive, stripes
 
 # Where the API shows each object the consumer mirrors, by its id's prefix.

@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from devtools.stripe_events import stripe_event
 from service.operations.process_inbound import process_inbound_batch
 from service.store import inbound_events
 from tests import factories
-from tests.pipeline_support import stripe_event
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg.rows import dict_row
 
+from devtools.stripe_events import stripe_event
 from service import observability
 from service.domain.signatures import sign
 from service.operations.deliver import deliver_batch
@@ -18,7 +19,7 @@ from service.operations.process_inbound import process_inbound_batch
 from service.store import deliveries
 from tests import factories
 from tests.conftest import TEST_KEY, WEBHOOK_SECRET
-from tests.pipeline_support import Receiver, stripe_event
+from tests.pipeline_support import Receiver
 
 
 def scrape(api: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -24,9 +24,10 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from devtools.stripe_events import stripe_event
 from service.domain.signatures import sign
 from tests.conftest import ROOT
-from tests.pipeline_support import Receiver, RedisServer, free_port, stripe_event, wait_for
+from tests.pipeline_support import Receiver, RedisServer, free_port, wait_for
 
 VENV_BIN = str(Path(ROOT) / ".venv" / "bin")
 

@@ -13,13 +13,14 @@ import pytest
 import stripe
 from psycopg.rows import dict_row
 
+from devtools.stripe_events import stripe_event
 from service.operations.process_inbound import process_inbound_batch
 from service.operations.sweep import REFETCH_BATCH, refetch_open_payments
 from service.upstream import Upstream
 from tests import factories
 from tests import test_upstream as upstream
 from tests.conftest import TEST_KEY, serving
-from tests.pipeline_support import send_event, stripe_event
+from tests.pipeline_support import send_event
 from tests.test_invoice_item_changes import delivered_to
 from tests.test_upstream import A_TEST_KEY, attach, b_invoice_for_a_customer
 

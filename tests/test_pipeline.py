@@ -21,6 +21,7 @@ import redis
 import requests
 from psycopg.rows import dict_row
 
+from devtools.stripe_events import stripe_event
 from service.app import create_app
 from service.domain.signatures import WebhookSecrets, sign
 from service.operations.process_inbound import BATCH_SIZE, process_inbound_batch
@@ -37,7 +38,6 @@ from tests.pipeline_support import (  # noqa: F401  (fixtures)
     pipeline_settings,
     private_redis,
     send_event,
-    stripe_event,
     wait_for,
     worker,
     worker_process,

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from devtools.stripe_events import stripe_event
 from service.config import Settings
 from tests import factories
 from tests.pipeline_support import (  # noqa: F401  (fixtures)
@@ -23,7 +24,6 @@ from tests.pipeline_support import (  # noqa: F401  (fixtures)
     pipeline_settings,
     private_redis,
     send_event,
-    stripe_event,
     wait_for,
     worker,
     worker_env,

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from devtools.stripe_events import stripe_event
 from service.domain.signatures import sign
 from service.errors import InvalidRequest
 from service.operations.process_inbound import (
@@ -23,7 +24,6 @@ from service.operations.process_inbound import (
 from service.operations.replay_inbound import replay_inbound
 from tests import factories
 from tests.conftest import WEBHOOK_SECRET
-from tests.pipeline_support import stripe_event
 
 PAID_ONCE = {"status": "paid", "amount_paid": 1500, "paid_payments": 1}
 

@@ -13,11 +13,12 @@ import psycopg
 import redis
 from psycopg.rows import dict_row
 
+from devtools.stripe_events import stripe_event
 from service.operations.process_inbound import process_inbound_batch
 from service.operations.sweep import BREACHES_LAST_KEY, check_invariants
 from service.store import inbound_events
 from tests import factories
-from tests.pipeline_support import send_event, stripe_event
+from tests.pipeline_support import send_event
 from tests.test_cli import run_tally
 
 CHECK = "canceled_payment_intent_succeeded"

@@ -26,8 +26,8 @@ from typing import Any
 import requests
 
 from bench.chaos.stack import API_KEY, WEBHOOK_SECRET
+from devtools.stripe_events import stripe_event
 from service.domain.signatures import sign
-from tests.pipeline_support import stripe_event
 
 CURRENCY = "usd"
 # Kinds of invoice and how often each is drawn.
