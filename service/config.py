@@ -8,6 +8,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from service.domain.signatures import WebhookSecrets
 
@@ -83,6 +87,17 @@ class ConfigError(Exception):
 def database_url(environ: Mapping[str, str] = os.environ) -> str:
     """The PostgreSQL DSN alone: the operator command `tally` needs no API keys."""
     return environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+
+
+def url_password(url: str) -> str | None:
+    """The password in a PostgreSQL DSN (URL or `key=value` form) or a Redis URL."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        password = urlsplit(url).password
+        return unquote(password) if password else None
+    try:
+        return conninfo_to_dict(url).get("password") or None
+    except psycopg.ProgrammingError:
+        return None  # not a DSN: connecting will say so
 
 
 def redis_url(environ: Mapping[str, str] = os.environ) -> str:
@@ -197,7 +212,12 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every configured credential, for the logs to redact whatever its shape."""
-        optional = [self.stripe_api_key, self.metrics_token]
+        optional = [
+            self.stripe_api_key,
+            self.metrics_token,
+            url_password(self.database_url),
+            url_password(self.redis_url),
+        ]
         return (*self.api_keys, *self.webhook_secrets.all, *filter(None, optional))
 
     @classmethod

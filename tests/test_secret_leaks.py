@@ -19,6 +19,7 @@ from bench.stack import Stack
 from devtools.localenv import free_port
 from service import observability
 from service.app import create_app
+from service.config import Settings
 from service.domain.signatures import WebhookSecrets
 from tests.conftest import TEST_KEY, ApiClient
 from tests.pipeline_support import wait_for
@@ -153,6 +154,33 @@ def test_an_app_teaches_the_logs_its_configured_secrets(settings: Any, json_log:
     assert odd_secret not in text
     assert odd_key not in text
     assert json.loads(text)["message"] == "after: [redacted] and [redacted]"
+
+
+def test_database_and_redis_passwords_are_redacted(json_log: Any) -> None:
+    logger, written = json_log
+    # given: passwords in both DSN forms and in the Redis URL, one needing URL-encoding
+    rng = random.Random(5432)
+    db_password, redis_password = (_token_urlsafe(rng, 12) + "/@:" for _ in range(2))
+    for database_url in (
+        f"postgresql://tally:{quote(db_password, safe='')}@db.internal:5432/tally",
+        f"host=db.internal user=tally password='{db_password}' dbname=tally",
+    ):
+        settings = Settings.from_env(
+            {
+                "TALLY_API_KEYS": TEST_KEY,
+                "DATABASE_URL": database_url,
+                "REDIS_URL": f"redis://:{quote(redis_password, safe='')}@cache.internal:6379/0",
+            }
+        )
+        # when: the process teaches the logs its settings, and something logs the URLs
+        observability.redact_values(settings.secrets)
+        logger.warning("connecting to %s and %s", settings.database_url, settings.redis_url)
+        text = written()
+        # then: neither password shows, raw or URL-encoded; the hosts still do
+        for password in (db_password, redis_password):
+            assert password not in text
+            assert quote(password, safe="") not in text
+        assert "db.internal" in text and "cache.internal" in text
 
 
 def test_redaction_leaves_ordinary_text_alone(json_log: Any) -> None:
