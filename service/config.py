@@ -95,7 +95,7 @@ def url_password(url: str) -> str | None:
         password = urlsplit(url).password
         return unquote(password) if password else None
     try:
-        return conninfo_to_dict(url).get("password") or None
+        return str(conninfo_to_dict(url).get("password") or "") or None
     except psycopg.ProgrammingError:
         return None  # not a DSN: connecting will say so
 
