@@ -32,8 +32,10 @@ from bench.intake import signed_requests
 SLOW_CLIENTS = 4
 # Long enough for every worker to have accepted a slow connection and be reading it.
 SETTLE_SECONDS = 2.0
-# A request not answered by then counts as this long: "no answer".
-GIVE_UP_SECONDS = 3.0
+# A request not answered by then counts as this long: "no answer". The slow clients
+# trickle for an hour, so a server they hold never answers; one that is merely loaded
+# answers well within this.
+GIVE_UP_SECONDS = 10.0
 
 
 @dataclass(frozen=True)

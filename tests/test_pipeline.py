@@ -69,8 +69,20 @@ def invoice_row(db, invoice_id):
 
 
 def credit_counts(db, invoice_id):
-    types = factories.invoice_events(db, invoice_id)
-    return types.count("invoice_payment.paid"), types.count("invoice.paid")
+    """(invoice_payment.paid, invoice.paid) events about the invoice. Only those two types
+    are read (events_type_idx): the suite's whole events table is too slow to scan once
+    per invoice of a backlog on a loaded machine."""
+    row = db.execute(
+        """
+        SELECT count(*) FILTER (WHERE type = 'invoice_payment.paid') AS payment_paid,
+               count(*) FILTER (WHERE type = 'invoice.paid') AS invoice_paid
+        FROM events
+        WHERE type IN ('invoice_payment.paid', 'invoice.paid')
+          AND (data->'object'->>'id' = %(id)s OR data->'object'->>'invoice' = %(id)s)
+        """,
+        {"id": invoice_id},
+    ).fetchone()
+    return row["payment_paid"], row["invoice_paid"]
 
 
 def attached_invoice(api, amount=1000):
