@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 from flask import Blueprint, Response, g, request
+from marshmallow import fields
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -46,7 +47,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @bp.get("/metrics")
-@documented(None, {"type": "string"}, content_type="text/plain", statuses=(401, 503))
+@documented(None, fields.String(), content_type="text/plain", statuses=(401, 503))
 def metrics() -> Response:
     token = deps.settings().metrics_token
     if token is not None:
