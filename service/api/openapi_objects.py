@@ -173,31 +173,18 @@ def _answer(name: str, schema: type[Schema], declared: dict[str, Any]) -> type[A
     return answer
 
 
-def _list_of(item: str) -> type[Answer]:
-    """Stripe's list object whose `data` holds `item` objects."""
+def _list_of(item: str, kind: str = "list", **more: fields.Field) -> type[Answer]:
+    """Stripe's list object (or another `kind`, with `more` fields) whose `data` holds
+    `item` objects."""
     return _answer(
-        f"{item}_list",
+        f"{item}_{kind}",
         Schema,
         {
-            "object": fields.Constant("list"),
+            "object": fields.Constant(kind),
             "data": fields.List(Component(item)),
             "has_more": fields.Boolean(),
             "url": fields.String(),
-        },
-    )
-
-
-def _search_result_of(item: str) -> type[Answer]:
-    """Stripe's search_result object whose `data` holds `item` objects."""
-    return _answer(
-        f"{item}_search_result",
-        Schema,
-        {
-            "object": fields.Constant("search_result"),
-            "data": fields.List(Component(item)),
-            "has_more": fields.Boolean(),
-            "next_page": fields.String(allow_none=True),
-            "url": fields.String(),
+            **more,
         },
     )
 
@@ -238,5 +225,8 @@ def objects() -> tuple[type[Answer], ...]:
         EventObject,
         ErrorObject,
         *(_list_of(name) for name in [*RENDERED, "event"]),
-        *(_search_result_of(name) for name in SEARCHED),
+        *(
+            _list_of(name, "search_result", next_page=fields.String(allow_none=True))
+            for name in SEARCHED
+        ),
     )
