@@ -13,6 +13,7 @@ from service.api.expansion import expand, expandable, includable
 from service.api.lists import (
     RETRIEVE,
     SEARCH,
+    add_retrieve,
     each,
     list_response,
     retrieve_response,
@@ -134,10 +135,9 @@ def create() -> dict[str, Any]:
     return expand(render_customer(row), params["expand"], deps.caller().livemode)
 
 
-@bp.get("/<customer_id>")
-@documented(RETRIEVE, {"oneOf": [ref("customer"), ref("deleted_customer")]})
-def retrieve(customer_id: str) -> dict[str, Any]:
-    return retrieve_response(fetch_customer, customer_id, "customer")
+# A deleted customer is still found, as Stripe's is (marked `deleted`).
+_found = {"oneOf": [ref("customer"), ref("deleted_customer")]}
+add_retrieve(bp, "/<customer_id>", fetch_customer, "customer", _found)
 
 
 @bp.post("/<customer_id>")

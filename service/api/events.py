@@ -7,8 +7,12 @@ from typing import Any
 from flask import Blueprint
 from marshmallow import fields, validate
 
-from service.api import deps
-from service.api.lists import RETRIEVE, each, list_response, retrieve_response
+from service.api.lists import (
+    add_retrieve,
+    each,
+    fetcher,
+    list_response,
+)
 from service.api.openapi import documented, page_of, ref
 from service.api.schemas import CreatedListParamsSchema, FormBoolean, text
 from service.domain.events import render_event
@@ -64,12 +68,7 @@ def _event_type(name: str | None) -> str | Like | None:
     return Like(like_literal(name).replace("*", "%"))
 
 
-def fetch_event(event_id: str, livemode: bool) -> dict[str, Any] | None:
-    row = events.get(deps.get_conn(), event_id, livemode)
-    return render_event(row) if row else None
+fetch_event = fetcher(events.get, render_event)
 
 
-@bp.get("/<event_id>")
-@documented(RETRIEVE, ref("event"))
-def retrieve(event_id: str) -> dict[str, Any]:
-    return retrieve_response(fetch_event, event_id, "event")
+add_retrieve(bp, "/<event_id>", fetch_event, "event", ref("event"))

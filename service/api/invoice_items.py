@@ -10,7 +10,12 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import RETRIEVE, each, list_response, retrieve_response
+from service.api.lists import (
+    add_retrieve,
+    each,
+    fetcher,
+    list_response,
+)
 from service.api.openapi import documented, page_of, ref
 from service.api.params import load
 from service.api.schemas import (
@@ -72,10 +77,7 @@ _delete = RequestSchema()
 _list = ListInvoiceItemsSchema()
 
 
-@expandable("ii")
-def fetch_invoice_item(item_id: str, livemode: bool) -> dict[str, Any] | None:
-    row = invoice_items.get(deps.get_conn(), item_id, livemode)
-    return render_invoice_item(row) if row else None
+fetch_invoice_item = expandable("ii")(fetcher(invoice_items.get, render_invoice_item))
 
 
 @bp.post("")
@@ -88,10 +90,7 @@ def create() -> dict[str, Any]:
     return expand(render_invoice_item(row), params["expand"], deps.caller().livemode)
 
 
-@bp.get("/<item_id>")
-@documented(RETRIEVE, ref("invoiceitem"))
-def retrieve(item_id: str) -> dict[str, Any]:
-    return retrieve_response(fetch_invoice_item, item_id, "invoiceitem")
+add_retrieve(bp, "/<item_id>", fetch_invoice_item, "invoiceitem", ref("invoiceitem"))
 
 
 @bp.post("/<item_id>")

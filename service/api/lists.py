@@ -8,11 +8,13 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from flask import g
+import psycopg
+from flask import Blueprint, g
 from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import Fetcher, expand
+from service.api.openapi import Returns, documented
 from service.api.params import load
 from service.api.schemas import ListParamsSchema, RequestSchema, text
 from service.domain import search_query
@@ -55,6 +57,19 @@ def each(
     return lambda rows: [render(row) for row in rows]
 
 
+def fetcher(
+    get: Callable[[psycopg.Connection[Any], str, bool], dict[str, Any] | None],
+    render: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Fetcher:
+    """Fetch an object: the row `get` finds by id in a mode, rendered; else None."""
+
+    def fetch(object_id: str, livemode: bool) -> dict[str, Any] | None:
+        row = get(deps.get_conn(), object_id, livemode)
+        return render(row) if row else None
+
+    return fetch
+
+
 # What GET /v1/<objects>/:id accepts: only `expand`.
 RETRIEVE = RequestSchema()
 
@@ -78,6 +93,17 @@ class SearchParamsSchema(RequestSchema):
 
 
 SEARCH = SearchParamsSchema()
+
+
+def add_retrieve(bp: Blueprint, rule: str, fetch: Fetcher, noun: str, returns: Returns) -> None:
+    """GET `rule`, whose one variable is an object's id: `retrieve_response` of it."""
+
+    @documented(RETRIEVE, returns)
+    def retrieve(**ids: str) -> dict[str, Any]:
+        (object_id,) = ids.values()
+        return retrieve_response(fetch, object_id, noun)
+
+    bp.add_url_rule(rule, view_func=retrieve, methods=["GET"])
 
 
 def search_response(

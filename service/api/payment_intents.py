@@ -10,7 +10,12 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import RETRIEVE, each, list_response, retrieve_response
+from service.api.lists import (
+    add_retrieve,
+    each,
+    fetcher,
+    list_response,
+)
 from service.api.openapi import documented, page_of, ref
 from service.api.params import load
 from service.api.schemas import (
@@ -56,10 +61,7 @@ _cancel = CancelSchema()
 _list = ListPaymentIntentsSchema()
 
 
-@expandable("pi")
-def fetch_payment_intent(pi_id: str, livemode: bool) -> dict[str, Any] | None:
-    row = payment_intents.get(deps.get_conn(), pi_id, livemode)
-    return render_payment_intent(row) if row else None
+fetch_payment_intent = expandable("pi")(fetcher(payment_intents.get, render_payment_intent))
 
 
 @bp.post("")
@@ -72,10 +74,7 @@ def create() -> dict[str, Any]:
     return expand(render_payment_intent(row), params["expand"], deps.caller().livemode)
 
 
-@bp.get("/<pi_id>")
-@documented(RETRIEVE, ref("payment_intent"))
-def retrieve(pi_id: str) -> dict[str, Any]:
-    return retrieve_response(fetch_payment_intent, pi_id, "payment_intent")
+add_retrieve(bp, "/<pi_id>", fetch_payment_intent, "payment_intent", ref("payment_intent"))
 
 
 @bp.get("")

@@ -10,7 +10,12 @@ from marshmallow import Schema, fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import RETRIEVE, each, list_response, retrieve_response
+from service.api.lists import (
+    add_retrieve,
+    each,
+    fetcher,
+    list_response,
+)
 from service.api.openapi import documented, page_of, ref
 from service.api.params import load
 from service.api.schemas import (
@@ -172,10 +177,7 @@ def _outcome_at(params: dict[str, Any]) -> int | None:
     return (params.get(outcome) or {}).get(f"{outcome}_at") if outcome else None
 
 
-@expandable("pr")
-def fetch_payment_record(record_id: str, livemode: bool) -> dict[str, Any] | None:
-    row = payment_records.get(deps.get_conn(), record_id, livemode)
-    return render_payment_record(row) if row else None
+fetch_payment_record = expandable("pr")(fetcher(payment_records.get, render_payment_record))
 
 
 def _respond(row: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -305,10 +307,7 @@ def report_refund_view(record_id: str) -> dict[str, Any]:
     return _respond(row, params)
 
 
-@bp.get("/<record_id>")
-@documented(RETRIEVE, ref("payment_record"))
-def retrieve(record_id: str) -> dict[str, Any]:
-    return retrieve_response(fetch_payment_record, record_id, "payment_record")
+add_retrieve(bp, "/<record_id>", fetch_payment_record, "payment_record", ref("payment_record"))
 
 
 @bp.get("")
