@@ -7,13 +7,8 @@ from typing import Any
 from flask import Blueprint
 from marshmallow import fields, validate
 
-from service.api.lists import (
-    add_retrieve,
-    each,
-    fetcher,
-    list_response,
-)
-from service.api.openapi import documented, page_of, ref
+from service.api.lists import add_list, add_retrieve, each, fetcher
+from service.api.openapi import ref
 from service.api.schemas import CreatedListParamsSchema, FormBoolean, text
 from service.domain.events import render_event
 from service.errors import InvalidRequest
@@ -35,18 +30,6 @@ class ListEventsSchema(CreatedListParamsSchema):
 _list = ListEventsSchema()
 
 
-@bp.get("")
-@documented(_list, page_of("event"))
-def list_events() -> dict[str, Any]:
-    return list_response(
-        "/v1/events",
-        "events",
-        each(render_event),
-        _list,
-        filters=_filters,
-    )
-
-
 def _filters(args: dict[str, Any]) -> dict[str, Any]:
     if args["type"] is not None and args["types"] is not None:
         raise InvalidRequest("You may pass either type or types, but not both.", param="types")
@@ -59,6 +42,9 @@ def _filters(args: dict[str, Any]) -> dict[str, Any]:
         "created": args["created"],
         "delivery_success": args["delivery_success"],
     }
+
+
+add_list(bp, "list_events", "events", each(render_event), _list, "event", _filters)
 
 
 def _event_type(name: str | None) -> str | Like | None:

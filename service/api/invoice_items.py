@@ -10,13 +10,8 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import (
-    add_retrieve,
-    each,
-    fetcher,
-    list_response,
-)
-from service.api.openapi import documented, page_of, ref
+from service.api.lists import add_list, add_retrieve, each, fetcher
+from service.api.openapi import documented, ref
 from service.api.params import load
 from service.api.schemas import (
     CreatedListParamsSchema,
@@ -112,18 +107,4 @@ def delete(item_id: str) -> dict[str, Any]:
     return render_deleted("invoiceitem", item_id)
 
 
-@bp.get("")
-@documented(_list, page_of("invoiceitem"))
-def list_invoice_items() -> dict[str, Any]:
-    return list_response(
-        "/v1/invoiceitems",
-        "invoice_items",
-        each(render_invoice_item),
-        _list,
-        filters=lambda args: {
-            "customer": args["customer"],
-            "invoice": args["invoice"],
-            "pending": args["pending"],
-            "created": args["created"],
-        },
-    )
+add_list(bp, "list_invoice_items", "invoice_items", each(render_invoice_item), _list, "invoiceitem")

@@ -14,7 +14,7 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import Fetcher, expand
-from service.api.openapi import Returns, documented
+from service.api.openapi import Returns, documented, page_of
 from service.api.params import load
 from service.api.schemas import ListParamsSchema, RequestSchema, text
 from service.domain import search_query
@@ -48,6 +48,31 @@ def list_response(
     )
     page = list_object(render(rows), has_more=has_more, url=url)
     return expand(page, args["expand"], deps.caller().livemode)
+
+
+def add_list(
+    bp: Blueprint,
+    endpoint: str,
+    table: str,
+    render: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    schema: ListParamsSchema,
+    item: str,
+    filters: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> None:
+    """GET the blueprint's root: `list_response` of `table`, a list of `item` objects,
+    filtered by `filters` (by default, on each parameter `schema` adds to a list's)."""
+    own = sorted(schema.fields.keys() - _LIST_PARAMS)
+
+    @documented(schema, page_of(item))
+    def view() -> dict[str, Any]:
+        chosen = filters or (lambda args: {name: args[name] for name in own})
+        return list_response(str(bp.url_prefix), table, render, schema, chosen)
+
+    bp.add_url_rule("", endpoint=endpoint, view_func=view, methods=["GET"])
+
+
+# Every list's parameters: the page and `expand`.
+_LIST_PARAMS = ListParamsSchema().fields.keys()
 
 
 def each(

@@ -10,13 +10,8 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import (
-    add_retrieve,
-    each,
-    fetcher,
-    list_response,
-)
-from service.api.openapi import documented, page_of, ref
+from service.api.lists import add_list, add_retrieve, each, fetcher
+from service.api.openapi import documented, ref
 from service.api.params import load
 from service.api.schemas import (
     CreatedListParamsSchema,
@@ -77,16 +72,14 @@ def create() -> dict[str, Any]:
 add_retrieve(bp, "/<pi_id>", fetch_payment_intent, "payment_intent", ref("payment_intent"))
 
 
-@bp.get("")
-@documented(_list, page_of("payment_intent"))
-def list_payment_intents() -> dict[str, Any]:
-    return list_response(
-        "/v1/payment_intents",
-        "payment_intents",
-        each(render_payment_intent),
-        _list,
-        filters=lambda args: {"customer": args["customer"], "created": args["created"]},
-    )
+add_list(
+    bp,
+    "list_payment_intents",
+    "payment_intents",
+    each(render_payment_intent),
+    _list,
+    "payment_intent",
+)
 
 
 @bp.post("/<pi_id>/cancel")

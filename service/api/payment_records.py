@@ -10,13 +10,8 @@ from marshmallow import Schema, fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import (
-    add_retrieve,
-    each,
-    fetcher,
-    list_response,
-)
-from service.api.openapi import documented, page_of, ref
+from service.api.lists import add_list, add_retrieve, each, fetcher
+from service.api.openapi import documented, ref
 from service.api.params import load
 from service.api.schemas import (
     Currency,
@@ -310,9 +305,11 @@ def report_refund_view(record_id: str) -> dict[str, Any]:
 add_retrieve(bp, "/<record_id>", fetch_payment_record, "payment_record", ref("payment_record"))
 
 
-@bp.get("")
-@documented(_list, page_of("payment_record"))
-def list_payment_records() -> dict[str, Any]:
-    return list_response(
-        "/v1/payment_records", "payment_records", each(render_payment_record), _list
-    )
+add_list(
+    bp,
+    "list_payment_records",
+    "payment_records",
+    each(render_payment_record),
+    _list,
+    "payment_record",
+)

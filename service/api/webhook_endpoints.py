@@ -10,13 +10,8 @@ from flask import Blueprint, g
 from marshmallow import ValidationError, fields, validate
 
 from service.api import deps
-from service.api.lists import (
-    add_retrieve,
-    each,
-    fetcher,
-    list_response,
-)
-from service.api.openapi import documented, page_of, ref
+from service.api.lists import add_list, add_retrieve, each, fetcher
+from service.api.openapi import documented, ref
 from service.api.params import load
 from service.api.schemas import FormBoolean, ListParamsSchema, Metadata, RequestSchema, text
 from service.operations.webhook_endpoints import (
@@ -118,13 +113,12 @@ def delete(endpoint_id: str) -> dict[str, Any]:
     return render_deleted_webhook_endpoint(endpoint_id)
 
 
-@bp.get("")
-@documented(_list, page_of("webhook_endpoint"))
-def list_endpoints() -> dict[str, Any]:
-    return list_response(
-        "/v1/webhook_endpoints",
-        "webhook_endpoints",
-        each(render_webhook_endpoint),
-        _list,
-        filters=lambda _args: {"deleted": False},
-    )
+add_list(
+    bp,
+    "list_endpoints",
+    "webhook_endpoints",
+    each(render_webhook_endpoint),
+    _list,
+    "webhook_endpoint",
+    lambda _args: {"deleted": False},
+)
