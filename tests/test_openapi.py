@@ -64,3 +64,19 @@ def test_includable_fields_are_optional_and_nullable_fields_nullable(app):
     assert invoice["properties"]["customer"]["anyOf"][1] == {
         "$ref": "#/components/schemas/customer"
     }
+
+
+def test_nested_and_list_query_parameters_are_in_stripe_bracket_notation(app):
+    listing = document(app)["paths"]["/v1/invoices"]["get"]["parameters"]
+
+    names = {p["name"] for p in listing}
+    assert {"expand[]", "created", "created[gte]", "due_date[lt]", "status"} <= names
+    assert "due_date" in names  # a range parameter also takes one timestamp
+
+
+def test_a_field_of_one_response_only_is_optional(app):
+    endpoint = document(app)["components"]["schemas"]["webhook_endpoint"]
+
+    assert "secret" in endpoint["properties"]
+    assert "secret" not in endpoint["required"]
+    assert "url" in endpoint["required"]

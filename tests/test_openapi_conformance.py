@@ -30,9 +30,7 @@ from tests.conftest import TEST_KEY, WEBHOOK_SECRET, ApiClient
 # Per operation (about 40 of them), so the run stays well under a minute on two cores;
 # set TALLY_SCHEMATHESIS_EXAMPLES for a deeper run.
 EXAMPLES = int(os.environ.get("TALLY_SCHEMATHESIS_EXAMPLES", "20"))
-import collections, sys  # noqa
 
-STATS = collections.defaultdict(collections.Counter)
 HEADERS = {"Authorization": f"Bearer {TEST_KEY}"}
 
 

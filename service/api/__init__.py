@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import importlib
 import logging
 
 import psycopg
@@ -34,37 +35,26 @@ from service.operations.context import Caller
 log = logging.getLogger(__name__)
 
 
-def register(app: Flask) -> None:
-    from service.api import (
-        customers,
-        events,
-        health,
-        invoice_items,
-        invoice_payments,
-        invoices,
-        metrics,
-        openapi,
-        payment_intents,
-        payment_records,
-        webhook_endpoints,
-        webhooks,
-    )
+# The modules of the routes, each with its blueprint `bp`.
+VIEWS = (
+    "customers",
+    "events",
+    "health",
+    "invoice_items",
+    "invoice_payments",
+    "invoices",
+    "metrics",
+    "openapi",
+    "payment_intents",
+    "payment_records",
+    "webhook_endpoints",
+    "webhooks",
+)
 
-    for module in (
-        customers,
-        events,
-        health,
-        invoice_items,
-        invoice_payments,
-        invoices,
-        metrics,
-        openapi,
-        payment_intents,
-        payment_records,
-        webhook_endpoints,
-        webhooks,
-    ):
-        app.register_blueprint(module.bp)
+
+def register(app: Flask) -> None:
+    for name in VIEWS:
+        app.register_blueprint(importlib.import_module(f"{__name__}.{name}").bp)
     app.before_request(_before)
     # Registered first, so it runs last: it sees the response _after finished.
     app.after_request(metrics.request_finished)

@@ -13,6 +13,8 @@ from service.api.expansion import expand, expandable, includable
 from service.api.lists import (
     RETRIEVE,
     SEARCH,
+    add_list,
+    add_retrieve,
     each,
     list_response,
     retrieve_response,
@@ -134,10 +136,9 @@ def create() -> dict[str, Any]:
     return expand(render_customer(row), params["expand"], deps.caller().livemode)
 
 
-@bp.get("/<customer_id>")
-@documented(RETRIEVE, {"oneOf": [ref("customer"), ref("deleted_customer")]})
-def retrieve(customer_id: str) -> dict[str, Any]:
-    return retrieve_response(fetch_customer, customer_id, "customer")
+# A deleted customer is still found, as Stripe's is (marked `deleted`).
+_found = {"oneOf": [ref("customer"), ref("deleted_customer")]}
+add_retrieve(bp, "/<customer_id>", fetch_customer, "customer", _found)
 
 
 @bp.post("/<customer_id>")
@@ -159,21 +160,16 @@ def delete(customer_id: str) -> dict[str, Any]:
     return render_deleted_customer(customer_id)
 
 
-@bp.get("")
-@documented(_list, page_of("customer"))
-def list_customers() -> dict[str, Any]:
-    # Stripe lists the customers that are not deleted.
-    return list_response(
-        "/v1/customers",
-        "customers",
-        each(render_customer),
-        _list,
-        filters=lambda args: {
-            "deleted": False,
-            "created": args["created"],
-            "email": args["email"],
-        },
-    )
+# Stripe lists the customers that are not deleted.
+add_list(
+    bp,
+    "list_customers",
+    "customers",
+    each(render_customer),
+    _list,
+    "customer",
+    lambda args: {"deleted": False, "created": args["created"], "email": args["email"]},
+)
 
 
 @bp.get("/search")

@@ -7,9 +7,8 @@ from typing import Any
 from flask import Blueprint
 from marshmallow import fields, validate
 
-from service.api import deps
-from service.api.lists import RETRIEVE, each, list_response, retrieve_response
-from service.api.openapi import documented, page_of, ref
+from service.api.lists import add_list, add_retrieve, each, fetcher
+from service.api.openapi import ref
 from service.api.schemas import CreatedListParamsSchema, FormBoolean, text
 from service.domain.events import render_event
 from service.errors import InvalidRequest
@@ -31,18 +30,6 @@ class ListEventsSchema(CreatedListParamsSchema):
 _list = ListEventsSchema()
 
 
-@bp.get("")
-@documented(_list, page_of("event"))
-def list_events() -> dict[str, Any]:
-    return list_response(
-        "/v1/events",
-        "events",
-        each(render_event),
-        _list,
-        filters=_filters,
-    )
-
-
 def _filters(args: dict[str, Any]) -> dict[str, Any]:
     if args["type"] is not None and args["types"] is not None:
         raise InvalidRequest("You may pass either type or types, but not both.", param="types")
@@ -57,6 +44,9 @@ def _filters(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+add_list(bp, "list_events", "events", each(render_event), _list, "event", _filters)
+
+
 def _event_type(name: str | None) -> str | Like | None:
     """`invoice.*` matches every invoice event: `*` stands for any characters."""
     if name is None or "*" not in name:
@@ -64,12 +54,7 @@ def _event_type(name: str | None) -> str | Like | None:
     return Like(like_literal(name).replace("*", "%"))
 
 
-def fetch_event(event_id: str, livemode: bool) -> dict[str, Any] | None:
-    row = events.get(deps.get_conn(), event_id, livemode)
-    return render_event(row) if row else None
+fetch_event = fetcher(events.get, render_event)
 
 
-@bp.get("/<event_id>")
-@documented(RETRIEVE, ref("event"))
-def retrieve(event_id: str) -> dict[str, Any]:
-    return retrieve_response(fetch_event, event_id, "event")
+add_retrieve(bp, "/<event_id>", fetch_event, "event", ref("event"))

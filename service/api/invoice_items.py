@@ -10,8 +10,8 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import RETRIEVE, each, list_response, retrieve_response
-from service.api.openapi import documented, page_of, ref
+from service.api.lists import add_list, add_retrieve, each, fetcher
+from service.api.openapi import documented, ref
 from service.api.params import load
 from service.api.schemas import (
     CreatedListParamsSchema,
@@ -72,10 +72,7 @@ _delete = RequestSchema()
 _list = ListInvoiceItemsSchema()
 
 
-@expandable("ii")
-def fetch_invoice_item(item_id: str, livemode: bool) -> dict[str, Any] | None:
-    row = invoice_items.get(deps.get_conn(), item_id, livemode)
-    return render_invoice_item(row) if row else None
+fetch_invoice_item = expandable("ii")(fetcher(invoice_items.get, render_invoice_item))
 
 
 @bp.post("")
@@ -88,10 +85,7 @@ def create() -> dict[str, Any]:
     return expand(render_invoice_item(row), params["expand"], deps.caller().livemode)
 
 
-@bp.get("/<item_id>")
-@documented(RETRIEVE, ref("invoiceitem"))
-def retrieve(item_id: str) -> dict[str, Any]:
-    return retrieve_response(fetch_invoice_item, item_id, "invoiceitem")
+add_retrieve(bp, "/<item_id>", fetch_invoice_item, "invoiceitem", ref("invoiceitem"))
 
 
 @bp.post("/<item_id>")
@@ -113,18 +107,4 @@ def delete(item_id: str) -> dict[str, Any]:
     return render_deleted("invoiceitem", item_id)
 
 
-@bp.get("")
-@documented(_list, page_of("invoiceitem"))
-def list_invoice_items() -> dict[str, Any]:
-    return list_response(
-        "/v1/invoiceitems",
-        "invoice_items",
-        each(render_invoice_item),
-        _list,
-        filters=lambda args: {
-            "customer": args["customer"],
-            "invoice": args["invoice"],
-            "pending": args["pending"],
-            "created": args["created"],
-        },
-    )
+add_list(bp, "list_invoice_items", "invoice_items", each(render_invoice_item), _list, "invoiceitem")

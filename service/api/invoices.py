@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import RETRIEVE, SEARCH, list_response, retrieve_response, search_response
+from service.api.lists import SEARCH, add_list, add_retrieve, search_response
 from service.api.openapi import documented, page_of, ref, search_of
 from service.api.params import load
 from service.api.schemas import (
@@ -127,10 +127,7 @@ def create() -> dict[str, Any]:
     return _respond(row, params)
 
 
-@bp.get("/<invoice_id>")
-@documented(RETRIEVE, ref("invoice"))
-def retrieve(invoice_id: str) -> dict[str, Any]:
-    return retrieve_response(fetch_invoice, invoice_id, "invoice")
+add_retrieve(bp, "/<invoice_id>", fetch_invoice, "invoice", ref("invoice"))
 
 
 @bp.post("/<invoice_id>")
@@ -152,22 +149,7 @@ def delete(invoice_id: str) -> dict[str, Any]:
     return render_deleted("invoice", invoice_id)
 
 
-@bp.get("")
-@documented(_list, page_of("invoice"))
-def list_invoices() -> dict[str, Any]:
-    return list_response(
-        "/v1/invoices",
-        "invoices",
-        _render_page,
-        _list,
-        filters=lambda args: {
-            "customer": args["customer"],
-            "status": args["status"],
-            "collection_method": args["collection_method"],
-            "created": args["created"],
-            "due_date": args["due_date"],
-        },
-    )
+add_list(bp, "list_invoices", "invoices", _render_page, _list, "invoice")
 
 
 @bp.get("/search")

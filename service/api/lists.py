@@ -8,11 +8,13 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from flask import g
+import psycopg
+from flask import Blueprint, g
 from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import Fetcher, expand
+from service.api.openapi import Returns, documented, page_of
 from service.api.params import load
 from service.api.schemas import ListParamsSchema, RequestSchema, text
 from service.domain import search_query
@@ -48,11 +50,49 @@ def list_response(
     return expand(page, args["expand"], deps.caller().livemode)
 
 
+def add_list(
+    bp: Blueprint,
+    endpoint: str,
+    table: str,
+    render: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    schema: ListParamsSchema,
+    item: str,
+    filters: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> None:
+    """GET the blueprint's root: `list_response` of `table`, a list of `item` objects,
+    filtered by `filters` (by default, on each parameter `schema` adds to a list's)."""
+    own = sorted(schema.fields.keys() - _LIST_PARAMS)
+
+    @documented(schema, page_of(item))
+    def view() -> dict[str, Any]:
+        chosen = filters or (lambda args: {name: args[name] for name in own})
+        return list_response(str(bp.url_prefix), table, render, schema, chosen)
+
+    bp.add_url_rule("", endpoint=endpoint, view_func=view, methods=["GET"])
+
+
+# Every list's parameters: the page and `expand`.
+_LIST_PARAMS = ListParamsSchema().fields.keys()
+
+
 def each(
     render: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
     """A page renderer from a renderer of one row."""
     return lambda rows: [render(row) for row in rows]
+
+
+def fetcher(
+    get: Callable[[psycopg.Connection[Any], str, bool], dict[str, Any] | None],
+    render: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Fetcher:
+    """Fetch an object: the row `get` finds by id in a mode, rendered; else None."""
+
+    def fetch(object_id: str, livemode: bool) -> dict[str, Any] | None:
+        row = get(deps.get_conn(), object_id, livemode)
+        return render(row) if row else None
+
+    return fetch
 
 
 # What GET /v1/<objects>/:id accepts: only `expand`.
@@ -78,6 +118,17 @@ class SearchParamsSchema(RequestSchema):
 
 
 SEARCH = SearchParamsSchema()
+
+
+def add_retrieve(bp: Blueprint, rule: str, fetch: Fetcher, noun: str, returns: Returns) -> None:
+    """GET `rule`, whose one variable is an object's id: `retrieve_response` of it."""
+
+    @documented(RETRIEVE, returns)
+    def retrieve(**ids: str) -> dict[str, Any]:
+        (object_id,) = ids.values()
+        return retrieve_response(fetch, object_id, noun)
+
+    bp.add_url_rule(rule, view_func=retrieve, methods=["GET"])
 
 
 def search_response(

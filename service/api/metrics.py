@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 from flask import Blueprint, Response, g, request
+from marshmallow import fields
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -46,7 +47,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @bp.get("/metrics")
-@documented(None, {"type": "string"}, content_type="text/plain", statuses=(401, 503))
+@documented(None, fields.String(), content_type="text/plain", statuses=(401, 503))
 def metrics() -> Response:
     token = deps.settings().metrics_token
     if token is not None:
@@ -102,14 +103,12 @@ class _ScrapeTime(Collector):
     def collect(self) -> Iterator[Metric]:
         b = self.snapshot
         if b is not None:
-            inbound = GaugeMetricFamily(
+            yield _labelled(
                 "tally_inbound_events",
                 "Inbound Stripe events not yet processed (pending) or given up on (failed).",
-                labels=["status"],
+                "status",
+                {"pending": b.inbound_pending, "failed": b.inbound_failed},
             )
-            inbound.add_metric(["pending"], b.inbound_pending)
-            inbound.add_metric(["failed"], b.inbound_failed)
-            yield inbound
             yield GaugeMetricFamily(
                 "tally_inbound_oldest_pending_age_seconds",
                 "Seconds the oldest due pending inbound event has waited "
@@ -126,14 +125,12 @@ class _ScrapeTime(Collector):
                 "Seconds since the oldest unpublished event was created; 0 when none.",
                 value=b.events_oldest_unpublished_age,
             )
-            pending = GaugeMetricFamily(
+            yield _labelled(
                 "tally_webhook_deliveries_pending",
                 "Webhook deliveries still to succeed (due: whose next attempt is due now).",
-                labels=["state"],
+                "state",
+                {"all": b.deliveries_pending, "due": b.deliveries_due},
             )
-            pending.add_metric(["all"], b.deliveries_pending)
-            pending.add_metric(["due"], b.deliveries_due)
-            yield pending
             yield GaugeMetricFamily(
                 "tally_webhook_deliveries_oldest_due_age_seconds",
                 "Seconds the oldest due webhook delivery has waited to be sent; 0 when none.",
@@ -153,24 +150,20 @@ class _ScrapeTime(Collector):
                     value=b.sweep_completed_at,
                 )
         if self.stream_groups:
-            lag = GaugeMetricFamily(
+            groups = {_text(group["name"]): group for group in self.stream_groups}
+            yield _labelled(
                 "tally_stream_consumer_lag",
                 "Entries of the event stream a consumer group has not read yet"
                 " (absent for a group whose lag Redis cannot tell after trimming).",
-                labels=["group"],
+                "group",
+                {name: g["lag"] for name, g in groups.items() if g.get("lag") is not None},
             )
-            pending = GaugeMetricFamily(
+            yield _labelled(
                 "tally_stream_consumer_pending",
                 "Entries a consumer group has read but not acknowledged.",
-                labels=["group"],
+                "group",
+                {name: g["pending"] for name, g in groups.items()},
             )
-            for group in self.stream_groups:
-                name = _text(group["name"])
-                if group.get("lag") is not None:
-                    lag.add_metric([name], group["lag"])
-                pending.add_metric([name], group["pending"])
-            yield lag
-            yield pending
         total, last = self.breaches
         if total is not None or last is not None:
             yield CounterMetricFamily(
@@ -183,6 +176,16 @@ class _ScrapeTime(Collector):
                 "Ledger invariant breaches found by the sweeper's latest check.",
                 value=float(last or 0),
             )
+
+
+def _labelled(
+    name: str, documentation: str, label: str, values: dict[str, float]
+) -> GaugeMetricFamily:
+    """A gauge with one sample for each value of `label`."""
+    gauge = GaugeMetricFamily(name, documentation, labels=[label])
+    for value, sample in values.items():
+        gauge.add_metric([value], sample)
+    return gauge
 
 
 def _text(value: str | bytes) -> str:

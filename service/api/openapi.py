@@ -1,74 +1,81 @@
 """GET /openapi.json: every route of the URL map, with the parameters its view loads
-(from its marshmallow request schema) and the objects it answers (from the render
-schemas), as an OpenAPI 3.0 document."""
+(its marshmallow request schema) and the objects it answers (the render schemas), as
+an OpenAPI 3.0 document that apispec builds from those schemas."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from apispec import APISpec
+from apispec.utils import build_reference
 from flask import Blueprint, Flask, current_app
-from marshmallow import Schema
+from marshmallow import Schema, fields
 
-from service.api import expansion
-from service.api.openapi_schemas import (
-    annotation_schema,
-    form_encoding,
-    object_schema,
-    query_parameters,
-    request_body_schema,
+from service.api.openapi_objects import (
+    Alive,
+    ApiResponseHeaders,
+    ErrorObject,
+    IdempotencyKeyHeader,
+    IdempotentResponseHeaders,
+    Ready,
+    ResponseHeaders,
+    objects,
+    path_parameters,
 )
+from service.api.openapi_schemas import Answer, Converter, Plugin, form_encoding
 from service.config import API_VERSION
-from service.render.customers import BalanceTransactionSchema, CustomerSchema
-from service.render.invoices import InvoiceItemSchema, InvoiceSchema, LineItemSchema
-from service.render.payments import (
-    InvoicePaymentSchema,
-    PaymentIntentSchema,
-    PaymentRecordSchema,
-)
 
 bp = Blueprint("openapi", __name__)
 
 _PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 View = TypeVar("View", bound=Callable[..., Any])
+# What a view answers: a component (`ref`), a schema, or a field for a plain value.
+Returns = dict[str, Any] | type[Schema] | fields.Field
+FORM_AND_JSON = ("application/x-www-form-urlencoded", "application/json")
 
 
 @dataclass(frozen=True, slots=True)
 class Operation:
     """What a view reads (the schema it loads from the parameters) and answers."""
 
-    params: Schema | None
-    returns: dict[str, Any]
+    params: Schema | type[Schema] | None
+    returns: Returns
     content_type: str = "application/json"
     statuses: tuple[int, ...] = ()
-    extra: dict[str, Any] | None = None
+    body_types: tuple[str, ...] = FORM_AND_JSON
+    headers: type[Schema] | None = None
 
 
 def documented(
-    params: Schema | None,
-    returns: dict[str, Any],
+    params: Schema | type[Schema] | None,
+    returns: Returns,
     *,
     content_type: str = "application/json",
     statuses: tuple[int, ...] = (),
-    extra: dict[str, Any] | None = None,
+    body_types: tuple[str, ...] = FORM_AND_JSON,
+    headers: type[Schema] | None = None,
 ) -> Callable[[View], View]:
-    """Describe a view in /openapi.json: `params` is the request schema it loads,
-    `returns` the schema of its 200 body (see `ref` and `page_of`), `statuses` the
-    error statuses it answers besides the API-wide ones, `extra` OpenAPI operation
-    fields for a request no marshmallow schema describes."""
+    """Describe a view in /openapi.json: `params` is the request schema it loads (the
+    query of a GET or DELETE, else the body, sent as one of `body_types`), `returns`
+    what its 200 answers (see `ref` and `page_of`), `statuses` the error statuses it
+    answers besides the API-wide ones, `headers` the request headers it reads."""
 
     def mark(view: View) -> View:
         # A function object takes attributes; typeshed's Callable declares none.
-        view.openapi = Operation(params, returns, content_type, statuses, extra)  # type: ignore[attr-defined]
+        view.openapi = Operation(  # type: ignore[attr-defined]
+            params, returns, content_type, statuses, body_types, headers
+        )
         return view
 
     return mark
 
 
 def ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
+    """The object of components/schemas `name`."""
+    return build_reference("schema", 3, name)
 
 
 def page_of(name: str) -> dict[str, Any]:
@@ -81,199 +88,6 @@ def search_of(name: str) -> dict[str, Any]:
     return ref(f"{name}_search_result")
 
 
-# The objects rendered with marshmallow; their fields are the schema's fields.
-_RENDERED: dict[str, type[Schema]] = {
-    "customer": CustomerSchema,
-    "customer_balance_transaction": BalanceTransactionSchema,
-    "invoice": InvoiceSchema,
-    "invoiceitem": InvoiceItemSchema,
-    "line_item": LineItemSchema,
-    "invoice_payment": InvoicePaymentSchema,
-    "payment_intent": PaymentIntentSchema,
-    "payment_record": PaymentRecordSchema,
-}
-# Fields whose shape the render schema cannot tell (built as raw values).
-_SHAPES: dict[tuple[str, str], dict[str, Any]] = {
-    ("invoice", "lines"): page_of("line_item"),
-    ("invoice", "payments"): page_of("invoice_payment"),
-}
-
-_STRING_OR_NULL = {"type": "string", "nullable": True}
-_TIMESTAMP = {"type": "integer"}
-_METADATA = {"type": "object", "additionalProperties": {"type": "string"}}
-
-# Objects rendered by hand (render/webhook_endpoints.py, domain/events.py).
-_HAND_RENDERED: dict[str, dict[str, Any]] = {
-    "webhook_endpoint": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "object": {"type": "string", "enum": ["webhook_endpoint"]},
-            "api_version": _STRING_OR_NULL,
-            "application": {"nullable": True, "enum": [None]},
-            "created": _TIMESTAMP,
-            "description": _STRING_OR_NULL,
-            "enabled_events": {"type": "array", "items": {"type": "string"}},
-            "livemode": {"type": "boolean"},
-            "metadata": _METADATA,
-            "secret": {
-                "type": "string",
-                "description": "The whsec_ signing secret: in the response that created "
-                "the endpoint only.",
-            },
-            "status": {"type": "string", "enum": ["enabled", "disabled"]},
-            "url": {"type": "string"},
-        },
-        "required": [
-            "id",
-            "object",
-            "api_version",
-            "application",
-            "created",
-            "description",
-            "enabled_events",
-            "livemode",
-            "metadata",
-            "status",
-            "url",
-        ],
-    },
-    **{
-        f"deleted_{name}": {
-            "type": "object",
-            "properties": {
-                "id": {"type": "string"},
-                "object": {"type": "string", "enum": [name]},
-                "deleted": {"type": "boolean", "enum": [True]},
-            },
-            "required": ["id", "object", "deleted"],
-        }
-        for name in ("customer", "webhook_endpoint", "invoice", "invoiceitem")
-    },
-    "event": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "object": {"type": "string", "enum": ["event"]},
-            "api_version": {"type": "string"},
-            "created": _TIMESTAMP,
-            "data": {
-                "type": "object",
-                "properties": {
-                    "object": {"type": "object"},
-                    "previous_attributes": {"type": "object"},
-                },
-                "required": ["object"],
-            },
-            "livemode": {"type": "boolean"},
-            "pending_webhooks": {"type": "integer", "minimum": 0},
-            "request": {
-                "type": "object",
-                "properties": {"id": _STRING_OR_NULL, "idempotency_key": _STRING_OR_NULL},
-                "required": ["id", "idempotency_key"],
-            },
-            "type": {"type": "string"},
-        },
-        "required": [
-            "id",
-            "object",
-            "api_version",
-            "created",
-            "data",
-            "livemode",
-            "pending_webhooks",
-            "request",
-            "type",
-        ],
-    },
-    "error": {
-        "description": "Stripe's error object.",
-        "type": "object",
-        "properties": {
-            "error": {
-                "type": "object",
-                "properties": {
-                    "type": {
-                        "type": "string",
-                        "enum": [
-                            "api_error",
-                            "authentication_error",
-                            "idempotency_error",
-                            "invalid_request_error",
-                            "rate_limit_error",
-                        ],
-                    },
-                    "message": {"type": "string"},
-                    "code": {"type": "string"},
-                    "param": {"type": "string"},
-                },
-                "required": ["type", "message"],
-            }
-        },
-        "required": ["error"],
-    },
-}
-
-
-def _components() -> dict[str, dict[str, Any]]:
-    schemas: dict[str, dict[str, Any]] = {}
-    for name, schema_class in _RENDERED.items():
-        overrides = {field: shape for (obj, field), shape in _SHAPES.items() if obj == name}
-        schemas[name] = _with_expansions(name, object_schema(schema_class(), overrides))
-    schemas.update(_HAND_RENDERED)
-    listed = [*_RENDERED, "webhook_endpoint", "event"]
-    for name in listed:
-        schemas[f"{name}_list"] = _list_schema(name)
-    for name in _SEARCHED:
-        schemas[f"{name}_search_result"] = _search_result_schema(name)
-    return dict(sorted(schemas.items()))
-
-
-def _with_expansions(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    """Expandable ids may come back as their objects; includable fields may be there."""
-    properties = schema["properties"]
-    for field, target in expansion.EXPANDABLE_FIELDS.get(name, {}).items():
-        shape: dict[str, Any] = {"anyOf": [{"type": "string"}, ref(target)]}
-        if properties[field].get("nullable"):
-            shape["nullable"] = True
-        properties[field] = shape
-    for (obj, field), include in expansion.includers():
-        if obj == name:
-            properties[field] = _SHAPES.get((obj, field)) or annotation_schema(include)
-    return schema
-
-
-def _list_schema(name: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {
-            "object": {"type": "string", "enum": ["list"]},
-            "data": {"type": "array", "items": ref(name)},
-            "has_more": {"type": "boolean"},
-            "url": {"type": "string"},
-        },
-        "required": ["object", "data", "has_more", "url"],
-    }
-
-
-# The objects GET /v1/<objects>/search finds.
-_SEARCHED = ("customer", "invoice")
-
-
-def _search_result_schema(name: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {
-            "object": {"type": "string", "enum": ["search_result"]},
-            "data": {"type": "array", "items": ref(name)},
-            "has_more": {"type": "boolean"},
-            "next_page": _STRING_OR_NULL,
-            "url": {"type": "string"},
-        },
-        "required": ["object", "data", "has_more", "next_page", "url"],
-    }
-
-
 _ERROR_DESCRIPTIONS = {
     400: "invalid_request_error: a missing, malformed or unknown parameter, or a state "
     "that forbids the request",
@@ -284,97 +98,42 @@ _ERROR_DESCRIPTIONS = {
     429: "rate_limit_error: too many requests with this API key; retry after Retry-After",
     503: "api_error: PostgreSQL is unavailable; retry",
 }
-
-
 # The probes live in health.py, which stays free of API machinery.
-_PROBES = {
-    "health.healthz": Operation(
-        None,
-        {"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}},
-    ),
-    "health.readyz": Operation(
-        None,
-        {
-            "type": "object",
-            "properties": {
-                "status": {"type": "string", "enum": ["ready", "unavailable"]},
-                "checks": {"type": "object", "additionalProperties": {"type": "string"}},
-            },
-            "required": ["status", "checks"],
-        },
-    ),
-}
-_UNAVAILABLE = {
-    "description": "Not ready: PostgreSQL does not answer",
-    "content": {"application/json": {"schema": _PROBES["health.readyz"].returns}},
-}
+_PROBES = {"health.healthz": Operation(None, Alive), "health.readyz": Operation(None, Ready)}
+# What a view no `documented` describes answers: an object, nothing more said.
+_UNDESCRIBED = Operation(None, {"type": "object"})
 
 
-_HEADERS: dict[str, dict[str, Any]] = {
-    "Request-Id": {
-        "description": "This request's id, req_…",
-        "required": True,
-        "schema": {"type": "string", "pattern": "^req_"},
-    }
-}
-_API_HEADERS: dict[str, dict[str, Any]] = {
-    **_HEADERS,
-    "Stripe-Version": {
-        "description": "The API version objects are rendered in",
-        "required": True,
-        "schema": {"type": "string", "enum": [API_VERSION]},
-    },
-}
-_IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "description": "A retry with the same key and parameters replays the first response; "
-    "with other parameters it is a 400 idempotency_error.",
-    "schema": {"type": "string", "maxLength": 255},
-}
-_IDEMPOTENT_HEADERS: dict[str, dict[str, Any]] = {
-    "Idempotency-Key": {"description": "The request's key, echoed", "schema": {"type": "string"}},
-    "Idempotent-Replayed": {
-        "description": "Present on a replayed response",
-        "schema": {"type": "string", "enum": ["true"]},
-    },
-    "Original-Request": {
-        "description": "On a replay: the id of the request that ran",
-        "schema": {"type": "string"},
-    },
-}
+def _schema(converter: Converter, returns: Returns) -> Any:
+    if isinstance(returns, fields.Field):
+        return converter.field2property(returns)
+    return returns
 
 
-def _operation(method: str, path: str, endpoint: str, names: list[str]) -> dict[str, Any]:
+def _operation(
+    converter: Converter, method: str, path: str, endpoint: str, names: list[str]
+) -> dict[str, Any]:
     view = current_app.view_functions[endpoint]
-    doc: Operation | None = getattr(view, "openapi", None) or _PROBES.get(endpoint)
-    if doc is None:
-        doc = Operation(None, {"type": "object"})
+    doc: Operation = getattr(view, "openapi", None) or _PROBES.get(endpoint) or _UNDESCRIBED
     api = path.startswith("/v1/")
-    operation: dict[str, Any] = {
-        "operationId": f"{method.lower()}_{endpoint.replace('.', '_')}",
-        "parameters": [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
-        ],
-    }
-    if (view.__doc__ or "").strip():
-        operation["summary"] = (view.__doc__ or "").strip().splitlines()[0]
+    operation: dict[str, Any] = {"operationId": f"{method.lower()}_{endpoint.replace('.', '_')}"}
+    parameters: list[dict[str, Any]] = []
+    if names:
+        parameters.append({"in": "path", "schema": path_parameters(names)})
+    summary = " ".join((view.__doc__ or "").strip().split("\n\n")[0].split())
+    if summary:
+        operation["summary"] = summary
     if doc.params is not None and method in ("GET", "DELETE"):
-        operation["parameters"] += query_parameters(doc.params)
+        parameters.append({"in": "query", "schema": doc.params})
     elif doc.params is not None:
-        body = request_body_schema(doc.params)
-        operation["requestBody"] = {
-            "required": bool(body.get("required")),
-            "content": {
-                "application/x-www-form-urlencoded": {
-                    "schema": body,
-                    "encoding": form_encoding(body),
-                },
-                "application/json": {"schema": body},
-            },
-        }
-    headers = dict(_API_HEADERS if api else _HEADERS)
+        body = converter.resolve_nested_schema(doc.params)
+        content = {media: {"schema": body} for media in doc.body_types}
+        if "application/x-www-form-urlencoded" in content:
+            content["application/x-www-form-urlencoded"]["encoding"] = form_encoding(body)
+        operation["requestBody"] = {"required": bool(body.get("required")), "content": content}
+    if doc.headers is not None:
+        parameters.append({"in": "header", "schema": doc.headers})
+    headers: type[Schema] = ApiResponseHeaders if api else ResponseHeaders
     statuses = set(doc.statuses)
     if api:
         statuses |= {400, 401, 429, 503}
@@ -382,64 +141,79 @@ def _operation(method: str, path: str, endpoint: str, names: list[str]) -> dict[
             statuses.add(404)
         if method == "POST":
             statuses |= {409, 413}
-            operation["parameters"].append(_IDEMPOTENCY_KEY)
-            headers.update(_IDEMPOTENT_HEADERS)
-        operation["security"] = [{"bearer": []}, {"basic": []}]
-    else:
-        operation["security"] = []
+            parameters.append({"in": "header", "schema": IdempotencyKeyHeader})
+            headers = IdempotentResponseHeaders
+    operation["security"] = [{"bearer": []}, {"basic": []}] if api else []
+    described = converter.schema2headers(headers)
     responses: dict[str, Any] = {
         "200": {
             "description": "OK",
-            "headers": headers,
-            "content": {doc.content_type: {"schema": doc.returns}},
+            "headers": described,
+            "content": {doc.content_type: {"schema": _schema(converter, doc.returns)}},
         }
     }
     for status in sorted(statuses):
         responses[str(status)] = {
             "description": _ERROR_DESCRIPTIONS.get(status, "Stripe's error object"),
-            "headers": headers,
-            "content": {"application/json": {"schema": ref("error")}},
+            "headers": described,
+            "content": {"application/json": {"schema": ErrorObject}},
         }
     if endpoint == "health.readyz":
-        responses["503"] = _UNAVAILABLE
+        responses["503"] = {
+            "description": "Not ready: PostgreSQL does not answer",
+            "content": {"application/json": {"schema": Ready}},
+        }
+    operation["parameters"] = parameters
     operation["responses"] = responses
-    operation.update(doc.extra or {})
     return operation
 
 
 def document(app: Flask) -> dict[str, Any]:
     """The OpenAPI document of `app`'s URL map."""
-    paths: dict[str, dict[str, Any]] = {}
+    plugin = Plugin()
+    spec = APISpec(
+        title="Tally",
+        version=API_VERSION,
+        openapi_version="3.0.3",
+        plugins=[plugin],
+        info={
+            "description": "A Stripe-compatible invoice-payment service. Bodies are "
+            "form-encoded with Stripe's bracket notation (or JSON); errors are Stripe's "
+            'error object, {"error": {"type", "message", "code", "param"}}.'
+        },
+    )
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme("basic", {"type": "http", "scheme": "basic"})
+    converter = cast(Converter, plugin.converter)
+    for answer in objects():
+        # An object another refers to is registered when the first reference is met.
+        if answer.component not in spec.components.schemas:
+            spec.components.schema(answer.component, schema=answer)
     with app.app_context():
-        for rule in app.url_map.iter_rules():
+        for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
             if rule.endpoint == "static":
                 continue
             path = _PATH_PARAM.sub(r"{\1}", rule.rule)
             names = _PATH_PARAM.findall(rule.rule)
-            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-                operation = _operation(method, path, rule.endpoint, names)
-                paths.setdefault(path, {})[method.lower()] = operation
-    return {
-        "openapi": "3.0.3",
-        "info": {
-            "title": "Tally",
-            "version": API_VERSION,
-            "description": "A Stripe-compatible invoice-payment service. Bodies are "
-            "form-encoded with Stripe's bracket notation (or JSON); errors are Stripe's "
-            'error object, {"error": {"type", "message", "code", "param"}}.',
-        },
-        "components": {
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "basic": {"type": "http", "scheme": "basic"},
-            },
-            "schemas": _components(),
-        },
-        "paths": dict(sorted(paths.items())),
-    }
+            operations = {
+                method.lower(): _operation(converter, method, path, rule.endpoint, names)
+                for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+            }
+            spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+class OpenAPIDocument(Answer):
+    class Meta(Answer.Meta):
+        description = "This document."
+
+    openapi = fields.String()
+    info = fields.Dict()
+    paths = fields.Dict()
+    components = fields.Dict()
 
 
 @bp.get("/openapi.json")
-@documented(None, {"type": "object", "description": "This document."})
+@documented(None, OpenAPIDocument)
 def openapi() -> dict[str, Any]:
     return document(current_app)

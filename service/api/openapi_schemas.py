@@ -1,193 +1,152 @@
-"""Marshmallow schemas as OpenAPI 3.0 schema objects: request schemas become request
-bodies and query parameters, render schemas become the objects of responses."""
+"""apispec's marshmallow converter, taught what Tally's schemas mean: Stripe's bracket
+notation for query parameters, the objects render schemas dump, and the fields that
+describe themselves."""
 
 from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
-from marshmallow import Schema, fields, validate
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import get_fields, resolve_schema_cls
+from apispec.ext.marshmallow.openapi import OpenAPIConverter
+from marshmallow import EXCLUDE, Schema, fields
 
 # A JSON value of any type, null included.
 ANY: dict[str, Any] = {}
 
 
-def field_schema(field: fields.Field) -> dict[str, Any]:
-    """What a request may send for `field`: its type and its validators' limits."""
-    described = getattr(field, "openapi", None)
-    if callable(described):
-        # Tally's own fields (Currency, ObjectId, Metadata) describe themselves.
-        out: dict[str, Any] = dict(described())
-    elif isinstance(field, fields.Nested):
-        out = request_body_schema(_nested_schema(field))
-    elif isinstance(field, fields.List):
-        out = {"type": "array", "items": field_schema(field.inner)}
-    elif isinstance(field, fields.Email):
-        out = {"type": "string", "format": "email"}
-    else:
-        out = _scalar(field)
-    for validator in field.validators:
-        out.update(_limits(validator, out.get("type")))
-    if field.allow_none:
-        out["nullable"] = True
-    return out
+class Answer(Schema):
+    """An object Tally answers with. Dumping writes every field a schema has, so each
+    is in the object, but for those named in `optional` (included on request, or in
+    one response only); and an object may gain fields, so others are allowed."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    optional: ClassVar[frozenset[str]] = frozenset()
+    # Its name under components/schemas; empty: described where it is used.
+    component: ClassVar[str] = ""
 
 
-def _scalar(field: fields.Field) -> dict[str, Any]:
-    if isinstance(field, fields.Boolean):
-        return {"type": "boolean"}
-    if isinstance(field, fields.Integer):
-        return {"type": "integer"}
-    if isinstance(field, fields.Number):
-        return {"type": "number"}
-    if isinstance(field, fields.String):
-        return {"type": "string"}
-    if isinstance(field, fields.Dict):
-        return {"type": "object"}
-    return dict(ANY)
+class Component(fields.Field):
+    """An object of components/schemas, by its name (a $ref): objects refer to each
+    other, so not by its schema."""
+
+    def __init__(self, name: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.component = name
 
 
-def _limits(validator: Any, json_type: str | None) -> dict[str, Any]:
-    if isinstance(validator, validate.OneOf):
-        return {"enum": list(validator.choices)}
-    if isinstance(validator, validate.Length):
-        names = {
-            "string": ("minLength", "maxLength"),
-            "array": ("minItems", "maxItems"),
-            "object": ("minProperties", "maxProperties"),
-        }.get(json_type or "")
-        if names is None:
-            return {}
-        limits = {names[0]: validator.min, names[1]: validator.max}
-        if validator.equal is not None:
-            limits = {names[0]: validator.equal, names[1]: validator.equal}
-        return {k: v for k, v in limits.items() if v is not None}
-    if isinstance(validator, validate.Range):
-        limits = {}
-        if validator.min is not None:
-            limits["minimum"] = validator.min
-            if not validator.min_inclusive:
-                limits["exclusiveMinimum"] = True
-        if validator.max is not None:
-            limits["maximum"] = validator.max
-            if not validator.max_inclusive:
-                limits["exclusiveMaximum"] = True
-        return limits
-    # Custom validators (e.g. the event type pattern) are not described; the 400 is.
-    return {}
+class Included(fields.Field):
+    """A field `expand` includes, whose value `include` makes."""
+
+    def __init__(self, include: Callable[..., Any], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.include = include
 
 
-def _nested_schema(field: fields.Nested) -> Schema:
-    nested = field.schema
-    return nested if isinstance(nested, Schema) else nested()
+class Expandable(fields.String):
+    """An id that `expand` may turn into the object it names (a component's name)."""
+
+    def __init__(self, target: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.target = target
 
 
-def request_body_schema(schema: Schema) -> dict[str, Any]:
-    """A request schema as a JSON object: its fields, those required, and nothing else
-    (Tally refuses unknown parameters)."""
-    properties = {
-        field.data_key or name: field_schema(field)
-        for name, field in schema.fields.items()
-        if not field.dump_only
-    }
-    out: dict[str, Any] = {
-        "type": "object",
-        "properties": properties,
-        "additionalProperties": False,
-    }
-    required = [
-        field.data_key or name
-        for name, field in schema.fields.items()
-        if field.required and not field.dump_only
-    ]
-    if required:
-        out["required"] = required
-    return out
+class Converter(OpenAPIConverter):
+    """Fields as Tally loads and dumps them (see the module docstring)."""
 
+    def init_attribute_functions(self) -> None:
+        super().init_attribute_functions()
+        # After apispec's own, so that these override what it made of the field.
+        for function in (self.described, self.dumped, self.references):
+            self.attribute_functions.insert(-1, function)
 
-def form_encoding(body: Mapping[str, Any]) -> dict[str, Any]:
-    """Stripe's bracket notation for a form body's nested values (`metadata[k]=v`,
-    `expand[0]=x`): OpenAPI calls it deepObject."""
-    return {
-        name: {"style": "deepObject", "explode": True}
-        for name, prop in body["properties"].items()
-        if _is_structured(prop)
-    }
+    def field2default(self, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
+        # A constant is the value itself (see `dumped`), not a default.
+        return {} if isinstance(field, fields.Constant) else super().field2default(field)
 
+    def described(self, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
+        """Tally's own fields (Currency, ObjectId, Metadata) describe themselves."""
+        describe = getattr(field, "openapi", None)
+        return dict(describe()) if callable(describe) else {}
 
-def _is_structured(prop: Mapping[str, Any]) -> bool:
-    if prop.get("type") in ("object", "array"):
-        return True
-    return any(_is_structured(p) for p in prop.get("anyOf", []))
+    def dumped(self, field: fields.Field, ret: dict[str, Any]) -> dict[str, Any]:
+        """What a Constant, Method or Function field of a render schema dumps, and
+        what an Included field holds."""
+        if isinstance(field, fields.Constant):
+            return value_schema(field.constant)
+        if isinstance(field, fields.Method) and field.serialize_method_name:
+            return annotation_schema(getattr(type(field.parent), field.serialize_method_name))
+        if isinstance(field, fields.Function) and field.serialize_func is not None:
+            return annotation_schema(field.serialize_func)
+        if isinstance(field, Included):
+            return annotation_schema(field.include)
+        return {}
 
+    def references(self, field: fields.Field, ret: dict[str, Any]) -> dict[str, Any]:
+        """A Component is its object; an Expandable, its id or its object."""
+        if isinstance(field, Component):
+            return self.spec.components.get_ref("schema", field.component)
+        if isinstance(field, Expandable):
+            ret.pop("type")
+            the_id = self.field2property(fields.String())
+            return {"anyOf": [the_id, self.spec.components.get_ref("schema", field.target)]}
+        return {}
 
-def query_parameters(schema: Schema) -> list[dict[str, Any]]:
-    """A request schema as query parameters in bracket notation: a list is `name[]`,
-    repeated; a nested schema's fields are `name[field]`."""
-    params: list[dict[str, Any]] = []
-    for name, field in schema.fields.items():
-        key = field.data_key or name
-        if isinstance(field, fields.Nested):
+    def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
+        out: dict[str, Any] = super().schema2jsonschema(schema)
+        if isinstance(schema, Answer):
+            out["required"] = [key for key in out["properties"] if key not in schema.optional]
+        return out
+
+    def schema2parameters(self, schema: Any, *, location: str, **kwargs: Any) -> list[Any]:
+        """In the query, Stripe's bracket notation: a list is `name[]`, repeated; a
+        nested schema's fields are `name[field]`."""
+        params: list[dict[str, Any]] = super().schema2parameters(
+            schema, location=location, **kwargs
+        )
+        if location != "query":
+            return params
+        flat: list[dict[str, Any]] = []
+        loaded = get_fields(schema, exclude_dump_only=True).values()
+        for param, field in zip(params, loaded, strict=True):
+            if isinstance(field, fields.List):
+                param["name"] += "[]"
+            if not isinstance(field, fields.Nested):
+                flat.append(param)
+                continue
             scalar = getattr(field, "openapi_scalar", None)
             if callable(scalar):
                 # A range parameter (`created`) also takes one value of its own.
-                params.append(_query(key, scalar(), required=False))
-            nested = request_body_schema(_nested_schema(field))
-            required = set(nested.get("required", ()))
-            for inner, prop in nested["properties"].items():
-                params.append(_query(f"{key}[{inner}]", prop, required=inner in required))
-        elif isinstance(field, fields.List):
-            params.append({**_query(f"{key}[]", field_schema(field), field.required)})
-        else:
-            params.append(_query(key, field_schema(field), field.required))
-    return params
+                flat.append({**param, "schema": scalar()})
+            inner = self.schema2parameters(field.schema, location=location)
+            flat += [{**p, "name": f"{param['name']}[{p['name']}]"} for p in inner]
+        return flat
+
+    def schema2headers(self, schema: type[Schema]) -> dict[str, Any]:
+        """A schema's fields as a response's headers."""
+        headers = {}
+        for param in self.schema2parameters(schema, location="header"):
+            del param["in"]
+            headers[param.pop("name")] = param
+        return headers
 
 
-def _query(name: str, schema: dict[str, Any], required: bool) -> dict[str, Any]:
-    param: dict[str, Any] = {"name": name, "in": "query", "required": required, "schema": schema}
-    if schema.get("type") == "array":
-        param.update(style="form", explode=True)
-    return param
+def component_name(schema: Any) -> str:
+    """An Answer's `component`: a $ref to it; empty: described where it is used."""
+    found = resolve_schema_cls(schema)
+    return getattr(found, "component", "") if isinstance(found, type) else ""
 
 
-# --- responses -----------------------------------------------------------------------
+class Plugin(MarshmallowPlugin):
+    Converter = Converter
 
-
-def object_schema(
-    schema: Schema, overrides: Mapping[str, dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """A render schema as the object it dumps: every field present, its type from the
-    field (or from the return annotation of a Method or Function field), nullable where
-    it may be None. `overrides` describe fields whose shape the schema cannot tell."""
-    overrides = overrides or {}
-    properties: dict[str, Any] = {}
-    for name, field in schema.fields.items():
-        if field.load_only:
-            continue
-        key = field.data_key or name
-        properties[key] = overrides[key] if key in overrides else dumped_schema(schema, field)
-    return {"type": "object", "properties": properties, "required": list(properties)}
-
-
-def dumped_schema(schema: Schema, field: fields.Field) -> dict[str, Any]:
-    """What `field` of `schema` dumps."""
-    if isinstance(field, fields.Constant):
-        return value_schema(field.constant)
-    if isinstance(field, fields.Method) and field.serialize_method_name:
-        return annotation_schema(getattr(type(schema), field.serialize_method_name))
-    if isinstance(field, fields.Function) and field.serialize_func is not None:
-        return annotation_schema(field.serialize_func)
-    if isinstance(field, fields.List):
-        out: dict[str, Any] = {"type": "array", "items": dumped_schema(schema, field.inner)}
-    elif isinstance(field, fields.Dict):
-        out = {"type": "object"}
-    else:
-        out = _scalar(field)
-    if field.allow_none:
-        out["nullable"] = True
-    return out
+    def __init__(self) -> None:
+        super().__init__(schema_name_resolver=component_name)
 
 
 def value_schema(value: Any) -> dict[str, Any]:
@@ -243,3 +202,19 @@ def type_schema(annotation: Any) -> dict[str, Any]:
     if isinstance(base, type) and issubclass(base, list):
         return {"type": "array"}
     return dict(ANY)
+
+
+def form_encoding(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Stripe's bracket notation for a form body's nested values (`metadata[k]=v`,
+    `expand[0]=x`): OpenAPI calls it deepObject."""
+    return {
+        name: {"style": "deepObject", "explode": True}
+        for name, prop in body["properties"].items()
+        if _is_structured(prop)
+    }
+
+
+def _is_structured(prop: Mapping[str, Any]) -> bool:
+    if prop.get("type") in ("object", "array"):
+        return True
+    return any(_is_structured(p) for p in prop.get("anyOf", []))

@@ -10,8 +10,8 @@ from marshmallow import fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import RETRIEVE, each, list_response, retrieve_response
-from service.api.openapi import documented, page_of, ref
+from service.api.lists import add_list, add_retrieve, each, fetcher
+from service.api.openapi import documented, ref
 from service.api.params import load
 from service.api.schemas import (
     CreatedListParamsSchema,
@@ -56,10 +56,7 @@ _cancel = CancelSchema()
 _list = ListPaymentIntentsSchema()
 
 
-@expandable("pi")
-def fetch_payment_intent(pi_id: str, livemode: bool) -> dict[str, Any] | None:
-    row = payment_intents.get(deps.get_conn(), pi_id, livemode)
-    return render_payment_intent(row) if row else None
+fetch_payment_intent = expandable("pi")(fetcher(payment_intents.get, render_payment_intent))
 
 
 @bp.post("")
@@ -72,22 +69,17 @@ def create() -> dict[str, Any]:
     return expand(render_payment_intent(row), params["expand"], deps.caller().livemode)
 
 
-@bp.get("/<pi_id>")
-@documented(RETRIEVE, ref("payment_intent"))
-def retrieve(pi_id: str) -> dict[str, Any]:
-    return retrieve_response(fetch_payment_intent, pi_id, "payment_intent")
+add_retrieve(bp, "/<pi_id>", fetch_payment_intent, "payment_intent", ref("payment_intent"))
 
 
-@bp.get("")
-@documented(_list, page_of("payment_intent"))
-def list_payment_intents() -> dict[str, Any]:
-    return list_response(
-        "/v1/payment_intents",
-        "payment_intents",
-        each(render_payment_intent),
-        _list,
-        filters=lambda args: {"customer": args["customer"], "created": args["created"]},
-    )
+add_list(
+    bp,
+    "list_payment_intents",
+    "payment_intents",
+    each(render_payment_intent),
+    _list,
+    "payment_intent",
+)
 
 
 @bp.post("/<pi_id>/cancel")

@@ -10,8 +10,8 @@ from marshmallow import Schema, fields, validate
 
 from service.api import deps
 from service.api.expansion import expand, expandable
-from service.api.lists import RETRIEVE, each, list_response, retrieve_response
-from service.api.openapi import documented, page_of, ref
+from service.api.lists import add_list, add_retrieve, each, fetcher
+from service.api.openapi import documented, ref
 from service.api.params import load
 from service.api.schemas import (
     Currency,
@@ -172,10 +172,7 @@ def _outcome_at(params: dict[str, Any]) -> int | None:
     return (params.get(outcome) or {}).get(f"{outcome}_at") if outcome else None
 
 
-@expandable("pr")
-def fetch_payment_record(record_id: str, livemode: bool) -> dict[str, Any] | None:
-    row = payment_records.get(deps.get_conn(), record_id, livemode)
-    return render_payment_record(row) if row else None
+fetch_payment_record = expandable("pr")(fetcher(payment_records.get, render_payment_record))
 
 
 def _respond(row: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -305,15 +302,14 @@ def report_refund_view(record_id: str) -> dict[str, Any]:
     return _respond(row, params)
 
 
-@bp.get("/<record_id>")
-@documented(RETRIEVE, ref("payment_record"))
-def retrieve(record_id: str) -> dict[str, Any]:
-    return retrieve_response(fetch_payment_record, record_id, "payment_record")
+add_retrieve(bp, "/<record_id>", fetch_payment_record, "payment_record", ref("payment_record"))
 
 
-@bp.get("")
-@documented(_list, page_of("payment_record"))
-def list_payment_records() -> dict[str, Any]:
-    return list_response(
-        "/v1/payment_records", "payment_records", each(render_payment_record), _list
-    )
+add_list(
+    bp,
+    "list_payment_records",
+    "payment_records",
+    each(render_payment_record),
+    _list,
+    "payment_record",
+)

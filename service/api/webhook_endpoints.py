@@ -10,8 +10,8 @@ from flask import Blueprint, g
 from marshmallow import ValidationError, fields, validate
 
 from service.api import deps
-from service.api.lists import RETRIEVE, each, list_response, retrieve_response
-from service.api.openapi import documented, page_of, ref
+from service.api.lists import add_list, add_retrieve, each, fetcher
+from service.api.openapi import documented, ref
 from service.api.params import load
 from service.api.schemas import FormBoolean, ListParamsSchema, Metadata, RequestSchema, text
 from service.operations.webhook_endpoints import (
@@ -82,15 +82,12 @@ def create() -> dict[str, Any]:
     return render_webhook_endpoint(row, with_secret=True)
 
 
-def fetch_webhook_endpoint(endpoint_id: str, livemode: bool) -> dict[str, Any] | None:
-    row = webhook_endpoints.get(deps.get_conn(), endpoint_id, livemode)
-    return render_webhook_endpoint(row) if row else None
+fetch_webhook_endpoint = fetcher(webhook_endpoints.get, render_webhook_endpoint)
 
 
-@bp.get("/<endpoint_id>")
-@documented(RETRIEVE, ref("webhook_endpoint"))
-def retrieve(endpoint_id: str) -> dict[str, Any]:
-    return retrieve_response(fetch_webhook_endpoint, endpoint_id, "webhook endpoint")
+add_retrieve(
+    bp, "/<endpoint_id>", fetch_webhook_endpoint, "webhook endpoint", ref("webhook_endpoint")
+)
 
 
 @bp.post("/<endpoint_id>")
@@ -116,13 +113,12 @@ def delete(endpoint_id: str) -> dict[str, Any]:
     return render_deleted_webhook_endpoint(endpoint_id)
 
 
-@bp.get("")
-@documented(_list, page_of("webhook_endpoint"))
-def list_endpoints() -> dict[str, Any]:
-    return list_response(
-        "/v1/webhook_endpoints",
-        "webhook_endpoints",
-        each(render_webhook_endpoint),
-        _list,
-        filters=lambda _args: {"deleted": False},
-    )
+add_list(
+    bp,
+    "list_endpoints",
+    "webhook_endpoints",
+    each(render_webhook_endpoint),
+    _list,
+    "webhook_endpoint",
+    lambda _args: {"deleted": False},
+)

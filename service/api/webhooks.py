@@ -10,44 +10,49 @@ import time
 from typing import Any
 
 from flask import Blueprint, request
+from marshmallow import EXCLUDE, Schema, fields
 
 from service import observability
 from service.api import deps
 from service.api.openapi import documented
+from service.api.openapi_schemas import Answer
 from service.operations.record_webhook import MAX_READ_BYTES, record_webhook
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 
+class StripeEvent(Schema):
+    """A Stripe event as a webhook delivers it (verified by its signature, not here)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    id = fields.String(required=True)
+    object = fields.Constant("event", required=True)
+    type = fields.String(required=True)
+    livemode = fields.Boolean()
+    data = fields.Dict()
+
+
+class SignatureHeader(Schema):
+    signature = fields.String(data_key="Stripe-Signature")
+
+
+class Received(Answer):
+    received = fields.Constant(True)
+
+
 @bp.post("/stripe")
 @documented(
-    None,
-    {"type": "object", "properties": {"received": {"type": "boolean", "enum": [True]}}},
+    StripeEvent,
+    Received,
     statuses=(400, 413, 503),
-    extra={
-        "summary": "A Stripe event, signed with a secret of its own mode "
-        "(STRIPE_WEBHOOK_SECRETS_TEST or STRIPE_WEBHOOK_SECRETS_LIVE)",
-        "parameters": [{"name": "Stripe-Signature", "in": "header", "schema": {"type": "string"}}],
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "id": {"type": "string"},
-                            "object": {"type": "string", "enum": ["event"]},
-                            "type": {"type": "string"},
-                            "livemode": {"type": "boolean"},
-                            "data": {"type": "object"},
-                        },
-                    }
-                }
-            },
-        },
-    },
+    body_types=("application/json",),
+    headers=SignatureHeader,
 )
 def stripe_event() -> dict[str, Any]:
+    """A Stripe event, signed with a secret of its own mode (STRIPE_WEBHOOK_SECRETS_TEST
+    or STRIPE_WEBHOOK_SECRETS_LIVE)"""
     settings = deps.settings()
     # Past max_body_bytes too, up to a hard limit: an oversized event of a type Tally
     # ignores is verified and acknowledged rather than refused (record_webhook).

@@ -77,6 +77,12 @@ def _command(
     return parser
 
 
+def _noun(nouns: Any, name: str, summary: str) -> Any:
+    """A command of subcommands (`tally inbound list`): where to add its verbs."""
+    parser = nouns.add_parser(name, help=summary)
+    return parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+
 def _table(parser: _Parser, limit: bool = True) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON array of objects")
     if limit:
@@ -159,8 +165,7 @@ def build_parser() -> _Parser:
 
 
 def _inbound(nouns: Any) -> None:
-    inbound = nouns.add_parser("inbound", help="inbound Stripe events: list, replay")
-    verbs = inbound.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs = _noun(nouns, "inbound", "inbound Stripe events: list, replay")
     listing = _command(verbs, "list", commands.inbound_list, "inbound events, newest first")
     listing.add_argument("--status", choices=["pending", "processed", "ignored", "failed"])
     listing.add_argument("--since", type=parse_time, metavar="T", help=f"received since T: {TIMES}")
@@ -187,8 +192,7 @@ def _inbound(nouns: Any) -> None:
 
 
 def _events(nouns: Any) -> None:
-    events = nouns.add_parser("events", help="events Tally emitted: list, resend")
-    verbs = events.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs = _noun(nouns, "events", "events Tally emitted: list, resend")
     listing = _command(verbs, "list", commands.events_list, "events, newest first, both modes")
     listing.add_argument("--type", help="only this type, e.g. invoice.paid")
     _table(listing)
@@ -219,8 +223,7 @@ def _events(nouns: Any) -> None:
 
 
 def _deliveries(nouns: Any) -> None:
-    deliveries = nouns.add_parser("deliveries", help="deliveries to webhook endpoints: list, retry")
-    verbs = deliveries.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs = _noun(nouns, "deliveries", "deliveries to webhook endpoints: list, retry")
     listing = _command(
         verbs,
         "list",
@@ -254,8 +257,7 @@ def _deliveries(nouns: Any) -> None:
 
 
 def _endpoints(nouns: Any) -> None:
-    endpoints = nouns.add_parser("endpoints", help="webhook endpoints: enable")
-    verbs = endpoints.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs = _noun(nouns, "endpoints", "webhook endpoints: enable")
     enable = _command(
         verbs,
         "enable",

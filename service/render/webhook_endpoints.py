@@ -4,24 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from marshmallow import Schema, fields
+
+
+class WebhookEndpointSchema(Schema):
+    id = fields.String()
+    object = fields.Constant("webhook_endpoint")
+    api_version = fields.String(allow_none=True)
+    application = fields.Constant(None)
+    created = fields.Integer()
+    description = fields.String(allow_none=True)
+    enabled_events = fields.List(fields.String())
+    livemode = fields.Boolean()
+    metadata = fields.Dict(keys=fields.String(), values=fields.String())
+    secret = fields.String(
+        metadata={
+            "description": "The whsec_ signing secret: in the response that created the "
+            "endpoint only."
+        }
+    )
+    status = fields.String(metadata={"enum": ["enabled", "disabled"]})
+    url = fields.String()
+
+
+_endpoint = WebhookEndpointSchema(exclude=("secret",))
+_created = WebhookEndpointSchema()
+
 
 def render_webhook_endpoint(row: dict[str, Any], *, with_secret: bool = False) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "id": row["id"],
-        "object": "webhook_endpoint",
-        "api_version": row["api_version"],
-        "application": None,
-        "created": row["created"],
-        "description": row["description"],
-        "enabled_events": list(row["enabled_events"]),
-        "livemode": row["livemode"],
-        "metadata": row["metadata"],
-    }
-    if with_secret:
-        obj["secret"] = row["secret"]
-    obj["status"] = row["status"]
-    obj["url"] = row["url"]
-    return obj
+    return (_created if with_secret else _endpoint).dump(row)
 
 
 def render_deleted_webhook_endpoint(endpoint_id: str) -> dict[str, Any]:
