@@ -20,8 +20,8 @@ from service.domain.metadata import merge_metadata, previous_metadata
 from service.errors import InvalidRequest, NotFound
 from service.operations.balances import open_balance, set_balance
 from service.operations.context import Caller
+from service.operations.invoicing import invoice_object
 from service.render.customers import render_customer
-from service.render.invoices import render_invoice
 from service.store import customers, events, invoices
 
 PREFIX_ATTEMPTS = 5
@@ -162,7 +162,7 @@ def _drafts_shown(
     for invoice in invoices.show_customer(conn, list(before), customer["email"], customer["name"]):
         was = before[invoice["id"]]
         shown = {k: was[k] for k in ("customer_email", "customer_name") if was[k] != invoice[k]}
-        obj = render_invoice(conn, invoice)
+        obj = invoice_object(conn, invoice)
         written.append(caller.event("invoice.updated", obj, now=now, previous=shown))
     return written
 
