@@ -209,7 +209,7 @@ def list_txns(customer_id: str) -> dict[str, Any]:
         invoice_id = args["invoice"]
         if invoice_id is not None:
             invoice = invoices.get(deps.get_conn(), invoice_id, deps.caller().livemode)
-            if invoice is None or invoice["customer"] != customer_id:
+            if invoice is None or invoice.customer != customer_id:
                 raise InvalidRequest(
                     f"No such invoice of customer {customer_id}: '{invoice_id}'", param="invoice"
                 )

@@ -27,6 +27,7 @@ from service.api.schemas import (
 )
 from service.domain.ids import CUSTOMER
 from service.domain.invoices import STATUSES
+from service.domain.ledger import Invoice
 from service.errors import InvalidParameter, NotFound
 from service.operations import invoices as operations
 from service.operations.invoicing import invoice_object, invoice_objects
@@ -99,7 +100,7 @@ def fetch_invoice(invoice_id: str, livemode: bool) -> dict[str, Any] | None:
     return invoice_object(conn, row) if row else None
 
 
-def _respond(row: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def _respond(row: Invoice | dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     return expand(invoice_object(deps.get_conn(), row), params["expand"], deps.caller().livemode)
 
 

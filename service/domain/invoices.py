@@ -24,6 +24,25 @@ UPDATABLE: dict[str, frozenset[str]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class InvoiceItem:
+    """An invoice_items row (service.store.invoice_items): a customer's pending charge,
+    or, with its `invoice` and `line_id`, a line of that invoice."""
+
+    id: str
+    line_id: str | None
+    livemode: bool
+    customer: str
+    invoice: str | None
+    amount: int
+    unit_amount: int
+    quantity: int
+    currency: str
+    description: str | None
+    metadata: dict[str, str]
+    created: int
+
+
+@dataclass(frozen=True, slots=True)
 class Move:
     """One of Stripe's invoice moves: its name, the verb a refusal uses, the statuses it
     may start from, and the statuses of invoice payments that block it (DESIGN.md,

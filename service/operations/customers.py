@@ -160,8 +160,10 @@ def _drafts_shown(
     before = {d["id"]: d for d in drafts}
     written = []
     for invoice in invoices.show_customer(conn, list(before), customer["email"], customer["name"]):
-        was = before[invoice["id"]]
-        shown = {k: was[k] for k in ("customer_email", "customer_name") if was[k] != invoice[k]}
+        was = before[invoice.id]
+        shown = {
+            k: was[k] for k in ("customer_email", "customer_name") if was[k] != getattr(invoice, k)
+        }
         obj = invoice_object(conn, invoice)
         written.append(caller.event("invoice.updated", obj, now=now, previous=shown))
     return written

@@ -7,6 +7,7 @@ locked first (the lock order), and the draft's total follows it, with its
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -14,6 +15,8 @@ import psycopg
 from service.domain import invoices as rules
 from service.domain.events import Event, changed_attributes
 from service.domain.ids import INVOICE_ITEM, INVOICE_LINE, new_id
+from service.domain.invoices import InvoiceItem
+from service.domain.ledger import Invoice
 from service.domain.metadata import merge_metadata
 from service.domain.money import MAX_AMOUNT
 from service.errors import ConstraintConflict, InvalidRequest, NotFound, ResourceMissing
@@ -61,7 +64,7 @@ def create_invoice_item(
     *,
     upstream: Upstream | None = None,
     now: int,
-) -> dict[str, Any]:
+) -> InvoiceItem:
     """Create a pending invoice item, or add it to a draft invoice (`invoice=`).
 
     Adding to a draft locks the invoice, so it cannot be finalized meanwhile, and
@@ -76,16 +79,16 @@ def create_invoice_item(
             invoice = invoices.get_for_update(conn, invoice_id, caller.livemode)
             if invoice is None:
                 raise ResourceMissing(f"No such invoice: '{invoice_id}'", param="invoice")
-            rules.check_items_addable(invoice["status"], invoice_id)
-            if invoice["customer"] != params["customer"]:
+            rules.check_items_addable(invoice.status, invoice_id)
+            if invoice.customer != params["customer"]:
                 raise InvalidRequest(
-                    f"Invoice {invoice_id} belongs to customer {invoice['customer']}, "
+                    f"Invoice {invoice_id} belongs to customer {invoice.customer}, "
                     f"not {params['customer']}.",
                     param="invoice",
                 )
-            if invoice["currency"] != params["currency"]:
+            if invoice.currency != params["currency"]:
                 raise InvalidRequest(
-                    f"Invoice {invoice_id} is in {invoice['currency']}; the item's currency "
+                    f"Invoice {invoice_id} is in {invoice.currency}; the item's currency "
                     f"({params['currency']}) must match it.",
                     param="invoice",
                 )
@@ -109,7 +112,7 @@ def create_invoice_item(
         )
         written = [caller.event("invoiceitem.created", render_invoice_item(item), now=now)]
         if invoice is not None and before is not None:
-            after = invoice_object(conn, invoices.refresh_total(conn, invoice["id"]))
+            after = invoice_object(conn, invoices.refresh_total(conn, invoice.id))
             written.append(
                 caller.event(
                     "invoice.updated",
@@ -124,7 +127,7 @@ def create_invoice_item(
 
 def _locked_item(
     conn: psycopg.Connection[Any], caller: Caller, item_id: str
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
+) -> tuple[InvoiceItem, Invoice | None]:
     """The item and its invoice (None while pending), both locked: the invoice first,
     as the lock order says. An item can move between the read and the locks (a new
     draft pulling it in, a deleted draft releasing it), so the invoice is looked up
@@ -133,10 +136,10 @@ def _locked_item(
     for _ in range(3):
         if expected is None:
             raise NotFound(f"No such invoiceitem: '{item_id}'", param="id")
-        invoice_id = expected["invoice"]
+        invoice_id = expected.invoice
         invoice = invoices.get_for_update(conn, invoice_id, caller.livemode) if invoice_id else None
         item = invoice_items.get_for_update(conn, item_id, caller.livemode)
-        if item is None or item["invoice"] == invoice_id:
+        if item is None or item.invoice == invoice_id:
             if item is None:
                 raise NotFound(f"No such invoiceitem: '{item_id}'", param="id")
             return item, invoice
@@ -147,7 +150,7 @@ def _locked_item(
     )
 
 
-def _updated_amounts(item: dict[str, Any], params: dict[str, Any]) -> dict[str, int]:
+def _updated_amounts(item: InvoiceItem, params: dict[str, Any]) -> dict[str, int]:
     """The item's amounts after an update: a new `amount` replaces them (quantity 1),
     a new `unit_amount` or `quantity` is multiplied by the other's current value."""
     if "amount" in params:
@@ -155,8 +158,8 @@ def _updated_amounts(item: dict[str, Any], params: dict[str, Any]) -> dict[str, 
     elif "unit_amount" in params or "quantity" in params:
         amount, unit_amount, quantity = _item_amounts(
             {
-                "unit_amount": params.get("unit_amount", item["unit_amount"]),
-                "quantity": params.get("quantity", item["quantity"]),
+                "unit_amount": params.get("unit_amount", item.unit_amount),
+                "quantity": params.get("quantity", item.quantity),
             }
         )
     else:
@@ -167,7 +170,7 @@ def _updated_amounts(item: dict[str, Any], params: dict[str, Any]) -> dict[str, 
 def _with_total(
     conn: psycopg.Connection[Any],
     caller: Caller,
-    invoice: dict[str, Any] | None,
+    invoice: Invoice | None,
     before: dict[str, Any] | None,
     *,
     now: int,
@@ -176,7 +179,7 @@ def _with_total(
     with what the change moved (nothing for a pending item)."""
     if invoice is None or before is None:
         return []
-    after = invoice_object(conn, invoices.refresh_total(conn, invoice["id"]))
+    after = invoice_object(conn, invoices.refresh_total(conn, invoice.id))
     previous = changed_attributes(before, after)
     if not previous:
         return []
@@ -190,7 +193,7 @@ def update_invoice_item(
     params: dict[str, Any],
     *,
     now: int,
-) -> dict[str, Any]:
+) -> InvoiceItem:
     """Change a pending item, or one on a draft (amounts, description, metadata); the
     draft's total follows. Writes `invoiceitem.updated` with the previous values and,
     for a draft's item, `invoice.updated`; nothing when nothing changed. Refused, with
@@ -199,15 +202,16 @@ def update_invoice_item(
         item, invoice = _locked_item(conn, caller, item_id)
         rules.check_item_changeable(
             item_id,
-            item["invoice"],
-            invoice["status"] if invoice else None,
+            item.invoice,
+            invoice.status if invoice else None,
             param=min(params, default=None),  # the first field it tried to change
         )
-        updated = {**item, **_updated_amounts(item, params)}
+        changes: dict[str, Any] = _updated_amounts(item, params)
         if "description" in params:
-            updated["description"] = params["description"] or None  # "" clears it
+            changes["description"] = params["description"] or None  # "" clears it
         if "metadata" in params:
-            updated["metadata"] = merge_metadata(item["metadata"], params["metadata"])
+            changes["metadata"] = merge_metadata(item.metadata, params["metadata"])
+        updated = replace(item, **changes)
         if updated == item:
             return item
         before = invoice_object(conn, invoice) if invoice else None
@@ -229,9 +233,7 @@ def delete_invoice_item(
     `invoice.updated`. Refused, with nothing written, once the invoice is finalized."""
     with conn.transaction():
         item, invoice = _locked_item(conn, caller, item_id)
-        rules.check_item_changeable(
-            item_id, item["invoice"], invoice["status"] if invoice else None
-        )
+        rules.check_item_changeable(item_id, item.invoice, invoice.status if invoice else None)
         before = invoice_object(conn, invoice) if invoice else None
         invoice_items.delete(conn, item_id)
         written = [caller.event("invoiceitem.deleted", render_invoice_item(item), now=now)]

@@ -17,6 +17,7 @@ import psycopg
 from service.domain import invoices as rules
 from service.domain.events import Event, changed_attributes
 from service.domain.ids import INVOICE, INVOICE_LINE, new_id
+from service.domain.invoices import InvoiceItem
 from service.domain.ledger import Invoice
 from service.domain.metadata import merge_metadata
 from service.domain.money import DEFAULT_CURRENCY, amount_due
@@ -40,7 +41,7 @@ def create_invoice(
     *,
     upstream: Upstream | None = None,
     now: int,
-) -> dict[str, Any]:
+) -> Invoice:
     """Create a draft invoice; with `pending_invoice_items_behavior=include` the customer's
     pending items in its currency become its lines. Writes `invoice.created`, then
     `invoiceitem.updated` (previous `invoice` null) for each item it took. A customer
@@ -71,16 +72,16 @@ def create_invoice(
                 "created": now,
             },
         )
-        bound: list[dict[str, Any]] = []
+        bound: list[InvoiceItem] = []
         if params.get("pending_invoice_items_behavior") == "include":
             pending = invoice_items.pending_ids_for_update(
                 conn, customer["id"], currency, caller.livemode
             )
             if pending:
                 bound = invoice_items.bind(
-                    conn, invoice["id"], {item: new_id(INVOICE_LINE) for item in pending}
+                    conn, invoice.id, {item: new_id(INVOICE_LINE) for item in pending}
                 )
-                invoice = invoices.refresh_total(conn, invoice["id"])
+                invoice = invoices.refresh_total(conn, invoice.id)
         written = [caller.event("invoice.created", invoice_object(conn, invoice), now=now)]
         written += [
             caller.event(
@@ -107,7 +108,7 @@ def delete_invoice(
     """
     with conn.transaction():
         invoice = locked_invoice(conn, caller, invoice_id)
-        rules.DELETE.check(invoice["status"])
+        rules.DELETE.check(invoice.status)
         last = invoice_object(conn, invoice)
         written = [
             caller.event(
@@ -145,7 +146,7 @@ def update_invoice(
     params: dict[str, Any],
     *,
     now: int,
-) -> dict[str, Any]:
+) -> Invoice:
     """Change an invoice's non-monetary fields (all of them on a draft, fewer once
     finalized); writes `invoice.updated` with the previous values when anything changed."""
     changes: dict[str, Any] = {
@@ -162,11 +163,11 @@ def update_invoice(
     }
     with conn.transaction():
         invoice = locked_invoice(conn, caller, invoice_id)
-        rules.check_update(invoice["status"], set(changes))
+        rules.check_update(invoice.status, set(changes))
         if "metadata" in changes:
-            changes["metadata"] = merge_metadata(invoice["metadata"], changes["metadata"])
-        updated = {**invoice, **changes}
-        if updated["due_date"] is not None and updated["collection_method"] != "send_invoice":
+            changes["metadata"] = merge_metadata(invoice.metadata, changes["metadata"])
+        updated = replace(invoice, **changes)
+        if updated.due_date is not None and updated.collection_method != "send_invoice":
             param = "due_date" if "due_date" in changes else "collection_method"
             raise InvalidRequest(
                 "due_date can only be set when collection_method is send_invoice.", param=param
@@ -195,7 +196,7 @@ def finalize_invoice(
     *,
     auto_advance: bool | None = None,
     now: int,
-) -> dict[str, Any]:
+) -> Invoice:
     """Draft → open, with the customer's next invoice number; the total is frozen from here.
 
     The customer's balance is applied (operations.balances.apply_to_invoice), so
@@ -205,26 +206,26 @@ def finalize_invoice(
     """
     with conn.transaction():
         invoice = locked_invoice(conn, caller, invoice_id)
-        rules.FINALIZE.check(invoice["status"])
+        rules.FINALIZE.check(invoice.status)
         # Both lock the customer row, after the invoice (the lock order).
-        numbered = customers.take_invoice_number(conn, invoice["customer"])
+        numbered = customers.take_invoice_number(conn, invoice.customer)
         if numbered is None:  # a deleted customer is billed no more
-            raise ResourceMissing(f"No such customer: '{invoice['customer']}'", param="customer")
+            raise ResourceMissing(f"No such customer: '{invoice.customer}'", param="customer")
         prefix, sequence = numbered
-        applied = balances.apply_to_invoice(conn, caller, Invoice(**invoice), now=now)
-        status = rules.finalized_status(amount_due(invoice["total"], applied.starting_balance))
+        applied = balances.apply_to_invoice(conn, caller, invoice, now=now)
+        status = rules.finalized_status(amount_due(invoice.total, applied.starting_balance))
         invoice = invoices.update_state(
             conn,
-            {
-                **invoice,
-                "status": status,
-                "number": rules.invoice_number(prefix, sequence),
-                "auto_advance": invoice["auto_advance"] if auto_advance is None else auto_advance,
-                "finalized_at": now,
-                "paid_at": now if status == "paid" else None,
-                "starting_balance": applied.starting_balance,
-                "ending_balance": applied.ending_balance,
-            },
+            replace(
+                invoice,
+                status=status,
+                number=rules.invoice_number(prefix, sequence),
+                auto_advance=invoice.auto_advance if auto_advance is None else auto_advance,
+                finalized_at=now,
+                paid_at=now if status == "paid" else None,
+                starting_balance=applied.starting_balance,
+                ending_balance=applied.ending_balance,
+            ),
         )
         after = invoice_object(conn, invoice)
         types = ["invoice.finalized"]
@@ -242,7 +243,7 @@ def finalize_invoice(
 def _with_sequence_moved(
     conn: psycopg.Connection[Any],
     caller: Caller,
-    invoice: dict[str, Any],
+    invoice: Invoice,
     balance_events: list[Event],
     sequence: int,
     *,
@@ -259,7 +260,7 @@ def _with_sequence_moved(
             else e
             for e in balance_events
         ]
-    customer = customers.get(conn, invoice["customer"], invoice["livemode"])
+    customer = customers.get(conn, invoice.customer, invoice.livemode)
     if customer is None:  # never: take_invoice_number found it, and its row is locked
         return []
     return [caller.event("customer.updated", render_customer(customer), now=now, previous=moved)]
@@ -267,21 +268,21 @@ def _with_sequence_moved(
 
 def void_invoice(
     conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, *, now: int
-) -> dict[str, Any]:
+) -> Invoice:
     """Open or uncollectible → void, unless payments are open or paid; `invoice.voided`.
     What the invoice took from the customer's balance at finalize goes back to it
     (`unapplied_from_invoice`, then `customer.updated`)."""
     with conn.transaction():
         invoice = _move(conn, caller, invoice_id, rules.VOID, {"status": "void", "voided_at": now})
         written = [caller.event("invoice.voided", invoice_object(conn, invoice), now=now)]
-        written += balances.return_from_invoice(conn, caller, Invoice(**invoice), now=now)
+        written += balances.return_from_invoice(conn, caller, invoice, now=now)
         events.add_all(conn, written)
     return invoice
 
 
 def mark_uncollectible(
     conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, *, now: int
-) -> dict[str, Any]:
+) -> Invoice:
     """Open → uncollectible, unless payments are open; `invoice.marked_uncollectible`."""
     with conn.transaction():
         invoice = _move(
@@ -302,12 +303,12 @@ def _move(
     invoice_id: str,
     move: rules.Move,
     changed: dict[str, Any],
-) -> dict[str, Any]:
+) -> Invoice:
     """Lock the invoice, refuse the `move` where its status or payments forbid it, and
     write `changed`; inside the caller's transaction."""
     invoice = locked_invoice(conn, caller, invoice_id)
-    move.check(invoice["status"])
+    move.check(invoice.status)
     if move.blocking_payments:
         blocked = invoices.has_payments(conn, invoice_id, move.blocking_payments)
         move.check_payments(invoice_id, blocked)
-    return invoices.update_state(conn, {**invoice, **changed})
+    return invoices.update_state(conn, replace(invoice, **changed))

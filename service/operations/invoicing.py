@@ -6,19 +6,19 @@ here and passed to it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
 
+from service.domain.ledger import Invoice, as_dict
 from service.errors import NotFound
 from service.operations.context import Caller
 from service.render.invoices import EMBEDDED_LINES, render_invoice, render_invoices
 from service.store import invoice_items, invoices
 
 
-def locked_invoice(
-    conn: psycopg.Connection[Any], caller: Caller, invoice_id: str
-) -> dict[str, Any]:
+def locked_invoice(conn: psycopg.Connection[Any], caller: Caller, invoice_id: str) -> Invoice:
     """The invoice of the URL path, locked until the transaction ends (first: the lock
     order)."""
     invoice = invoices.get_for_update(conn, invoice_id, caller.livemode)
@@ -27,8 +27,11 @@ def locked_invoice(
     return invoice
 
 
-def invoice_object(conn: psycopg.Connection[Any], row: dict[str, Any]) -> dict[str, Any]:
+def invoice_object(
+    conn: psycopg.Connection[Any], invoice: Invoice | Mapping[str, Any]
+) -> dict[str, Any]:
     """The invoice in Stripe's shape, with its newest lines (one query for them)."""
+    row = as_dict(invoice) if isinstance(invoice, Invoice) else dict(invoice)
     return render_invoice(row, invoice_items.lines(conn, row["id"], EMBEDDED_LINES + 1))
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import Schema, fields
 
+from service.domain.invoices import InvoiceItem
+from service.domain.ledger import as_dict
 from service.domain.money import amount_due, overpaid, remaining
 from service.render.lists import list_object
 
@@ -212,8 +215,9 @@ def render_line_item(row: dict[str, Any]) -> dict[str, Any]:
     return _line.dump(row)
 
 
-def render_invoice_item(row: dict[str, Any]) -> dict[str, Any]:
-    return _item.dump(row)
+def render_invoice_item(item: InvoiceItem | Mapping[str, Any]) -> dict[str, Any]:
+    """An invoice item, typed (store.invoice_items) or as a list page's row."""
+    return _item.dump(as_dict(item) if isinstance(item, InvoiceItem) else item)
 
 
 def render_deleted(object_name: str, object_id: str) -> dict[str, Any]:

@@ -1,16 +1,30 @@
-"""Invoice items: pending charges of a customer, and, once bound to an invoice, its lines."""
+"""Invoice items: pending charges of a customer, and, once bound to an invoice, its lines.
+
+An item is read and written as an InvoiceItem; an invoice's lines (lines, lines_of,
+lines_page) are read as dicts, which is what render takes for them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import psycopg
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from service.domain.invoices import InvoiceItem
+from service.domain.ledger import as_dict
 
-def insert(conn: psycopg.Connection[Any], item: dict[str, Any]) -> dict[str, Any]:
-    (row,) = conn.execute(
-        """
+
+def _typed(conn: psycopg.Connection[Any]) -> psycopg.Cursor[InvoiceItem]:
+    """A cursor whose rows are InvoiceItems."""
+    return conn.cursor(row_factory=class_row(InvoiceItem))
+
+
+def insert(conn: psycopg.Connection[Any], item: dict[str, Any]) -> InvoiceItem:
+    (row,) = (
+        _typed(conn)
+        .execute(
+            """
         INSERT INTO invoice_items (id, line_id, livemode, customer, invoice, amount, unit_amount,
             quantity, currency, description, metadata, created)
         VALUES (%(id)s, %(line_id)s, %(livemode)s, %(customer)s, %(invoice)s, %(amount)s,
@@ -19,50 +33,64 @@ def insert(conn: psycopg.Connection[Any], item: dict[str, Any]) -> dict[str, Any
         RETURNING id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
             currency, description, metadata, created
         """,
-        {**item, "metadata": Jsonb(item["metadata"])},
-    ).fetchall()
+            {**item, "metadata": Jsonb(item["metadata"])},
+        )
+        .fetchall()
+    )
     return row
 
 
-def get(conn: psycopg.Connection[Any], item_id: str, livemode: bool) -> dict[str, Any] | None:
-    return conn.execute(
-        """
+def get(conn: psycopg.Connection[Any], item_id: str, livemode: bool) -> InvoiceItem | None:
+    return (
+        _typed(conn)
+        .execute(
+            """
         SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
             currency, description, metadata, created
         FROM invoice_items WHERE id = %(id)s AND livemode = %(livemode)s
         """,
-        {"id": item_id, "livemode": livemode},
-    ).fetchone()
+            {"id": item_id, "livemode": livemode},
+        )
+        .fetchone()
+    )
 
 
 def get_for_update(
     conn: psycopg.Connection[Any], item_id: str, livemode: bool
-) -> dict[str, Any] | None:
+) -> InvoiceItem | None:
     """The item, locked until the end of the caller's transaction (after its invoice's
     lock: the lock order)."""
-    return conn.execute(
-        """
+    return (
+        _typed(conn)
+        .execute(
+            """
         SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
             currency, description, metadata, created
         FROM invoice_items WHERE id = %(id)s AND livemode = %(livemode)s
         FOR UPDATE
         """,
-        {"id": item_id, "livemode": livemode},
-    ).fetchone()
+            {"id": item_id, "livemode": livemode},
+        )
+        .fetchone()
+    )
 
 
-def update(conn: psycopg.Connection[Any], item: dict[str, Any]) -> dict[str, Any]:
+def update(conn: psycopg.Connection[Any], item: InvoiceItem) -> InvoiceItem:
     """Write the changeable fields of `item`: its amounts, description and metadata."""
-    (row,) = conn.execute(
-        """
+    (row,) = (
+        _typed(conn)
+        .execute(
+            """
         UPDATE invoice_items SET amount = %(amount)s, unit_amount = %(unit_amount)s,
             quantity = %(quantity)s, description = %(description)s, metadata = %(metadata)s
         WHERE id = %(id)s
         RETURNING id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
             currency, description, metadata, created
         """,
-        {**item, "metadata": Jsonb(item["metadata"])},
-    ).fetchall()
+            {**as_dict(item), "metadata": Jsonb(item.metadata)},
+        )
+        .fetchall()
+    )
     return row
 
 
@@ -70,11 +98,13 @@ def delete(conn: psycopg.Connection[Any], item_id: str) -> None:
     conn.execute("DELETE FROM invoice_items WHERE id = %(id)s", {"id": item_id})
 
 
-def release(conn: psycopg.Connection[Any], invoice_id: str) -> list[dict[str, Any]]:
+def release(conn: psycopg.Connection[Any], invoice_id: str) -> list[InvoiceItem]:
     """Take every item off `invoice_id`, pending again (no longer anyone's line), oldest
     first; call with the invoice locked."""
-    return conn.execute(
-        """
+    return (
+        _typed(conn)
+        .execute(
+            """
         WITH released AS (
             UPDATE invoice_items SET invoice = NULL, line_id = NULL
             WHERE invoice = %(invoice)s
@@ -85,8 +115,10 @@ def release(conn: psycopg.Connection[Any], invoice_id: str) -> list[dict[str, An
             currency, description, metadata, created
         FROM released ORDER BY seq
         """,
-        {"invoice": invoice_id},
-    ).fetchall()
+            {"invoice": invoice_id},
+        )
+        .fetchall()
+    )
 
 
 def latest_pending_currency(
@@ -123,10 +155,12 @@ def pending_ids_for_update(
 
 def bind(
     conn: psycopg.Connection[Any], invoice_id: str, line_ids: dict[str, str]
-) -> list[dict[str, Any]]:
+) -> list[InvoiceItem]:
     """Put still-pending items on `invoice_id`, each becoming the line named in `line_ids`."""
-    return conn.execute(
-        """
+    return (
+        _typed(conn)
+        .execute(
+            """
         UPDATE invoice_items SET invoice = %(invoice)s, line_id = l.line_id
         FROM unnest(%(ids)s::text[], %(line_ids)s::text[]) AS l (id, line_id)
         WHERE invoice_items.id = l.id AND invoice_items.invoice IS NULL
@@ -135,12 +169,15 @@ def bind(
             invoice_items.unit_amount, invoice_items.quantity, invoice_items.currency,
             invoice_items.description, invoice_items.metadata, invoice_items.created
         """,
-        {"invoice": invoice_id, "ids": list(line_ids), "line_ids": list(line_ids.values())},
-    ).fetchall()
+            {"invoice": invoice_id, "ids": list(line_ids), "line_ids": list(line_ids.values())},
+        )
+        .fetchall()
+    )
 
 
 def lines(conn: psycopg.Connection[Any], invoice_id: str, limit: int) -> list[dict[str, Any]]:
-    """The invoice's newest `limit` items, newest first (Stripe's order for invoice items)."""
+    """The invoice's newest `limit` items, newest first (Stripe's order for invoice items).
+    Lines stay dicts, the shape render takes and store.invoices.NEWEST_LINES returns."""
     return conn.execute(
         """
         SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,

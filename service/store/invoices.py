@@ -18,7 +18,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from service.domain.ledger import Invoice, InvoicePayment
+from service.domain.ledger import Invoice, InvoicePayment, as_dict
 
 # The columns every query returning invoices selects (see above).
 COLUMNS = sql.SQL("""
@@ -45,10 +45,18 @@ def _with_columns(query: str) -> bytes:
     return sql.SQL(query).format(columns=COLUMNS, newest_lines=NEWEST_LINES).as_bytes(None)
 
 
-def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
-    (row,) = conn.execute(
-        _with_columns(
-            """
+def _typed(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Invoice]:
+    """A cursor whose rows are Invoices."""
+    return conn.cursor(row_factory=class_row(Invoice))
+
+
+def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> Invoice:
+    """Insert a draft."""
+    (row,) = (
+        _typed(conn)
+        .execute(
+            _with_columns(
+                """
         INSERT INTO invoice_rows AS invoices (id, livemode, customer, status, currency,
             description, footer, metadata, auto_advance, collection_method, due_date,
             customer_email, customer_name, created)
@@ -57,38 +65,48 @@ def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, 
             %(customer_email)s, %(customer_name)s, %(created)s)
         RETURNING {columns}
         """
-        ),
-        {**invoice, "metadata": Jsonb(invoice["metadata"])},
-    ).fetchall()
+            ),
+            {**invoice, "metadata": Jsonb(invoice["metadata"])},
+        )
+        .fetchall()
+    )
     return row
 
 
-def get(conn: psycopg.Connection[Any], invoice_id: str, livemode: bool) -> dict[str, Any] | None:
-    return conn.execute(
-        _with_columns(
-            """
+def get(conn: psycopg.Connection[Any], invoice_id: str, livemode: bool) -> Invoice | None:
+    return (
+        _typed(conn)
+        .execute(
+            _with_columns(
+                """
         SELECT {columns}
         FROM invoice_rows AS invoices WHERE id = %(id)s AND livemode = %(livemode)s
         """
-        ),
-        {"id": invoice_id, "livemode": livemode},
-    ).fetchone()
+            ),
+            {"id": invoice_id, "livemode": livemode},
+        )
+        .fetchone()
+    )
 
 
 def get_for_update(
     conn: psycopg.Connection[Any], invoice_id: str, livemode: bool
-) -> dict[str, Any] | None:
+) -> Invoice | None:
     """The invoice row, locked until the end of the caller's transaction."""
-    return conn.execute(
-        _with_columns(
-            """
+    return (
+        _typed(conn)
+        .execute(
+            _with_columns(
+                """
         SELECT {columns}
         FROM invoice_rows AS invoices WHERE id = %(id)s AND livemode = %(livemode)s
         FOR UPDATE
         """
-        ),
-        {"id": invoice_id, "livemode": livemode},
-    ).fetchone()
+            ),
+            {"id": invoice_id, "livemode": livemode},
+        )
+        .fetchone()
+    )
 
 
 def get_for_update_with_lines(
@@ -237,36 +255,44 @@ def apply_credit(
     ).fetchone()
 
 
-def refresh_total(conn: psycopg.Connection[Any], invoice_id: str) -> dict[str, Any]:
+def refresh_total(conn: psycopg.Connection[Any], invoice_id: str) -> Invoice:
     """Recompute a draft's total from its items."""
-    (row,) = conn.execute(
-        _with_columns(
-            """
+    (row,) = (
+        _typed(conn)
+        .execute(
+            _with_columns(
+                """
         UPDATE invoice_rows AS invoices SET total = (
             SELECT coalesce(sum(amount), 0) FROM invoice_items WHERE invoice = %(id)s)
         WHERE id = %(id)s
         RETURNING {columns}
         """
-        ),
-        {"id": invoice_id},
-    ).fetchall()
+            ),
+            {"id": invoice_id},
+        )
+        .fetchall()
+    )
     return row
 
 
-def update_details(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
+def update_details(conn: psycopg.Connection[Any], invoice: Invoice) -> Invoice:
     """Write the editable, non-monetary fields of `invoice`."""
-    (row,) = conn.execute(
-        _with_columns(
-            """
+    (row,) = (
+        _typed(conn)
+        .execute(
+            _with_columns(
+                """
         UPDATE invoice_rows AS invoices SET description = %(description)s, footer = %(footer)s,
             metadata = %(metadata)s, auto_advance = %(auto_advance)s,
             collection_method = %(collection_method)s, due_date = %(due_date)s
         WHERE id = %(id)s
         RETURNING {columns}
         """
-        ),
-        {**invoice, "metadata": Jsonb(invoice["metadata"])},
-    ).fetchall()
+            ),
+            {**as_dict(invoice), "metadata": Jsonb(invoice.metadata)},
+        )
+        .fetchall()
+    )
     return row
 
 
@@ -288,31 +314,37 @@ def lock_drafts_of(
 
 def show_customer(
     conn: psycopg.Connection[Any], invoice_ids: list[str], email: str | None, name: str | None
-) -> list[dict[str, Any]]:
+) -> list[Invoice]:
     """Write the customer's email and name on those of the (locked) drafts that show
     others; the drafts written."""
-    return conn.execute(
-        _with_columns(
-            """
+    return (
+        _typed(conn)
+        .execute(
+            _with_columns(
+                """
         UPDATE invoice_rows AS invoices SET customer_email = %(email)s, customer_name = %(name)s
         WHERE id = ANY(%(ids)s) AND status = 'draft'
           AND (customer_email, customer_name) IS DISTINCT FROM (%(email)s, %(name)s)
         RETURNING {columns}
         """
-        ),
-        {"ids": invoice_ids, "email": email, "name": name},
-    ).fetchall()
+            ),
+            {"ids": invoice_ids, "email": email, "name": name},
+        )
+        .fetchall()
+    )
 
 
-def update_state(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
+def update_state(conn: psycopg.Connection[Any], invoice: Invoice) -> Invoice:
     """Write a status move of `invoice`: status, number, the transition timestamps and
     the balance it started from and left (frozen at finalize). On the table, which
     holds the frozen starting_balance: every move leaves the invoice finalized, and a
     finalized invoice's own starting_balance is set (CHECK of migration 0011), so the
     table's columns are the row."""
-    (row,) = conn.execute(
-        _with_columns(
-            """
+    (row,) = (
+        _typed(conn)
+        .execute(
+            _with_columns(
+                """
         UPDATE invoices SET status = %(status)s, number = %(number)s,
             auto_advance = %(auto_advance)s, paid_out_of_band = %(paid_out_of_band)s,
             finalized_at = %(finalized_at)s, paid_at = %(paid_at)s, voided_at = %(voided_at)s,
@@ -321,9 +353,11 @@ def update_state(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict
         WHERE id = %(id)s
         RETURNING {columns}
         """
-        ),
-        invoice,
-    ).fetchall()
+            ),
+            as_dict(invoice),
+        )
+        .fetchall()
+    )
     return row
 
 
