@@ -113,7 +113,7 @@ def fetch_customer(customer_id: str, livemode: bool) -> dict[str, Any] | None:
     row = customers.get(deps.get_conn(), customer_id, livemode)
     if row is None:
         return None
-    return render_deleted_customer(row["id"]) if row["deleted"] else render_customer(row)
+    return render_deleted_customer(row.id) if row.deleted else render_customer(row)
 
 
 @includable("customer", "invoice_credit_balance")

@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 
+from service.domain.balances import Customer
 from service.errors import ResourceMissing
 from service.operations.context import Caller
 from service.operations.mirror_upstream import fetch_unknown_customer, mirror_customer
@@ -23,7 +24,7 @@ def billing(
     upstream: Upstream | None,
     *,
     now: int,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[Customer]:
     """The transaction of a use case that bills `customer_id`, with that customer.
 
     A customer Tally has not seen is fetched from `upstream` before the transaction

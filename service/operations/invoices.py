@@ -51,7 +51,7 @@ def create_invoice(
     with billing(conn, caller, params["customer"], upstream, now=now) as customer:
         currency = (
             params.get("currency")
-            or invoice_items.latest_pending_currency(conn, customer["id"], caller.livemode)
+            or invoice_items.latest_pending_currency(conn, customer.id, caller.livemode)
             or DEFAULT_CURRENCY
         )
         invoice = invoices.insert(
@@ -59,7 +59,7 @@ def create_invoice(
             {
                 "id": new_id(INVOICE),
                 "livemode": caller.livemode,
-                "customer": customer["id"],
+                "customer": customer.id,
                 "currency": currency,
                 "description": params.get("description"),
                 "footer": params.get("footer"),
@@ -67,15 +67,15 @@ def create_invoice(
                 "auto_advance": bool(params.get("auto_advance", False)),
                 "collection_method": collection_method,
                 "due_date": due_date,
-                "customer_email": customer["email"],
-                "customer_name": customer["name"],
+                "customer_email": customer.email,
+                "customer_name": customer.name,
                 "created": now,
             },
         )
         bound: list[InvoiceItem] = []
         if params.get("pending_invoice_items_behavior") == "include":
             pending = invoice_items.pending_ids_for_update(
-                conn, customer["id"], currency, caller.livemode
+                conn, customer.id, currency, caller.livemode
             )
             if pending:
                 bound = invoice_items.bind(

@@ -1,4 +1,4 @@
-"""Customers."""
+"""Customers, read and written as service.domain.balances.Customer rows."""
 
 from __future__ import annotations
 
@@ -9,12 +9,20 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from service.domain.balances import Customer
+from service.domain.ledger import as_dict
 
 
-def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str, Any] | None:
+def _typed(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Customer]:
+    """A cursor whose rows are Customers."""
+    return conn.cursor(row_factory=class_row(Customer))
+
+
+def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> Customer | None:
     """Insert the customer; None, and nothing written, if its `invoice_prefix` is taken."""
-    return conn.execute(
-        """
+    return (
+        _typed(conn)
+        .execute(
+            """
         INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created,
                                invoice_prefix)
         VALUES (%(id)s, %(livemode)s, %(email)s, %(name)s, %(phone)s, %(description)s,
@@ -23,30 +31,36 @@ def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str,
         RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
             currency, invoice_prefix, next_invoice_sequence, deleted
         """,
-        {**customer, "metadata": Jsonb(customer["metadata"])},
-    ).fetchone()
+            {**customer, "metadata": Jsonb(customer["metadata"])},
+        )
+        .fetchone()
+    )
 
 
-def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> dict[str, Any] | None:
+def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> Customer | None:
     """The customer, deleted or not (its `deleted` says)."""
-    return conn.execute(
-        """
+    return (
+        _typed(conn)
+        .execute(
+            """
         SELECT id, livemode, email, name, phone, description, metadata, created, balance,
             currency, invoice_prefix, next_invoice_sequence, deleted
         FROM customers WHERE id = %(id)s AND livemode = %(livemode)s
         """,
-        {"id": customer_id, "livemode": livemode},
-    ).fetchone()
+            {"id": customer_id, "livemode": livemode},
+        )
+        .fetchone()
+    )
 
 
 def get_billable(
     conn: psycopg.Connection[Any], customer_id: str, livemode: bool
-) -> dict[str, Any] | None:
+) -> Customer | None:
     """The customer unless it is missing or deleted: what invoices, items, PaymentIntents
     and payment records may name (Stripe: deleting a customer "prevents any further
     operations to be performed", and its id is then resource_missing there)."""
     customer = get(conn, customer_id, livemode)
-    return None if customer is None or customer["deleted"] else customer
+    return None if customer is None or customer.deleted else customer
 
 
 def take_invoice_number(conn: psycopg.Connection[Any], customer_id: str) -> tuple[str, int] | None:
@@ -72,16 +86,19 @@ def get_for_update(
     """The customer, its row locked until the transaction ends so its balance holds
     still. NO KEY UPDATE: inserting an invoice or item of this customer (a foreign key
     check, FOR KEY SHARE) need not wait for it."""
-    cur = conn.cursor(row_factory=class_row(Customer))
-    return cur.execute(
-        """
+    return (
+        _typed(conn)
+        .execute(
+            """
         SELECT id, livemode, email, name, phone, description, metadata, created, balance,
             currency, invoice_prefix, next_invoice_sequence, deleted
         FROM customers WHERE id = %(id)s AND livemode = %(livemode)s
         FOR NO KEY UPDATE
         """,
-        {"id": customer_id, "livemode": livemode},
-    ).fetchone()
+            {"id": customer_id, "livemode": livemode},
+        )
+        .fetchone()
+    )
 
 
 def claim_invoice_prefix(conn: psycopg.Connection[Any], prefix: str, customer_id: str) -> bool:
@@ -105,12 +122,14 @@ def claim_invoice_prefix(conn: psycopg.Connection[Any], prefix: str, customer_id
     return row is not None and row["customer"] == customer_id
 
 
-def update(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str, Any] | None:
+def update(conn: psycopg.Connection[Any], customer: Customer) -> Customer | None:
     """Write what an update may change of a customer (its balance moves only through
     its transactions); None, and nothing written, if its `invoice_prefix` is another
     customer's."""
-    return conn.execute(
-        """
+    return (
+        _typed(conn)
+        .execute(
+            """
         UPDATE customers
         SET email = %(email)s, name = %(name)s, phone = %(phone)s,
             description = %(description)s, metadata = %(metadata)s,
@@ -122,19 +141,23 @@ def update(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str,
         RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
             currency, invoice_prefix, next_invoice_sequence, deleted
         """,
-        {**customer, "metadata": Jsonb(customer["metadata"])},
-    ).fetchone()
+            {**as_dict(customer), "metadata": Jsonb(customer.metadata)},
+        )
+        .fetchone()
+    )
 
 
 def mark_deleted(conn: psycopg.Connection[Any], customer_id: str) -> None:
     conn.execute("UPDATE customers SET deleted = true WHERE id = %(id)s", {"id": customer_id})
 
 
-def insert_mirror(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str, Any] | None:
+def insert_mirror(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> Customer | None:
     """Insert a customer mirrored from upstream Stripe under its own id; None, and
     nothing written, when the id is already taken (a concurrent mirror) or the prefix."""
-    return conn.execute(
-        """
+    return (
+        _typed(conn)
+        .execute(
+            """
         INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created,
                                invoice_prefix)
         VALUES (%(id)s, %(livemode)s, %(email)s, %(name)s, %(phone)s, %(description)s,
@@ -143,8 +166,10 @@ def insert_mirror(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> di
         RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
             currency, invoice_prefix, next_invoice_sequence, deleted
         """,
-        {**customer, "metadata": Jsonb(customer["metadata"])},
-    ).fetchone()
+            {**customer, "metadata": Jsonb(customer["metadata"])},
+        )
+        .fetchone()
+    )
 
 
 def exists(conn: psycopg.Connection[Any], customer_id: str) -> bool:
