@@ -19,10 +19,9 @@ def _typed(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Customer]:
 
 def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> Customer | None:
     """Insert the customer; None, and nothing written, if its `invoice_prefix` is taken."""
-    return (
-        _typed(conn)
-        .execute(
-            """
+    cur = _typed(conn)
+    return cur.execute(
+        """
         INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created,
                                invoice_prefix)
         VALUES (%(id)s, %(livemode)s, %(email)s, %(name)s, %(phone)s, %(description)s,
@@ -31,26 +30,21 @@ def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> Customer 
         RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
             currency, invoice_prefix, next_invoice_sequence, deleted
         """,
-            {**customer, "metadata": Jsonb(customer["metadata"])},
-        )
-        .fetchone()
-    )
+        {**customer, "metadata": Jsonb(customer["metadata"])},
+    ).fetchone()
 
 
 def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> Customer | None:
     """The customer, deleted or not (its `deleted` says)."""
-    return (
-        _typed(conn)
-        .execute(
-            """
+    cur = _typed(conn)
+    return cur.execute(
+        """
         SELECT id, livemode, email, name, phone, description, metadata, created, balance,
             currency, invoice_prefix, next_invoice_sequence, deleted
         FROM customers WHERE id = %(id)s AND livemode = %(livemode)s
         """,
-            {"id": customer_id, "livemode": livemode},
-        )
-        .fetchone()
-    )
+        {"id": customer_id, "livemode": livemode},
+    ).fetchone()
 
 
 def get_billable(
@@ -86,19 +80,16 @@ def get_for_update(
     """The customer, its row locked until the transaction ends so its balance holds
     still. NO KEY UPDATE: inserting an invoice or item of this customer (a foreign key
     check, FOR KEY SHARE) need not wait for it."""
-    return (
-        _typed(conn)
-        .execute(
-            """
+    cur = _typed(conn)
+    return cur.execute(
+        """
         SELECT id, livemode, email, name, phone, description, metadata, created, balance,
             currency, invoice_prefix, next_invoice_sequence, deleted
         FROM customers WHERE id = %(id)s AND livemode = %(livemode)s
         FOR NO KEY UPDATE
         """,
-            {"id": customer_id, "livemode": livemode},
-        )
-        .fetchone()
-    )
+        {"id": customer_id, "livemode": livemode},
+    ).fetchone()
 
 
 def claim_invoice_prefix(conn: psycopg.Connection[Any], prefix: str, customer_id: str) -> bool:
@@ -126,10 +117,9 @@ def update(conn: psycopg.Connection[Any], customer: Customer) -> Customer | None
     """Write what an update may change of a customer (its balance moves only through
     its transactions); None, and nothing written, if its `invoice_prefix` is another
     customer's."""
-    return (
-        _typed(conn)
-        .execute(
-            """
+    cur = _typed(conn)
+    return cur.execute(
+        """
         UPDATE customers
         SET email = %(email)s, name = %(name)s, phone = %(phone)s,
             description = %(description)s, metadata = %(metadata)s,
@@ -141,10 +131,8 @@ def update(conn: psycopg.Connection[Any], customer: Customer) -> Customer | None
         RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
             currency, invoice_prefix, next_invoice_sequence, deleted
         """,
-            {**as_dict(customer), "metadata": Jsonb(customer.metadata)},
-        )
-        .fetchone()
-    )
+        {**as_dict(customer), "metadata": Jsonb(customer.metadata)},
+    ).fetchone()
 
 
 def mark_deleted(conn: psycopg.Connection[Any], customer_id: str) -> None:
@@ -154,10 +142,9 @@ def mark_deleted(conn: psycopg.Connection[Any], customer_id: str) -> None:
 def insert_mirror(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> Customer | None:
     """Insert a customer mirrored from upstream Stripe under its own id; None, and
     nothing written, when the id is already taken (a concurrent mirror) or the prefix."""
-    return (
-        _typed(conn)
-        .execute(
-            """
+    cur = _typed(conn)
+    return cur.execute(
+        """
         INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created,
                                invoice_prefix)
         VALUES (%(id)s, %(livemode)s, %(email)s, %(name)s, %(phone)s, %(description)s,
@@ -166,10 +153,8 @@ def insert_mirror(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> Cu
         RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
             currency, invoice_prefix, next_invoice_sequence, deleted
         """,
-            {**customer, "metadata": Jsonb(customer["metadata"])},
-        )
-        .fetchone()
-    )
+        {**customer, "metadata": Jsonb(customer["metadata"])},
+    ).fetchone()
 
 
 def exists(conn: psycopg.Connection[Any], customer_id: str) -> bool:

@@ -21,10 +21,9 @@ def _typed(conn: psycopg.Connection[Any]) -> psycopg.Cursor[InvoiceItem]:
 
 
 def insert(conn: psycopg.Connection[Any], item: dict[str, Any]) -> InvoiceItem:
-    (row,) = (
-        _typed(conn)
-        .execute(
-            """
+    cur = _typed(conn)
+    (row,) = cur.execute(
+        """
         INSERT INTO invoice_items (id, line_id, livemode, customer, invoice, amount, unit_amount,
             quantity, currency, description, metadata, created)
         VALUES (%(id)s, %(line_id)s, %(livemode)s, %(customer)s, %(invoice)s, %(amount)s,
@@ -33,26 +32,21 @@ def insert(conn: psycopg.Connection[Any], item: dict[str, Any]) -> InvoiceItem:
         RETURNING id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
             currency, description, metadata, created
         """,
-            {**item, "metadata": Jsonb(item["metadata"])},
-        )
-        .fetchall()
-    )
+        {**item, "metadata": Jsonb(item["metadata"])},
+    ).fetchall()
     return row
 
 
 def get(conn: psycopg.Connection[Any], item_id: str, livemode: bool) -> InvoiceItem | None:
-    return (
-        _typed(conn)
-        .execute(
-            """
+    cur = _typed(conn)
+    return cur.execute(
+        """
         SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
             currency, description, metadata, created
         FROM invoice_items WHERE id = %(id)s AND livemode = %(livemode)s
         """,
-            {"id": item_id, "livemode": livemode},
-        )
-        .fetchone()
-    )
+        {"id": item_id, "livemode": livemode},
+    ).fetchone()
 
 
 def get_for_update(
@@ -60,37 +54,31 @@ def get_for_update(
 ) -> InvoiceItem | None:
     """The item, locked until the end of the caller's transaction (after its invoice's
     lock: the lock order)."""
-    return (
-        _typed(conn)
-        .execute(
-            """
+    cur = _typed(conn)
+    return cur.execute(
+        """
         SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
             currency, description, metadata, created
         FROM invoice_items WHERE id = %(id)s AND livemode = %(livemode)s
         FOR UPDATE
         """,
-            {"id": item_id, "livemode": livemode},
-        )
-        .fetchone()
-    )
+        {"id": item_id, "livemode": livemode},
+    ).fetchone()
 
 
 def update(conn: psycopg.Connection[Any], item: InvoiceItem) -> InvoiceItem:
     """Write the changeable fields of `item`: its amounts, description and metadata."""
-    (row,) = (
-        _typed(conn)
-        .execute(
-            """
+    cur = _typed(conn)
+    (row,) = cur.execute(
+        """
         UPDATE invoice_items SET amount = %(amount)s, unit_amount = %(unit_amount)s,
             quantity = %(quantity)s, description = %(description)s, metadata = %(metadata)s
         WHERE id = %(id)s
         RETURNING id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
             currency, description, metadata, created
         """,
-            {**as_dict(item), "metadata": Jsonb(item.metadata)},
-        )
-        .fetchall()
-    )
+        {**as_dict(item), "metadata": Jsonb(item.metadata)},
+    ).fetchall()
     return row
 
 
@@ -101,10 +89,9 @@ def delete(conn: psycopg.Connection[Any], item_id: str) -> None:
 def release(conn: psycopg.Connection[Any], invoice_id: str) -> list[InvoiceItem]:
     """Take every item off `invoice_id`, pending again (no longer anyone's line), oldest
     first; call with the invoice locked."""
-    return (
-        _typed(conn)
-        .execute(
-            """
+    cur = _typed(conn)
+    return cur.execute(
+        """
         WITH released AS (
             UPDATE invoice_items SET invoice = NULL, line_id = NULL
             WHERE invoice = %(invoice)s
@@ -115,10 +102,8 @@ def release(conn: psycopg.Connection[Any], invoice_id: str) -> list[InvoiceItem]
             currency, description, metadata, created
         FROM released ORDER BY seq
         """,
-            {"invoice": invoice_id},
-        )
-        .fetchall()
-    )
+        {"invoice": invoice_id},
+    ).fetchall()
 
 
 def latest_pending_currency(
@@ -157,10 +142,9 @@ def bind(
     conn: psycopg.Connection[Any], invoice_id: str, line_ids: dict[str, str]
 ) -> list[InvoiceItem]:
     """Put still-pending items on `invoice_id`, each becoming the line named in `line_ids`."""
-    return (
-        _typed(conn)
-        .execute(
-            """
+    cur = _typed(conn)
+    return cur.execute(
+        """
         UPDATE invoice_items SET invoice = %(invoice)s, line_id = l.line_id
         FROM unnest(%(ids)s::text[], %(line_ids)s::text[]) AS l (id, line_id)
         WHERE invoice_items.id = l.id AND invoice_items.invoice IS NULL
@@ -169,10 +153,8 @@ def bind(
             invoice_items.unit_amount, invoice_items.quantity, invoice_items.currency,
             invoice_items.description, invoice_items.metadata, invoice_items.created
         """,
-            {"invoice": invoice_id, "ids": list(line_ids), "line_ids": list(line_ids.values())},
-        )
-        .fetchall()
-    )
+        {"invoice": invoice_id, "ids": list(line_ids), "line_ids": list(line_ids.values())},
+    ).fetchall()
 
 
 def lines(conn: psycopg.Connection[Any], invoice_id: str, limit: int) -> list[dict[str, Any]]:

@@ -52,11 +52,10 @@ def _typed(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Invoice]:
 
 def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> Invoice:
     """Insert a draft."""
-    (row,) = (
-        _typed(conn)
-        .execute(
-            _with_columns(
-                """
+    cur = _typed(conn)
+    (row,) = cur.execute(
+        _with_columns(
+            """
         INSERT INTO invoice_rows AS invoices (id, livemode, customer, status, currency,
             description, footer, metadata, auto_advance, collection_method, due_date,
             customer_email, customer_name, created)
@@ -65,48 +64,40 @@ def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> Invoice:
             %(customer_email)s, %(customer_name)s, %(created)s)
         RETURNING {columns}
         """
-            ),
-            {**invoice, "metadata": Jsonb(invoice["metadata"])},
-        )
-        .fetchall()
-    )
+        ),
+        {**invoice, "metadata": Jsonb(invoice["metadata"])},
+    ).fetchall()
     return row
 
 
 def get(conn: psycopg.Connection[Any], invoice_id: str, livemode: bool) -> Invoice | None:
-    return (
-        _typed(conn)
-        .execute(
-            _with_columns(
-                """
+    cur = _typed(conn)
+    return cur.execute(
+        _with_columns(
+            """
         SELECT {columns}
         FROM invoice_rows AS invoices WHERE id = %(id)s AND livemode = %(livemode)s
         """
-            ),
-            {"id": invoice_id, "livemode": livemode},
-        )
-        .fetchone()
-    )
+        ),
+        {"id": invoice_id, "livemode": livemode},
+    ).fetchone()
 
 
 def get_for_update(
     conn: psycopg.Connection[Any], invoice_id: str, livemode: bool
 ) -> Invoice | None:
     """The invoice row, locked until the end of the caller's transaction."""
-    return (
-        _typed(conn)
-        .execute(
-            _with_columns(
-                """
+    cur = _typed(conn)
+    return cur.execute(
+        _with_columns(
+            """
         SELECT {columns}
         FROM invoice_rows AS invoices WHERE id = %(id)s AND livemode = %(livemode)s
         FOR UPDATE
         """
-            ),
-            {"id": invoice_id, "livemode": livemode},
-        )
-        .fetchone()
-    )
+        ),
+        {"id": invoice_id, "livemode": livemode},
+    ).fetchone()
 
 
 def get_for_update_with_lines(
@@ -257,42 +248,36 @@ def apply_credit(
 
 def refresh_total(conn: psycopg.Connection[Any], invoice_id: str) -> Invoice:
     """Recompute a draft's total from its items."""
-    (row,) = (
-        _typed(conn)
-        .execute(
-            _with_columns(
-                """
+    cur = _typed(conn)
+    (row,) = cur.execute(
+        _with_columns(
+            """
         UPDATE invoice_rows AS invoices SET total = (
             SELECT coalesce(sum(amount), 0) FROM invoice_items WHERE invoice = %(id)s)
         WHERE id = %(id)s
         RETURNING {columns}
         """
-            ),
-            {"id": invoice_id},
-        )
-        .fetchall()
-    )
+        ),
+        {"id": invoice_id},
+    ).fetchall()
     return row
 
 
 def update_details(conn: psycopg.Connection[Any], invoice: Invoice) -> Invoice:
     """Write the editable, non-monetary fields of `invoice`."""
-    (row,) = (
-        _typed(conn)
-        .execute(
-            _with_columns(
-                """
+    cur = _typed(conn)
+    (row,) = cur.execute(
+        _with_columns(
+            """
         UPDATE invoice_rows AS invoices SET description = %(description)s, footer = %(footer)s,
             metadata = %(metadata)s, auto_advance = %(auto_advance)s,
             collection_method = %(collection_method)s, due_date = %(due_date)s
         WHERE id = %(id)s
         RETURNING {columns}
         """
-            ),
-            {**as_dict(invoice), "metadata": Jsonb(invoice.metadata)},
-        )
-        .fetchall()
-    )
+        ),
+        {**as_dict(invoice), "metadata": Jsonb(invoice.metadata)},
+    ).fetchall()
     return row
 
 
@@ -317,21 +302,18 @@ def show_customer(
 ) -> list[Invoice]:
     """Write the customer's email and name on those of the (locked) drafts that show
     others; the drafts written."""
-    return (
-        _typed(conn)
-        .execute(
-            _with_columns(
-                """
+    cur = _typed(conn)
+    return cur.execute(
+        _with_columns(
+            """
         UPDATE invoice_rows AS invoices SET customer_email = %(email)s, customer_name = %(name)s
         WHERE id = ANY(%(ids)s) AND status = 'draft'
           AND (customer_email, customer_name) IS DISTINCT FROM (%(email)s, %(name)s)
         RETURNING {columns}
         """
-            ),
-            {"ids": invoice_ids, "email": email, "name": name},
-        )
-        .fetchall()
-    )
+        ),
+        {"ids": invoice_ids, "email": email, "name": name},
+    ).fetchall()
 
 
 def update_state(conn: psycopg.Connection[Any], invoice: Invoice) -> Invoice:
@@ -340,11 +322,10 @@ def update_state(conn: psycopg.Connection[Any], invoice: Invoice) -> Invoice:
     holds the frozen starting_balance: every move leaves the invoice finalized, and a
     finalized invoice's own starting_balance is set (CHECK of migration 0011), so the
     table's columns are the row."""
-    (row,) = (
-        _typed(conn)
-        .execute(
-            _with_columns(
-                """
+    cur = _typed(conn)
+    (row,) = cur.execute(
+        _with_columns(
+            """
         UPDATE invoices SET status = %(status)s, number = %(number)s,
             auto_advance = %(auto_advance)s, paid_out_of_band = %(paid_out_of_band)s,
             finalized_at = %(finalized_at)s, paid_at = %(paid_at)s, voided_at = %(voided_at)s,
@@ -353,11 +334,9 @@ def update_state(conn: psycopg.Connection[Any], invoice: Invoice) -> Invoice:
         WHERE id = %(id)s
         RETURNING {columns}
         """
-            ),
-            as_dict(invoice),
-        )
-        .fetchall()
-    )
+        ),
+        as_dict(invoice),
+    ).fetchall()
     return row
 
 
