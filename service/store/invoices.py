@@ -3,8 +3,9 @@
 Every query that returns invoices selects the same columns, in the order of
 service.domain.ledger.Invoice (class_row), from the view invoice_rows (migration 0037),
 which owns the one derived column, a draft's starting_balance; queries name it
-`invoices`. Writes go through the view too (PostgreSQL updates the table under it and
-RETURNING reads the view), except update_state, which sets starting_balance itself.
+`invoices`. Writes that return the invoice go through the view too (PostgreSQL
+updates the table under it, and RETURNING reads the view), except update_state, which
+sets the frozen starting_balance on the table itself.
 """
 
 from __future__ import annotations
