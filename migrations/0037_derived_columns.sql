@@ -23,3 +23,12 @@ SELECT seq, id, livemode, type, api_version, created, data, request_id, idempote
     (SELECT count(*) FROM webhook_deliveries d
      WHERE d.event_id = events.id AND d.status = 'pending') AS pending_webhooks
 FROM events;
+
+-- A payment record's amount_refunded: the sum of the refunds reported on it.
+CREATE VIEW payment_record_rows AS
+SELECT seq, id, livemode, amount, currency, customer, outcome, payment_method_type,
+    payment_reference, description, initiated_at, guaranteed_at, failed_at, canceled_at,
+    metadata, created,
+    (SELECT coalesce(sum(f.amount), 0)::bigint FROM payment_record_refunds f
+     WHERE f.payment_record = payment_records.id) AS amount_refunded
+FROM payment_records;
