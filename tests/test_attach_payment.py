@@ -599,6 +599,7 @@ def test_a_credits_previous_attributes_are_every_rendered_field_it_changed(
 ):
     # given an open invoice of 1000 with a payment of `paid` attached
     from service.domain.events import changed_attributes
+    from service.domain.ledger import as_dict
     from service.render.invoices import render_invoice
 
     invoice = factories.open_invoice(api, max(paid, 1000))
@@ -618,6 +619,8 @@ def test_a_credits_previous_attributes_are_every_rendered_field_it_changed(
         "SELECT data FROM events WHERE type = 'invoice.updated' AND data->'object'->>'id' = %s",
         (invoice["id"],),
     ).fetchone()["data"]
-    full = changed_attributes(render_invoice(db, before), render_invoice(db, after))
+    full = changed_attributes(
+        render_invoice(as_dict(before), []), render_invoice(as_dict(after), [])
+    )
     assert updated["previous_attributes"] == json.loads(json.dumps(full))
     assert {"amount_paid", "amount_remaining"} <= set(full)

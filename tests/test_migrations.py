@@ -194,7 +194,7 @@ def test_invoice_prefixes_keep_existing_numbers_and_part_customers_that_shared_o
         migrate(dsn)
         caller = Caller(livemode=False)
         numbers = [
-            finalize_invoice(conn, caller, invoice, now=0)["number"]
+            finalize_invoice(conn, caller, invoice, now=0).number
             for invoice in ("in_draft1", "in_draft2")
         ]
     # then: the first continues its prefix; the second got one of its own

@@ -115,7 +115,7 @@ def fetch_customer(customer_id: str, livemode: bool) -> dict[str, Any] | None:
     row = customers.get(deps.get_conn(), customer_id, livemode)
     if row is None:
         return None
-    return render_deleted_customer(row["id"]) if row["deleted"] else render_customer(row)
+    return render_deleted_customer(row.id) if row.deleted else render_customer(row)
 
 
 @includable("customer", "invoice_credit_balance")
@@ -205,7 +205,7 @@ def list_txns(customer_id: str) -> dict[str, Any]:
         invoice_id = args["invoice"]
         if invoice_id is not None:
             invoice = invoices.get(deps.get_conn(), invoice_id, deps.caller().livemode)
-            if invoice is None or invoice["customer"] != customer_id:
+            if invoice is None or invoice.customer != customer_id:
                 raise InvalidRequest(
                     f"No such invoice of customer {customer_id}: '{invoice_id}'", param="invoice"
                 )

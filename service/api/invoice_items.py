@@ -25,7 +25,7 @@ from service.api.schemas import (
 )
 from service.domain.ids import CUSTOMER, INVOICE
 from service.domain.money import MAX_AMOUNT
-from service.operations.invoices import (
+from service.operations.invoice_items import (
     create_invoice_item,
     delete_invoice_item,
     update_invoice_item,

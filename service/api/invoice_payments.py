@@ -18,7 +18,7 @@ from service.api.params import load
 from service.api.schemas import CreatedListParamsSchema, ObjectId, RequestSchema
 from service.errors import InvalidParameter
 from service.operations.payments import attach_payment
-from service.render.invoices import render_invoice, render_lines
+from service.render.invoices import render_invoice
 from service.render.lists import list_object
 from service.render.payments import render_invoice_payment
 from service.store import invoice_payments
@@ -97,8 +97,7 @@ def attach(invoice_id: str) -> dict[str, Any]:
         upstream=deps.upstream(),
         now=int(time.time()),
     )
-    lines = render_lines(invoice_id, line_rows)
-    return expand(render_invoice(conn, row, lines=lines), params["expand"], caller.livemode)
+    return expand(render_invoice(row, line_rows), params["expand"], caller.livemode)
 
 
 @bp.get("/v1/invoice_payments/<payment_id>")

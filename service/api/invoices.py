@@ -27,16 +27,12 @@ from service.api.schemas import (
 )
 from service.domain.ids import CUSTOMER
 from service.domain.invoices import STATUSES
+from service.domain.ledger import Invoice
 from service.errors import InvalidParameter, NotFound
 from service.operations import invoices as operations
+from service.operations.invoicing import invoice_object, invoice_objects
 from service.operations.payments import pay_out_of_band
-from service.render.invoices import (
-    lines_url,
-    render_deleted,
-    render_invoice,
-    render_invoices,
-    render_line_item,
-)
+from service.render.invoices import lines_url, render_deleted, render_line_item
 from service.render.lists import list_object
 from service.store import invoice_items, invoices
 
@@ -101,11 +97,11 @@ _lines = ListParamsSchema()
 def fetch_invoice(invoice_id: str, livemode: bool) -> dict[str, Any] | None:
     conn = deps.get_conn()
     row = invoices.get(conn, invoice_id, livemode)
-    return render_invoice(conn, row) if row else None
+    return invoice_object(conn, row) if row else None
 
 
-def _respond(row: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    return expand(render_invoice(deps.get_conn(), row), params["expand"], deps.caller().livemode)
+def _respond(row: Invoice | dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    return expand(invoice_object(deps.get_conn(), row), params["expand"], deps.caller().livemode)
 
 
 def _blank_to_none(params: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +110,7 @@ def _blank_to_none(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _render_page(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return render_invoices(deps.get_conn(), rows)
+    return invoice_objects(deps.get_conn(), rows)
 
 
 @bp.post("")

@@ -1,29 +1,14 @@
-"""Invoice status rules: which moves each status allows, and what finalizing produces."""
+"""Invoice status rules: Stripe's moves, each one record, and what finalizing produces."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from service.errors import InvalidRequest, PaymentStateConflict
 
 STATUSES = ("draft", "open", "paid", "void", "uncollectible")
-
-# action -> statuses it may start from (Stripe's invoice lifecycle).
-MOVES: dict[str, tuple[str, ...]] = {
-    "finalize": ("draft",),
-    "void": ("open", "uncollectible"),
-    "mark_uncollectible": ("open",),
-    "pay": ("open", "uncollectible"),
-    # Stripe: "Permanently deletes a one-off invoice draft. [...] Attempts to delete
-    # invoices that are no longer in a draft state will fail".
-    "delete": ("draft",),
-}
-
-# Invoice payments in these statuses block the move (DESIGN.md, "The ledger").
-BLOCKING_PAYMENTS: dict[str, tuple[str, ...]] = {
-    "void": ("open", "paid"),
-    "mark_uncollectible": ("open",),
-}
 
 # Fields POST /v1/invoices/:id may change, by status. Monetary values and
 # collection_method freeze at finalization; paid and void invoices keep only notes.
@@ -37,40 +22,78 @@ UPDATABLE: dict[str, frozenset[str]] = {
     "void": frozenset({"description", "footer", "metadata"}),
 }
 
-_VERB = {
-    "finalize": "finalize",
-    "void": "void",
-    "mark_uncollectible": "mark as uncollectible",
-    "pay": "pay",
-    "delete": "delete",
-}
+
+@dataclass(frozen=True, slots=True)
+class InvoiceItem:
+    """An invoice_items row (service.store.invoice_items): a customer's pending charge,
+    or, with its `invoice` and `line_id`, a line of that invoice."""
+
+    id: str
+    line_id: str | None
+    livemode: bool
+    customer: str
+    invoice: str | None
+    amount: int
+    unit_amount: int
+    quantity: int
+    currency: str
+    description: str | None
+    metadata: dict[str, str]
+    created: int
 
 
-def check_move(status: str, action: str) -> None:
-    """Refuse `action` on an invoice in `status`."""
-    allowed = MOVES[action]
-    if status in allowed:
-        return
-    if action == "finalize":
-        message = "This invoice is already finalized; only a draft invoice can be finalized."
-    elif action == "pay" and status == "paid":
-        message = "This invoice is already paid."
-    else:
-        message = (
-            f"You can only {_VERB[action]} an invoice whose status is "
-            f"{' or '.join(allowed)}; this invoice is {status}."
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One of Stripe's invoice moves: its name, the verb a refusal uses, the statuses it
+    may start from, and the statuses of invoice payments that block it (DESIGN.md,
+    "The ledger")."""
+
+    name: str
+    verb: str
+    from_statuses: tuple[str, ...]
+    blocking_payments: tuple[str, ...] = ()
+    # What the refusal says instead, by the status the invoice is in.
+    refusals: Mapping[str, str] = field(default_factory=dict)
+
+    def check(self, status: str) -> None:
+        """Refuse the move on an invoice in `status`."""
+        if status in self.from_statuses:
+            return
+        message = self.refusals.get(status) or (
+            f"You can only {self.verb} an invoice whose status is "
+            f"{' or '.join(self.from_statuses)}; this invoice is {status}."
         )
-    raise PaymentStateConflict(message, code="invoice_not_editable")
+        raise PaymentStateConflict(message, code="invoice_not_editable")
+
+    def check_payments(self, invoice_id: str, blocked: bool) -> None:
+        """Refuse the move when the invoice has invoice payments that block it."""
+        if blocked:
+            kinds = " or ".join(self.blocking_payments)
+            raise PaymentStateConflict(
+                f"Invoice {invoice_id} has {kinds} invoice payments, so you cannot {self.verb} it.",
+                code="invoice_payment_in_progress",
+            )
 
 
-def check_payments_allow(action: str, invoice_id: str, blocked: bool) -> None:
-    """Refuse `action` when the invoice has invoice payments that block it."""
-    if blocked:
-        kinds = " or ".join(BLOCKING_PAYMENTS[action])
-        raise PaymentStateConflict(
-            f"Invoice {invoice_id} has {kinds} invoice payments, so you cannot {_VERB[action]} it.",
-            code="invoice_payment_in_progress",
-        )
+_FINALIZED = "This invoice is already finalized; only a draft invoice can be finalized."
+
+# Stripe's invoice lifecycle.
+FINALIZE = Move(
+    "finalize",
+    "finalize",
+    ("draft",),
+    refusals={status: _FINALIZED for status in STATUSES if status != "draft"},
+)
+VOID = Move("void", "void", ("open", "uncollectible"), blocking_payments=("open", "paid"))
+MARK_UNCOLLECTIBLE = Move(
+    "mark_uncollectible", "mark as uncollectible", ("open",), blocking_payments=("open",)
+)
+PAY = Move(
+    "pay", "pay", ("open", "uncollectible"), refusals={"paid": "This invoice is already paid."}
+)
+# Stripe: "Permanently deletes a one-off invoice draft. [...] Attempts to delete
+# invoices that are no longer in a draft state will fail".
+DELETE = Move("delete", "delete", ("draft",))
 
 
 def check_items_addable(status: str, invoice_id: str) -> None:

@@ -11,7 +11,7 @@ after any invoice the move concerns (lock order: invoice -> invoice payment -> c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -114,21 +114,19 @@ def update_balance_transaction(
 def open_balance(
     conn: psycopg.Connection[Any],
     caller: Caller,
-    customer: dict[str, Any],
+    customer: Customer,
     amount: int,
     *,
     now: int,
-) -> dict[str, Any]:
+) -> Customer:
     """A new customer's `balance=`: its `initial` transaction, in the default currency
     (Stripe's customer create takes no currency). Returns the customer after it; no
     event, since the customer is created with it."""
     txn = balance_transactions.add(
         conn,
-        _transaction(
-            caller, customer["id"], rules.INITIAL, amount, money.DEFAULT_CURRENCY, now=now
-        ),
+        _transaction(caller, customer.id, rules.INITIAL, amount, money.DEFAULT_CURRENCY, now=now),
     )
-    return {**customer, "balance": txn["ending_balance"], "currency": txn["currency"]}
+    return replace(customer, balance=txn["ending_balance"], currency=txn["currency"])
 
 
 def apply_to_invoice(

@@ -7,6 +7,7 @@ invoices keep their customer id and its ledger stays, but it is billed no more.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -15,13 +16,12 @@ from service.domain.balances import Customer
 from service.domain.events import Event, changed_attributes
 from service.domain.ids import CUSTOMER, new_id
 from service.domain.invoices import new_invoice_prefix
-from service.domain.ledger import as_dict
 from service.domain.metadata import merge_metadata, previous_metadata
 from service.errors import InvalidRequest, NotFound
 from service.operations.balances import open_balance, set_balance
 from service.operations.context import Caller
+from service.operations.invoicing import invoice_object
 from service.render.customers import render_customer
-from service.render.invoices import render_invoice
 from service.store import customers, events, invoices
 
 PREFIX_ATTEMPTS = 5
@@ -32,7 +32,7 @@ UPDATABLE = ("email", "name", "phone", "description", "metadata", "invoice_prefi
 
 def create_customer(
     conn: psycopg.Connection[Any], caller: Caller, params: dict[str, Any], *, now: int
-) -> dict[str, Any]:
+) -> Customer:
     """Store a new customer with its `invoice_prefix`, or one generated that no customer
     has held; a nonzero `balance` is its `initial` balance transaction. Writes
     `customer.created`, all in one transaction."""
@@ -61,7 +61,7 @@ def create_customer(
 
 def _insert_with_generated_prefix(
     conn: psycopg.Connection[Any], customer: dict[str, Any]
-) -> dict[str, Any]:
+) -> Customer:
     """Insert `customer` with a generated prefix. 16^8 prefixes: a clash is rare (it
     writes nothing and is retried); several in a row would mean a broken generator."""
     for _ in range(PREFIX_ATTEMPTS):
@@ -73,7 +73,7 @@ def _insert_with_generated_prefix(
 
 def _insert_with_prefix(
     conn: psycopg.Connection[Any], customer: dict[str, Any], prefix: str
-) -> dict[str, Any] | None:
+) -> Customer | None:
     """The customer inserted with `prefix`; None, and nothing written, when it is taken."""
     if not customers.claim_invoice_prefix(conn, prefix, customer["id"]):
         return None
@@ -103,7 +103,7 @@ def update_customer(
     params: dict[str, Any],
     *,
     now: int,
-) -> dict[str, Any]:
+) -> Customer:
     """Change the customer's details: metadata merges as Stripe's does, a new
     `invoice_prefix` numbers its next invoices (its sequence carries on), and `balance`
     writes the `adjustment` for the difference in its default currency. One
@@ -118,7 +118,6 @@ def update_customer(
         follows = "email" in params or "name" in params
         drafts = invoices.lock_drafts_of(conn, customer_id, caller.livemode) if follows else []
         customer = _locked(conn, caller, customer_id)
-        current = as_dict(customer)
         changes = {k: params[k] for k in UPDATABLE if k in params}
         if "metadata" in changes:
             changes["metadata"] = merge_metadata(customer.metadata, changes["metadata"])
@@ -127,15 +126,15 @@ def update_customer(
             conn, prefix, customer.id
         ):
             raise _prefix_taken(prefix)
-        row: dict[str, Any] = current
-        if {**current, **changes} != current:
-            updated = customers.update(conn, {**current, **changes})
+        row = customer
+        if replace(customer, **changes) != customer:
+            updated = customers.update(conn, replace(customer, **changes))
             if updated is None:  # held by a customer the previous version created
                 raise _prefix_taken(prefix)
             row = updated
         if "balance" in params and set_balance(conn, caller, customer, params["balance"], now=now):
             row = customers.get(conn, customer.id, caller.livemode) or row
-        before, after = render_customer(current), render_customer(row)
+        before, after = render_customer(customer), render_customer(row)
         previous = changed_attributes(before, after)
         if "metadata" in previous:
             previous["metadata"] = previous_metadata(before["metadata"], after["metadata"])
@@ -152,17 +151,19 @@ def _drafts_shown(
     conn: psycopg.Connection[Any],
     caller: Caller,
     drafts: list[dict[str, Any]],
-    customer: dict[str, Any],
+    customer: Customer,
     *,
     now: int,
 ) -> list[Event]:
     """Show the customer's email and name on its locked drafts; their invoice.updated."""
     before = {d["id"]: d for d in drafts}
     written = []
-    for invoice in invoices.show_customer(conn, list(before), customer["email"], customer["name"]):
-        was = before[invoice["id"]]
-        shown = {k: was[k] for k in ("customer_email", "customer_name") if was[k] != invoice[k]}
-        obj = render_invoice(conn, invoice)
+    for invoice in invoices.show_customer(conn, list(before), customer.email, customer.name):
+        was = before[invoice.id]
+        shown = {
+            k: was[k] for k in ("customer_email", "customer_name") if was[k] != getattr(invoice, k)
+        }
+        obj = invoice_object(conn, invoice)
         written.append(caller.event("invoice.updated", obj, now=now, previous=shown))
     return written
 
@@ -176,5 +177,5 @@ def delete_customer(
     with conn.transaction():
         customer = _locked(conn, caller, customer_id)
         customers.mark_deleted(conn, customer.id)
-        obj = render_customer(as_dict(customer))
+        obj = render_customer(customer)
         events.add(conn, caller.event("customer.deleted", obj, now=now))

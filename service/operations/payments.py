@@ -41,7 +41,6 @@ from service.render.invoices import (
     EMBEDDED_LINES,
     render_credit_changes,
     render_invoice,
-    render_lines,
 )
 from service.render.payments import render_invoice_payment, render_payment_intent
 from service.store import (
@@ -491,7 +490,7 @@ def pay_out_of_band(
         if locked is None:
             raise NotFound(f"No such invoice: '{invoice_id}'", param="id")
         invoice, line_rows = locked
-        invoice_rules.check_move(invoice.status, "pay")
+        invoice_rules.PAY.check(invoice.status)
         ledger.check_payable_out_of_band(
             invoice, invoice_payments.open_for_invoice(conn, invoice_id)
         )
@@ -659,9 +658,7 @@ def _credit(
     ]
     types = ledger.credit_events(invoice, credited, out_of_band=out_of_band)
     if types:
-        after = render_invoice(
-            conn, ledger.as_dict(credited), lines=render_lines(invoice.id, line_rows)
-        )
+        after = render_invoice(ledger.as_dict(credited), line_rows)
         previous = changed_attributes(render_credit_changes(ledger.as_dict(invoice)), after)
         written += [
             caller.event(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import Schema, fields
+
+from service.domain.balances import Customer
+from service.domain.ledger import as_dict
 
 
 class CustomerSchema(Schema):
@@ -42,8 +46,9 @@ class CustomerSchema(Schema):
 _schema = CustomerSchema()
 
 
-def render_customer(row: dict[str, Any]) -> dict[str, Any]:
-    return _schema.dump(row)
+def render_customer(customer: Customer | Mapping[str, Any]) -> dict[str, Any]:
+    """A customer, typed (store.customers) or as a list page's row."""
+    return _schema.dump(as_dict(customer) if isinstance(customer, Customer) else customer)
 
 
 def render_deleted_customer(customer_id: str) -> dict[str, Any]:

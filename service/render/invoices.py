@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-import psycopg
 from marshmallow import Schema, fields
 
+from service.domain.invoices import InvoiceItem
+from service.domain.ledger import as_dict
 from service.domain.money import amount_due, overpaid, remaining
 from service.render.lists import list_object
-from service.store import invoice_items
 
 # How many lines an invoice embeds; the rest are at GET /v1/invoices/:id/lines.
 EMBEDDED_LINES = 10
@@ -214,8 +215,9 @@ def render_line_item(row: dict[str, Any]) -> dict[str, Any]:
     return _line.dump(row)
 
 
-def render_invoice_item(row: dict[str, Any]) -> dict[str, Any]:
-    return _item.dump(row)
+def render_invoice_item(item: InvoiceItem | Mapping[str, Any]) -> dict[str, Any]:
+    """An invoice item, typed (store.invoice_items) or as a list page's row."""
+    return _item.dump(as_dict(item) if isinstance(item, InvoiceItem) else item)
 
 
 def render_deleted(object_name: str, object_id: str) -> dict[str, Any]:
@@ -236,15 +238,10 @@ def render_lines(invoice_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     )
 
 
-def render_invoice(
-    conn: psycopg.Connection[Any], row: dict[str, Any], *, lines: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """An invoices row (from store.invoices) with its first lines embedded; one query,
-    or none when the caller passes `lines` it rendered already (they are frozen once
-    the invoice is finalized)."""
-    if lines is None:
-        lines = render_lines(row["id"], invoice_items.lines(conn, row["id"], EMBEDDED_LINES + 1))
-    return _invoice.dump({**row, "_lines": lines})
+def render_invoice(row: dict[str, Any], line_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """An invoices row (from store.invoices) with its first lines embedded, from its
+    newest EMBEDDED_LINES + 1 items (store.invoice_items.lines), which the caller reads."""
+    return _invoice.dump({**row, "_lines": render_lines(row["id"], line_rows)})
 
 
 def render_credit_changes(row: dict[str, Any]) -> dict[str, Any]:
@@ -254,10 +251,8 @@ def render_credit_changes(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_invoices(
-    conn: psycopg.Connection[Any], rows: list[dict[str, Any]]
+    rows: list[dict[str, Any]], line_rows: dict[str, list[dict[str, Any]]]
 ) -> list[dict[str, Any]]:
-    """Many invoices rows rendered with one query for all their lines (a list page)."""
-    lines = invoice_items.lines_of(conn, [row["id"] for row in rows], EMBEDDED_LINES + 1)
-    return [
-        render_invoice(conn, row, lines=render_lines(row["id"], lines[row["id"]])) for row in rows
-    ]
+    """Many invoices rows rendered, each with its lines from `line_rows` (by invoice id,
+    as store.invoice_items.lines_of reads them for a list page in one query)."""
+    return [render_invoice(row, line_rows[row["id"]]) for row in rows]

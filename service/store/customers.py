@@ -1,4 +1,4 @@
-"""Customers."""
+"""Customers, read and written as service.domain.balances.Customer rows."""
 
 from __future__ import annotations
 
@@ -9,11 +9,18 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from service.domain.balances import Customer
+from service.domain.ledger import as_dict
 
 
-def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str, Any] | None:
+def _typed(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Customer]:
+    """A cursor whose rows are Customers."""
+    return conn.cursor(row_factory=class_row(Customer))
+
+
+def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> Customer | None:
     """Insert the customer; None, and nothing written, if its `invoice_prefix` is taken."""
-    return conn.execute(
+    cur = _typed(conn)
+    return cur.execute(
         """
         INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created,
                                invoice_prefix)
@@ -27,9 +34,10 @@ def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str,
     ).fetchone()
 
 
-def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> dict[str, Any] | None:
+def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> Customer | None:
     """The customer, deleted or not (its `deleted` says)."""
-    return conn.execute(
+    cur = _typed(conn)
+    return cur.execute(
         """
         SELECT id, livemode, email, name, phone, description, metadata, created, balance,
             currency, invoice_prefix, next_invoice_sequence, deleted
@@ -41,12 +49,12 @@ def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> dict
 
 def get_billable(
     conn: psycopg.Connection[Any], customer_id: str, livemode: bool
-) -> dict[str, Any] | None:
+) -> Customer | None:
     """The customer unless it is missing or deleted: what invoices, items, PaymentIntents
     and payment records may name (Stripe: deleting a customer "prevents any further
     operations to be performed", and its id is then resource_missing there)."""
     customer = get(conn, customer_id, livemode)
-    return None if customer is None or customer["deleted"] else customer
+    return None if customer is None or customer.deleted else customer
 
 
 def take_invoice_number(conn: psycopg.Connection[Any], customer_id: str) -> tuple[str, int] | None:
@@ -72,7 +80,7 @@ def get_for_update(
     """The customer, its row locked until the transaction ends so its balance holds
     still. NO KEY UPDATE: inserting an invoice or item of this customer (a foreign key
     check, FOR KEY SHARE) need not wait for it."""
-    cur = conn.cursor(row_factory=class_row(Customer))
+    cur = _typed(conn)
     return cur.execute(
         """
         SELECT id, livemode, email, name, phone, description, metadata, created, balance,
@@ -105,11 +113,12 @@ def claim_invoice_prefix(conn: psycopg.Connection[Any], prefix: str, customer_id
     return row is not None and row["customer"] == customer_id
 
 
-def update(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str, Any] | None:
+def update(conn: psycopg.Connection[Any], customer: Customer) -> Customer | None:
     """Write what an update may change of a customer (its balance moves only through
     its transactions); None, and nothing written, if its `invoice_prefix` is another
     customer's."""
-    return conn.execute(
+    cur = _typed(conn)
+    return cur.execute(
         """
         UPDATE customers
         SET email = %(email)s, name = %(name)s, phone = %(phone)s,
@@ -122,7 +131,7 @@ def update(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str,
         RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
             currency, invoice_prefix, next_invoice_sequence, deleted
         """,
-        {**customer, "metadata": Jsonb(customer["metadata"])},
+        {**as_dict(customer), "metadata": Jsonb(customer.metadata)},
     ).fetchone()
 
 
@@ -130,10 +139,11 @@ def mark_deleted(conn: psycopg.Connection[Any], customer_id: str) -> None:
     conn.execute("UPDATE customers SET deleted = true WHERE id = %(id)s", {"id": customer_id})
 
 
-def insert_mirror(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> dict[str, Any] | None:
+def insert_mirror(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> Customer | None:
     """Insert a customer mirrored from upstream Stripe under its own id; None, and
     nothing written, when the id is already taken (a concurrent mirror) or the prefix."""
-    return conn.execute(
+    cur = _typed(conn)
+    return cur.execute(
         """
         INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created,
                                invoice_prefix)

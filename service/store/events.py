@@ -1,5 +1,6 @@
 """Events: written with the change that caused them, queued in event_outbox for the
-Redis stream, with one delivery row per subscribed webhook endpoint."""
+Redis stream, with one delivery row per subscribed webhook endpoint. Read through the
+view event_rows (migration 0037), which counts each one's pending_webhooks."""
 
 from __future__ import annotations
 
@@ -98,9 +99,8 @@ def get_many(
     rows = conn.execute(
         """
         SELECT id, livemode, type, api_version, created, data, request_id, idempotency_key,
-            (SELECT count(*) FROM webhook_deliveries d
-             WHERE d.event_id = events.id AND d.status = 'pending') AS pending_webhooks
-        FROM events
+            pending_webhooks
+        FROM event_rows
         JOIN unnest(%(ids)s::text[], %(modes)s::boolean[]) AS k(id, livemode)
           USING (id, livemode)
         """,
@@ -122,10 +122,8 @@ def recent(
     """Up to `limit` events of both modes, newest first, optionally of one type."""
     return conn.execute(
         """
-        SELECT id, type, livemode, created,
-               (SELECT count(*) FROM webhook_deliveries d
-                WHERE d.event_id = events.id AND d.status = 'pending') AS pending_webhooks
-        FROM events
+        SELECT id, type, livemode, created, pending_webhooks
+        FROM event_rows
         WHERE %(type)s::text IS NULL OR type = %(type)s::text
         ORDER BY seq DESC
         LIMIT %(limit)s

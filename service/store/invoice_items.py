@@ -1,15 +1,28 @@
-"""Invoice items: pending charges of a customer, and, once bound to an invoice, its lines."""
+"""Invoice items: pending charges of a customer, and, once bound to an invoice, its lines.
+
+An item is read and written as an InvoiceItem; an invoice's lines (lines, lines_of,
+lines_page) are read as dicts, which is what render takes for them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import psycopg
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from service.domain.invoices import InvoiceItem
+from service.domain.ledger import as_dict
 
-def insert(conn: psycopg.Connection[Any], item: dict[str, Any]) -> dict[str, Any]:
-    (row,) = conn.execute(
+
+def _typed(conn: psycopg.Connection[Any]) -> psycopg.Cursor[InvoiceItem]:
+    """A cursor whose rows are InvoiceItems."""
+    return conn.cursor(row_factory=class_row(InvoiceItem))
+
+
+def insert(conn: psycopg.Connection[Any], item: dict[str, Any]) -> InvoiceItem:
+    cur = _typed(conn)
+    (row,) = cur.execute(
         """
         INSERT INTO invoice_items (id, line_id, livemode, customer, invoice, amount, unit_amount,
             quantity, currency, description, metadata, created)
@@ -24,8 +37,9 @@ def insert(conn: psycopg.Connection[Any], item: dict[str, Any]) -> dict[str, Any
     return row
 
 
-def get(conn: psycopg.Connection[Any], item_id: str, livemode: bool) -> dict[str, Any] | None:
-    return conn.execute(
+def get(conn: psycopg.Connection[Any], item_id: str, livemode: bool) -> InvoiceItem | None:
+    cur = _typed(conn)
+    return cur.execute(
         """
         SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
             currency, description, metadata, created
@@ -37,10 +51,11 @@ def get(conn: psycopg.Connection[Any], item_id: str, livemode: bool) -> dict[str
 
 def get_for_update(
     conn: psycopg.Connection[Any], item_id: str, livemode: bool
-) -> dict[str, Any] | None:
+) -> InvoiceItem | None:
     """The item, locked until the end of the caller's transaction (after its invoice's
     lock: the lock order)."""
-    return conn.execute(
+    cur = _typed(conn)
+    return cur.execute(
         """
         SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
             currency, description, metadata, created
@@ -51,9 +66,10 @@ def get_for_update(
     ).fetchone()
 
 
-def update(conn: psycopg.Connection[Any], item: dict[str, Any]) -> dict[str, Any]:
+def update(conn: psycopg.Connection[Any], item: InvoiceItem) -> InvoiceItem:
     """Write the changeable fields of `item`: its amounts, description and metadata."""
-    (row,) = conn.execute(
+    cur = _typed(conn)
+    (row,) = cur.execute(
         """
         UPDATE invoice_items SET amount = %(amount)s, unit_amount = %(unit_amount)s,
             quantity = %(quantity)s, description = %(description)s, metadata = %(metadata)s
@@ -61,7 +77,7 @@ def update(conn: psycopg.Connection[Any], item: dict[str, Any]) -> dict[str, Any
         RETURNING id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
             currency, description, metadata, created
         """,
-        {**item, "metadata": Jsonb(item["metadata"])},
+        {**as_dict(item), "metadata": Jsonb(item.metadata)},
     ).fetchall()
     return row
 
@@ -70,10 +86,11 @@ def delete(conn: psycopg.Connection[Any], item_id: str) -> None:
     conn.execute("DELETE FROM invoice_items WHERE id = %(id)s", {"id": item_id})
 
 
-def release(conn: psycopg.Connection[Any], invoice_id: str) -> list[dict[str, Any]]:
+def release(conn: psycopg.Connection[Any], invoice_id: str) -> list[InvoiceItem]:
     """Take every item off `invoice_id`, pending again (no longer anyone's line), oldest
     first; call with the invoice locked."""
-    return conn.execute(
+    cur = _typed(conn)
+    return cur.execute(
         """
         WITH released AS (
             UPDATE invoice_items SET invoice = NULL, line_id = NULL
@@ -123,9 +140,10 @@ def pending_ids_for_update(
 
 def bind(
     conn: psycopg.Connection[Any], invoice_id: str, line_ids: dict[str, str]
-) -> list[dict[str, Any]]:
+) -> list[InvoiceItem]:
     """Put still-pending items on `invoice_id`, each becoming the line named in `line_ids`."""
-    return conn.execute(
+    cur = _typed(conn)
+    return cur.execute(
         """
         UPDATE invoice_items SET invoice = %(invoice)s, line_id = l.line_id
         FROM unnest(%(ids)s::text[], %(line_ids)s::text[]) AS l (id, line_id)
@@ -140,7 +158,8 @@ def bind(
 
 
 def lines(conn: psycopg.Connection[Any], invoice_id: str, limit: int) -> list[dict[str, Any]]:
-    """The invoice's newest `limit` items, newest first (Stripe's order for invoice items)."""
+    """The invoice's newest `limit` items, newest first (Stripe's order for invoice items).
+    Lines stay dicts, the shape render takes and store.invoices.NEWEST_LINES returns."""
     return conn.execute(
         """
         SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,

@@ -1,9 +1,11 @@
 """Invoices. Lock order: invoice row first, then its items and payments.
 
 Every query that returns invoices selects the same columns, in the order of
-service.domain.ledger.Invoice (class_row). A draft's starting_balance is the customer's
-balance now, in the invoice's currency (Stripe shows it before finalize); finalize
-freezes it. COALESCE evaluates the subquery only for drafts.
+service.domain.ledger.Invoice (class_row), from the view invoice_rows (migration 0037),
+which owns the one derived column, a draft's starting_balance; queries name it
+`invoices`. Writes that return the invoice go through the view too (PostgreSQL
+updates the table under it, and RETURNING reads the view), except update_state, which
+sets the frozen starting_balance on the table itself.
 """
 
 from __future__ import annotations
@@ -17,18 +19,14 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from service.domain.ledger import Invoice, InvoicePayment
+from service.domain.ledger import Invoice, InvoicePayment, as_dict
 
 # The columns every query returning invoices selects (see above).
 COLUMNS = sql.SQL("""
     id, livemode, customer, status, currency, number, description, footer,
     metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
     total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
-    marked_uncollectible_at, created, ending_balance,
-    coalesce(starting_balance,
-             (SELECT b.balance FROM customer_balances b
-              WHERE b.customer = invoices.customer AND b.currency = invoices.currency),
-             0) AS starting_balance""")
+    marked_uncollectible_at, created, ending_balance, starting_balance""")
 
 
 # An invoice's newest items, as store.invoice_items.lines returns them: crediting
@@ -48,13 +46,20 @@ def _with_columns(query: str) -> bytes:
     return sql.SQL(query).format(columns=COLUMNS, newest_lines=NEWEST_LINES).as_bytes(None)
 
 
-def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
-    (row,) = conn.execute(
+def _typed(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Invoice]:
+    """A cursor whose rows are Invoices."""
+    return conn.cursor(row_factory=class_row(Invoice))
+
+
+def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> Invoice:
+    """Insert a draft."""
+    cur = _typed(conn)
+    (row,) = cur.execute(
         _with_columns(
             """
-        INSERT INTO invoices (id, livemode, customer, status, currency, description, footer,
-            metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
-            created)
+        INSERT INTO invoice_rows AS invoices (id, livemode, customer, status, currency,
+            description, footer, metadata, auto_advance, collection_method, due_date,
+            customer_email, customer_name, created)
         VALUES (%(id)s, %(livemode)s, %(customer)s, 'draft', %(currency)s, %(description)s,
             %(footer)s, %(metadata)s, %(auto_advance)s, %(collection_method)s, %(due_date)s,
             %(customer_email)s, %(customer_name)s, %(created)s)
@@ -66,12 +71,13 @@ def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, 
     return row
 
 
-def get(conn: psycopg.Connection[Any], invoice_id: str, livemode: bool) -> dict[str, Any] | None:
-    return conn.execute(
+def get(conn: psycopg.Connection[Any], invoice_id: str, livemode: bool) -> Invoice | None:
+    cur = _typed(conn)
+    return cur.execute(
         _with_columns(
             """
         SELECT {columns}
-        FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s
+        FROM invoice_rows AS invoices WHERE id = %(id)s AND livemode = %(livemode)s
         """
         ),
         {"id": invoice_id, "livemode": livemode},
@@ -80,13 +86,14 @@ def get(conn: psycopg.Connection[Any], invoice_id: str, livemode: bool) -> dict[
 
 def get_for_update(
     conn: psycopg.Connection[Any], invoice_id: str, livemode: bool
-) -> dict[str, Any] | None:
+) -> Invoice | None:
     """The invoice row, locked until the end of the caller's transaction."""
-    return conn.execute(
+    cur = _typed(conn)
+    return cur.execute(
         _with_columns(
             """
         SELECT {columns}
-        FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s
+        FROM invoice_rows AS invoices WHERE id = %(id)s AND livemode = %(livemode)s
         FOR UPDATE
         """
         ),
@@ -106,7 +113,7 @@ def get_for_update_with_lines(
         _with_columns(
             """
         SELECT {columns}, {newest_lines}
-        FROM invoices WHERE id = %(id)s AND livemode = %(livemode)s
+        FROM invoice_rows AS invoices WHERE id = %(id)s AND livemode = %(livemode)s
         FOR UPDATE"""
         ),
         {"id": invoice_id, "livemode": livemode, "lines": lines},
@@ -132,7 +139,8 @@ _OPEN_PAYMENT = """
                 canceled_at AS p_canceled_at, created AS p_created
             FROM invoice_payments WHERE {paid_by} = %(id)s AND status = 'open'
         ) p
-        JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+        JOIN invoice_rows AS invoices
+            ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
         FOR UPDATE OF invoices"""
 # Composed once, at import: crediting runs one per credit.
 _OPEN_PAYMENT_OF = {
@@ -210,7 +218,7 @@ def apply_credit(
             WHERE id = %(payment_id)s AND invoice = %(id)s AND status = 'open'
             RETURNING invoice, amount_paid AS credited
         )
-        UPDATE invoices
+        UPDATE invoice_rows AS invoices
         SET amount_paid = invoices.amount_paid + paid.credited,
             status = CASE
                 WHEN invoices.status = ANY(%(payable)s)
@@ -239,12 +247,13 @@ def apply_credit(
     ).fetchone()
 
 
-def refresh_total(conn: psycopg.Connection[Any], invoice_id: str) -> dict[str, Any]:
+def refresh_total(conn: psycopg.Connection[Any], invoice_id: str) -> Invoice:
     """Recompute a draft's total from its items."""
-    (row,) = conn.execute(
+    cur = _typed(conn)
+    (row,) = cur.execute(
         _with_columns(
             """
-        UPDATE invoices SET total = (
+        UPDATE invoice_rows AS invoices SET total = (
             SELECT coalesce(sum(amount), 0) FROM invoice_items WHERE invoice = %(id)s)
         WHERE id = %(id)s
         RETURNING {columns}
@@ -255,19 +264,20 @@ def refresh_total(conn: psycopg.Connection[Any], invoice_id: str) -> dict[str, A
     return row
 
 
-def update_details(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
+def update_details(conn: psycopg.Connection[Any], invoice: Invoice) -> Invoice:
     """Write the editable, non-monetary fields of `invoice`."""
-    (row,) = conn.execute(
+    cur = _typed(conn)
+    (row,) = cur.execute(
         _with_columns(
             """
-        UPDATE invoices SET description = %(description)s, footer = %(footer)s,
+        UPDATE invoice_rows AS invoices SET description = %(description)s, footer = %(footer)s,
             metadata = %(metadata)s, auto_advance = %(auto_advance)s,
             collection_method = %(collection_method)s, due_date = %(due_date)s
         WHERE id = %(id)s
         RETURNING {columns}
         """
         ),
-        {**invoice, "metadata": Jsonb(invoice["metadata"])},
+        {**as_dict(invoice), "metadata": Jsonb(invoice.metadata)},
     ).fetchall()
     return row
 
@@ -290,13 +300,14 @@ def lock_drafts_of(
 
 def show_customer(
     conn: psycopg.Connection[Any], invoice_ids: list[str], email: str | None, name: str | None
-) -> list[dict[str, Any]]:
+) -> list[Invoice]:
     """Write the customer's email and name on those of the (locked) drafts that show
     others; the drafts written."""
-    return conn.execute(
+    cur = _typed(conn)
+    return cur.execute(
         _with_columns(
             """
-        UPDATE invoices SET customer_email = %(email)s, customer_name = %(name)s
+        UPDATE invoice_rows AS invoices SET customer_email = %(email)s, customer_name = %(name)s
         WHERE id = ANY(%(ids)s) AND status = 'draft'
           AND (customer_email, customer_name) IS DISTINCT FROM (%(email)s, %(name)s)
         RETURNING {columns}
@@ -306,10 +317,14 @@ def show_customer(
     ).fetchall()
 
 
-def update_state(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict[str, Any]:
+def update_state(conn: psycopg.Connection[Any], invoice: Invoice) -> Invoice:
     """Write a status move of `invoice`: status, number, the transition timestamps and
-    the balance it started from and left (frozen at finalize)."""
-    (row,) = conn.execute(
+    the balance it started from and left (frozen at finalize). On the table, which
+    holds the frozen starting_balance: every move leaves the invoice finalized, and a
+    finalized invoice's own starting_balance is set (CHECK of migration 0011), so the
+    table's columns are the row."""
+    cur = _typed(conn)
+    (row,) = cur.execute(
         _with_columns(
             """
         UPDATE invoices SET status = %(status)s, number = %(number)s,
@@ -321,7 +336,7 @@ def update_state(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> dict
         RETURNING {columns}
         """
         ),
-        invoice,
+        as_dict(invoice),
     ).fetchall()
     return row
 

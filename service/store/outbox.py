@@ -36,10 +36,8 @@ def claim_unpublished(conn: psycopg.Connection[Any], *, limit: int) -> list[dict
     return conn.execute(
         """
         SELECT e.id, e.livemode, e.type, e.api_version, e.created, e.data::text AS data,
-               e.request_id, e.idempotency_key,
-               (SELECT count(*) FROM webhook_deliveries d
-                 WHERE d.event_id = e.id AND d.status = 'pending') AS pending_webhooks
-        FROM event_outbox o JOIN events e ON e.id = o.event_id
+               e.request_id, e.idempotency_key, e.pending_webhooks
+        FROM event_outbox o JOIN event_rows e ON e.id = o.event_id
         ORDER BY o.seq LIMIT %(limit)s
         """,
         {"limit": limit},
@@ -83,10 +81,8 @@ def published_from(
     return conn.execute(
         """
         SELECT p.position, e.id, e.livemode, e.type, e.api_version, e.created,
-               e.data::text AS data, e.request_id, e.idempotency_key,
-               (SELECT count(*) FROM webhook_deliveries d
-                 WHERE d.event_id = e.id AND d.status = 'pending') AS pending_webhooks
-        FROM event_positions p JOIN events e ON e.id = p.event_id
+               e.data::text AS data, e.request_id, e.idempotency_key, e.pending_webhooks
+        FROM event_positions p JOIN event_rows e ON e.id = p.event_id
         WHERE p.position >= %(position)s AND e.created >= %(since)s
         ORDER BY p.position LIMIT %(limit)s
         """,

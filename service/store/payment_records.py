@@ -1,6 +1,6 @@
 """Payments reported to Tally (payment records): their latest attempt's outcome, and
-the refunds reported on them. Every read of a record sums its refunds as
-`amount_refunded`."""
+the refunds reported on them. Records are read through the view payment_record_rows
+(migration 0037), which sums each one's refunds as `amount_refunded`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from service.domain.ledger import LockedPaymentRecord
 def insert(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, Any]:
     (row,) = conn.execute(
         """
-        INSERT INTO payment_records (id, livemode, amount, currency, customer, outcome,
+        INSERT INTO payment_record_rows (id, livemode, amount, currency, customer, outcome,
             payment_method_type, payment_reference, description, initiated_at, guaranteed_at,
             failed_at, canceled_at, metadata, created)
         VALUES (%(id)s, %(livemode)s, %(amount)s, %(currency)s, %(customer)s, %(outcome)s,
@@ -24,7 +24,7 @@ def insert(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, A
             %(guaranteed_at)s, %(failed_at)s, %(canceled_at)s, %(metadata)s, %(created)s)
         RETURNING id, livemode, amount, currency, customer, outcome, payment_method_type,
             payment_reference, description, initiated_at, guaranteed_at, failed_at,
-            canceled_at, metadata, created, 0 AS amount_refunded
+            canceled_at, metadata, created, amount_refunded
         """,
         {**record, "metadata": Jsonb(record["metadata"])},
     ).fetchall()
@@ -36,10 +36,8 @@ def get(conn: psycopg.Connection[Any], record_id: str, livemode: bool) -> dict[s
         """
         SELECT id, livemode, amount, currency, customer, outcome, payment_method_type,
             payment_reference, description, initiated_at, guaranteed_at, failed_at,
-            canceled_at, metadata, created,
-            (SELECT coalesce(sum(f.amount), 0)::bigint FROM payment_record_refunds f
-             WHERE f.payment_record = payment_records.id) AS amount_refunded
-        FROM payment_records WHERE id = %(id)s AND livemode = %(livemode)s
+            canceled_at, metadata, created, amount_refunded
+        FROM payment_record_rows WHERE id = %(id)s AND livemode = %(livemode)s
         """,
         {"id": record_id, "livemode": livemode},
     ).fetchone()
@@ -74,10 +72,8 @@ def get_for_update(
         SELECT r.id, r.livemode, r.amount, r.currency, r.customer, r.outcome,
             r.payment_method_type, r.payment_reference, r.description, r.initiated_at,
             r.guaranteed_at, r.failed_at, r.canceled_at, r.metadata, r.created,
-            (SELECT coalesce(sum(f.amount), 0)::bigint FROM payment_record_refunds f
-             WHERE f.payment_record = r.id) AS amount_refunded,
-            ip.invoice AS attached_to
-        FROM payment_records r
+            r.amount_refunded, ip.invoice AS attached_to
+        FROM payment_record_rows r
         LEFT JOIN invoice_payments ip ON ip.payment_record = r.id
         WHERE r.id = %(id)s
         """,
@@ -90,7 +86,7 @@ def update(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, A
     metadata) of a record the caller has locked; return the record after."""
     (row,) = conn.execute(
         """
-        UPDATE payment_records
+        UPDATE payment_record_rows
         SET outcome = %(outcome)s, initiated_at = %(initiated_at)s,
             guaranteed_at = %(guaranteed_at)s, failed_at = %(failed_at)s,
             canceled_at = %(canceled_at)s, payment_method_type = %(payment_method_type)s,
@@ -98,9 +94,7 @@ def update(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, A
         WHERE id = %(id)s
         RETURNING id, livemode, amount, currency, customer, outcome, payment_method_type,
             payment_reference, description, initiated_at, guaranteed_at, failed_at,
-            canceled_at, metadata, created,
-            (SELECT coalesce(sum(f.amount), 0)::bigint FROM payment_record_refunds f
-             WHERE f.payment_record = payment_records.id) AS amount_refunded
+            canceled_at, metadata, created, amount_refunded
         """,
         {**record, "metadata": Jsonb(record["metadata"])},
     ).fetchall()
