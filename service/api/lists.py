@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from flask import Blueprint, g
@@ -82,9 +82,12 @@ def each(
     return lambda rows: [render(row) for row in rows]
 
 
+Row = TypeVar("Row")  # what a store's get returns: a dict, or a typed row
+
+
 def fetcher(
-    get: Callable[[psycopg.Connection[Any], str, bool], dict[str, Any] | None],
-    render: Callable[[dict[str, Any]], dict[str, Any]],
+    get: Callable[[psycopg.Connection[Any], str, bool], Row | None],
+    render: Callable[[Row], dict[str, Any]],
 ) -> Fetcher:
     """Fetch an object: the row `get` finds by id in a mode, rendered; else None."""
 
