@@ -4,7 +4,9 @@ to drain, and a one-line latency summary."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -115,3 +117,32 @@ def subscribe(base: str, url: str, event_type: str) -> str:
     )
     assert response.status_code == 200, response.text
     return str(response.json()["id"])
+
+
+def finalize_paced(base: str, invoices: list[str], rate: float,
+                   threads: int = 8) -> dict[str, tuple[float, float]]:  # fmt: skip
+    """POST /finalize for each invoice at `rate`/s from `threads` kept-alive sessions;
+    when (time.time()) each request was sent and answered. Every answer must be 200."""
+    import requests
+
+    times: dict[str, tuple[float, float]] = {}
+    local = threading.local()
+
+    def fire(item: tuple[int, str]) -> None:
+        k, invoice = item
+        time.sleep(max(0.0, t0 + k / rate - time.perf_counter()))
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        sent = time.time()
+        response = session.post(
+            f"{base}/v1/invoices/{invoice}/finalize",
+            headers={"Authorization": f"Bearer {BENCH_KEY}"},
+            timeout=10,
+        )
+        times[invoice] = (sent, time.time())
+        assert response.status_code == 200, response.text
+
+    t0 = time.perf_counter() + 0.1
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(fire, enumerate(invoices)))
+    return times

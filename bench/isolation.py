@@ -29,17 +29,15 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/isolation.py` as well as `-m bench.isolation`
 
-from bench.common import BENCH_KEY, BENCH_SECRET, log, run_env, subscribe  # noqa: E402
+from bench.common import BENCH_SECRET, finalize_paced, log, run_env, subscribe  # noqa: E402
 from bench.rows import clone, templates  # noqa: E402
 from devtools.processes import Stack  # noqa: E402
 from devtools.receiver import Receiver  # noqa: E402
@@ -89,32 +87,6 @@ class BlackHole:
         self.listener.close()
 
 
-def finalize_all(base: str, invoices: list[str], rate: float) -> dict[str, float]:
-    """POST /finalize for each invoice at `rate`/s; returns when each request was sent."""
-    sent: dict[str, float] = {}
-    local = threading.local()
-
-    def fire(item: tuple[int, str]) -> None:
-        k, invoice = item
-        delay = t0 + k / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
-        sent[invoice] = time.time()
-        response = session.post(
-            f"{base}/v1/invoices/{invoice}/finalize",
-            headers={"Authorization": f"Bearer {BENCH_KEY}"},
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-
-    t0 = time.perf_counter() + 0.1
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(fire, enumerate(invoices)))
-    return sent
-
-
 def run(events: int, rate: float, wait: float, linger: float) -> dict[str, Any]:
     name = f"tally_bench_isolation_{os.getpid()}"
     with (
@@ -141,7 +113,7 @@ def run(events: int, rate: float, wait: float, linger: float) -> dict[str, Any]:
             subscribe(base, healthy.url, "invoice.finalized")
             # Warm up (workers starting, pools, prepared statements) with the healthy
             # receiver alone; then the black hole subscribes too.
-            finalize_all(base, invoices[:WARMUP], rate)
+            finalize_paced(base, invoices[:WARMUP], rate)
             if not wait_until(lambda: len(healthy.event_ids()) >= WARMUP, 60, 0.1):
                 for path in sorted(Path(tmpdir).glob("*.log")):
                     print(f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}")
@@ -149,7 +121,7 @@ def run(events: int, rate: float, wait: float, linger: float) -> dict[str, Any]:
             dead_id = subscribe(base, dead.url, "invoice.finalized")
             measured = invoices[WARMUP:]
             log(f"finalizing {events} invoices at {rate:g}/s")
-            sent = finalize_all(base, measured, rate)
+            sent = {i: at for i, (at, _) in finalize_paced(base, measured, rate).items()}
             last_sent = max(sent.values())
 
             def arrived() -> dict[str, float]:

@@ -51,24 +51,49 @@ def status_kb(pid: int, field: str) -> int:
     return 0
 
 
-class RssSampler:
+class Sampler:
+    """sample() every `interval` s on a thread of its own, from start() to halt() (or
+    over a `with` block)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._halt.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._halt.wait(self.interval):
+            self.sample()
+
+    def halt(self) -> None:
+        self._halt.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> Sampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.halt()
+
+
+class RssSampler(Sampler):
     """Every `interval` s, for each watched role: the highest VmHWM (peak RSS) of any one
     process in its tree, and the highest sum of VmRSS over the tree."""
 
     def __init__(self, stack: Stack, roles: tuple[str, ...], interval: float = 0.5) -> None:
-        self.stack, self.roles, self.interval = stack, roles, interval
+        super().__init__(interval)
+        self.stack, self.roles = stack, roles
         self.process_peak_kb: dict[str, int] = dict.fromkeys(roles, 0)
         self.tree_peak_kb: dict[str, int] = dict.fromkeys(roles, 0)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
     def sample(self) -> None:
         for role in self.roles:
@@ -80,10 +105,6 @@ class RssSampler:
             total = sum(status_kb(p, "VmRSS") for p in pids)
             self.process_peak_kb[role] = max(self.process_peak_kb[role], hwm)
             self.tree_peak_kb[role] = max(self.tree_peak_kb[role], total)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
 
 
 def cpu_of(pid: int) -> tuple[float, float] | None:
@@ -103,7 +124,7 @@ def cpu_of(pid: int) -> tuple[float, float] | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), waited / 1e9
 
 
-class CpuMeter:
+class CpuMeter(Sampler):
     """CPU seconds each role's processes spent between start() and stop(), and (in
     `waited`) seconds they were ready to run but waited for a CPU. Sampled every
     `interval` s, so a process that exits in between (a PostgreSQL backend of a pool
@@ -111,12 +132,14 @@ class CpuMeter:
     from zero."""
 
     def __init__(self, roles: dict[str, Callable[[], list[int]]], interval: float = 0.25):
-        self.roles, self.interval = roles, interval
+        super().__init__(interval)
+        self.roles = roles
         self._first: dict[str, dict[int, tuple[float, float]]] = {}
         self._last: dict[str, dict[int, tuple[float, float]]] = {}
         self.waited: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+
+    def sample(self) -> None:
+        self._sample(baseline=False)
 
     def _sample(self, baseline: bool) -> None:
         for role, pids in self.roles.items():
@@ -131,18 +154,10 @@ class CpuMeter:
 
     def start(self) -> None:
         self._sample(baseline=True)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample(baseline=False)
+        super().start()
 
     def stop(self) -> dict[str, float]:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
+        self.halt()
         self._sample(baseline=False)
         out = {
             role: sum(self._last[role][pid][0] - first[pid][0] for pid in first)
@@ -156,36 +171,29 @@ class CpuMeter:
         return out
 
 
-class WaitSampler:
+class WaitSampler(Sampler):
     """What the worker's PostgreSQL backends are doing, every `interval` s while running:
     counts of `state` or, when active and waiting, `wait_event_type:wait_event` (Lock:...
     is a lock wait between drains)."""
 
     def __init__(self, dsn: str, role: str = "worker", interval: float = 0.05):
+        super().__init__(interval)
         self.conn = psycopg.connect(dsn, autocommit=True, application_name=BENCH_APP)
-        self.name, self.interval = APP_PREFIX + role, interval
+        self.name = APP_PREFIX + role
         self.counts: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> WaitSampler:
-        self._thread.start()
-        return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        super().__exit__()
         self.conn.close()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            for state, wait in self.conn.execute(
-                "SELECT state, wait_event_type || ':' || wait_event FROM pg_stat_activity"
-                " WHERE datname = current_database() AND application_name = %s",
-                (self.name,),
-            ):
-                key = wait if state == "active" and wait else state
-                self.counts[key] = self.counts.get(key, 0) + 1
+    def sample(self) -> None:
+        for state, wait in self.conn.execute(
+            "SELECT state, wait_event_type || ':' || wait_event FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = %s",
+            (self.name,),
+        ):
+            key = wait if state == "active" and wait else state
+            self.counts[key] = self.counts.get(key, 0) + 1
 
 
 def pg_backends(dsn: str, role: str) -> Callable[[], list[int]]:

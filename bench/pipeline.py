@@ -44,10 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/pipeline.py` as well as `-m bench.pipeline`
 
 from bench.common import (  # noqa: E402
-    BENCH_KEY,
     BENCH_SECRET,
     credited,
     drained,
+    finalize_paced,
     notify_when_paid,
     run_env,
     subscribe,
@@ -87,12 +87,9 @@ def api_to_stream(
     response, to its invoice.finalized read from the stream, and from the response to
     that (negative when the event was on the stream before the client read the answer)."""
     import redis
-    import requests
 
     from service.operations.publish_events import STREAM_KEY
 
-    sent: dict[str, float] = {}
-    answered: dict[str, float] = {}
     seen: dict[str, float] = {}
     client = redis.Redis.from_url(redis_url)
     last = client.xrevrange(STREAM_KEY, count=1)
@@ -107,40 +104,21 @@ def api_to_stream(
                     cursor = entry_id
                     if fields[b"type"] == b"invoice.finalized":
                         obj = json.loads(fields[b"payload"])["data"]["object"]
-                        seen.setdefault(obj["id"], time.perf_counter())
+                        seen.setdefault(obj["id"], time.time())
             if done.is_set() and time.perf_counter() > deadline:
                 return
 
     deadline = float("inf")
     reader = threading.Thread(target=read)
     reader.start()
-    local = threading.local()
-    headers = {"Authorization": f"Bearer {BENCH_KEY}"}
-
-    def fire(item: tuple[int, str]) -> int:
-        k, invoice_id = item
-        delay = t0 + k / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
-        sent[invoice_id] = time.perf_counter()
-        url = f"http://127.0.0.1:{port}/v1/invoices/{invoice_id}/finalize"
-        status = session.post(url, headers=headers, timeout=10).status_code
-        answered[invoice_id] = time.perf_counter()
-        return int(status)
-
-    t0 = time.perf_counter() + 0.2
-    with ThreadPoolExecutor(4) as pool:
-        statuses = list(pool.map(fire, enumerate(drafts)))
-    assert set(statuses) == {200}, statuses
+    times = finalize_paced(f"http://127.0.0.1:{port}", drafts, rate, threads=4)
     deadline = time.perf_counter() + 15
     done.set()
     reader.join()
     return (
-        [(answered[i] - sent[i]) * 1000 for i in drafts],
-        [(seen[i] - sent[i]) * 1000 for i in drafts if i in seen],
-        [(seen[i] - answered[i]) * 1000 for i in drafts if i in seen],
+        [(answered - sent) * 1000 for sent, answered in times.values()],
+        [(seen[i] - times[i][0]) * 1000 for i in drafts if i in seen],
+        [(seen[i] - times[i][1]) * 1000 for i in drafts if i in seen],
     )
 
 

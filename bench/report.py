@@ -176,90 +176,30 @@ def steady_rows(e2e: dict[str, Any], reference: dict[str, Any]) -> list[Figure]:
 
 def figures(r: dict[str, Any], connections: int) -> list[Figure]:
     """The table's rows from a run's results (bench/__main__.py)."""
-    intake, attach, e2e, api = r["intake"], r["attach"], r["steady"], r["api_to_stream"]
-    mb = 1 / 1024
+    intake, attach, api = r["intake"], r["attach"], r["api_to_stream"]
+    web, ref, tally, hello = intake["web"], intake["reference"], attach["tally"], attach["hello"]
+    rss = {role: kb / 1024 for role, kb in r["rss"]["process_peak_kb"].items()}
+    conns = f"({connections} conns)"
     rows = [
-        Figure(
-            "intake_rps",
-            f"intake req/s ({connections} conns)",
-            intake["web"]["rps"],
-            "/s",
-            intake["reference"]["rps"],
-            "reference",
-            Target(0.8, True, of_ceiling=True),
-        ),
-        Figure(
-            "intake_p99",
-            "intake p99",
-            intake["web"]["p99"],
-            "ms",
-            intake["reference"]["p99"],
-            "reference",
-            Target(30, False),
-        ),
-        Figure(
-            "crediting",
-            "backlog crediting",
-            r["backlog"]["credits_per_s"],
-            "/s",
-            r["pgbench"]["credits_per_s"],
-            "pgbench",
-            Target(1000, True),
-        ),
-        Figure(
-            "attach_rps",
-            f"attach req/s ({connections} conns)",
-            attach["tally"]["rps"],
-            "/s",
-            attach["hello"]["rps"],
-            "hello",
-            Target(500, True),
-        ),
-        Figure(
-            "attach_p99",
-            "attach p99",
-            attach["tally"]["p99"],
-            "ms",
-            attach["hello"]["p99"],
-            "hello",
-            Target(40, False),
-        ),
-    ]
-    rows += steady_rows(e2e, r["steady_reference"])
-    rows += [
-        Figure(
-            "api_stream_p50",
-            "API -> stream p50",
-            api["stream"]["p50"],
-            "ms",
-            target=Target(20, False),
-        ),
-        Figure(
-            "api_stream_p99",
-            "API -> stream p99",
-            api["stream"]["p99"],
-            "ms",
-            target=Target(100, False),
-        ),
-        Figure(
-            "rss_web",
-            "peak RSS web (largest process)",
-            r["rss"]["process_peak_kb"]["web"] * mb,
-            "MB",
-            target=Target(120, False),
-        ),
-        Figure(
-            "rss_worker",
-            "peak RSS worker (largest process)",
-            r["rss"]["process_peak_kb"]["worker"] * mb,
-            "MB",
-            target=Target(150, False),
-        ),
-        Figure(
-            "rss_deliveries",
-            "peak RSS deliveries",
-            r["rss"]["process_peak_kb"]["deliveries"] * mb,
-            "MB",
-        ),
-    ]
+        Figure("intake_rps", f"intake req/s {conns}", web["rps"], "/s", ref["rps"], "reference",
+               Target(0.8, True, of_ceiling=True)),
+        Figure("intake_p99", "intake p99", web["p99"], "ms", ref["p99"], "reference",
+               Target(30, False)),
+        Figure("crediting", "backlog crediting", r["backlog"]["credits_per_s"], "/s",
+               r["pgbench"]["credits_per_s"], "pgbench", Target(1000, True)),
+        Figure("attach_rps", f"attach req/s {conns}", tally["rps"], "/s", hello["rps"], "hello",
+               Target(500, True)),
+        Figure("attach_p99", "attach p99", tally["p99"], "ms", hello["p99"], "hello",
+               Target(40, False)),
+        *steady_rows(r["steady"], r["steady_reference"]),
+        Figure("api_stream_p50", "API -> stream p50", api["stream"]["p50"], "ms",
+               target=Target(20, False)),
+        Figure("api_stream_p99", "API -> stream p99", api["stream"]["p99"], "ms",
+               target=Target(100, False)),
+        Figure("rss_web", "peak RSS web (largest process)", rss["web"], "MB",
+               target=Target(120, False)),
+        Figure("rss_worker", "peak RSS worker (largest process)", rss["worker"], "MB",
+               target=Target(150, False)),
+        Figure("rss_deliveries", "peak RSS deliveries", rss["deliveries"], "MB"),
+    ]  # fmt: skip
     return rows

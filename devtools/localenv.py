@@ -150,7 +150,7 @@ def _postmaster_port(pgdata: Path) -> int | None:
     """Port of the server running in pgdata, from postmaster.pid, or None."""
     try:
         lines = (pgdata / "postmaster.pid").read_text().splitlines()
-        return int(lines[3]) if _alive(int(lines[0])) else None
+        return int(lines[3]) if alive(int(lines[0])) else None
     except (OSError, ValueError, IndexError):
         return None
 
@@ -241,9 +241,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int, *, group: bool = False) -> bool:
+    """Whether process `pid` (with `group`, any process of group `pid`) exists."""
     try:
-        os.kill(pid, 0)
+        (os.killpg if group else os.kill)(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:

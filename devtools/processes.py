@@ -37,16 +37,6 @@ def signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def stop(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
     """SIGTERM to the process's group (as a platform stopping a container does), then
     SIGKILL to what is left after `grace` seconds."""

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import requests
 
-from devtools.localenv import free_port
-from devtools.processes import group_alive, service_env, signal_group, spawn
+from devtools.localenv import alive, free_port
+from devtools.processes import service_env, signal_group, spawn
 from devtools.procfile import ENTRYPOINT, ROOT, LocalProcfile
 from devtools.servers import PrivatePostgres, scratch_database
 from devtools.waiting import wait_until
@@ -196,7 +196,7 @@ class Stack:
                     # Orphans of a killed master (gunicorn's workers) hold its port:
                     # let them notice and leave, as a supervisor's stop timeout would.
                     pgid = proc.popen.pid
-                    if not wait_until(lambda g=pgid: not group_alive(g), 10):  # type: ignore[misc]
+                    if not wait_until(lambda g=pgid: not alive(g, group=True), 10):  # type: ignore[misc]
                         signal_group(pgid, signal.SIGKILL)
                     time.sleep(0.3)  # a supervisor's restart delay
                     self.restarts[proc.name] = self.restarts.get(proc.name, 0) + 1
@@ -232,7 +232,7 @@ class Stack:
         with self._lock:
             for pgid in self._groups:
                 signal_group(pgid, signal.SIGTERM)
-            wait_until(lambda: not any(group_alive(g) for g in self._groups), 15, 0.2)
+            wait_until(lambda: not any(alive(g, group=True) for g in self._groups), 15, 0.2)
             for pgid in self._groups:
                 signal_group(pgid, signal.SIGKILL)
             for proc in self.processes:
