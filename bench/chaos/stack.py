@@ -224,6 +224,13 @@ class Stack:
             return False
         return True
 
+    def _all_gone(self) -> bool:
+        """No process of any group is left (the main ones reaped, not zombies)."""
+        for proc in self.processes:
+            if proc.popen is not None:
+                proc.popen.poll()
+        return not any(alive(g, group=True) for g in self._groups)
+
     def close(self) -> None:
         """Stop every process group ever started: SIGTERM, then SIGKILL after 15 s."""
         self._stopping.set()
@@ -232,7 +239,7 @@ class Stack:
         with self._lock:
             for pgid in self._groups:
                 signal_group(pgid, signal.SIGTERM)
-            wait_until(lambda: not any(alive(g, group=True) for g in self._groups), 15, 0.2)
+            wait_until(self._all_gone, 15, 0.2)
             for pgid in self._groups:
                 signal_group(pgid, signal.SIGKILL)
             for proc in self.processes:
