@@ -41,7 +41,7 @@ import redis
 
 from bench import steady, steady_figures
 from bench.attach import post_all
-from bench.common import BENCH_KEY, BENCH_SECRET, credited, drained, git_commit, log, run_env
+from bench.common import credit_stored, drained, git_commit, log, run_env
 from bench.intake import measure_intake
 from bench.meters import RssSampler
 from bench.report import figures, table
@@ -108,24 +108,11 @@ def backlog_phase(stack: Stack, dsn: str, redis_url: str, count: int, body: str)
     """`count` stored successes, then the worker starts and one wake-up is sent, as the
     intake sends it: credits/s from first to last processed_at (worker start-up
     excluded). The worker stays up."""
-    from service.config import Settings
-    from service.domain.signatures import WebhookSecrets
-    from service.queue import make_task_queue
-
     with psycopg.connect(dsn, autocommit=True) as conn:
         pending_successes(conn, "B", count, body)
         conn.execute("VACUUM ANALYZE")
-    stack.start("worker", "worker")
-    settings = Settings(
-        database_url=dsn,
-        redis_url=redis_url,
-        api_keys=(BENCH_KEY,),
-        webhook_secrets=WebhookSecrets(test=(BENCH_SECRET,)),
-    )
-    assert make_task_queue(settings, redis.Redis.from_url(redis_url)).wake_drain(force=True)
-    drained(dsn, 600)
+    n, span = credit_stored(stack, dsn, redis_url, 600)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        n, span = credited(conn)
         paid = conn.execute(
             "SELECT count(*) FROM invoices WHERE status = 'paid' AND id LIKE 'in\\_B%'"
         ).fetchone()[0]  # type: ignore[index]

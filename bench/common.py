@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from devtools.processes import service_env
+from devtools.processes import Stack, service_env
 from devtools.procfile import ROOT
 from devtools.stats import percentile
 
@@ -146,3 +146,22 @@ def finalize_paced(base: str, invoices: list[str], rate: float,
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(fire, enumerate(invoices)))
     return times
+
+
+def credit_stored(stack: Stack, dsn: str, redis_url: str, timeout: float) -> tuple[int, float]:
+    """Start the worker line on what is stored and pending, with one wake-up as the
+    intake sends it; when all is credited (bounded): how many, and the seconds from
+    the first processed_at to the last (worker start-up excluded)."""
+    import redis
+
+    from service.config import Settings
+    from service.domain.signatures import WebhookSecrets
+    from service.queue import make_task_queue
+
+    stack.start("worker", "worker")
+    settings = Settings(database_url=dsn, redis_url=redis_url, api_keys=(BENCH_KEY,),
+                        webhook_secrets=WebhookSecrets(test=(BENCH_SECRET,)))  # fmt: skip
+    assert make_task_queue(settings, redis.Redis.from_url(redis_url)).wake_drain(force=True)
+    drained(dsn, timeout)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return credited(conn)

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))  # `python bench/pipeline.py` as well as `-m bench
 
 from bench.common import (  # noqa: E402
     BENCH_SECRET,
-    credited,
+    credit_stored,
     drained,
     finalize_paced,
     notify_when_paid,
@@ -136,7 +136,7 @@ def spread(values: list[float]) -> str:
     )
 
 
-def backlog(template: dict[str, str], stack: Stack, dsn: str, count: int,
+def backlog(template: dict[str, str], stack: Stack, dsn: str, redis_url: str, count: int,
             concurrency: int) -> list[str]:  # fmt: skip
     """`count` successes stored (as the intake stores them) while no worker runs, then
     the worker starts: credits/s from the first processed_at to the last."""
@@ -147,10 +147,8 @@ def backlog(template: dict[str, str], stack: Stack, dsn: str, count: int,
         pending_successes(conn, "B", count, success_body(template))
         # As python -m bench does: no autovacuum of the fresh rows mid-run.
         conn.execute("VACUUM ANALYZE")
-    stack.start("worker", "worker")
-    drained(dsn, 300)
+    n, span = credit_stored(stack, dsn, redis_url, 300)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        n, span = credited(conn)
         paid = conn.execute("SELECT count(*) FROM invoices WHERE status = 'paid'").fetchone()
     stack.stop("worker")
     return [
@@ -318,7 +316,9 @@ def main() -> None:
             )
         try:
             if not args.skip_backlog:
-                report += backlog(made["attached"], stack, dsn, args.backlog, args.concurrency)
+                report += backlog(
+                    made["attached"], stack, dsn, redis_url, args.backlog, args.concurrency
+                )
             if not (args.skip_latency and args.skip_api):
                 base = stack.start_web("web")
                 stack.start("worker", "worker")
