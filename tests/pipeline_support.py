@@ -59,18 +59,16 @@ def send_event(base_url: str, event: dict[str, Any], session: Any = requests) ->
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment of a worker (or web) process for `settings`: the tests' keys and
     secrets, short sweep, grace and delivery timeouts."""
-    return service_env(
-        settings.database_url,
-        settings.redis_url,
-        TALLY_API_KEYS=f"{TEST_KEY},{LIVE_KEY}",
-        STRIPE_WEBHOOK_SECRETS_TEST=WEBHOOK_SECRET,
-        STRIPE_WEBHOOK_SECRETS_LIVE=LIVE_WEBHOOK_SECRET,
-        TALLY_DELIVERY_RETRY_SCHEDULE=",".join(str(s) for s in settings.delivery_retry_schedule),
-        TALLY_SWEEP_INTERVAL="1",
-        TALLY_INBOUND_GRACE_SECONDS="2",
-        TALLY_DELIVERY_TIMEOUT="5",
-        **extra,
-    )
+    defaults = {
+        "TALLY_API_KEYS": f"{TEST_KEY},{LIVE_KEY}",
+        "STRIPE_WEBHOOK_SECRETS_TEST": WEBHOOK_SECRET,
+        "STRIPE_WEBHOOK_SECRETS_LIVE": LIVE_WEBHOOK_SECRET,
+        "TALLY_DELIVERY_RETRY_SCHEDULE": ",".join(map(str, settings.delivery_retry_schedule)),
+        "TALLY_SWEEP_INTERVAL": "1",
+        "TALLY_INBOUND_GRACE_SECONDS": "2",
+        "TALLY_DELIVERY_TIMEOUT": "5",
+    }
+    return service_env(settings.database_url, settings.redis_url, **{**defaults, **extra})
 
 
 # -- fixtures (import them into a test module) ---------------------------------------------
