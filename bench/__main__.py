@@ -16,7 +16,7 @@ Each figure is measured in the same run as its ceiling:
 - API call (finalize) -> invoice.finalized on the Redis stream;
 - peak RSS of the web, worker and deliveries processes (VmHWM from /proc).
 
-The stack is started from the Procfile lines (bench/stack.py) against a private
+The stack is started from the Procfile lines (devtools.processes.Stack) against a private
 redis-server and scratch databases that are dropped at the end; everything listens
 on 127.0.0.1. Writes bench/results/summary.md (the tables, which docs/benchmarks.md
 links) and bench/results/latency.png (the plot it shows), both committed, and
@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,21 +39,17 @@ from typing import Any
 import psycopg
 import redis
 
-from bench import steady
+from bench import steady, steady_figures
 from bench.attach import post_all
-from bench.common import BENCH_KEY, BENCH_SECRET
-from bench.intake import run_python_load, run_wrk, signed_requests
-from bench.report import Figure, Target, percentile, table
-from bench.stack import (
-    ROOT,
-    RssSampler,
-    Stack,
-    clone,
-    make_template,
-    pending_successes,
-    private_redis,
-    scratch_database,
-)
+from bench.common import credit_stored, drained, git_commit, log, run_env
+from bench.intake import measure_intake
+from bench.meters import RssSampler
+from bench.report import figures, table
+from bench.rows import EVERYTHING, clone, pending_successes, success_body, templates
+from devtools.processes import Stack
+from devtools.procfile import ROOT
+from devtools.servers import RedisServer, scratch_database
+from devtools.stats import summary
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -82,20 +77,6 @@ CONNECTIONS = 8  # client concurrency of intake and attach (and their ceilings)
 WARMUP_S = 2
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def stats(values: list[float]) -> dict[str, float]:
-    return {
-        "n": len(values),
-        "p50": percentile(values, 50),
-        "p90": percentile(values, 90),
-        "p99": percentile(values, 99),
-        "max": max(values) if values else float("nan"),
-    }
-
-
 # -- phases -----------------------------------------------------------------------------
 
 
@@ -103,39 +84,20 @@ def intake_phase(stack: Stack, dsn: str, redis_url: str, seconds: int, tmp: Path
     """Tally's intake and the reference, one after the other, under the same gunicorn line
     and the same load; no worker runs (the intake alone is measured). Rows and wake-ups
     are purged afterwards."""
-    import shutil
-
-    use_wrk = shutil.which("wrk") is not None
-    out: dict[str, Any] = {"load": "wrk" if use_wrk else "python threads", "seconds": seconds}
+    out: dict[str, Any] = {"seconds": seconds}
     for role, app in (("reference", "'bench.intake:reference_app()'"), ("web", None)):
         base = stack.start_web(role, app) if app else stack.start_web(role)
-        warm = signed_requests(3000 * WARMUP_S)
-        reqs = signed_requests(2500 * seconds)
-        warm_path, path = tmp / f"{role}-warm.tsv", tmp / f"{role}.tsv"
-        warm_path.write_text("".join(f"{s}\t{b}\n" for s, b in warm))
-        path.write_text("".join(f"{s}\t{b}\n" for s, b in reqs))
         try:
-            if use_wrk:
-                run_wrk(base, warm_path, WARMUP_S, CONNECTIONS)
-            else:
-                run_python_load(base, warm, WARMUP_S, CONNECTIONS)
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                before = conn.execute("SELECT count(*) FROM inbound_events").fetchone()[0]  # type: ignore[index]
-            result = (
-                run_wrk(base, path, seconds, CONNECTIONS)
-                if use_wrk
-                else run_python_load(base, reqs, seconds, CONNECTIONS)
-            )
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                after = conn.execute("SELECT count(*) FROM inbound_events").fetchone()[0]  # type: ignore[index]
-            result["rows"] = after - before
-            out[role] = result
-            log(
-                f"intake {role}: {result['rps']:.0f}/s p50 {result['p50']:.1f} ms "
-                f"p99 {result['p99']:.1f} ms, {result['errors']:.0f} non-2xx, {after - before} rows"
-            )
+            result = measure_intake(base, dsn, tmp / role, 3000 * WARMUP_S, 2500 * seconds,
+                                    seconds, CONNECTIONS)  # fmt: skip
         finally:
             stack.stop(role)
+        out["load"] = result.pop("load")
+        out[role] = result
+        log(
+            f"intake {role}: {result['rps']:.0f}/s p50 {result['p50']:.1f} ms "
+            f"p99 {result['p99']:.1f} ms, {result['errors']:.0f} non-2xx, {result['rows']} rows"
+        )
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DELETE FROM inbound_events")
     redis.Redis.from_url(redis_url).flushall()
@@ -146,34 +108,11 @@ def backlog_phase(stack: Stack, dsn: str, redis_url: str, count: int, body: str)
     """`count` stored successes, then the worker starts and one wake-up is sent, as the
     intake sends it: credits/s from first to last processed_at (worker start-up
     excluded). The worker stays up."""
-    from service.config import Settings
-    from service.domain.signatures import WebhookSecrets
-    from service.queue import make_task_queue
-
     with psycopg.connect(dsn, autocommit=True) as conn:
         pending_successes(conn, "B", count, body)
         conn.execute("VACUUM ANALYZE")
-    stack.start("worker", "worker")
-    settings = Settings(
-        database_url=dsn,
-        redis_url=redis_url,
-        api_keys=(BENCH_KEY,),
-        webhook_secrets=WebhookSecrets(test=(BENCH_SECRET,)),
-    )
-    assert make_task_queue(settings, redis.Redis.from_url(redis_url)).wake_drain(force=True)
-    deadline = time.monotonic() + 600
+    n, span = credit_stored(stack, dsn, redis_url, 600)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT count(*) FROM inbound_events WHERE status = 'pending'"
-            ).fetchone()
-            if row and row[0] == 0:
-                break
-            time.sleep(0.2)
-        first, last, n = conn.execute(
-            "SELECT min(processed_at), max(processed_at), count(*) FROM inbound_events"
-            " WHERE status = 'processed'"
-        ).fetchone()  # type: ignore[misc]
         paid = conn.execute(
             "SELECT count(*) FROM invoices WHERE status = 'paid' AND id LIKE 'in\\_B%'"
         ).fetchone()[0]  # type: ignore[index]
@@ -184,7 +123,6 @@ def backlog_phase(stack: Stack, dsn: str, redis_url: str, count: int, body: str)
         samples = conn.execute(
             "SELECT type, data::text FROM events WHERE seq >= %s ORDER BY seq LIMIT 4", (inpay,)
         ).fetchall()
-    span = (last - first).total_seconds()
     result = {
         "credited": n,
         "paid": paid,
@@ -200,32 +138,12 @@ def pgbench_phase(
     pg_dsn: str, redis_url: str, count: int, samples: list[Any], tmp: Path, clients: int
 ) -> dict[str, Any]:
     from bench import crediting
-    from service.app import create_app
-    from service.config import Settings
-    from service.domain.signatures import WebhookSecrets
     from service.operations.process_inbound import BATCH_SIZE
 
-    app = create_app(
-        Settings(
-            database_url=pg_dsn,
-            redis_url=redis_url,
-            api_keys=(BENCH_KEY,),
-            webhook_secrets=WebhookSecrets(test=(BENCH_SECRET,)),
-        )
-    )
-    try:
-        template = make_template(app, BENCH_KEY, attach=True)
-    finally:
-        app.extensions["pool"].close()
+    template = templates(pg_dsn, redis_url, attached={"attach": True})["attached"]
     body = success_body(template)
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        clone(
-            conn,
-            template,
-            crediting.TAG,
-            count,
-            ("customers", "invoices", "invoice_items", "payment_intents", "invoice_payments"),
-        )
+        clone(conn, template, crediting.TAG, count, EVERYTHING)
         pending_successes(conn, crediting.TAG, count, body)
     result = crediting.run(
         pg_dsn,
@@ -257,12 +175,12 @@ def attach_phase(stack: Stack, base: str, count: int) -> dict[str, Any]:
         "concurrency": CONNECTIONS,
         "hello": {
             "rps": len(h_lat) / h_elapsed,
-            **stats([x * 1000 for x in h_lat]),
+            **summary([x * 1000 for x in h_lat]),
             "failures": len(h_fail),
         },
         "tally": {
             "rps": len(a_lat) / a_elapsed,
-            **stats([x * 1000 for x in a_lat]),
+            **summary([x * 1000 for x in a_lat]),
             "failures": len(a_fail),
         },
     }
@@ -274,39 +192,12 @@ def attach_phase(stack: Stack, base: str, count: int) -> dict[str, Any]:
     return out
 
 
-def success_body(template: dict[str, str]) -> str:
-    from service.domain.events import payment_intent_event
-
-    pi = {
-        "id": template["payment_intent"],
-        "amount": 1299,
-        "currency": "usd",
-        "customer": template["customer"],
-    }
-    return json.dumps(payment_intent_event("payment_intent.succeeded", pi, now=int(time.time())))
-
-
-def settle(dsn: str, timeout: float = 180) -> None:
-    """Wait (bounded) until nothing is pending or unpublished, so that a phase does not
-    measure the backlog the previous one left."""
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT (SELECT count(*) FROM inbound_events WHERE status = 'pending')"
-                " + (SELECT count(*) FROM event_outbox)"
-            ).fetchone()
-            if row and row[0] == 0:
-                return
-            time.sleep(0.5)
-    log("warning: the pipeline did not settle before the next phase")
-
-
 def api_phase(base: str, dsn: str, redis_url: str, rate: float, seconds: float) -> dict[str, Any]:
     from bench.pipeline import api_to_stream
 
     port = int(base.rsplit(":", 1)[1])
-    settle(dsn)
+    if not drained(dsn, 180):  # not to measure the backlog the previous phase left
+        log("warning: the pipeline did not settle before the next phase")
     count = int(rate * seconds)
     warm = int(rate * WARMUP_S)
     drafts = [f"in_D{k}" for k in range(1, warm + count + 1)]
@@ -316,8 +207,8 @@ def api_phase(base: str, dsn: str, redis_url: str, rate: float, seconds: float) 
         "rate": rate,
         "calls": count,
         "seen": len(latencies),
-        "stream": stats(latencies),
-        "response": stats(answers),
+        "stream": summary(latencies),
+        "response": summary(answers),
     }
     log(
         f"API -> stream: p50 {out['stream']['p50']:.1f} p99 {out['stream']['p99']:.1f} ms "
@@ -326,163 +217,7 @@ def api_phase(base: str, dsn: str, redis_url: str, rate: float, seconds: float) 
     return out
 
 
-# -- figures, JSON, PNG ---------------------------------------------------------------------
-
-
-def steady_figures(e2e: dict[str, Any], reference: dict[str, Any]) -> list[Figure]:
-    """bench/steady.py's rows: each fraction's latencies, longest silence and CPU per
-    webhook (Tally's processes and PostgreSQL) beside the reference's per request."""
-    ref_cpu = sum(reference["cpu_ms"].get(x, 0.0) for x in steady.CPU_ROLES)
-    rows = [
-        Figure(
-            "steady_knee",
-            f"knee: highest fraction of the reference's {e2e['reference_rps']:.0f}/s kept up,"
-            f" delivered p99 ≤ {steady.KNEE_P99_MS:.0f} ms",
-            e2e["knee"] or 0.0,
-            "x",
-            target=Target(0.25, True),
-        )
-    ]
-    for row in e2e["rows"]:
-        f = row["fraction"]
-        name = f"{f:.1f}x = {row['rate']:.0f}/s" + ("" if row["kept_up"] else ", fell behind")
-        first = f == e2e["rows"][0]["fraction"]
-        for what in ("committed", "delivered"):
-            for p in ("p50", "p99", "max"):
-                target = (
-                    Target(100, False) if first and what == "delivered" and p == "p99" else None
-                )
-                rows.append(
-                    Figure(
-                        f"steady_{f}_{what}_{p}",
-                        f"webhook -> invoice.paid {what} at {name} {p}",
-                        row[what][p],
-                        "ms",
-                        target=target,
-                    )
-                )
-        rows.append(
-            Figure(
-                f"steady_{f}_silence",
-                f"longest silence at {name}",
-                row["longest_silence_s"],
-                "s",
-                target=Target(0.5, False) if first else None,
-            )
-        )
-        rows.append(
-            Figure(
-                f"steady_{f}_cpu",
-                f"CPU per webhook at {name} (Tally + PostgreSQL)",
-                sum(row["cpu_ms"].get(x, 0.0) for x in steady.CPU_ROLES),
-                "ms",
-                ref_cpu,
-                "reference",
-                Target(2.5, False, of_ceiling=True),
-            )
-        )
-    return rows
-
-
-def figures(r: dict[str, Any]) -> list[Figure]:
-    intake, attach, e2e, api = r["intake"], r["attach"], r["steady"], r["api_to_stream"]
-    mb = 1 / 1024
-    rows = [
-        Figure(
-            "intake_rps",
-            f"intake req/s ({CONNECTIONS} conns)",
-            intake["web"]["rps"],
-            "/s",
-            intake["reference"]["rps"],
-            "reference",
-            Target(0.8, True, of_ceiling=True),
-        ),
-        Figure(
-            "intake_p99",
-            "intake p99",
-            intake["web"]["p99"],
-            "ms",
-            intake["reference"]["p99"],
-            "reference",
-            Target(30, False),
-        ),
-        Figure(
-            "crediting",
-            "backlog crediting",
-            r["backlog"]["credits_per_s"],
-            "/s",
-            r["pgbench"]["credits_per_s"],
-            "pgbench",
-            Target(1000, True),
-        ),
-        Figure(
-            "attach_rps",
-            f"attach req/s ({CONNECTIONS} conns)",
-            attach["tally"]["rps"],
-            "/s",
-            attach["hello"]["rps"],
-            "hello",
-            Target(500, True),
-        ),
-        Figure(
-            "attach_p99",
-            "attach p99",
-            attach["tally"]["p99"],
-            "ms",
-            attach["hello"]["p99"],
-            "hello",
-            Target(40, False),
-        ),
-    ]
-    rows += steady_figures(e2e, r["steady_reference"])
-    rows += [
-        Figure(
-            "api_stream_p50",
-            "API -> stream p50",
-            api["stream"]["p50"],
-            "ms",
-            target=Target(20, False),
-        ),
-        Figure(
-            "api_stream_p99",
-            "API -> stream p99",
-            api["stream"]["p99"],
-            "ms",
-            target=Target(100, False),
-        ),
-        Figure(
-            "rss_web",
-            "peak RSS web (largest process)",
-            r["rss"]["process_peak_kb"]["web"] * mb,
-            "MB",
-            target=Target(120, False),
-        ),
-        Figure(
-            "rss_worker",
-            "peak RSS worker (largest process)",
-            r["rss"]["process_peak_kb"]["worker"] * mb,
-            "MB",
-            target=Target(150, False),
-        ),
-        Figure(
-            "rss_deliveries",
-            "peak RSS deliveries",
-            r["rss"]["process_peak_kb"]["deliveries"] * mb,
-            "MB",
-        ),
-    ]
-    return rows
-
-
-def git_commit() -> str:
-    out = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return out.stdout.strip()
+# -- the summary --------------------------------------------------------------------------
 
 
 def summary_markdown(document: dict[str, Any]) -> str:
@@ -502,7 +237,7 @@ def summary_markdown(document: dict[str, Any]) -> str:
             "",
             "## Steady rates",
             "",
-            steady.steady_table(details["steady"], details["steady_reference"]),
+            steady_figures.steady_table(details["steady"], details["steady_reference"]),
             "",
             "![webhook -> invoice.paid, committed and delivered, one panel per rate](latency.png)",
             "",
@@ -531,60 +266,27 @@ def main() -> None:
     results: dict[str, Any] = {}
     with (
         tempfile.TemporaryDirectory(prefix="tally-bench-") as tmpdir,
-        private_redis() as redis_url,
+        RedisServer() as redis_server,
         scratch_database("tally_bench_run") as dsn,
         scratch_database("tally_bench_pgbench") as pg_dsn,
     ):
-        tmp = Path(tmpdir)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TALLY_", "STRIPE_"))}
-        env.update(
-            {
-                "DATABASE_URL": dsn,
-                "REDIS_URL": redis_url,
-                "TALLY_API_KEYS": BENCH_KEY,
-                "STRIPE_WEBHOOK_SECRETS_TEST": BENCH_SECRET,
-                "TALLY_RATE_LIMIT": "0",
-                "TALLY_ALLOW_PRIVATE_WEBHOOK_URLS": "1",
-                "PYTHONDONTWRITEBYTECODE": "1",
-            }
-        )
-        stack = Stack(env, tmp)
+        tmp, redis_url = Path(tmpdir), redis_server.url
+        stack = Stack(run_env(dsn, redis_url), tmp)
         try:
             # Rows for every phase, cloned from ones made through the API.
-            from service.app import create_app
-            from service.config import Settings
-            from service.domain.signatures import WebhookSecrets
-
-            app = create_app(
-                Settings(
-                    database_url=dsn,
-                    redis_url=redis_url,
-                    api_keys=(BENCH_KEY,),
-                    webhook_secrets=WebhookSecrets(test=(BENCH_SECRET,)),
-                )
-            )
-            try:
-                attached = make_template(app, BENCH_KEY, attach=True)
-                unattached = make_template(app, BENCH_KEY, attach=False)
-                draft = make_template(app, BENCH_KEY, attach=False, finalize=False)
-            finally:
-                app.extensions["pool"].close()
-            everything = (
-                "customers",
-                "invoices",
-                "invoice_items",
-                "payment_intents",
-                "invoice_payments",
-            )
+            made = templates(dsn, redis_url, attached={"attach": True},
+                             unattached={"attach": False},
+                             draft={"attach": False, "finalize": False})  # fmt: skip
+            attached, everything = made["attached"], EVERYTHING
             api_count = int(profile["api_rate"] * (profile["api_s"] + WARMUP_S))
             with psycopg.connect(dsn, autocommit=True) as conn:
                 clone(conn, attached, "B", profile["backlog"], everything)
-                clone(conn, unattached, "A", profile["attach"], everything[:4])
+                clone(conn, made["unattached"], "A", profile["attach"], everything[:4])
                 conn.execute(
                     "UPDATE payment_intents SET status = 'succeeded', amount_received = amount"
                     " WHERE id LIKE 'pi\\_A%' AND substr(id, 5)::int % 2 = 0"
                 )
-                clone(conn, draft, "D", api_count, everything[:3])
+                clone(conn, made["draft"], "D", api_count, everything[:3])
                 redis.Redis.from_url(redis_url).flushall()
             log("rows cloned")
             with RssSampler(stack, ("web", "worker", "deliveries")) as rss:
@@ -622,7 +324,7 @@ def main() -> None:
         script = Path(results["pgbench"].pop("script"))
         (args.out / "pgbench-crediting.sql").write_text(script.read_text())
     load_end = os.getloadavg()
-    rows = figures(results)
+    rows = figures(results, CONNECTIONS)
     header = (
         f"python -m bench{' --quick' if args.quick else ''} at {git_commit()}, "
         f"{os.cpu_count()} cores, load average {load_start[0]:.2f} at start, "
@@ -630,8 +332,8 @@ def main() -> None:
     )
     text = table(rows)
     print(f"\n{header}\n\n{text}\n")
-    print(f"{steady.steady_table(results['steady'], results['steady_reference'])}\n")
-    steady.plot(results["steady"], args.out / "latency.png", header)
+    print(f"{steady_figures.steady_table(results['steady'], results['steady_reference'])}\n")
+    steady_figures.plot(results["steady"], args.out / "latency.png", header)
     document = {
         "command": "python -m bench" + (" --quick" if args.quick else ""),
         "commit": git_commit(),

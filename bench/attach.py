@@ -1,6 +1,6 @@
 """Attach latency and throughput: `python -m bench.attach [--requests N] [--concurrency C]`.
 
-Starts Tally from the Procfile's web line on loopback (bench/stack.py, as `python -m
+Starts Tally from the Procfile's web line on loopback (devtools.processes.Stack, as `python -m
 bench` does), prepares N open invoices each with a PaymentIntent (half already
 succeeded, so half the attaches also credit), then attaches them all from C client
 threads, with an Idempotency-Key on every POST as the stripe SDK sends. Its ceiling,
@@ -22,7 +22,7 @@ from typing import Any
 import requests
 
 from bench.common import BENCH_KEY, bench_env, summarize
-from bench.stack import Stack
+from devtools.processes import Stack
 
 
 def prepare(base: str, count: int) -> list[tuple[str, str, bool]]:

@@ -1,51 +1,75 @@
-"""Shared pieces of the benchmarks: the environment of a run and latency figures."""
+"""Shared pieces of the benchmarks: the environment of a run, waiting for the pipeline
+to drain, and a one-line latency summary."""
 
 from __future__ import annotations
 
-import http.server
-import json
-import os
-import sys
+import subprocess
+import threading
 import time
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-# For the receiver below; bench.chaos imports it from here too.
-from devtools.localenv import free_port  # noqa: E402
+from devtools.processes import Stack, service_env
+from devtools.procfile import ROOT
+from devtools.stats import percentile
 
 BENCH_KEY = "sk_test_bench_key"
 BENCH_SECRET = "whsec_bench_secret"
+# Nothing pending, unpublished or (with deliveries) undelivered.
+BACKLOG = (
+    "SELECT (SELECT count(*) FROM inbound_events WHERE status = 'pending')"
+    " + (SELECT count(*) FROM event_outbox)"
+)
+DELIVERIES = " + (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')"
+
+
+def run_env(dsn: str, redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a benchmark's processes: its database and Redis, the bench key
+    and secret, and no rate limit (benchmarks measure throughput, not the per-key limit)."""
+    return service_env(
+        dsn, redis_url, TALLY_API_KEYS=BENCH_KEY, STRIPE_WEBHOOK_SECRETS_TEST=BENCH_SECRET,
+        TALLY_RATE_LIMIT="0", **extra,
+    )  # fmt: skip
 
 
 def bench_env() -> dict[str, str]:
-    """The environment of a benchmark run: local services, a fresh database."""
+    """A run's environment on the local services (devtools.localenv), freshly migrated."""
     from devtools.localenv import ensure_local_services
     from service.migrate import migrate
 
     urls = ensure_local_services(ROOT / ".tally-data", database_name="tally_bench")
     migrate(urls["DATABASE_URL"])
-    return {
-        **os.environ,
-        **urls,
-        "TALLY_API_KEYS": BENCH_KEY,
-        "STRIPE_WEBHOOK_SECRETS_TEST": BENCH_SECRET,
-        # Benchmarks measure throughput, not the per-key limit.
-        "TALLY_RATE_LIMIT": "0",
-        "TALLY_ALLOW_PRIVATE_WEBHOOK_URLS": "1",
-    }
+    return run_env(urls["DATABASE_URL"], urls["REDIS_URL"])
+
+
+def drained(dsn: str, timeout: float, *, deliveries: bool = False, app: str = "bench") -> bool:
+    """Wait (bounded) until nothing is pending or unpublished (nor, with `deliveries`,
+    undelivered); whether it came to that."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(dsn, autocommit=True, application_name=app) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(BACKLOG + (DELIVERIES if deliveries else "")).fetchone()
+            if row and row[0] == 0:
+                return True
+            time.sleep(0.2)
+    return False
+
+
+def credited(conn: psycopg.Connection[Any]) -> tuple[int, float]:
+    """Inbound events processed, and seconds from the first processed_at to the last."""
+    first, last, n = conn.execute(
+        "SELECT min(processed_at), max(processed_at), count(*) FROM inbound_events"
+        " WHERE status = 'processed'"
+    ).fetchone()  # type: ignore[misc]
+    return n, (last - first).total_seconds()
 
 
 def summarize(name: str, latencies: list[float], elapsed: float) -> str:
     """One line: count, rate, p50 and p99 of `latencies` (seconds)."""
-    ordered = sorted(latencies)
-    n = len(ordered)
-    p50 = ordered[n // 2] * 1000
-    p99 = ordered[min(n - 1, int(n * 0.99))] * 1000
+    n = len(latencies)
+    p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
     rate = n / elapsed
     return f"{name}: {n} in {elapsed:.2f}s = {rate:.0f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms"
 
@@ -69,34 +93,75 @@ def notify_when_paid(dsn: str) -> None:
         )
 
 
-class Receiver(http.server.ThreadingHTTPServer):
-    """A loopback webhook endpoint: when each `event_type` event arrived, by invoice id.
-    It keeps connections open (HTTP/1.1), as a production receiver behind a proxy does."""
+def git_commit() -> str:
+    out = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    return out.stdout.strip()
 
-    daemon_threads = True
 
-    def __init__(self, event_type: str = "invoice.paid") -> None:
-        self.arrived: dict[str, float] = {}
-        receiver = self
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                now = time.perf_counter()
-                event = json.loads(body)
-                if event.get("type") == event_type:
-                    receiver.arrived.setdefault(event["data"]["object"]["id"], now)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+def subscribe(base: str, url: str, event_type: str) -> str:
+    """A webhook endpoint at `url` for `event_type`, made over HTTP; its id."""
+    import requests
 
-            def log_message(self, *args: Any) -> None:
-                pass
+    response = requests.post(
+        f"{base}/v1/webhook_endpoints",
+        data={"url": url, "enabled_events[]": event_type},
+        headers={"Authorization": f"Bearer {BENCH_KEY}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
 
-        super().__init__(("127.0.0.1", free_port()), Handler)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+def finalize_paced(base: str, invoices: list[str], rate: float,
+                   threads: int = 8) -> dict[str, tuple[float, float]]:  # fmt: skip
+    """POST /finalize for each invoice at `rate`/s from `threads` kept-alive sessions;
+    when (time.time()) each request was sent and answered. Every answer must be 200."""
+    import requests
+
+    times: dict[str, tuple[float, float]] = {}
+    local = threading.local()
+
+    def fire(item: tuple[int, str]) -> None:
+        k, invoice = item
+        time.sleep(max(0.0, t0 + k / rate - time.perf_counter()))
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        sent = time.time()
+        response = session.post(
+            f"{base}/v1/invoices/{invoice}/finalize",
+            headers={"Authorization": f"Bearer {BENCH_KEY}"},
+            timeout=10,
+        )
+        times[invoice] = (sent, time.time())
+        assert response.status_code == 200, response.text
+
+    t0 = time.perf_counter() + 0.1
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(fire, enumerate(invoices)))
+    return times
+
+
+def credit_stored(stack: Stack, dsn: str, redis_url: str, timeout: float) -> tuple[int, float]:
+    """Start the worker line on what is stored and pending, with one wake-up as the
+    intake sends it; when all is credited (bounded): how many, and the seconds from
+    the first processed_at to the last (worker start-up excluded)."""
+    import redis
+
+    from service.config import Settings
+    from service.domain.signatures import WebhookSecrets
+    from service.queue import make_task_queue
+
+    stack.start("worker", "worker")
+    settings = Settings(database_url=dsn, redis_url=redis_url, api_keys=(BENCH_KEY,),
+                        webhook_secrets=WebhookSecrets(test=(BENCH_SECRET,)))  # fmt: skip
+    assert make_task_queue(settings, redis.Redis.from_url(redis_url)).wake_drain(force=True)
+    drained(dsn, timeout)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return credited(conn)

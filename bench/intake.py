@@ -3,7 +3,8 @@
     .venv/bin/python bench/intake.py [--seconds 15] [--connections 16]
         [--workers 2] [--threads 8]
 
-Both servers run under the same gunicorn settings, against a scratch database
+Both servers run under the Procfile's web line (WEB_CONCURRENCY workers of
+WEB_THREADS threads), against a scratch database
 (`tally_bench`, recreated) and a private redis-server, and get the same load: wrk
 (if installed; `apt-get install -y wrk`) replaying pre-signed unique events over
 keep-alive connections, else a Python thread pool. The reference is what an intake
@@ -21,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,13 +31,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # `python bench/intake.py` as well as `-m bench.intake`
 
-from devtools.localenv import free_port  # noqa: E402
-
-SECRET = "whsec_bench_secret"
-API_KEY = "sk_test_bench_key"
+from bench.common import BENCH_SECRET, run_env  # noqa: E402
+from devtools.processes import Stack  # noqa: E402
+from devtools.servers import RedisServer, scratch_database  # noqa: E402
+from devtools.stats import percentile  # noqa: E402
+from devtools.stripe_events import signed_webhook, stripe_event  # noqa: E402
 
 # -- the reference intake ----------------------------------------------------------------
 
@@ -81,21 +84,13 @@ def reference_app() -> Any:
 
 def signed_requests(count: int) -> list[tuple[str, str]]:
     """`count` unique payment_intent.succeeded events, each with its Stripe-Signature."""
-    from service.domain.events import payment_intent_event
-    from service.domain.signatures import sign
-
-    now = int(time.time())
     out = []
     for _ in range(count):
-        pi = {
-            "id": "pi_" + uuid.uuid4().hex[:24],
-            "amount": 1299,
-            "currency": "usd",
-            "customer": "cus_" + uuid.uuid4().hex[:14],
-        }
-        event = payment_intent_event("payment_intent.succeeded", pi, now=now)
-        body = json.dumps(event, separators=(",", ":"))
-        out.append((sign(body.encode(), SECRET, now), body))
+        pi = {"id": "pi_" + uuid.uuid4().hex[:24], "amount": 1299, "currency": "usd",
+              "customer": "cus_" + uuid.uuid4().hex[:14]}  # fmt: skip
+        event = stripe_event(pi, "payment_intent.succeeded")
+        body = json.dumps(event, separators=(",", ":"))  # one line of wrk's input each
+        out.append((signed_webhook(body.encode(), BENCH_SECRET)[1]["Stripe-Signature"], body))
     return out
 
 
@@ -193,37 +188,40 @@ def run_python_load(
     for w in workers:
         w.join()
     elapsed = time.monotonic() - started
-    latencies.sort()
     return {
         "rps": len(latencies) / elapsed,
-        "p50": latencies[len(latencies) // 2],
-        "p99": latencies[int(len(latencies) * 0.99)],
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
         "errors": float(errors),
     }
 
 
-# -- servers -----------------------------------------------------------------------------
+def measure_intake(base: str, dsn: str, prefix: Path, warm_count: int, count: int,
+                   seconds: int, connections: int) -> dict[str, Any]:  # fmt: skip
+    """Warm the intake at `base` up (2 s), then load it for `seconds` over `connections`
+    with `count` unique signed events (wrk if installed, else Python threads): req/s,
+    p50, p99, non-2xx, and the rows it stored (each request must store one)."""
+    use_wrk = shutil.which("wrk") is not None
+    warm, reqs = signed_requests(warm_count), signed_requests(count)
+    warm_path, path = prefix.with_name(f"{prefix.name}-warm.tsv"), prefix.with_suffix(".tsv")
+    warm_path.write_text("".join(f"{sig}\t{body}\n" for sig, body in warm))
+    path.write_text("".join(f"{sig}\t{body}\n" for sig, body in reqs))
 
+    def load(file: Path, requests: list[tuple[str, str]], seconds: int) -> dict[str, float]:
+        if use_wrk:
+            return run_wrk(base, file, seconds, connections)
+        return run_python_load(base, requests, seconds, connections)
 
-def wait_port(port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on {port}")
+    def rows() -> int:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return int(conn.execute("SELECT count(*) FROM inbound_events").fetchone()[0])  # type: ignore[index]
 
-
-def gunicorn(target: str, port: int, env: dict[str, str], args: argparse.Namespace) -> Any:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", target, "--bind", f"127.0.0.1:{port}",
-         "--workers", str(args.workers), "--worker-class", "gthread",
-         "--threads", str(args.threads), "--keep-alive", "30", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
-    wait_port(port)
-    return proc
+    load(warm_path, warm, 2)
+    before = rows()
+    result: dict[str, Any] = load(path, reqs, seconds)
+    result["rows"] = rows() - before
+    result["load"] = "wrk" if use_wrk else "python threads"
+    return result
 
 
 def main() -> None:
@@ -234,78 +232,28 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--only", choices=["tally", "reference"])
     args = parser.parse_args()
-
-    import psycopg
-    from psycopg.conninfo import make_conninfo
-
-    from devtools.localenv import ensure_local_services
-    from service.migrate import migrate
-
-    urls = ensure_local_services(ROOT / ".tally-data", database_name="tally_bench")
-    dsn = make_conninfo(urls["DATABASE_URL"], dbname="tally_bench")
-    with psycopg.connect(make_conninfo(dsn, dbname="postgres"), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS tally_bench WITH (FORCE)")
-    migrate(dsn)
-
-    redis_port = free_port()
-    redis_bin = shutil.which("redis-server") or "redis-server"
-    redis_proc = subprocess.Popen(
-        [redis_bin, "--port", str(redis_port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    env = {
-        **os.environ,
-        "DATABASE_URL": dsn,
-        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "TALLY_API_KEYS": API_KEY,
-        "STRIPE_WEBHOOK_SECRETS_TEST": SECRET,
-        "TALLY_RATE_LIMIT": "0",
-    }
-    servers = {
-        "reference": "bench.intake:reference_app()",
-        "tally": "service.app:create_app()",
-    }
+    servers = {"reference": "'bench.intake:reference_app()'", "tally": None}
     if args.only:
         servers = {args.only: servers[args.only]}
-    tmp = Path(tempfile.mkdtemp(prefix="tally-bench-"))
-    use_wrk = shutil.which("wrk") is not None
-    results: dict[str, dict[str, float]] = {}
-    try:
-        wait_port(redis_port)
-        for name, target in servers.items():
-            port = free_port()
-            proc = gunicorn(target, port, env, args)
+    results: dict[str, dict[str, Any]] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="tally-bench-") as tmpdir,
+        RedisServer() as redis_server,
+        scratch_database("tally_bench") as dsn,
+    ):
+        tmp = Path(tmpdir)
+        env = run_env(dsn, redis_server.url, WEB_CONCURRENCY=str(args.workers),
+                      WEB_THREADS=str(args.threads))  # fmt: skip
+        stack = Stack(env, tmp)
+        for name, app in servers.items():
+            base = stack.start_web(name, app) if app else stack.start_web(name)
             try:
-                url = f"http://127.0.0.1:{port}"
                 # Unique events for the run: a duplicate would skip the INSERT and LPUSH.
-                warm = signed_requests(8000)
-                reqs = signed_requests(3000 * args.seconds)
-                warm_path, path = tmp / f"{name}-warm.tsv", tmp / f"{name}.tsv"
-                warm_path.write_text("".join(f"{sig}\t{body}\n" for sig, body in warm))
-                path.write_text("".join(f"{sig}\t{body}\n" for sig, body in reqs))
-                if use_wrk:
-                    run_wrk(url, warm_path, 2, args.connections)
-                else:
-                    run_python_load(url, warm, 2, args.connections)
-                with psycopg.connect(dsn, autocommit=True) as conn:
-                    before = conn.execute("SELECT count(*) FROM inbound_events").fetchone()[0]
-                if use_wrk:
-                    result = run_wrk(url, path, args.seconds, args.connections)
-                else:
-                    result = run_python_load(url, reqs, args.seconds, args.connections)
-                with psycopg.connect(dsn, autocommit=True) as conn:
-                    after = conn.execute("SELECT count(*) FROM inbound_events").fetchone()[0]
-                result["rows"] = float(after - before)
-                results[name] = result
+                results[name] = measure_intake(base, dsn, tmp / name, 8000, 3000 * args.seconds,
+                                               args.seconds, args.connections)  # fmt: skip
             finally:
-                proc.terminate()
-                proc.wait(10)
-    finally:
-        redis_proc.terminate()
-        redis_proc.wait(10)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-    load = "wrk" if use_wrk else "python threads"
+                stack.stop(name)
+    load = next(iter(results.values()))["load"]
     print(
         f"\nPOST /webhooks/stripe, {args.connections} connections, {args.seconds}s, "
         f"gunicorn gthread {args.workers}x{args.threads}, load: {load}, cores: {os.cpu_count()}"

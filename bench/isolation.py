@@ -29,25 +29,23 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # `python bench/isolation.py` as well as `-m bench.isolation`
 
-from bench.common import BENCH_KEY, BENCH_SECRET, Receiver  # noqa: E402
-from bench.report import percentile  # noqa: E402
-from bench.stack import Stack, clone, make_template, private_redis, scratch_database  # noqa: E402
+from bench.common import BENCH_SECRET, finalize_paced, log, run_env, subscribe  # noqa: E402
+from bench.rows import clone, templates  # noqa: E402
+from devtools.processes import Stack  # noqa: E402
+from devtools.receiver import Receiver  # noqa: E402
+from devtools.servers import RedisServer, scratch_database  # noqa: E402
+from devtools.stats import percentile  # noqa: E402
+from devtools.waiting import wait_until  # noqa: E402
 
 WARMUP = 10  # events finalized, and delivered to the healthy receiver, before measuring
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 class BlackHole:
@@ -89,107 +87,49 @@ class BlackHole:
         self.listener.close()
 
 
-def finalize_all(base: str, invoices: list[str], rate: float) -> dict[str, float]:
-    """POST /finalize for each invoice at `rate`/s; returns when each request was sent."""
-    sent: dict[str, float] = {}
-    local = threading.local()
-
-    def fire(item: tuple[int, str]) -> None:
-        k, invoice = item
-        delay = t0 + k / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
-        sent[invoice] = time.perf_counter()
-        response = session.post(
-            f"{base}/v1/invoices/{invoice}/finalize",
-            headers={"Authorization": f"Bearer {BENCH_KEY}"},
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-
-    t0 = time.perf_counter() + 0.1
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(fire, enumerate(invoices)))
-    return sent
-
-
-def subscribe(base: str, url: str) -> str:
-    response = requests.post(
-        f"{base}/v1/webhook_endpoints",
-        data={"url": url, "enabled_events[]": "invoice.finalized"},
-        headers={"Authorization": f"Bearer {BENCH_KEY}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["id"])
-
-
-def wait_until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return bool(predicate())
-
-
 def run(events: int, rate: float, wait: float, linger: float) -> dict[str, Any]:
-    from service.app import create_app
-    from service.config import Settings
-
     name = f"tally_bench_isolation_{os.getpid()}"
     with (
         tempfile.TemporaryDirectory(prefix="tally-isolation-") as tmpdir,
-        private_redis() as redis_url,
+        RedisServer() as redis_server,
         scratch_database(name) as dsn,
     ):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TALLY_", "STRIPE_"))}
-        env.update(
-            DATABASE_URL=dsn,
-            REDIS_URL=redis_url,
-            TALLY_API_KEYS=BENCH_KEY,
-            STRIPE_WEBHOOK_SECRETS=BENCH_SECRET,
-            TALLY_RATE_LIMIT="0",
-            TALLY_ALLOW_PRIVATE_WEBHOOK_URLS="1",  # both receivers are on loopback
-            PYTHONDONTWRITEBYTECODE="1",
-            # The code of this tree, whatever checkout the venv was installed from.
-            PYTHONPATH=str(ROOT),
-        )
-        app = create_app(Settings(database_url=dsn, redis_url=redis_url, api_keys=(BENCH_KEY,)))
-        try:
-            draft = make_template(app, BENCH_KEY, attach=False, finalize=False)
-        finally:
-            app.extensions["pool"].close()
+        redis_url = redis_server.url
+        # Both receivers are on loopback. The code of this tree, whatever checkout the
+        # venv was installed from.
+        env = run_env(dsn, redis_url, STRIPE_WEBHOOK_SECRETS=BENCH_SECRET, PYTHONPATH=str(ROOT))
+        draft = templates(dsn, redis_url, draft={"attach": False, "finalize": False})["draft"]
         with psycopg.connect(dsn, autocommit=True) as conn:
             clone(conn, draft, "D", WARMUP + events, ("customers", "invoices", "invoice_items"))
         invoices = [f"in_D{k}" for k in range(1, WARMUP + events + 1)]
 
-        healthy = Receiver(event_type="invoice.finalized")
-        threading.Thread(target=healthy.serve_forever, daemon=True).start()
+        healthy = Receiver()
         dead = BlackHole()
         stack = Stack(env, Path(tmpdir))
         try:
             base = stack.start_web("web")
             for process in ("worker", "deliveries", "beat"):
                 stack.start(process, process)
-            subscribe(base, healthy.url)
+            subscribe(base, healthy.url, "invoice.finalized")
             # Warm up (workers starting, pools, prepared statements) with the healthy
             # receiver alone; then the black hole subscribes too.
-            finalize_all(base, invoices[:WARMUP], rate)
-            if not wait_until(lambda: len(healthy.arrived) >= WARMUP, 60):
+            finalize_paced(base, invoices[:WARMUP], rate)
+            if not wait_until(lambda: len(healthy.event_ids()) >= WARMUP, 60, 0.1):
                 for path in sorted(Path(tmpdir).glob("*.log")):
                     print(f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}")
-                raise RuntimeError(f"warm-up: {len(healthy.arrived)}/{WARMUP} delivered")
-            dead_id = subscribe(base, dead.url)
+                raise RuntimeError(f"warm-up: {len(healthy.event_ids())}/{WARMUP} delivered")
+            dead_id = subscribe(base, dead.url, "invoice.finalized")
             measured = invoices[WARMUP:]
             log(f"finalizing {events} invoices at {rate:g}/s")
-            sent = finalize_all(base, measured, rate)
+            sent = {i: at for i, (at, _) in finalize_paced(base, measured, rate).items()}
             last_sent = max(sent.values())
-            if wait_until(lambda: all(i in healthy.arrived for i in measured), wait):
+
+            def arrived() -> dict[str, float]:
+                return healthy.arrivals("invoice.finalized")
+
+            if wait_until(lambda: all(i in arrived() for i in measured), wait, 0.1):
                 time.sleep(linger)
-            elapsed = time.perf_counter() - min(sent.values())
+            elapsed = time.time() - min(sent.values())
             with psycopg.connect(dsn, autocommit=True) as conn:
                 status = conn.execute(
                     "SELECT status FROM webhook_endpoints WHERE id = %s", (dead_id,)
@@ -208,9 +148,10 @@ def run(events: int, rate: float, wait: float, linger: float) -> dict[str, Any]:
                 )
         finally:
             stack.stop_all()
-            healthy.shutdown()
+            healthy.stop()
             dead.close()
-    latencies = sorted(healthy.arrived[i] - sent[i] for i in measured if i in healthy.arrived)
+    at = arrived()
+    latencies = sorted(at[i] - sent[i] for i in measured if i in at)
     return {
         "events": events,
         "rate_sent": (events - 1) / (last_sent - min(sent.values())) if events > 1 else rate,

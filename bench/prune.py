@@ -18,12 +18,9 @@ import time
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
-from bench.common import ROOT
-from devtools.localenv import ensure_local_services
-from service.migrate import migrate
+from devtools.servers import scratch_database
 from service.store import history
 
 DAY = 86_400
@@ -92,49 +89,42 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--small", type=int, default=1_000_000)
     args = parser.parse_args()
-    urls = ensure_local_services(ROOT / ".tally-data", database_name="tally_bench_prune")
-    dsn = urls["DATABASE_URL"]
-    admin = make_conninfo(dsn, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS tally_bench_prune WITH (FORCE)")
-    migrate(dsn)
     now = int(time.time())
     before = now - 30 * DAY
     results = []
-    try:
-        with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
-            conn.execute(
-                "INSERT INTO webhook_endpoints (id, livemode, url, secret, enabled_events,"
-                " created) VALUES ('we_bench', false, 'https://example.com', 'whsec_x',"
-                " '{*}', 0)"
+    with (
+        scratch_database("tally_bench_prune") as dsn,
+        psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn,
+    ):
+        conn.execute(
+            "INSERT INTO webhook_endpoints (id, livemode, url, secret, enabled_events,"
+            " created) VALUES ('we_bench', false, 'https://example.com', 'whsec_x',"
+            " '{*}', 0)"
+        )
+        _fill(conn, 1, PRUNABLE, before - DAY, 10 * DAY)  # past retention
+        conn.execute(
+            "WITH d AS (INSERT INTO webhook_deliveries (event_id, endpoint_id, status,"
+            " attempts) SELECT id, 'we_bench', 'succeeded', 1 FROM events RETURNING id)"
+            " INSERT INTO webhook_delivery_attempts (delivery_id, status_code, latency_ms)"
+            " SELECT id, 200, 5 FROM d"
+        )
+        filled = PRUNABLE
+        for size in (args.small, args.rows):
+            started = time.perf_counter()
+            _fill(conn, filled + 1, size, now, 29 * DAY)  # within retention
+            filled = size
+            conn.execute("VACUUM ANALYZE events")
+            fill_seconds = time.perf_counter() - started
+            batches = _time_batches(conn, before)
+            drop = _time_partition_drop(conn, size, now)
+            results.append((size, fill_seconds, batches, drop))
+            print(
+                f"{size:>12,} events: batch of {BATCH:,} (with deliveries and attempts)"
+                f" median {statistics.median(batches) * 1000:.1f} ms,"
+                f" max {max(batches) * 1000:.1f} ms; one day's partition dropped in"
+                f" {drop * 1000:.1f} ms (filled in {fill_seconds:.0f} s)",
+                flush=True,
             )
-            _fill(conn, 1, PRUNABLE, before - DAY, 10 * DAY)  # past retention
-            conn.execute(
-                "WITH d AS (INSERT INTO webhook_deliveries (event_id, endpoint_id, status,"
-                " attempts) SELECT id, 'we_bench', 'succeeded', 1 FROM events RETURNING id)"
-                " INSERT INTO webhook_delivery_attempts (delivery_id, status_code, latency_ms)"
-                " SELECT id, 200, 5 FROM d"
-            )
-            filled = PRUNABLE
-            for size in (args.small, args.rows):
-                started = time.perf_counter()
-                _fill(conn, filled + 1, size, now, 29 * DAY)  # within retention
-                filled = size
-                conn.execute("VACUUM ANALYZE events")
-                fill_seconds = time.perf_counter() - started
-                batches = _time_batches(conn, before)
-                drop = _time_partition_drop(conn, size, now)
-                results.append((size, fill_seconds, batches, drop))
-                print(
-                    f"{size:>12,} events: batch of {BATCH:,} (with deliveries and attempts)"
-                    f" median {statistics.median(batches) * 1000:.1f} ms,"
-                    f" max {max(batches) * 1000:.1f} ms; one day's partition dropped in"
-                    f" {drop * 1000:.1f} ms (filled in {fill_seconds:.0f} s)",
-                    flush=True,
-                )
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS tally_bench_prune WITH (FORCE)")
     print()
     print("| events in the table | batch of 5,000, median | max | per event | drop a day |")
     print("| --- | --- | --- | --- | --- |")

@@ -2,13 +2,16 @@
 (or, where no ceiling exists, its target), the ratio between them, and pass/miss.
 
 Pure functions over plain data, so the formatting and the verdicts are unit-tested
-(tests/test_bench_report.py) without running anything.
+(tests/test_bench_report.py) without running anything; `figures` lists the rows of
+`python -m bench`'s table from its results.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from bench.steady_figures import CPU_ROLES, KNEE_P99_MS
 
 
 @dataclass(frozen=True)
@@ -113,10 +116,90 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-def percentile(values: list[float], p: float) -> float:
-    """The nearest-rank percentile (p in 0..100) of `values`."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * p // 100))  # ceil(n·p/100), at least 1
-    return ordered[int(min(rank, len(ordered))) - 1]
+# -- the figures of `python -m bench` ----------------------------------------------------
+
+
+def steady_rows(e2e: dict[str, Any], reference: dict[str, Any]) -> list[Figure]:
+    """bench/steady.py's rows: each fraction's latencies, longest silence and CPU per
+    webhook (Tally's processes and PostgreSQL) beside the reference's per request."""
+    ref_cpu = sum(reference["cpu_ms"].get(x, 0.0) for x in CPU_ROLES)
+    rows = [
+        Figure(
+            "steady_knee",
+            f"knee: highest fraction of the reference's {e2e['reference_rps']:.0f}/s kept up,"
+            f" delivered p99 ≤ {KNEE_P99_MS:.0f} ms",
+            e2e["knee"] or 0.0,
+            "x",
+            target=Target(0.25, True),
+        )
+    ]
+    for row in e2e["rows"]:
+        f = row["fraction"]
+        name = f"{f:.1f}x = {row['rate']:.0f}/s" + ("" if row["kept_up"] else ", fell behind")
+        first = f == e2e["rows"][0]["fraction"]
+        for what in ("committed", "delivered"):
+            for p in ("p50", "p99", "max"):
+                target = (
+                    Target(100, False) if first and what == "delivered" and p == "p99" else None
+                )
+                rows.append(
+                    Figure(
+                        f"steady_{f}_{what}_{p}",
+                        f"webhook -> invoice.paid {what} at {name} {p}",
+                        row[what][p],
+                        "ms",
+                        target=target,
+                    )
+                )
+        rows.append(
+            Figure(
+                f"steady_{f}_silence",
+                f"longest silence at {name}",
+                row["longest_silence_s"],
+                "s",
+                target=Target(0.5, False) if first else None,
+            )
+        )
+        rows.append(
+            Figure(
+                f"steady_{f}_cpu",
+                f"CPU per webhook at {name} (Tally + PostgreSQL)",
+                sum(row["cpu_ms"].get(x, 0.0) for x in CPU_ROLES),
+                "ms",
+                ref_cpu,
+                "reference",
+                Target(2.5, False, of_ceiling=True),
+            )
+        )
+    return rows
+
+
+def figures(r: dict[str, Any], connections: int) -> list[Figure]:
+    """The table's rows from a run's results (bench/__main__.py)."""
+    intake, attach, api = r["intake"], r["attach"], r["api_to_stream"]
+    web, ref, tally, hello = intake["web"], intake["reference"], attach["tally"], attach["hello"]
+    rss = {role: kb / 1024 for role, kb in r["rss"]["process_peak_kb"].items()}
+    conns = f"({connections} conns)"
+    rows = [
+        Figure("intake_rps", f"intake req/s {conns}", web["rps"], "/s", ref["rps"], "reference",
+               Target(0.8, True, of_ceiling=True)),
+        Figure("intake_p99", "intake p99", web["p99"], "ms", ref["p99"], "reference",
+               Target(30, False)),
+        Figure("crediting", "backlog crediting", r["backlog"]["credits_per_s"], "/s",
+               r["pgbench"]["credits_per_s"], "pgbench", Target(1000, True)),
+        Figure("attach_rps", f"attach req/s {conns}", tally["rps"], "/s", hello["rps"], "hello",
+               Target(500, True)),
+        Figure("attach_p99", "attach p99", tally["p99"], "ms", hello["p99"], "hello",
+               Target(40, False)),
+        *steady_rows(r["steady"], r["steady_reference"]),
+        Figure("api_stream_p50", "API -> stream p50", api["stream"]["p50"], "ms",
+               target=Target(20, False)),
+        Figure("api_stream_p99", "API -> stream p99", api["stream"]["p99"], "ms",
+               target=Target(100, False)),
+        Figure("rss_web", "peak RSS web (largest process)", rss["web"], "MB",
+               target=Target(120, False)),
+        Figure("rss_worker", "peak RSS worker (largest process)", rss["worker"], "MB",
+               target=Target(150, False)),
+        Figure("rss_deliveries", "peak RSS deliveries", rss["deliveries"], "MB"),
+    ]  # fmt: skip
+    return rows

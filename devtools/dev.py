@@ -3,9 +3,13 @@
 Sets development configuration (a stable `sk_test_` key and `whsec_` secret kept in
 .tally-data/dev.env unless given in the environment, private webhook URLs allowed,
 a short delivery retry schedule), finds or starts PostgreSQL and Redis
-(devtools.localenv), applies migrations, then runs web (gunicorn), worker and beat
-(celery) as children with prefixed output. Ctrl-C or SIGTERM stops all three; if
-one dies, the others are stopped and its exit status is returned.
+(devtools.localenv), applies migrations, then runs the Procfile's own lines (every one
+but release; $PROCFILE names another Procfile), as the image does through
+bin/docker-entrypoint, localized by devtools.procfile (127.0.0.1, beat's schedule in
+the data dir), as children with prefixed output. The environment, not the lines, makes
+them fit one machine: gunicorn's own control socket (GUNICORN_CMD_ARGS), no Celery
+banners (CELERY_QUIET), 4 delivery threads. Ctrl-C or SIGTERM stops them all; if one
+dies, the others are stopped and its exit status is returned.
 
 dev.env also holds where this run serves and its servers, for `tally` in another
 terminal. One `bin/dev` per checkout: a second one says so and exits. `bin/dev --stop`
@@ -19,6 +23,7 @@ import fcntl
 import logging
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -29,6 +34,8 @@ from pathlib import Path
 from typing import IO
 
 from devtools.localenv import ensure_local_services, stop_local_services
+from devtools.processes import spawn
+from devtools.procfile import LocalProcfile
 from service.config import dev_data_dir, read_dev_env
 from service.migrate import migrate
 
@@ -116,27 +123,18 @@ def _pump(name: str, stream: IO[bytes]) -> None:
         sys.stdout.buffer.flush()
 
 
-def _commands(port: str, data_dir: Path) -> dict[str, list[str]]:
-    """The Procfile's web, worker, deliveries and beat, for one machine (loopback, small
-    pools)."""
-    py = sys.executable
-    return {
-        # The config logs JSON and never the Basic-auth user (the API key). gunicorn's
-        # control socket is by default one per user (~/.gunicorn/gunicorn.ctl), which
-        # another gunicorn would take over and delete: this one's is its own.
-        "web": [py, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
-                "service.app:create_app()", "--bind", f"127.0.0.1:{port}",
-                "--workers", "2", "--timeout", "30",
-                "--control-socket", str(data_dir / "gunicorn.ctl")],
-        # --quiet: no Celery banners (about 90 lines) scrolling the key banner away.
-        "worker": [py, "-m", "celery", "--quiet", "-A", "workers", "worker", "-Q", "inbound,events",
-                   "-l", "info", "--concurrency", "2", "-n", "worker@%h"],
-        "deliveries": [py, "-m", "celery", "--quiet", "-A", "workers", "worker", "-Q", "deliveries",
-                       "-l", "info", "--concurrency", "4", "--pool", "threads",
-                       "-n", "deliveries@%h"],
-        "beat": [py, "-m", "celery", "--quiet", "-A", "workers", "beat", "-l", "info",
-                 "--schedule", str(data_dir / "celerybeat-schedule")],
-    }  # fmt: skip
+def _commands(data_dir: Path, env: dict[str, str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The Procfile's lines but release, localized into data_dir, and their environment."""
+    procfile = LocalProcfile(data_dir)
+    commands = {name: procfile.argv(name) for name in procfile.lines if name != "release"}
+    env = procfile.env(env)
+    # gunicorn's control socket is by default one per user (~/.gunicorn/gunicorn.ctl),
+    # which another gunicorn would take over and delete: this one's is its own.
+    socket_arg = f"--control-socket {shlex.quote(str(data_dir / 'gunicorn.ctl'))}"
+    env["GUNICORN_CMD_ARGS"] = f"{env.get('GUNICORN_CMD_ARGS', '')} {socket_arg}".strip()
+    env.setdefault("CELERY_QUIET", "1")  # `celery --quiet`: no banners (about 90 lines)
+    env.setdefault("DELIVERY_CONCURRENCY", "4")
+    return commands, env
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,14 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     applied = migrate(env["DATABASE_URL"])
     log.info("migrations applied: %s", ", ".join(applied) or "none (up to date)")
 
-    port = env["PORT"]
-    commands = _commands(port, data_dir)
+    commands, child_env = _commands(data_dir, env)
     children: dict[str, subprocess.Popen[bytes]] = {}
     for name, argv in commands.items():
         # Own session: a terminal Ctrl-C reaches only us, and we stop each child once.
-        child = subprocess.Popen(  # noqa: S603 -- this Python running _commands' fixed argv
-            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        child = spawn(argv, child_env, subprocess.PIPE)
         assert child.stdout is not None  # noqa: S101 -- for the type checker: stdout=PIPE
         threading.Thread(target=_pump, args=(name, child.stdout), daemon=True).start()
         children[name] = child

@@ -22,8 +22,7 @@ import os
 import pwd
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import psycopg
 import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from devtools.waiting import wait_for
 from service.redis_client import connect_redis
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def stop_local_services(data_dir: Path) -> list[str]:
     port = _redis_port(data_dir / "redis")
     if port is not None:
         connect_redis(f"redis://127.0.0.1:{port}", timeout=5).shutdown(nosave=True)
-        _wait(lambda: not _redis_ping("127.0.0.1", port), 10, "redis-server to stop")
+        wait_for(lambda: not _redis_ping("127.0.0.1", port), 10, "redis-server to stop")
         stopped.append(f"Redis on port {port}")
     return stopped
 
@@ -150,7 +150,7 @@ def _postmaster_port(pgdata: Path) -> int | None:
     """Port of the server running in pgdata, from postmaster.pid, or None."""
     try:
         lines = (pgdata / "postmaster.pid").read_text().splitlines()
-        return int(lines[3]) if _alive(int(lines[0])) else None
+        return int(lines[3]) if alive(int(lines[0])) else None
     except (OSError, ValueError, IndexError):
         return None
 
@@ -181,9 +181,14 @@ def _start_postgres(pgdata: Path) -> int:
         with (pgdata / "postgresql.conf").open("a") as conf:
             conf.write("listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\n")
     port = free_port()
+    pg_ctl_start(pgdata, port)
+    return port
+
+
+def pg_ctl_start(pgdata: Path, port: int) -> None:
+    """Start the embedded server of `pgdata` on `port` and wait until it accepts."""
     log_file = str(pgdata / "server.log")
     _pg_run("pg_ctl", pgdata, "-w", "-t", "60", "-l", log_file, "-o", f"-p {port}", "start")
-    return port
 
 
 # -- Redis --------------------------------------------------------------------------------
@@ -222,7 +227,7 @@ def _start_redis(rdir: Path) -> int:
          "--logfile", str(rdir / "redis.log")],
         check=True,
     )  # fmt: skip
-    _wait(lambda: _redis_ping("127.0.0.1", port), 15, f"embedded redis-server on port {port}")
+    wait_for(lambda: _redis_ping("127.0.0.1", port), 15, f"embedded redis-server on port {port}")
     return port
 
 
@@ -236,19 +241,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int, *, group: bool = False) -> bool:
+    """Whether process `pid` (with `group`, any process of group `pid`) exists."""
     try:
-        os.kill(pid, 0)
+        (os.killpg if group else os.kill)(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass  # exists, owned by another user
     return True
-
-
-def _wait(predicate: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.1)

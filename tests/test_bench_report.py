@@ -1,6 +1,7 @@
 """The benchmark table's ratios and verdicts (bench/report.py); no benchmark runs."""
 
-from bench.report import Figure, Target, percentile, table
+from bench.report import Figure, Target, table
+from devtools.stats import percentile
 
 
 def test_ratio_of_a_measured_ceiling_decides_a_relative_target() -> None:

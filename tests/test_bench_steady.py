@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from bench.steady import CpuMeter, kept_up, knee, silences
+from bench.meters import CpuMeter
+from bench.steady_figures import kept_up, knee, silences
 
 
 def test_silences_are_gaps_between_consecutive_commits_longest_first() -> None:

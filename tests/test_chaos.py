@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.chaos.stack import ROOT, localize, read_procfile
-from bench.chaos.traffic import InvoicePlan, Payment, make_plans
+from bench.chaos.plans import InvoicePlan, Payment, make_plans
+from devtools.procfile import ROOT, localize, read_procfile
 
 
 def test_the_project_procfile_has_what_the_chaos_run_starts() -> None:

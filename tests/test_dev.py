@@ -167,6 +167,35 @@ def test_a_second_bin_dev_says_one_is_running_and_changes_nothing(
     assert (stop.returncode, output) == (0, f"no embedded server is running under {tmp_path}\n")
 
 
+def test_bin_dev_runs_the_procfiles_own_lines_localized(
+    tmp_path,
+    dev_database,
+    private_redis: Any,  # noqa: F811
+) -> None:
+    # given: a Procfile ($PROCFILE, as bin/docker-entrypoint reads it) whose web line
+    # says what it was given, and whose release line must not run
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(
+        "release: echo release ran\n"
+        "web: echo web ran on $PORT, bind 0.0.0.0:$PORT, schedule /tmp/beat-schedule\n"
+    )
+    port = free_port()
+    env = _env(tmp_path, DATABASE_URL=dev_database, REDIS_URL=private_redis.url,
+               PROCFILE=str(procfile), PORT=str(port))  # fmt: skip
+    # when
+    dev = _dev(env)
+    output, _ = dev.communicate(timeout=90)
+    # then: that line ran, through the shell, bound to loopback, its /tmp path moved
+    # into bin/dev's data dir; nothing else (a line that exits stops bin/dev)
+    assert (
+        f"web   | web ran on {port}, bind 127.0.0.1:{port}, schedule {tmp_path}/beat-schedule\n"
+        in output
+    )
+    assert "release ran" not in output
+    assert "web exited with status 0; stopping the others" in output
+    assert dev.returncode == 1
+
+
 # -- bin/test -----------------------------------------------------------------------------
 
 

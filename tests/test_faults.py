@@ -9,16 +9,14 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import requests
-from psycopg.conninfo import conninfo_to_dict
 
-from devtools import localenv
+from devtools import localenv, servers
 from service.app import create_app
 from service.config import Settings
 from service.domain.events import event_object
@@ -32,37 +30,12 @@ pytestmark = pytest.mark.timeout(300)
 GUARD = 10.0  # seconds: a hang guard for a request while PostgreSQL is down, not a speed claim
 
 
-class PrivatePostgres:
-    """The embedded server under data_dir; stop() and start() keep its port and data."""
+class PrivatePostgres(servers.PrivatePostgres):
+    """devtools' embedded server under data_dir (stop() and start() keep its port and
+    data), with a count for the assertions."""
 
     def __init__(self, data_dir: Path, redis_url: str):
-        dead_port = localenv.free_port()  # no PostgreSQL listens there: forces embedding
-        urls = localenv.ensure_local_services(
-            data_dir,
-            database_name="tally_faults",
-            env={"REDIS_URL": redis_url},  # never embed Redis; stop_local_services stops PG only
-            pg_socket_dir=str(data_dir / "no-socket-here"),
-            pg_port=dead_port,
-        )
-        self.data_dir, self.url = data_dir, urls["DATABASE_URL"]
-        self.port = int(conninfo_to_dict(self.url)["port"])
-        self.pgdata = data_dir.resolve() / "postgres"
-
-    def stop(self) -> None:
-        localenv.stop_local_services(self.data_dir)  # pg_ctl -m fast -w stop
-
-    def start(self) -> None:  # localenv would pick a new port: start it on the old one
-        log = str(self.pgdata / "server.log")
-        localenv._pg_run("pg_ctl", self.pgdata, "-w", "-t", "60", "-l", log,
-                         "-o", f"-p {self.port}", "start")  # fmt: skip
-
-    @contextmanager
-    def down(self) -> Iterator[None]:
-        self.stop()
-        try:
-            yield
-        finally:
-            self.start()
+        super().__init__(data_dir, "tally_faults", redis_url)
 
     def count(self, sql: str, *params: Any) -> int:
         with psycopg.connect(self.url, connect_timeout=5) as conn:

@@ -15,14 +15,14 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from bench.stack import Stack
 from devtools.localenv import free_port
+from devtools.processes import Stack
+from devtools.waiting import wait_for
 from service import observability
 from service.app import create_app
 from service.config import Settings
 from service.domain.signatures import WebhookSecrets
 from tests.conftest import TEST_KEY, ApiClient
-from tests.pipeline_support import wait_for
 
 # A secret's fragment this long in a log line counts as a leak.
 FRAGMENT = 6

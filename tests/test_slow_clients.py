@@ -13,9 +13,9 @@ from psycopg.conninfo import make_conninfo
 
 from bench.common import BENCH_KEY, BENCH_SECRET
 from bench.slow_clients import GIVE_UP_SECONDS, SLOW_CLIENTS, measure
-from bench.stack import Stack
+from devtools.processes import Stack
+from devtools.servers import RedisServer
 from service.migrate import migrate
-from tests.pipeline_support import RedisServer
 
 # Per run: two checkouts' suites may share one PostgreSQL.
 SCRATCH_DB = f"tally_slow_clients_{os.getpid()}"

@@ -19,20 +19,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.chaos.faults import Faults
-from bench.chaos.receiver import Receiver
-from bench.chaos.stack import Stack, stack_env, start_postgres
-from bench.chaos.traffic import (
-    Business,
-    Client,
-    InvoicePlan,
-    Outbox,
-    Stats,
-    Unanswered,
-    make_plans,
-    send,
-)
+from bench.chaos.plans import InvoicePlan, make_plans
+from bench.chaos.stack import Stack, postgres, stack_env
+from bench.chaos.traffic import Business, Client, Outbox, Stats, Unanswered, send
 from bench.chaos.verdict import SUBSCRIBED, Verdict, judge, wait_settled
-from bench.common import ROOT
+from devtools.procfile import ROOT
+from devtools.receiver import Receiver
+from devtools.servers import RedisServer
 
 # The settle deadline covers a delivery whose send task Redis lost: it is dispatched
 # again when its lease (DISPATCH_LEASE_SECONDS, 60 s) runs out.
@@ -101,17 +94,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, run_dir: Path, cleanup: Cleanup) -> bool:
-    from tests.pipeline_support import RedisServer
-
     wall = time.monotonic()
     rng = random.Random(args.seed)
     redis_server = RedisServer()
     redis_server.start()
     cleanup.add("stop redis-server", redis_server.stop)
-    postgres = start_postgres(run_dir, redis_server.url)
-    cleanup.add("stop PostgreSQL", postgres.close)
+    database = postgres(run_dir, redis_server.url)
+    database_url, pg_server = database.__enter__()
+    cleanup.add("stop PostgreSQL", lambda: database.__exit__(None, None, None))
     stack = Stack.from_procfile(
-        ROOT / "Procfile", run_dir, stack_env(postgres.url, redis_server.url)
+        ROOT / "Procfile", run_dir, stack_env(database_url, redis_server.url)
     )
     cleanup.add("stop the stack", stack.close)
     stack.release()
@@ -119,8 +111,9 @@ def run(args: argparse.Namespace, run_dir: Path, cleanup: Cleanup) -> bool:
     names = Counter(p.name for p in stack.processes)
     print("stack: " + ", ".join(f"{n} x{c}" for n, c in names.items())
           + f" from {ROOT / 'Procfile'}; web at {stack.base_url}", flush=True)  # fmt: skip
-    receiver = Receiver()
-    receiver.start()
+    # HTTP/1.0: a receiver taken down refuses every delivery, none rides an open
+    # connection; verified with the endpoint's secret (none verifies before it is set).
+    receiver = Receiver("", keep_alive=False)
     cleanup.add("stop the receiver", receiver.stop)
     stats = Stats()
     client = Client(stack.base_url, stats)
@@ -134,7 +127,15 @@ def run(args: argparse.Namespace, run_dir: Path, cleanup: Cleanup) -> bool:
     outbox = Outbox(random.Random(args.seed + 1))
     business = Business(client, outbox, run_id)
     down_for = 2.0 if args.short else 5.0
-    faults = Faults(stack, postgres, redis_server, receiver, down_for, random.Random(args.seed + 2))
+    faults = Faults(
+        stack,
+        database_url,
+        pg_server,
+        redis_server,
+        receiver,
+        down_for,
+        random.Random(args.seed + 2),
+    )
     kinds = faults.plan(cycles=max(1, round(args.seconds / 60)))
     window = args.seconds
     t0 = time.monotonic()
@@ -153,8 +154,8 @@ def run(args: argparse.Namespace, run_dir: Path, cleanup: Cleanup) -> bool:
 
     retry_later(args, client, outbox)
     settle_deadline = time.monotonic() + args.settle
-    settled_at, left = wait_settled(postgres.url, plans, receiver, settle_deadline)
-    verdict = judge(postgres.url, client, plans, receiver)
+    settled_at, left = wait_settled(database_url, plans, receiver, settle_deadline)
+    verdict = judge(database_url, client, plans, receiver)
     verdict.check(f"settled within {args.settle:.0f} s after the load",
                   [] if settled_at else [f"left at the deadline: {left}"])  # fmt: skip
     verdict.check("the chaos run itself raised nothing", errors)
@@ -247,8 +248,8 @@ def print_table(args: argparse.Namespace, plans: list[InvoicePlan], stats: Stats
     kinds = Counter(f.kind for f in faults.done)
     kinds_of_plans = Counter(p.kind for p in plans)
     distinct = len({e["id"] for pl in plans for p in pl.payments for e in p.events.values()})
-    with receiver.lock:
-        delivered, duplicates = len(receiver.received), sum(receiver.received.values())
+    received = receiver.event_ids()
+    delivered, duplicates = len(set(received)), len(received)
     rows = [
         ("invoices", f"{sum(p.invoice_id is not None for p in plans)} "
                      f"({', '.join(f'{k} {n}' for k, n in kinds_of_plans.items())})"),

@@ -8,13 +8,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import psycopg
 import redis
 
-from bench.chaos.receiver import Receiver
-from bench.chaos.stack import PrivatePostgres, ScratchDatabase, Stack, wait_until
+from bench.chaos.stack import Stack
+from devtools.receiver import Receiver
+from devtools.servers import PrivatePostgres, RedisServer
+from devtools.waiting import wait_until
 
 # One cycle of faults, in order; a full run repeats it.
 CYCLE = (
@@ -41,8 +42,9 @@ class Fault:
 @dataclass
 class Faults:
     stack: Stack
-    postgres: PrivatePostgres | ScratchDatabase
-    redis_server: Any  # tests.pipeline_support.RedisServer
+    database_url: str
+    postgres: PrivatePostgres | None  # None: a scratch database, not restartable
+    redis_server: RedisServer
     receiver: Receiver
     down_for: float  # seconds Redis, PostgreSQL and the receiver stay down
     rng: random.Random
@@ -52,7 +54,7 @@ class Faults:
 
     def plan(self, cycles: int) -> list[str]:
         kinds = list(CYCLE) * cycles
-        if not self.postgres.restartable:
+        if self.postgres is None:
             self.skipped.append("postgres restarted (no restartable PostgreSQL)")
             kinds = [k for k in kinds if k != "postgres restarted"]
         return kinds
@@ -83,7 +85,7 @@ class Faults:
 
     def _backlog(self) -> bool:
         try:
-            with psycopg.connect(self.postgres.url, connect_timeout=2) as conn:
+            with psycopg.connect(self.database_url, connect_timeout=2) as conn:
                 row = conn.execute(
                     "SELECT count(*) FROM inbound_events WHERE status = 'pending'"
                 ).fetchone()
@@ -127,10 +129,9 @@ class Faults:
         return ""
 
     def _postgres_restart(self) -> str:
-        assert isinstance(self.postgres, PrivatePostgres)
-        self.postgres.stop()
-        time.sleep(self.down_for)
-        self.postgres.start()
+        assert self.postgres is not None
+        with self.postgres.down():
+            time.sleep(self.down_for)
         return f"(down {self.down_for:.0f} s)"
 
     def _receiver_down(self) -> str:

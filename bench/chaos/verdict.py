@@ -11,8 +11,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from bench.chaos.receiver import Receiver
-from bench.chaos.traffic import TABLES, Client, InvoicePlan, Payment, Unanswered
+from bench.chaos.plans import InvoicePlan, Payment
+from bench.chaos.traffic import TABLES, Client, Unanswered
+from devtools.receiver import Receiver
 from service.store.reconciliation import breaches
 
 SUBSCRIBED = (
@@ -52,8 +53,7 @@ def backlog(conn: psycopg.Connection[Any], plans: list[InvoicePlan], receiver: R
     ).fetchone()
     uncredited = len(expected) - (paid[0] if paid else 0)
     ids = conn.execute("SELECT id FROM events WHERE type = ANY(%s)", (list(SUBSCRIBED),))
-    with receiver.lock:
-        missing = len({r[0] for r in ids} - set(receiver.received))
+    missing = len({r[0] for r in ids} - set(receiver.event_ids()))
     parts = [
         f"{inbound} inbound pending" if inbound else "",
         f"{unpublished} events unpublished" if unpublished else "",
@@ -256,11 +256,10 @@ def _deliveries(v: Verdict, conn: psycopg.Connection[Any], receiver: Receiver) -
     rows = conn.execute("SELECT id FROM events WHERE type = ANY(%s)", (list(SUBSCRIBED),))
     subscribed = {r["id"] for r in rows}
     with receiver.lock:
-        received, types, rejected = (
-            set(receiver.received),
-            dict(receiver.types),
-            list(receiver.rejected),
-        )
+        ok = [r["event"] for r in receiver.received if r["status"] == 200]
+        rejected = list(receiver.rejected)
+    types = {event["id"]: event["type"] for event in ok}
+    received = set(types)
     missing = sorted(subscribed - received)
     problems = (
         [f"{len(missing)} subscribed events never delivered, e.g. {missing[:3]}"] if missing else []
