@@ -121,7 +121,7 @@ def api_to_stream(
     import redis
     import requests
 
-    from service.operations.publish_events import STREAM_KEY
+    from service.adapters.stream import STREAM_KEY
 
     sent: dict[str, float] = {}
     answered: dict[str, float] = {}

@@ -616,7 +616,7 @@ def _figures(dsn: str, redis_url: str, fraction: float, rate: float, sender: dic
     import psycopg
     import redis
 
-    from service.operations.publish_events import STREAM_KEY
+    from service.adapters.stream import STREAM_KEY
 
     sent = {key: sender["sent"][key] for key in keys if key in sender["sent"]}
     pis = [key.replace("in_", "pi_", 1) for key in keys]

@@ -22,13 +22,13 @@ import requests
 from psycopg.rows import dict_row
 
 from devtools.stripe_events import stripe_event
+from service.adapters.stream import STREAM_KEY
+from service.adapters.upstream import Upstream
 from service.app import create_app
 from service.domain.signatures import WebhookSecrets, sign
 from service.operations.process_inbound import BATCH_SIZE, process_inbound_batch
-from service.operations.publish_events import STREAM_KEY
 from service.operations.record_webhook import record_webhook
 from service.operations.sweep import REFETCH_BATCH, check_invariants, refetch_open_payments
-from service.upstream import Upstream
 from tests import factories
 from tests.conftest import TEST_KEY, WEBHOOK_SECRET
 from tests.pipeline_support import (  # noqa: F401  (fixtures)

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 import redis
 
+from service.adapters.stream import STREAM_KEY
 from service.cli.output import iso, note, show
 from service.config import (
     Settings,
@@ -30,7 +31,7 @@ from service.config import (
 from service.errors import InvalidRequest, NotFound
 from service.migrate import migrate as apply_migrations
 from service.operations.prune import prunable, prune_history
-from service.operations.publish_events import STREAM_KEY, republish_events
+from service.operations.publish_events import republish_events
 from service.operations.replay_inbound import FAILED_ONLY, replay_inbound
 from service.operations.resend_event import resend_event
 from service.operations.retry_deliveries import retry_deliveries
