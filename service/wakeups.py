@@ -167,16 +167,15 @@ class DrainFlags(Protocol):
 
 
 class DrainShift:
-    """One drain task's hold on DRAIN_QUEUED (the module docstring): after each claim,
-    `claim_again` says whether to claim once more, lingering or letting go of the flag
-    on the way, and asks for a helper at the first full batch; `stopped_early` asks for
-    a successor."""
+    """One drain task's hold on DRAIN_QUEUED (the module docstring), begun once the task
+    has called `drain_started()`: after each claim, `claim_again` says whether to claim
+    once more, lingering or letting go of the flag on the way, and asks for a helper at
+    the first full batch; `stopped_early` asks for a successor."""
 
     def __init__(self, flags: DrainFlags, *, linger: float = LINGER):
         self.flags = flags
         self.linger = linger
         self._let_go = self._lingered = self._helper_asked = False
-        flags.drain_started()
 
     def claim_again(self, claimed: int, *, full: bool) -> bool:
         if claimed:

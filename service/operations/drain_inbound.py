@@ -66,6 +66,7 @@ def drain_inbound(
     """The `inbound.drain` task: credit what is pending, for as long as events keep
     coming, publishing what it committed to `stream` and handing due deliveries to
     `tasks`. Idempotent and safe to run concurrently (see process_inbound_batch)."""
+    tasks.drain_started()
     enqueue: EnqueueDeliveries = tasks.send_deliveries
     return run_drain(
         conn,
