@@ -61,6 +61,13 @@ def publish_events(
     and returns. A holder takes the note after it lets go of the lock, and publishes
     again if there was one: every note is taken by a publisher that claims after it.
     """
+    return _publish(conn, stream, limit, retention)[0]
+
+
+def _publish(
+    conn: psycopg.Connection[Any], stream: redis.Redis, limit: int, retention: float
+) -> tuple[int, bool]:
+    """publish_events, and whether it left the rest to the lock's holder."""
     published = 0
     while True:
         count = _publish_batch(conn, stream, limit, retention)
@@ -68,10 +75,10 @@ def publish_events(
             stream.set(PUBLISH_AGAIN, b"1")
             count = _publish_batch(conn, stream, limit, retention)
             if count is None:
-                return published  # the holder will take the note
+                return published, True  # the holder will take the note
         published += count
         if count < limit and not stream.delete(PUBLISH_AGAIN):
-            return published
+            return published, False
 
 
 def _publish_batch(
@@ -124,14 +131,16 @@ def publish_committed(
     when). Under steady traffic an `events.publish` task per batch cost more than the
     publishing (a message, a dispatch and an ack in two more processes), and its delay
     doubled a credit's latency. A Redis failure leaves the events for the sweeper: the
-    caller's commit stands.
+    caller's commit stands. Every publisher dispatches after publishing, so one that
+    left the rest to the lock's holder leaves it the dispatch too.
     """
     try:
-        publish_events(conn, stream, retention=retention)
+        _, left_to_holder = _publish(conn, stream, PUBLISH_BATCH, retention)
     except redis.RedisError as exc:
         log.warning("publishing left to the sweeper, redis unavailable: %s", exc)
         return
-    dispatch_due_deliveries(conn, enqueue)
+    if not left_to_holder:  # else the holder dispatches once it has published
+        dispatch_due_deliveries(conn, enqueue)
 
 
 def republish_events(
