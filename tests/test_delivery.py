@@ -23,7 +23,7 @@ from psycopg.rows import dict_row
 
 from devtools.localenv import free_port
 from service import queue
-from service.adapters.http import Poster
+from service.adapters.http import KeptAlive, Poster
 from service.adapters.stream import STREAM_KEY
 from service.app import create_app
 from service.operations.deliver import deliver_batch
@@ -399,6 +399,59 @@ def test_a_receiver_that_closes_after_each_answer_gets_every_post():
             responses = [poster.post(url, b"{}", {}) for _ in range(3)]
         assert [(r.status_code, r.error) for r in responses] == [(200, None)] * 3
     finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _keep_alive_receiver(keepalive_seconds: float):
+    """An HTTP/1.1 receiver that closes a connection idle `keepalive_seconds`; returns
+    its server, its URL and the list of connections it accepted."""
+    accepted: list[object] = []
+
+    class KeepAlive(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = keepalive_seconds
+
+        def setup(self) -> None:
+            super().setup()
+            accepted.append(self.connection)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/", accepted
+
+
+def test_batches_reuse_a_kept_alive_connection_and_survive_its_closing():
+    # given a receiver that closes connections idle for 0.3 s, and one process's
+    # connections kept between batches
+    server, url, accepted = _keep_alive_receiver(0.3)
+    kept = KeptAlive()
+    try:
+        # when two batches POST one after the other
+        for _ in range(2):
+            with Poster(timeout=2, allow_private=True, kept_alive=kept) as poster:
+                assert poster.post(url, b"{}", {}).status_code == 200
+        # then the second went over the first one's connection
+        assert len(accepted) == 1
+
+        # and when the receiver has closed it meanwhile, the next batch still gets its
+        # 200, on a new connection
+        time.sleep(0.6)
+        with Poster(timeout=2, allow_private=True, kept_alive=kept) as poster:
+            response = poster.post(url, b"{}", {})
+        assert (response.status_code, response.error) == (200, None)
+        assert len(accepted) == 2
+    finally:
+        kept.close()
         server.shutdown()
         server.server_close()
 
