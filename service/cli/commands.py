@@ -30,7 +30,7 @@ from service.config import (
 )
 from service.errors import InvalidRequest, NotFound
 from service.migrate import migrate as apply_migrations
-from service.operations.prune import prunable, prune_history
+from service.operations.prune import expire_idempotency_keys, prunable, prune_events
 from service.operations.publish_events import republish_events
 from service.operations.replay_inbound import FAILED_ONLY, replay_inbound
 from service.operations.resend_event import resend_event
@@ -186,7 +186,8 @@ def prune(conn: Conn, args: argparse.Namespace) -> int:
     if args.dry_run:
         report = prunable(conn, kept, now=now)
     else:
-        report = prune_history(conn, kept, now=now, max_batches=sys.maxsize)
+        report = prune_events(conn, kept, now=now, max_batches=sys.maxsize)
+        report.idempotency_keys = expire_idempotency_keys(conn, kept)
     rows = [
         {"kind": "events", "kept_for": f"{kept.events_days:g} days", "rows": report.events},
         {"kind": "webhook deliveries", "kept_for": "with their event", "rows": report.deliveries},

@@ -6,7 +6,7 @@ Defaults are Stripe's own windows: events 30 days (Stripe lists events "going ba
 up to 30 days"), their webhook deliveries and attempts with them (a delivery is
 about its event), settled inbound events 30 days, Idempotency-Key results 24 hours.
 beat runs prune_events and expire_idempotency_keys every minute, each its own entry;
-`tally prune [--dry-run]` runs both (prune_history).
+`tally prune [--dry-run]` runs both.
 
 Batches rather than time partitions (the README's Retention section has the
 measurements): a batch's cost follows what it deletes, not the table's size, as a
@@ -44,20 +44,6 @@ class PruneReport:
     idempotency_keys: int = 0
     # Whether a kind still had rows beyond this run's batches.
     unfinished: list[str] = field(default_factory=list)
-
-
-def prune_history(
-    conn: psycopg.Connection[Any],
-    retention: Retention,
-    *,
-    now: float,
-    batch: int = BATCH,
-    max_batches: int = MAX_BATCHES,
-) -> PruneReport:
-    """Everything past `retention`: prune_events, then expire_idempotency_keys."""
-    report = prune_events(conn, retention, now=now, batch=batch, max_batches=max_batches)
-    report.idempotency_keys = expire_idempotency_keys(conn, retention)
-    return report
 
 
 def prune_events(
@@ -107,7 +93,8 @@ def expire_idempotency_keys(conn: psycopg.Connection[Any], retention: Retention)
 
 
 def prunable(conn: psycopg.Connection[Any], retention: Retention, *, now: float) -> PruneReport:
-    """What prune_history would delete now, without the batch limits (a dry run)."""
+    """What prune_events and expire_idempotency_keys would delete now, without the batch
+    limits (a dry run)."""
     events = history.count_prunable_events(
         conn, created_before=int(now - retention.events_days * 86_400)
     )
