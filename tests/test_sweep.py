@@ -4,6 +4,7 @@ beat's health (/metrics, `tally sweeper`)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 
 import psycopg
@@ -85,3 +86,27 @@ def test_each_periodic_job_is_a_beat_entry_of_its_own(settings):
     assert jobs[queue.SWEEP]["schedule"] == settings.sweep_interval
     for entry in jobs.values():
         assert entry["options"]["expires"] == entry["schedule"] > 0
+
+
+def test_as_beat_starts_each_periodic_job_runs_once(settings, app):
+    # given the worker's Celery app on the tests' Redis, and empty queues
+    from celery.signals import beat_init
+
+    from workers.app import make_celery
+
+    client = app.extensions["redis"]
+    client.delete(queue.EVENTS_QUEUE)
+    celery = make_celery(settings)
+
+    # when its beat starts
+    class Beat:  # beat_init's sender: beat's service, which knows its app
+        pass
+
+    beat = Beat()
+    beat.app = celery
+    beat_init.send(sender=beat)
+
+    # then each periodic job's task was sent once, without waiting out its interval
+    sent = [json.loads(m)["headers"]["task"] for m in client.lrange(queue.EVENTS_QUEUE, 0, -1)]
+    assert sorted(sent) == sorted(e["task"] for e in beat_schedule(settings).values())
+    client.delete(queue.EVENTS_QUEUE)

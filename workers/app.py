@@ -11,6 +11,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import (
+    beat_init,
     worker_init,
     worker_process_init,
     worker_process_shutdown,
@@ -91,6 +92,16 @@ def make_celery(settings: Settings) -> TallyCelery:
     def prefork_child(**_: Any) -> None:
         app.resources.tasks_at_once = 1
 
+    # As beat starts, each periodic job runs once, then on its schedule: a fresh
+    # schedule would otherwise make the first ledger check wait out its interval after
+    # every start, and then check everything since the last one at once, under load.
+    def run_each_job_once(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not app:  # another app's beat (tests make several)
+            return
+        for entry in app.conf.beat_schedule.values():
+            app.send_task(entry["task"], (), **entry["options"])
+
+    beat_init.connect(run_each_job_once, weak=False)
     worker_init.connect(main_process, weak=False)
     worker_process_init.connect(prefork_child, weak=False)
     worker_process_shutdown.connect(close, weak=False)
