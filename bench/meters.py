@@ -17,7 +17,7 @@ import psycopg
 import redis
 
 from devtools.processes import APP_PREFIX, Stack
-from service.operations.publish_events import STREAM_KEY
+from service.adapters.stream import STREAM_KEY
 
 BENCH_APP = "bench"  # application_name of the benchmark's own PostgreSQL connections
 

@@ -88,7 +88,7 @@ def api_to_stream(
     that (negative when the event was on the stream before the client read the answer)."""
     import redis
 
-    from service.operations.publish_events import STREAM_KEY
+    from service.adapters.stream import STREAM_KEY
 
     seen: dict[str, float] = {}
     client = redis.Redis.from_url(redis_url)

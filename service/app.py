@@ -6,7 +6,8 @@ import logging
 
 from flask import Flask
 
-from service import api, observability, upstream
+from service import api, observability
+from service.adapters import upstream
 from service.api.ratelimit import RateLimiter
 from service.config import Settings
 from service.db import make_pool, pool_max_for

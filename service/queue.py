@@ -1,29 +1,17 @@
-"""Tasks by name, for every process: names, queues, and coalesced wake-ups.
+"""Tasks by name, for every process: names, queues, and the sender.
 
 The web process sends tasks through here without importing `workers` (Celery's
-`send_task` by name); the workers use the same names, queues and wake-ups.
+`send_task` by name); the workers use the same names and queues. Tasks that do
+committed work are woken through service/wakeups.py, which coalesces the wake-ups.
 
 Queues by latency class: `inbound` (crediting) and `events` (publishing, the
-sweeper) are consumed by the `worker` process; `deliveries` (POSTs to other
+periodic jobs) are consumed by the `worker` process; `deliveries` (POSTs to other
 people's servers, which may take seconds) by the `deliveries` process, so a slow
 receiver never delays a credit.
-
-A wake-up is `SET flag NX PX`, and only the caller that set the flag sends the
-task, so a burst of wake-ups while a task waits in the queue or runs costs that one
-task. The publish task clears its flag *before* it claims work, so work committed
-before a wake-up is always seen by a task that starts after it. A drain keeps its
-flag while it runs, clears it only when a claim comes back empty, and then claims
-once more (operations/drain_inbound.py): same guarantee, and one task serves a
-steady stream instead of one per batch. If Redis loses a task, the flag expires
-after FLAG_TTL_MS and the next wake-up sends a new one; the sweeper re-drives from
-PostgreSQL whatever is left.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from typing import Any
 
 import redis
@@ -32,15 +20,18 @@ from kombu import Queue
 from kombu.exceptions import KombuError
 
 from service.config import Settings
-
-log = logging.getLogger(__name__)
+from service.wakeups import Wakeups
 
 # Task names: part of the deployed contract between processes; never rename one.
 DRAIN_INBOUND = "inbound.drain"
 PUBLISH_EVENTS = "events.publish"
 SEND_DELIVERY = "deliveries.send"
+# The periodic jobs, each a beat entry of its own (workers/app.py).
 SWEEP = "pipeline.sweep"
+CHECK_LEDGER = "ledger.check"
+REFETCH_OPEN_PAYMENTS = "payments.refetch"
 PRUNE_HISTORY = "history.prune"
+EXPIRE_IDEMPOTENCY_KEYS = "idempotency.expire"
 
 INBOUND_QUEUE = "inbound"
 EVENTS_QUEUE = "events"
@@ -49,20 +40,12 @@ ROUTES = {
     DRAIN_INBOUND: {"queue": INBOUND_QUEUE},
     PUBLISH_EVENTS: {"queue": EVENTS_QUEUE},
     SWEEP: {"queue": EVENTS_QUEUE},
+    CHECK_LEDGER: {"queue": EVENTS_QUEUE},
+    REFETCH_OPEN_PAYMENTS: {"queue": EVENTS_QUEUE},
     PRUNE_HISTORY: {"queue": EVENTS_QUEUE},
+    EXPIRE_IDEMPOTENCY_KEYS: {"queue": EVENTS_QUEUE},
     SEND_DELIVERY: {"queue": DELIVERIES_QUEUE},
 }
-
-DRAIN_FLAG = "tally:drain"
-# A second drain for a backlog (a peer) or after a drain stopped with work left (its
-# successor): at most one such task waits in the queue, whatever the backlog.
-MORE_DRAIN_FLAG = "tally:drain:more"
-PUBLISH_FLAG = "tally:publish"
-# How long a flag stands for its task. Longer than a task normally waits in its
-# queue (milliseconds), short enough that a lost task is replaced promptly.
-FLAG_TTL_MS = 5000
-# After a Redis failure, skip Redis for this long instead of paying a timeout per request.
-REDIS_DOWN_BACKOFF = 1.0
 
 
 def configure(app: Celery, settings: Settings) -> None:
@@ -84,80 +67,28 @@ def configure(app: Celery, settings: Settings) -> None:
     )
 
 
-class TaskQueue:
-    """Sends tasks by name and coalesces wake-ups; thread-safe. Never raises for an
-    unavailable Redis: the work is in PostgreSQL, and the sweeper re-drives it."""
+class TaskQueue(Wakeups):
+    """Wakes the pipeline's tasks (service/wakeups.py) and hands deliveries to theirs;
+    thread-safe. Never raises for an unavailable Redis: the work is in PostgreSQL, and
+    the sweeper re-drives it."""
 
     def __init__(self, celery: Celery, client: redis.Redis):
+        def send(task: str, args: tuple[Any, ...]) -> None:
+            celery.send_task(task, args, retry=False)
+
+        super().__init__(
+            client,
+            send,
+            drain_task=DRAIN_INBOUND,
+            publish_task=PUBLISH_EVENTS,
+            send_errors=(KombuError,),
+        )
         self.celery = celery
-        self.client = client
-        self._down_until = 0.0
-        self._lock = threading.Lock()
-
-    def wake_drain(self, *, force: bool = False) -> bool:
-        """Make sure an `inbound.drain` task will start after this call."""
-        return self._wake(DRAIN_FLAG, DRAIN_INBOUND, force=force)
-
-    def wake_another_drain(self) -> bool:
-        """Make sure one more `inbound.drain` task will start after this call, while
-        drains already running keep their flag (a peer, or a successor)."""
-        return self._wake(MORE_DRAIN_FLAG, DRAIN_INBOUND, force=False)
-
-    def wake_publisher(self, *, force: bool = False) -> bool:
-        """Make sure an `events.publish` task will start after this call."""
-        return self._wake(PUBLISH_FLAG, PUBLISH_EVENTS, force=force)
-
-    def clear_drain(self) -> None:
-        """Called by a drain about to finish (it claims once more after): later
-        wake-ups send a new task."""
-        self._clear(DRAIN_FLAG)
-
-    def clear_another_drain(self) -> None:
-        """Called by every drain task before it claims: the next peer or successor
-        wake-up sends a new task."""
-        self._clear(MORE_DRAIN_FLAG)
-
-    def clear_publisher(self) -> None:
-        """Called by the publish task before it claims: later wake-ups send a new task."""
-        self._clear(PUBLISH_FLAG)
 
     def send_deliveries(self, leased: list[tuple[int, int]]) -> None:
         """A batch of (delivery id, lease token) to the send task; if this fails, their
         leases run out and the sweeper dispatches them again."""
-        self._send(SEND_DELIVERY, ([list(pair) for pair in leased],))
-
-    def _wake(self, flag: str, task: str, *, force: bool) -> bool:
-        if time.monotonic() < self._down_until:
-            return False
-        try:
-            if not self.client.set(flag, b"1", nx=not force, px=FLAG_TTL_MS):
-                return False  # a task is already on its way
-            return self._send(task, ())
-        except redis.RedisError as exc:
-            self._went_down(exc)
-            return False
-
-    def _clear(self, flag: str) -> None:
-        # A failure here is harmless: the flag expires, and this task claims anyway.
-        try:
-            self.client.delete(flag)
-        except redis.RedisError as exc:
-            log.warning("could not clear %s: %s", flag, exc)
-
-    def _send(self, task: str, args: tuple[Any, ...]) -> bool:
-        try:
-            self.celery.send_task(task, args, retry=False)
-            return True
-        except (KombuError, OSError, redis.RedisError) as exc:
-            self._went_down(exc)
-            return False
-
-    def _went_down(self, exc: BaseException) -> None:
-        with self._lock:
-            first = time.monotonic() >= self._down_until
-            self._down_until = time.monotonic() + REDIS_DOWN_BACKOFF
-        if first:
-            log.warning("redis unavailable for tasks (%s); the sweeper will re-drive", exc)
+        self.send(SEND_DELIVERY, ([list(pair) for pair in leased],))
 
 
 def make_task_queue(settings: Settings, client: redis.Redis) -> TaskQueue:

@@ -24,11 +24,11 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from service.adapters.upstream import Upstream
 from service.config import read_dev_env
 from service.domain.events import PAYMENT_INTENT_STATUSES, payment_intent_event
 from service.domain.signatures import sign
 from service.errors import UpstreamUnavailable
-from service.upstream import Upstream
 
 
 def _is_http(url: str) -> bool:

@@ -156,7 +156,7 @@ def _main(spec: dict[str, Any]) -> None:
     _serve_dns(spec["records"], spec["silent"])
     port, connected = _receiver()
 
-    from service.operations.deliver import Poster
+    from service.adapters.http import Poster
 
     started = time.monotonic()
     with Poster(timeout=spec["timeout"], allow_private=spec["allow_private"]) as poster:

@@ -23,17 +23,19 @@ from psycopg.rows import dict_row
 
 from devtools.localenv import free_port
 from service import queue
+from service.adapters.http import KeptAlive, Poster
+from service.adapters.stream import STREAM_KEY
 from service.app import create_app
-from service.operations.deliver import Poster, deliver_batch
+from service.operations.deliver import deliver_batch
 from service.operations.publish_events import (
     DELIVERY_BATCH,
-    STREAM_KEY,
     dispatch_due_deliveries,
     publish_committed,
     publish_events,
 )
 from service.redis_client import connect_redis
 from service.store import deliveries, outbox
+from service.wakeups import PUBLISH_AGAIN
 from tests import factories
 from tests.conftest import TEST_KEY, ApiClient
 from tests.pipeline_support import (  # noqa: F401  (fixtures)
@@ -401,6 +403,59 @@ def test_a_receiver_that_closes_after_each_answer_gets_every_post():
         server.server_close()
 
 
+def _keep_alive_receiver(keepalive_seconds: float):
+    """An HTTP/1.1 receiver that closes a connection idle `keepalive_seconds`; returns
+    its server, its URL and the list of connections it accepted."""
+    accepted: list[object] = []
+
+    class KeepAlive(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = keepalive_seconds
+
+        def setup(self) -> None:
+            super().setup()
+            accepted.append(self.connection)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/", accepted
+
+
+def test_batches_reuse_a_kept_alive_connection_and_survive_its_closing():
+    # given a receiver that closes connections idle for 0.3 s, and one process's
+    # connections kept between batches
+    server, url, accepted = _keep_alive_receiver(0.3)
+    kept = KeptAlive()
+    try:
+        # when two batches POST one after the other
+        for _ in range(2):
+            with Poster(timeout=2, allow_private=True, kept_alive=kept) as poster:
+                assert poster.post(url, b"{}", {}).status_code == 200
+        # then the second went over the first one's connection
+        assert len(accepted) == 1
+
+        # and when the receiver has closed it meanwhile, the next batch still gets its
+        # 200, on a new connection
+        time.sleep(0.6)
+        with Poster(timeout=2, allow_private=True, kept_alive=kept) as poster:
+            response = poster.post(url, b"{}", {})
+        assert (response.status_code, response.error) == (200, None)
+        assert len(accepted) == 2
+    finally:
+        kept.close()
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_batch_that_outlived_its_claim_records_nothing(api, db, conn):
     endpoint = _endpoint_with_event(api, "https://example.com/late")
     try:
@@ -413,9 +468,11 @@ def test_a_batch_that_outlived_its_claim_records_nothing(api, db, conn):
             (first["id"],),
         )
         # when the first task records its outcome late
-        stood = deliveries.settle(conn, first["id"], claim=claimed["claim"], outcome="failed")
+        stood = deliveries.settle_all(
+            conn, [deliveries.Settled(first["id"], claim=claimed["claim"], outcome="failed")]
+        )
         # then nothing changes: the holder now records
-        assert stood is False
+        assert stood == set()
         row = deliveries.get(db, first["id"])
         assert (row["status"], row["attempts"]) == ("pending", 0)
         [current] = db.execute(
@@ -423,7 +480,8 @@ def test_a_batch_that_outlived_its_claim_records_nothing(api, db, conn):
             " FROM webhook_deliveries WHERE id = %s",
             (first["id"],),
         ).fetchall()
-        assert deliveries.settle(conn, first["id"], claim=current["claim"], outcome="succeeded")
+        settled = deliveries.Settled(first["id"], claim=current["claim"], outcome="succeeded")
+        assert deliveries.settle_all(conn, [settled]) == {first["id"]}
         assert deliveries.get(db, first["id"])["status"] == "succeeded"
     finally:
         api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
@@ -668,38 +726,40 @@ def test_publish_committed_publishes_in_the_callers_process(api, db, conn, priva
     # given a committed change whose event is in the outbox
     client = redis.Redis.from_url(private_redis.url)
     finalized = _finalized_event_id(db, factories.open_invoice(api, 900))
-    woken, enqueued = [], []
+    enqueued = []
 
     # when the committer publishes (as the drain does after each batch)
-    publish_committed(conn, client, wake_publisher=lambda: woken.append(1), enqueue=enqueued.append)
+    publish_committed(conn, client, enqueued.append)
 
-    # then the event is on the stream and out of the outbox, with no publish task woken
+    # then the event is on the stream and out of the outbox, and no note was left
     assert _on_stream(client, finalized) and not _in_outbox(db, finalized)
-    assert woken == []
+    assert not client.exists(PUBLISH_AGAIN)
 
 
-def test_publish_committed_wakes_the_publisher_while_another_holds_the_lock(
+def test_a_publisher_that_finds_the_lock_taken_leaves_the_holder_a_note(
     api, db, conn, private_redis, service_urls
 ):
     # given another publisher holding the lock (it may have claimed before this commit)
     client = redis.Redis.from_url(private_redis.url)
+    client.delete(PUBLISH_AGAIN)
     finalized = _finalized_event_id(db, factories.open_invoice(api, 900))
-    woken = []
     with psycopg.connect(service_urls["DATABASE_URL"]) as other:
         other.execute("SELECT pg_advisory_xact_lock(%s)", (outbox.PUBLISH_LOCK_ID,))
 
         # when the committer publishes
-        publish_committed(
-            conn, client, wake_publisher=lambda: woken.append(1), enqueue=lambda _: None
-        )
+        started = time.monotonic()
+        publish_committed(conn, client, lambda _: None)
 
-        # then it waited for nothing, published nothing, and woke the publish task once
-        assert woken == [1]
+        # then it waited for nothing, published nothing, and left the holder a note
+        assert time.monotonic() - started < 1
         assert _in_outbox(db, finalized) and not _on_stream(client, finalized)
+        assert client.exists(PUBLISH_AGAIN)
 
-    # and the publish task, once the lock is free, publishes it
-    publish_events(conn, client)
+    # and the holder, which takes the note after it lets go of the lock (here the next
+    # publisher, in its stead), publishes again: the event is not left behind
+    assert publish_events(conn, client) >= 1
     assert _on_stream(client, finalized) and not _in_outbox(db, finalized)
+    assert not client.exists(PUBLISH_AGAIN)
 
 
 def test_publish_committed_leaves_events_to_the_sweeper_when_redis_is_down(api, db, conn):
@@ -708,7 +768,7 @@ def test_publish_committed_leaves_events_to_the_sweeper_when_redis_is_down(api, 
     finalized = _finalized_event_id(db, factories.open_invoice(api, 900))
 
     # when the committer publishes, it does not raise, and the event stays in the outbox
-    publish_committed(conn, down, wake_publisher=lambda: None, enqueue=lambda _: None)
+    publish_committed(conn, down, lambda _: None)
     assert _in_outbox(db, finalized)
 
 

@@ -11,11 +11,12 @@ import uuid
 import psycopg
 from psycopg.rows import dict_row
 
-from service.operations.drain_inbound import drain_inbound
+from service.operations.drain_inbound import run_drain
 from service.operations.process_inbound import BATCH_SIZE
-from service.queue import DRAIN_FLAG, MORE_DRAIN_FLAG, make_task_queue
+from service.queue import make_task_queue
 from service.redis_client import connect_redis
 from service.store import inbound_events
+from service.wakeups import DRAIN_QUEUED, EXTRA_DRAIN_QUEUED, DrainShift
 from tests.pipeline_support import RedisServer
 
 
@@ -38,13 +39,30 @@ def store_ignored(db, count: int) -> list[str]:
     return store_events(db, "customer.created", [{}] * count)
 
 
-def drain(service_urls, **hooks):
-    callbacks = {"clear_wake": lambda: None, "wake_peer": lambda: None,
-                 "events_written": lambda: None, **hooks}  # fmt: skip
+class Flags:
+    """A drain's wake-up flags (service.wakeups.DrainFlags), recording what it asked."""
+
+    def __init__(self, letting_go=lambda: None):
+        self.asked: list[str] = []
+        self._letting_go = letting_go
+
+    def wake_extra_drain(self):
+        self.asked.append("extra drain")
+        return True
+
+    def drain_started(self):
+        self.asked.append("started")
+
+    def drain_letting_go(self):
+        self.asked.append("letting go")
+        self._letting_go()
+
+
+def drain(service_urls, flags=None, *, publish=lambda: None, **options):
     with psycopg.connect(
         service_urls["DATABASE_URL"], autocommit=True, row_factory=dict_row
     ) as conn:
-        return drain_inbound(conn, **callbacks)
+        return run_drain(conn, DrainShift(flags or Flags()), publish=publish, **options)
 
 
 def test_drain_claims_until_empty_after_clearing_its_flag_and_asks_one_peer(db, service_urls):
@@ -52,21 +70,16 @@ def test_drain_claims_until_empty_after_clearing_its_flag_and_asks_one_peer(db, 
     # sharing the database may have left some)
     drain(service_urls)
     ids = store_ignored(db, BATCH_SIZE * 5 // 2)
-    woken, written, cleared = [], [], []
+    flags, written = Flags(), []
 
     # when one drain runs
-    drained = drain(
-        service_urls,
-        clear_wake=lambda: cleared.append(1),
-        wake_peer=lambda: woken.append(1),
-        events_written=lambda: written.append(1),
-    )
+    drained = drain(service_urls, flags, publish=lambda: written.append(1))
 
-    # then it settled them all, asked for one peer at its first full batch, cleared its
-    # flag once, at the first empty claim, and made one more claim after it; (as
-    # nothing here writes events) it never woke the publisher
+    # then it settled them all, asked for one helper at its first full batch, let go of
+    # its flag once, when idle, and made one more claim after it; (as nothing here
+    # writes events) it never published
     assert drained.claimed >= len(ids) and not drained.unfinished
-    assert woken == [1] and cleared == [1]
+    assert flags.asked == ["extra drain", "letting go"]
     assert written == []
     statuses = db.execute(
         "SELECT DISTINCT status FROM inbound_events WHERE id = ANY(%s)", (ids,)
@@ -81,7 +94,8 @@ def test_an_event_stored_as_the_flag_is_cleared_is_taken_by_the_last_claim(db, s
     late: list[str] = []
 
     # when the drain runs
-    drained = drain(service_urls, clear_wake=lambda: late or late.extend(store_ignored(db, 1)))
+    flags = Flags(letting_go=lambda: late or late.extend(store_ignored(db, 1)))
+    drained = drain(service_urls, flags)
 
     # then the claim it makes after clearing took the late event: none is left behind
     # (other tests' leftover pending events in the shared database may be claimed too)
@@ -110,7 +124,7 @@ def test_a_busy_drain_publishes_once_for_several_batches(db, service_urls):
     written = []
 
     # when a drain runs them, the batches coming faster than publish_within
-    drained = drain(service_urls, events_written=lambda: written.append(1), publish_within=60)
+    drained = drain(service_urls, publish=lambda: written.append(1), publish_within=60)
 
     # then it published once, at the first empty claim, for all three batches
     assert drained.processed >= len(ids) and drained.batches >= 3
@@ -121,7 +135,7 @@ def test_a_drain_publishes_after_a_batch_once_its_events_are_old_enough(db, serv
     drain(service_urls)
     store_processing(db, BATCH_SIZE * 5 // 2)
     written = []
-    drained = drain(service_urls, events_written=lambda: written.append(1), publish_within=0)
+    drained = drain(service_urls, publish=lambda: written.append(1), publish_within=0)
     # every batch that changed something is published at once
     assert len(written) == drained.batches >= 3
 
@@ -131,7 +145,7 @@ def test_a_drain_that_stops_early_publishes_before_it_returns(db, service_urls):
     store_processing(db, BATCH_SIZE * 2)
     written = []
     drained = drain(
-        service_urls, events_written=lambda: written.append(1), publish_within=60, max_batches=1
+        service_urls, publish=lambda: written.append(1), publish_within=60, max_batches=1
     )
     assert drained.unfinished and written == [1]
     drain(service_urls)
@@ -139,9 +153,12 @@ def test_a_drain_that_stops_early_publishes_before_it_returns(db, service_urls):
 
 def test_drain_stops_after_max_batches_and_says_work_may_be_left(db, service_urls):
     store_ignored(db, BATCH_SIZE * 2)
-    first = drain(service_urls, max_batches=1)
+    flags = Flags()
+    first = drain(service_urls, flags, max_batches=1)
     rest = drain(service_urls)
+    # and, being unfinished, it asked for a successor
     assert (first.batches, first.claimed, first.unfinished) == (1, BATCH_SIZE, True)
+    assert flags.asked.count("extra drain") == 2
     assert rest.claimed >= BATCH_SIZE and not rest.unfinished
 
 
@@ -161,37 +178,37 @@ def test_wake_ups_coalesce_until_the_task_clears_its_flag(settings, app):
     # given a task queue on the tests' Redis, with no drain task on its way
     client = app.extensions["redis"]
     queue = make_task_queue(settings, client)
-    client.delete(DRAIN_FLAG, "inbound")
+    client.delete(DRAIN_QUEUED, "inbound")
 
     # a burst of wake-ups sends one task
     assert [queue.wake_drain() for _ in range(5)] == [True, False, False, False, False]
     assert client.llen("inbound") == 1
     # once the task has cleared the flag, the next wake-up sends another
-    queue.clear_drain()
+    queue.drain_letting_go()
     assert queue.wake_drain()
     # and the sweeper's forced wake-up sends one whatever the flag says
     assert queue.wake_drain(force=True)
     assert client.llen("inbound") == 3
-    client.delete(DRAIN_FLAG, "inbound")
+    client.delete(DRAIN_QUEUED, "inbound")
 
 
 def test_peers_and_successors_coalesce_while_a_drain_holds_its_flag(settings, app):
     # given a running drain (its flag is set) and no other drain task on its way
     client = app.extensions["redis"]
     queue = make_task_queue(settings, client)
-    client.delete(MORE_DRAIN_FLAG, "inbound")
-    client.set(DRAIN_FLAG, b"1", px=5000)
+    client.delete(EXTRA_DRAIN_QUEUED, "inbound")
+    client.set(DRAIN_QUEUED, b"1", px=5000)
 
     # a webhook's wake-up sends nothing, and of a burst of peer and successor
     # wake-ups (a long backlog) only the first sends a task
     assert queue.wake_drain() is False
-    assert [queue.wake_another_drain() for _ in range(4)] == [True, False, False, False]
+    assert [queue.wake_extra_drain() for _ in range(4)] == [True, False, False, False]
     assert client.llen("inbound") == 1
     # once that task starts (it clears its flag before claiming), the next one is sent
-    queue.clear_another_drain()
-    assert queue.wake_another_drain()
+    queue.drain_started()
+    assert queue.wake_extra_drain()
     assert client.llen("inbound") == 2
-    client.delete(DRAIN_FLAG, MORE_DRAIN_FLAG, "inbound")
+    client.delete(DRAIN_QUEUED, EXTRA_DRAIN_QUEUED, "inbound")
 
 
 def test_wake_ups_give_up_quickly_when_redis_is_down(settings, app):

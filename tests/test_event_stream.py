@@ -14,8 +14,9 @@ import pytest
 import redis
 from psycopg.rows import dict_row
 
+from service.adapters.stream import STREAM_KEY
 from service.app import create_app
-from service.operations.publish_events import STREAM_KEY, publish_events, republish_events
+from service.operations.publish_events import publish_events, republish_events
 from tests import factories
 from tests.pipeline_support import RedisServer
 from tests.test_cli import run_tally

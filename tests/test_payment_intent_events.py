@@ -14,9 +14,9 @@ import stripe
 from psycopg.rows import dict_row
 
 from devtools.stripe_events import stripe_event
+from service.adapters.upstream import Upstream
 from service.operations.process_inbound import process_inbound_batch
 from service.operations.sweep import REFETCH_BATCH, refetch_open_payments
-from service.upstream import Upstream
 from tests import factories
 from tests import test_upstream as upstream
 from tests.conftest import TEST_KEY, serving

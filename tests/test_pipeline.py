@@ -22,13 +22,14 @@ import requests
 from psycopg.rows import dict_row
 
 from devtools.stripe_events import stripe_event
+from service import queue
+from service.adapters.stream import STREAM_KEY
+from service.adapters.upstream import Upstream
 from service.app import create_app
 from service.domain.signatures import WebhookSecrets, sign
 from service.operations.process_inbound import BATCH_SIZE, process_inbound_batch
-from service.operations.publish_events import STREAM_KEY
 from service.operations.record_webhook import record_webhook
 from service.operations.sweep import REFETCH_BATCH, check_invariants, refetch_open_payments
-from service.upstream import Upstream
 from tests import factories
 from tests.conftest import TEST_KEY, WEBHOOK_SECRET
 from tests.pipeline_support import (  # noqa: F401  (fixtures)
@@ -518,13 +519,22 @@ def test_metrics_show_the_pipeline(pipeline_settings, papi, db, worker, pipeline
     if "metrics" not in app.blueprints:
         app.register_blueprint(metrics.bp)
     try:
-        # the worker's sweeper ran an invariant check within its first seconds
+        # when the ledger check's task runs (beat sends it every minute; here at once)
+        queue.make_task_queue(pipeline_settings, app.extensions["redis"]).send(
+            queue.CHECK_LEDGER, ()
+        )
+        # then the worker ran it, and its result is in Redis for the web's /metrics; and
+        # beat's sweep ran too (every second here)
         wait_for(
-            lambda: (
-                b"tally_ledger_invariant_breaches_last " in app.test_client().get("/metrics").data
+            lambda: all(
+                gauge in app.test_client().get("/metrics").data
+                for gauge in (
+                    b"tally_ledger_invariant_breaches_last ",
+                    b"tally_sweep_last_completed_timestamp_seconds ",
+                )
             ),
             15,
-            "the breach gauge",
+            "the breach gauge and the sweep's",
         )
         text = app.test_client().get("/metrics").get_data(as_text=True)
         assert 'tally_inbound_events{status="pending"}' in text

@@ -19,11 +19,11 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from devtools.localenv import free_port
+from service.adapters.upstream import Upstream
 from service.app import create_app
 from service.config import ConfigError, Settings
 from service.errors import UpstreamUnavailable
 from service.migrate import migrate
-from service.upstream import Upstream
 from tests import factories
 from tests.conftest import LIVE_KEY, TEST_KEY, ApiClient, _redis_db, serving
 

@@ -13,7 +13,7 @@ import pytest
 from service.app import create_app
 from service.domain.events import event_object
 from service.domain.signatures import WebhookSecrets, sign
-from service.queue import DRAIN_FLAG, PUBLISH_FLAG
+from service.wakeups import DRAIN_QUEUED, PUBLISH_QUEUED
 from tests.conftest import WEBHOOK_SECRET
 
 
@@ -65,13 +65,13 @@ def test_valid_event_is_stored_and_acknowledged(app, db):
 
 def test_valid_event_wakes_a_drain_task(app):
     client = app.extensions["redis"]
-    client.delete(DRAIN_FLAG, "inbound")
+    client.delete(DRAIN_QUEUED, "inbound")
     event = make_event()
     assert post_signed(app.test_client(), json.dumps(event).encode()).status_code == 200
-    assert client.exists(DRAIN_FLAG)
+    assert client.exists(DRAIN_QUEUED)
     [message] = client.lrange("inbound", 0, -1)
     assert json.loads(message)["headers"]["task"] == "inbound.drain"
-    client.delete(DRAIN_FLAG, "inbound")
+    client.delete(DRAIN_QUEUED, "inbound")
 
 
 def test_same_event_twice_is_one_row(app, db):
@@ -201,14 +201,14 @@ def test_api_calls_that_write_events_wake_the_publisher_once_committed(app):
     from tests.conftest import ApiClient
 
     client = app.extensions["redis"]
-    client.delete(PUBLISH_FLAG, "events")
+    client.delete(PUBLISH_QUEUED, "events")
     api = ApiClient(app)
 
     # when calls that write no event run, nothing is sent (creating a customer writes
     # customer.created, so reads only)
     assert api.get("/v1/customers").status_code == 200
     assert api.get("/v1/events").status_code == 200
-    assert not client.exists(PUBLISH_FLAG) and client.llen("events") == 0
+    assert not client.exists(PUBLISH_QUEUED) and client.llen("events") == 0
 
     # then a call that writes events sends one events.publish, and a second call
     # while that task waits in the queue sends none (the wake-ups coalesce)
@@ -216,7 +216,7 @@ def test_api_calls_that_write_events_wake_the_publisher_once_committed(app):
     for amount in (100, 200):
         item = {"customer": cus["id"], "amount": amount, "currency": "usd"}
         assert api.post("/v1/invoiceitems", item).status_code == 200
-    assert client.exists(PUBLISH_FLAG)
+    assert client.exists(PUBLISH_QUEUED)
     [message] = client.lrange("events", 0, -1)
     assert json.loads(message)["headers"]["task"] == "events.publish"
-    client.delete(PUBLISH_FLAG, "events")
+    client.delete(PUBLISH_QUEUED, "events")

@@ -11,6 +11,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import (
+    beat_init,
     worker_init,
     worker_process_init,
     worker_process_shutdown,
@@ -27,7 +28,11 @@ from workers import (
 )
 from workers.resources import ProcessResources
 
-PRUNE_EVERY_SECONDS = 60.0
+# The periodic jobs' schedules besides the sweep's (Settings.sweep_interval), in seconds.
+CHECK_LEDGER_EVERY = 60.0
+REFETCH_EVERY = 60.0
+PRUNE_EVERY = 60.0
+EXPIRE_KEYS_EVERY = 60.0
 
 
 class TallyCelery(Celery):
@@ -70,20 +75,7 @@ def make_celery(settings: Settings) -> TallyCelery:
         # thread: there the task runs on, and its ack fails (logged).
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_hijack_root_logger=False,
-        beat_schedule={
-            "sweep": {
-                "task": queue.SWEEP,
-                "schedule": settings.sweep_interval,
-                # A sweep not started within one interval is superseded by the next.
-                "options": {"expires": settings.sweep_interval},
-            },
-            # History past its retention (operations/prune.py), a bounded run a minute.
-            "prune": {
-                "task": queue.PRUNE_HISTORY,
-                "schedule": PRUNE_EVERY_SECONDS,
-                "options": {"expires": PRUNE_EVERY_SECONDS},
-            },
-        },
+        beat_schedule=beat_schedule(settings),
     )
     app.resources = ProcessResources(settings, app)
 
@@ -100,11 +92,42 @@ def make_celery(settings: Settings) -> TallyCelery:
     def prefork_child(**_: Any) -> None:
         app.resources.tasks_at_once = 1
 
+    # As beat starts, each periodic job runs once, then on its schedule: a fresh
+    # schedule would otherwise make the first ledger check wait out its interval after
+    # every start, and then check everything since the last one at once, under load.
+    def run_each_job_once(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not app:  # another app's beat (tests make several)
+            return
+        for entry in app.conf.beat_schedule.values():
+            app.send_task(entry["task"], (), **entry["options"])
+
+    beat_init.connect(run_each_job_once, weak=False)
     worker_init.connect(main_process, weak=False)
     worker_process_init.connect(prefork_child, weak=False)
     worker_process_shutdown.connect(close, weak=False)
     worker_shutdown.connect(close, weak=False)
     return app
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """One entry per periodic job (operations/sweep.py, operations/prune.py), each with
+    its own schedule; a run not started within its interval is superseded by the next
+    (`expires`), so a backlog of them never builds up behind a stopped worker."""
+
+    def every(task: str, seconds: float) -> dict[str, Any]:
+        return {"task": task, "schedule": seconds, "options": {"expires": seconds}}
+
+    schedule = {
+        # Re-drive whatever is stuck in PostgreSQL: beat's health (`tally sweeper`).
+        "sweep": every(queue.SWEEP, settings.sweep_interval),
+        "ledger-check": every(queue.CHECK_LEDGER, CHECK_LEDGER_EVERY),
+        # History past its retention, a bounded run a minute, and old Idempotency-Keys.
+        "prune": every(queue.PRUNE_HISTORY, PRUNE_EVERY),
+        "idempotency-expire": every(queue.EXPIRE_IDEMPOTENCY_KEYS, EXPIRE_KEYS_EVERY),
+    }
+    if settings.stripe_api_key:  # without one there is no upstream to ask
+        schedule["refetch"] = every(queue.REFETCH_OPEN_PAYMENTS, REFETCH_EVERY)
+    return schedule
 
 
 def tasks_at_once(pool_cls: Any, concurrency: Any) -> int | None:

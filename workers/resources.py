@@ -1,4 +1,5 @@
-"""What one worker process uses: a connection pool, a Redis client, a task queue.
+"""What one worker process uses: a connection pool, a Redis client, a task queue, the
+connections to webhook receivers kept open between batches.
 
 Opened on first use in the process that uses them, never before a fork (psycopg:
 a pool must not cross fork()). Under the prefork pool each child opens its own;
@@ -18,12 +19,13 @@ import redis
 from celery import Celery
 from psycopg_pool import ConnectionPool
 
-from service import upstream
+from service.adapters import upstream
+from service.adapters.http import KeptAlive
+from service.adapters.upstream import Upstream
 from service.config import Settings
 from service.db import make_pool, pool_max_for
 from service.queue import TaskQueue
 from service.redis_client import connect_redis
-from service.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ class Opened:
     queue: TaskQueue
     # Upstream Stripe, for the sweeper's re-fetch (None without STRIPE_API_KEY).
     upstream: Upstream | None
+    # Receivers' connections left open by one delivery batch for the next.
+    kept_alive: KeptAlive
     pid: int
 
 
@@ -69,6 +73,7 @@ class ProcessResources:
         if opened is not None and opened.pid == os.getpid():
             opened.pool.close(timeout=2)
             opened.redis.close()
+            opened.kept_alive.close()
 
     def _open(self) -> Opened:
         at_once = self.tasks_at_once
@@ -87,5 +92,6 @@ class ProcessResources:
             redis=client,
             queue=TaskQueue(self.celery, client),
             upstream=upstream.from_settings(self.settings),
+            kept_alive=KeptAlive(),
             pid=os.getpid(),
         )

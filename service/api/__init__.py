@@ -81,8 +81,9 @@ def _before() -> Response | None:
         idempotency_key=request.headers.get("Idempotency-Key")
         if request.method == "POST"
         else None,
-        on_event=deps.note_events_written,
     )
+    if replay is None and request.method in ("POST", "DELETE"):
+        deps.wake_publisher_after_commit()
     return replay
 
 

@@ -11,10 +11,10 @@ import redis
 from flask import current_app, g
 from psycopg_pool import ConnectionPool
 
+from service.adapters.upstream import Upstream
 from service.config import Settings
 from service.operations.context import Caller
 from service.queue import TaskQueue
-from service.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +77,10 @@ def run_after_commit() -> None:
             log.exception("after-commit callback failed in %s", g.get("request_id"))
 
 
-def note_events_written() -> None:
-    """Called (through Caller.on_event) when this request's work wrote events: once it
-    has committed, wake the publisher, so they reach the stream and their receivers as
-    promptly as a webhook's credit (not at the next sweep). One Redis SET NX, and only
-    after requests that wrote events."""
-    if not g.get("events_written"):
-        g.events_written = True
-        after_commit(task_queue().wake_publisher)
+def wake_publisher_after_commit() -> None:
+    """For a request that may write events (a POST or DELETE; reads write none): once
+    its changes are committed, wake the publisher (service/wakeups.py), so they reach
+    the stream and their receivers as promptly as a webhook's credit, not at the next
+    sweep. A request that changed nothing costs one Redis SET NX, and at most an
+    `events.publish` that finds nothing."""
+    after_commit(task_queue().wake_publisher)

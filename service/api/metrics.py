@@ -29,12 +29,12 @@ from prometheus_client.registry import Collector
 from werkzeug.datastructures import Headers
 
 from service import observability
+from service.adapters.stream import STREAM_KEY
 from service.api import deps
 from service.api.openapi import documented
 from service.config import Settings
 from service.db import TRANSIENT_ERRORS
 from service.errors import AuthenticationFailed
-from service.operations.publish_events import STREAM_KEY
 from service.operations.sweep import BREACHES_LAST_KEY, BREACHES_TOTAL_KEY
 from service.store import backlog
 

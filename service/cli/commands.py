@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 import redis
 
+from service.adapters.stream import STREAM_KEY
 from service.cli.output import iso, note, show
 from service.config import (
     Settings,
@@ -29,8 +30,8 @@ from service.config import (
 )
 from service.errors import InvalidRequest, NotFound
 from service.migrate import migrate as apply_migrations
-from service.operations.prune import prunable, prune_history
-from service.operations.publish_events import STREAM_KEY, republish_events
+from service.operations.prune import expire_idempotency_keys, prunable, prune_events
+from service.operations.publish_events import republish_events
 from service.operations.replay_inbound import FAILED_ONLY, replay_inbound
 from service.operations.resend_event import resend_event
 from service.operations.retry_deliveries import retry_deliveries
@@ -185,7 +186,8 @@ def prune(conn: Conn, args: argparse.Namespace) -> int:
     if args.dry_run:
         report = prunable(conn, kept, now=now)
     else:
-        report = prune_history(conn, kept, now=now, max_batches=sys.maxsize)
+        report = prune_events(conn, kept, now=now, max_batches=sys.maxsize)
+        report.idempotency_keys = expire_idempotency_keys(conn, kept)
     rows = [
         {"kind": "events", "kept_for": f"{kept.events_days:g} days", "rows": report.events},
         {"kind": "webhook deliveries", "kept_for": "with their event", "rows": report.deliveries},

@@ -8,12 +8,12 @@ from typing import Any
 
 import psycopg
 
+from service.adapters.upstream import Upstream
 from service.domain.balances import Customer
 from service.errors import ResourceMissing
 from service.operations.context import Caller
 from service.operations.mirror_upstream import fetch_unknown_customer, mirror_customer
 from service.store import customers
-from service.upstream import Upstream
 
 
 @contextmanager

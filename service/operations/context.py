@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from service.domain.events import Event
@@ -14,9 +13,6 @@ class Caller:
     livemode: bool
     request_id: str | None = None
     idempotency_key: str | None = None
-    # Told whenever an event is made, so the caller's process can have it published
-    # promptly once the change commits (the web layer wakes the publisher).
-    on_event: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
     def event(
         self,
@@ -26,9 +22,8 @@ class Caller:
         now: int,
         previous: dict[str, Any] | None = None,
     ) -> Event:
-        """An event of a change this caller caused, carrying its request and key."""
-        if self.on_event is not None:
-            self.on_event()
+        """An event of a change this caller caused, carrying its request and key. Only
+        built: the caller's process wakes the publisher once the change commits."""
         return Event(
             type=type_,
             livemode=self.livemode,

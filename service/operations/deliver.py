@@ -2,17 +2,14 @@
 
 A batch of leased deliveries is claimed in one UPDATE (which moves each lease past
 the batch's longest possible run), POSTed one by one with no transaction open and
-no row lock held, over one kept-alive connection per host, then every attempt and
-outcome is recorded in one transaction. 2xx is success; anything else is retried
-after schedule[attempts - 1] seconds; past the schedule's end the delivery fails,
-and an endpoint with no success since that delivery's first attempt is disabled.
+no row lock held (adapters/http.py: a deadline per POST, one kept-alive connection
+per host, kept for the next batch), then every attempt and outcome is recorded in
+one transaction, in one statement. 2xx is success; anything else is retried after
+schedule[attempts - 1] seconds; past the schedule's end the delivery fails, and an
+endpoint with no success since that delivery's first attempt is disabled.
 
 A batch stops starting POSTs after BATCH_BUDGET_SECONDS (a slow receiver) or when
 its worker is stopping, and makes what it claimed but did not attempt due again.
-Each POST, resolving the host and connecting included, has `timeout` seconds of wall
-clock in all: neither a resolver that never answers nor a receiver that drips its
-answer a byte at a time can hold it longer (Celery's threads pool, which the
-deliveries process runs, enforces no task time limit).
 
 Endpoints are isolated from each other. A batch holds its endpoint (dispatch sends
 no second batch to it meanwhile), so a receiver that never answers holds one
@@ -29,33 +26,25 @@ row, and for as long, as one delivery's whole schedule is disabled too.
 
 from __future__ import annotations
 
-import functools
-import http.client
-import io
 import json
 import logging
-import socket
-import ssl
-import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
 
 from service import observability
+from service.adapters.http import KeptAlive, Poster, Response
 from service.domain import signatures
 from service.domain.events import render_event
-from service.domain.urls import is_public_address
+from service.operations.publish_events import EnqueueDeliveries, dispatch_due_deliveries
 from service.store import deliveries, events, webhook_endpoints
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
-MAX_RESPONSE_BYTES = 64 * 1024
 # How long a batch keeps starting POSTs; the last one may then still take its time.
 BATCH_BUDGET_SECONDS = 5.0
 # A delivery claimed but not attempted because its batch ran out of time or stopped.
@@ -82,11 +71,35 @@ def circuit_cooldown(consecutive_failures: int) -> float | None:
     return min(CIRCUIT_COOLDOWN_SECONDS * 2 ** min(beyond, 16), CIRCUIT_MAX_COOLDOWN_SECONDS)
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
-    status_code: int | None
-    error: str | None
-    latency_ms: int
+def deliver_leased(
+    conn: psycopg.Connection[Any],
+    leased: Sequence[tuple[int, int | None]],
+    enqueue: EnqueueDeliveries,
+    *,
+    timeout: float,
+    schedule: Sequence[int],
+    allow_private: bool,
+    stopping: Callable[[], bool] = lambda: False,
+    kept_alive: KeptAlive | None = None,
+) -> str:
+    """The `deliveries.send` task: deliver the batch, then, its endpoint being free again,
+    dispatch what came due for it meanwhile or what the batch handed back (behind the
+    batches already queued), unless it stopped answering: then its deliveries wait for
+    the next publish or sweep, and its circuit. Returns a summary for the task's log
+    line (each delivery has a line of its own)."""
+    outcomes = deliver_batch(
+        conn,
+        leased,
+        timeout=timeout,
+        schedule=schedule,
+        allow_private=allow_private,
+        stopping=stopping,
+        kept_alive=kept_alive,
+    )
+    if DEFERRED not in outcomes.values():
+        dispatch_due_deliveries(conn, enqueue)
+    counted = Counter(outcomes.values())
+    return ", ".join(f"{n} {outcome}" for outcome, n in sorted(counted.items()))
 
 
 def deliver_batch(
@@ -98,6 +111,7 @@ def deliver_batch(
     allow_private: bool,
     stopping: Callable[[], bool] = lambda: False,
     budget: float = BATCH_BUDGET_SECONDS,
+    kept_alive: KeptAlive | None = None,
 ) -> dict[int, str]:
     """Attempt each (delivery id, lease token); returns each one's outcome: succeeded,
     retrying, failed, returned, deferred, or skipped (settled, leased to another task,
@@ -116,7 +130,7 @@ def deliver_batch(
     responses: dict[int, Response | None] = {}  # None: not POSTed, the endpoint is gone
     unanswered: set[str] = set()  # endpoints a POST of this batch got no answer from
     try:
-        with Poster(timeout=timeout, allow_private=allow_private) as poster:
+        with Poster(timeout=timeout, allow_private=allow_private, kept_alive=kept_alive) as poster:
             for row in claimed:
                 if row["endpoint_deleted"] or row["endpoint_status"] != "enabled":
                     responses[row["id"]] = None
@@ -134,10 +148,7 @@ def deliver_batch(
         with conn.transaction():
             for endpoint_id, rows in _by_endpoint(claimed).items():
                 _release(conn, endpoint_id, rows, responses, schedule)
-            for row in claimed:
-                outcome = _record(conn, row, responses, schedule, unanswered)
-                if outcome is not None:
-                    outcomes[row["id"]] = outcome
+            outcomes.update(_record(conn, claimed, responses, schedule, unanswered))
     for row in claimed:
         response = responses.get(row["id"])
         if response is not None:
@@ -210,227 +221,54 @@ def _post_event(poster: Poster, row: dict[str, Any], bodies: dict[str, dict[str,
 
 def _record(
     conn: psycopg.Connection[Any],
-    row: dict[str, Any],
+    claimed: list[dict[str, Any]],
     responses: dict[int, Response | None],
     schedule: Sequence[int],
     unanswered: set[str],
-) -> str | None:
-    """Write a claimed delivery's outcome and attempt; None if its claim was taken over
-    meanwhile (the task outlived its hold: whoever holds it now records)."""
-    delivery_id, claim = row["id"], row["claim"]
-    if delivery_id not in responses:
-        outcome = RETURNED
-    elif (response := responses[delivery_id]) is None:
-        outcome = "refused"
-    elif response.status_code is not None and 200 <= response.status_code < 300:
-        outcome = "succeeded"
-    elif row["attempts"] + 1 <= len(schedule):
-        outcome = "retrying"
-    else:
-        outcome = "failed"
-    retry_in = schedule[row["attempts"]] if outcome == "retrying" else 0
-    if not deliveries.settle(conn, delivery_id, claim=claim, outcome=outcome, retry_in=retry_in):
-        return None
-    if outcome == RETURNED and row["endpoint_id"] in unanswered:
-        return DEFERRED
-    if response := responses.get(delivery_id):
-        deliveries.add_attempt(
-            conn,
-            delivery_id,
-            status_code=response.status_code,
-            latency_ms=response.latency_ms,
-            error=response.error,
-        )
-    if outcome == "failed" and webhook_endpoints.disable_if_failing_since(
-        conn, row["endpoint_id"], delivery_id=delivery_id
-    ):
-        log.warning(
-            "webhook endpoint %s disabled: every delivery failed for the whole retry schedule",
-            row["endpoint_id"],
-        )
-    return "failed" if outcome == "refused" else outcome
+) -> dict[int, str]:
+    """Write the claimed deliveries' outcomes and attempts, in one statement; returns the
+    outcome of each whose claim still stood (one taken over meanwhile, as the task
+    outlived its hold, is recorded by whoever holds it now)."""
+    planned = {row["id"]: _outcome(row, responses, schedule) for row in claimed}
+    settled = deliveries.settle_all(
+        conn,
+        [
+            deliveries.Settled(
+                row["id"],
+                claim=row["claim"],
+                outcome=planned[row["id"]],
+                retry_in=schedule[row["attempts"]] if planned[row["id"]] == "retrying" else 0,
+                attempt=responses.get(row["id"]),
+            )
+            for row in claimed
+        ],
+    )
+    recorded = {}
+    for row in claimed:
+        delivery_id, outcome = row["id"], planned[row["id"]]
+        if delivery_id not in settled:
+            continue
+        if outcome == RETURNED and row["endpoint_id"] in unanswered:
+            recorded[delivery_id] = DEFERRED
+            continue
+        if outcome == "failed" and webhook_endpoints.disable_if_failing_since(
+            conn, row["endpoint_id"], delivery_id=delivery_id
+        ):
+            log.warning(
+                "webhook endpoint %s disabled: every delivery failed for the whole retry schedule",
+                row["endpoint_id"],
+            )
+        recorded[delivery_id] = "failed" if outcome == "refused" else outcome
+    return recorded
 
 
-class Poster:
-    """POSTs that never raise, over one kept-alive connection per host while open.
-
-    Each host is resolved once, within the POST's deadline, and refused if any of its
-    addresses is not public (unless allowed); the connection goes to the address
-    checked (no DNS rebinding).
-    """
-
-    def __init__(self, *, timeout: float, allow_private: bool) -> None:
-        self.timeout = timeout
-        self.allow_private = allow_private
-        self._open: dict[tuple[str, str, int], _DeadlineConnection] = {}
-
-    def __enter__(self) -> Poster:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for conn in self._open.values():
-            conn.close()
-        self._open.clear()
-
-    def post(self, url: str, body: bytes, headers: dict[str, str]) -> Response:
-        started = time.monotonic()
-        deadline = started + self.timeout
-
-        def done(status: int | None, error: str | None) -> Response:
-            return Response(status, error, int((time.monotonic() - started) * 1000))
-
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        key = (parts.scheme, host, port)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        conn = self._open.get(key)
-        reused = conn is not None and conn.sock is not None
-        if conn is None:
-            try:
-                addresses = _resolve(host, port, deadline)
-            except (OSError, ValueError) as exc:  # UnicodeError for a malformed name
-                return done(None, f"could not resolve {host}: {exc}")
-            if not self.allow_private and not all(map(is_public_address, addresses)):
-                return done(None, f"refused: {host} resolves to a private or loopback address")
-            address = addresses[0]
-            pinned = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-            conn = self._open[key] = pinned(host, address, port, timeout=self.timeout)
-        try:
-            try:
-                status = _exchange(conn, path, body, headers, deadline)
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                if not reused:
-                    raise
-                # The receiver closed the kept-alive connection between two POSTs.
-                conn.close()
-                status = _exchange(conn, path, body, headers, time.monotonic() + self.timeout)
-        except (OSError, http.client.HTTPException) as exc:
-            del self._open[key]
-            conn.close()
-            return done(None, f"{type(exc).__name__}: {exc}"[:500])
-        return done(status, None if 200 <= status < 300 else f"HTTP {status}")
-
-
-def _resolve(host: str, port: int, deadline: float) -> list[str]:
-    """The addresses of `host`, or TimeoutError if they are not known by `deadline` (a
-    monotonic time). getaddrinfo cannot be interrupted, and a resolver that never
-    answers holds it for resolv.conf's timeouts (5 s per try and server by default):
-    it runs in a thread of its own, which the delivery leaves behind to finish alone."""
-    found: Future[list[Any]] = Future()
-
-    def lookup() -> None:
-        try:
-            found.set_result(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except BaseException as exc:  # handed to the waiting delivery
-            found.set_exception(exc)
-
-    threading.Thread(target=lookup, name=f"resolve {host}", daemon=True).start()
-    try:
-        infos = found.result(timeout=max(deadline - time.monotonic(), 0))
-    except TimeoutError:
-        raise TimeoutError("no answer before the delivery's deadline") from None
-    return [str(info[4][0]) for info in infos]
-
-
-def _exchange(
-    conn: _DeadlineConnection,
-    path: str,
-    body: bytes,
-    headers: dict[str, str],
-    deadline: float,
-) -> int:
-    """One POST and its status, by `deadline` (a monotonic time); the connection stays
-    open only if its reply was read whole."""
-    conn.deadline = deadline
-    conn.request("POST", path, body=body, headers=headers)
-    reply = conn.getresponse()
-    reply.read(MAX_RESPONSE_BYTES)
-    if not reply.isclosed():  # longer than we read: the connection cannot be reused
-        conn.close()
-    return reply.status
-
-
-def _remaining(deadline: float) -> float:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise TimeoutError("the receiver did not answer in time")
-    return remaining
-
-
-class _DeadlineReader(io.RawIOBase):
-    """A response's socket reader whose every read waits only for what is left until
-    the deadline (a socket's own timeout starts again at every read)."""
-
-    def __init__(self, raw: Any, sock: socket.socket, deadline: float):
-        self._raw = raw
-        self._sock = sock
-        self._deadline = deadline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        self._sock.settimeout(_remaining(self._deadline))
-        return self._raw.readinto(buffer)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-class _DeadlineResponse(http.client.HTTPResponse):
-    def __init__(self, sock: socket.socket, *, deadline: float, **kwargs: Any):
-        super().__init__(sock, **kwargs)
-        # Wrap the socket reader HTTPResponse made rather than replace it: while it is
-        # open the socket stays open, even after a "Connection: close" closes the
-        # connection and leaves the response to be read.
-        raw = self.fp.detach()
-        self.fp = io.BufferedReader(_DeadlineReader(raw, sock, deadline))
-
-
-class _DeadlineConnection(http.client.HTTPConnection):
-    """Connects, sends and reads a response within `deadline` (a monotonic time, set by
-    _exchange before each POST)."""
-
-    deadline: float
-
-    def send(self, data: Any) -> None:
-        if self.sock is not None:
-            self.sock.settimeout(_remaining(self.deadline))
-        super().send(data)
-
-    def getresponse(self) -> http.client.HTTPResponse:
-        # http.client makes the response as response_class(sock, method=...); this
-        # partial is such a callable, though typeshed declares the attribute a class.
-        self.response_class = functools.partial(  # type: ignore[assignment]
-            _DeadlineResponse, deadline=self.deadline
-        )
-        return super().getresponse()
-
-
-class _PinnedHTTPConnection(_DeadlineConnection):
-    """Sends Host: <name> but connects to the address resolved and checked beforehand."""
-
-    def __init__(self, host: str, address: str, port: int, *, timeout: float):
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
-
-    def connect(self) -> None:
-        address = (self._address, self.port)
-        self.sock = socket.create_connection(address, _remaining(self.deadline))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class _PinnedHTTPSConnection(_DeadlineConnection, http.client.HTTPSConnection):
-    def __init__(self, host: str, address: str, port: int, *, timeout: float):
-        self._tls = ssl.create_default_context()
-        super().__init__(host, port, timeout=timeout, context=self._tls)
-        self._address = address
-
-    def connect(self) -> None:
-        address = (self._address, self.port)
-        sock = socket.create_connection(address, _remaining(self.deadline))
-        # The TLS handshake is bounded by what is left as well.
-        sock.settimeout(_remaining(self.deadline))
-        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+def _outcome(
+    row: dict[str, Any], responses: dict[int, Response | None], schedule: Sequence[int]
+) -> str:
+    if row["id"] not in responses:
+        return RETURNED
+    if (response := responses[row["id"]]) is None:
+        return "refused"
+    if response.status_code is not None and 200 <= response.status_code < 300:
+        return "succeeded"
+    return "retrying" if row["attempts"] + 1 <= len(schedule) else "failed"

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from service.adapters.upstream import Upstream
 from service.domain import invoices as rules
 from service.domain.events import Event, changed_attributes
 from service.domain.ids import INVOICE_ITEM, INVOICE_LINE, new_id
@@ -25,7 +26,6 @@ from service.operations.context import Caller
 from service.operations.invoicing import invoice_object
 from service.render.invoices import render_invoice_item
 from service.store import events, invoice_items, invoices
-from service.upstream import Upstream
 
 
 def _item_amounts(params: dict[str, Any]) -> tuple[int, int, int]:

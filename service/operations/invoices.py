@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 
+from service.adapters.upstream import Upstream
 from service.domain import invoices as rules
 from service.domain.events import Event, changed_attributes
 from service.domain.ids import INVOICE, INVOICE_LINE, new_id
@@ -29,7 +30,6 @@ from service.operations.invoicing import invoice_object, locked_invoice
 from service.render.customers import render_customer
 from service.render.invoices import render_invoice_item
 from service.store import customers, events, invoice_items, invoices
-from service.upstream import Upstream
 
 DAY = 86_400
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import psycopg
 
+from service.adapters.upstream import Upstream
 from service.domain.invoices import new_invoice_prefix
 from service.operations.context import Caller
 from service.operations.customers import PREFIX_ATTEMPTS
 from service.render.customers import render_customer
 from service.store import customers, events, payment_intents
-from service.upstream import Upstream
 
 
 def fetch_unknown_customer(

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from service.adapters.upstream import Upstream
 from service.domain import invoices as invoice_rules
 from service.domain import ledger
 from service.domain import payment_records as record_rules
@@ -52,7 +53,6 @@ from service.store import (
     payment_intents,
     payment_records,
 )
-from service.upstream import Upstream
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ items, payments, records, balance transactions) are never pruned.
 Defaults are Stripe's own windows: events 30 days (Stripe lists events "going back
 up to 30 days"), their webhook deliveries and attempts with them (a delivery is
 about its event), settled inbound events 30 days, Idempotency-Key results 24 hours.
-beat runs prune_history every minute; `tally prune [--dry-run]` runs the same.
+beat runs prune_events and expire_idempotency_keys every minute, each its own entry;
+`tally prune [--dry-run]` runs both.
 
 Batches rather than time partitions (the README's Retention section has the
 measurements): a batch's cost follows what it deletes, not the table's size, as a
@@ -45,7 +46,7 @@ class PruneReport:
     unfinished: list[str] = field(default_factory=list)
 
 
-def prune_history(
+def prune_events(
     conn: psycopg.Connection[Any],
     retention: Retention,
     *,
@@ -53,8 +54,9 @@ def prune_history(
     batch: int = BATCH,
     max_batches: int = MAX_BATCHES,
 ) -> PruneReport:
-    """Delete what is older than `retention`, at most `max_batches` batches of `batch`
-    rows per kind, one transaction each; a later run takes the rest."""
+    """Delete events (with their deliveries) and settled inbound events older than
+    `retention`, at most `max_batches` batches of `batch` rows per kind, one
+    transaction each; a later run takes the rest."""
     report = PruneReport()
     events_before = int(now - retention.events_days * 86_400)
     inbound_before = int(now - retention.inbound_days * 86_400)
@@ -76,13 +78,23 @@ def prune_history(
             break
     else:
         report.unfinished.append("inbound_events")
-    with conn.transaction():
-        report.idempotency_keys = idempotency.delete_older_than(conn, retention.idempotency_hours)
+    if report.events or report.inbound_events:
+        log.info("prune: %s", report)
     return report
 
 
+def expire_idempotency_keys(conn: psycopg.Connection[Any], retention: Retention) -> int:
+    """Forget Idempotency-Key results older than `retention`; returns how many."""
+    with conn.transaction():
+        expired = idempotency.delete_older_than(conn, retention.idempotency_hours)
+    if expired:
+        log.info("idempotency keys expired: %d", expired)
+    return expired
+
+
 def prunable(conn: psycopg.Connection[Any], retention: Retention, *, now: float) -> PruneReport:
-    """What prune_history would delete now, without the batch limits (a dry run)."""
+    """What prune_events and expire_idempotency_keys would delete now, without the batch
+    limits (a dry run)."""
     events = history.count_prunable_events(
         conn, created_before=int(now - retention.events_days * 86_400)
     )

@@ -1,41 +1,30 @@
-"""Relaying the outbox: events to the Redis stream, deliveries to the send task.
+"""Relaying the outbox: events to the Redis stream (adapters/stream.py says what an
+entry holds), deliveries to the send task.
 
-The stream `tally:events` gets one entry per event, in commit order per object:
-
-    position  1, 2, 3, ...: the event's place in publishing order, assigned by
-              PostgreSQL with no gaps (store/outbox.py says how), so a consumer that
-              sees a jump knows it missed entries and can ask for them again
-    id        the evt_ id (consumers dedupe on it: publishing is at least once, and
-              `tally events republish` puts events back with their positions)
-    type      e.g. invoice.paid
-    livemode  "1" or "0"
-    created   Unix seconds
-    payload   the event as JSON, exactly as GET /v1/events/:id renders it
-
-The stream is trimmed by age (entries older than `retention`, 7 days by default;
-approximate trimming, so a few older ones may linger): it is a feed, not the
-record. PostgreSQL keeps every event, and republish_events reads them back.
+Publishers are serialised by a lock in PostgreSQL, so the stream keeps the outbox's
+order, and none waits for it: one that finds it taken leaves the holder a note
+(service/wakeups.py, PUBLISH_AGAIN) and goes. A publish task waiting for the lock held
+a worker slot a drain needed.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Literal, overload
+from typing import Any, Protocol
 
 import psycopg
 import redis
 
 from service import observability
+from service.adapters.stream import add_entries
 from service.config import DEFAULT_STREAM_RETENTION
-from service.domain.events import render_event
 from service.store import deliveries, outbox
+from service.wakeups import PUBLISH_AGAIN
 
 log = logging.getLogger(__name__)
 
-STREAM_KEY = "tally:events"
 PUBLISH_BATCH = 500
 # How long a dispatched delivery waits for its send task before it is due again: the
 # time a lost task (Redis flushed or stopped, its worker killed) costs. The chaos run
@@ -53,86 +42,105 @@ DELIVERY_BATCH = 50
 EnqueueDeliveries = Callable[[list[tuple[int, int]]], None]
 
 
-@overload
-def publish_events(
-    conn: psycopg.Connection[Any],
-    stream: redis.Redis,
-    *,
-    limit: int = ...,
-    wait: Literal[True] = ...,
-    retention: float = ...,
-) -> int: ...
-@overload
-def publish_events(
-    conn: psycopg.Connection[Any],
-    stream: redis.Redis,
-    *,
-    limit: int = ...,
-    wait: bool,
-    retention: float = ...,
-) -> int | None: ...
 def publish_events(
     conn: psycopg.Connection[Any],
     stream: redis.Redis,
     *,
     limit: int = PUBLISH_BATCH,
-    wait: bool = True,
     retention: float = DEFAULT_STREAM_RETENTION,
-) -> int | None:
-    """Number unpublished events and XADD them to the stream; returns how many.
+) -> int:
+    """Number unpublished events and XADD them to the stream; returns how many this
+    call published.
 
-    One transaction per batch, publishers serialised by an advisory lock so the
-    stream keeps the outbox's order. A crash between XADD and COMMIT republishes
-    the batch (at least once). Redis errors propagate with nothing marked.
-    Entries older than `retention` seconds are trimmed as new ones are added.
+    One transaction per batch, under the publishers' lock. A crash between XADD and
+    COMMIT republishes the batch (at least once). Redis errors propagate with nothing
+    marked. Entries older than `retention` seconds are trimmed as new ones are added.
 
-    With `wait=False`, returns None at once if another publisher holds the lock.
+    If another publisher holds the lock it may have claimed before the caller's commit:
+    this call leaves it PUBLISH_AGAIN, tries once more (it may have let go meanwhile),
+    and returns. A holder takes the note after it lets go of the lock, and publishes
+    again if there was one: every note is taken by a publisher that claims after it.
     """
+    return _publish(conn, stream, limit, retention)[0]
+
+
+def _publish(
+    conn: psycopg.Connection[Any], stream: redis.Redis, limit: int, retention: float
+) -> tuple[int, bool]:
+    """publish_events, and whether it left the rest to the lock's holder."""
     published = 0
     while True:
-        with conn.transaction():
-            if wait:
-                outbox.lock_publisher(conn)
-            elif not outbox.try_lock_publisher(conn):
-                return None
-            rows = outbox.claim_unpublished(conn, limit=limit)
-            if not rows:
-                break
-            positions = outbox.mark_published(conn, [row["id"] for row in rows])
-            _xadd(stream, [{**row, "position": positions[row["id"]]} for row in rows], retention)
-        observability.observe_published(rows, time.time())
-        published += len(rows)
-        if len(rows) < limit:
-            break
+        count = _publish_batch(conn, stream, limit, retention)
+        if count is None:
+            stream.set(PUBLISH_AGAIN, b"1")
+            count = _publish_batch(conn, stream, limit, retention)
+            if count is None:
+                return published, True  # the holder will take the note
+        published += count
+        if count < limit and not stream.delete(PUBLISH_AGAIN):
+            return published, False
+
+
+def _publish_batch(
+    conn: psycopg.Connection[Any], stream: redis.Redis, limit: int, retention: float
+) -> int | None:
+    """Publish up to `limit` events; None if another publisher holds the lock."""
+    with conn.transaction():
+        if not outbox.try_lock_publisher(conn):
+            return None
+        rows = outbox.claim_unpublished(conn, limit=limit)
+        if not rows:
+            return 0
+        positions = outbox.mark_published(conn, [row["id"] for row in rows])
+        add_entries(stream, [{**row, "position": positions[row["id"]]} for row in rows], retention)
+    observability.observe_published(rows, time.time())
+    return len(rows)
+
+
+class PublishTasks(Protocol):
+    """What the publish task needs of the task queue (service.queue.TaskQueue)."""
+
+    def publisher_started(self) -> None: ...
+    def send_deliveries(self, leased: list[tuple[int, int]]) -> None: ...
+
+
+def publish_woken(
+    conn: psycopg.Connection[Any],
+    stream: redis.Redis,
+    tasks: PublishTasks,
+    *,
+    retention: float = DEFAULT_STREAM_RETENTION,
+) -> int:
+    """The `events.publish` task: let go of its wake-up flag (service/wakeups.py), publish
+    what is unpublished, then dispatch due deliveries; returns how many it published."""
+    tasks.publisher_started()
+    published = publish_events(conn, stream, retention=retention)
+    dispatch_due_deliveries(conn, tasks.send_deliveries)
     return published
 
 
 def publish_committed(
     conn: psycopg.Connection[Any],
     stream: redis.Redis,
-    *,
-    wake_publisher: Callable[[], object],
     enqueue: EnqueueDeliveries,
+    *,
     retention: float = DEFAULT_STREAM_RETENTION,
 ) -> None:
     """Publish what the caller just committed, from the caller's own process, then
     dispatch due deliveries: the drain does this for its batches (drain_inbound says
     when). Under steady traffic an `events.publish` task per batch cost more than the
     publishing (a message, a dispatch and an ack in two more processes), and its delay
-    doubled a credit's latency.
-
-    When another publisher holds the lock it may have claimed before the caller's
-    commit, so the publish task is woken to take the rest (as the API does). A Redis
-    failure leaves the events for the sweeper: the caller's commit stands.
+    doubled a credit's latency. A Redis failure leaves the events for the sweeper: the
+    caller's commit stands. Every publisher dispatches after publishing, so one that
+    left the rest to the lock's holder leaves it the dispatch too.
     """
     try:
-        published = publish_events(conn, stream, wait=False, retention=retention)
-        if published is None:
-            wake_publisher()
-            return
-        dispatch_due_deliveries(conn, enqueue)
+        _, left_to_holder = _publish(conn, stream, PUBLISH_BATCH, retention)
     except redis.RedisError as exc:
         log.warning("publishing left to the sweeper, redis unavailable: %s", exc)
+        return
+    if not left_to_holder:  # else the holder dispatches once it has published
+        dispatch_due_deliveries(conn, enqueue)
 
 
 def republish_events(
@@ -156,43 +164,12 @@ def republish_events(
     while rows := outbox.published_from(
         conn, position=position, created_since=created_since, limit=limit
     ):
-        _xadd(stream, rows, retention)
+        add_entries(stream, rows, retention)
         count += len(rows)
         first = rows[0]["position"] if first is None else first
         last = rows[-1]["position"]
         position = last + 1
     return count, first, last
-
-
-def _xadd(stream: redis.Redis, rows: list[dict[str, Any]], retention: float) -> None:
-    """One stream entry per row, in order, trimming entries older than `retention`."""
-    # Stream entry ids start with their Unix time in milliseconds.
-    oldest_kept = f"{int((time.time() - retention) * 1000)}-0"
-    pipe = stream.pipeline(transaction=False)
-    for row in rows:
-        pipe.xadd(
-            STREAM_KEY,
-            {
-                "position": row["position"],
-                "id": row["id"],
-                "type": row["type"],
-                "livemode": "1" if row["livemode"] else "0",
-                "created": row["created"],
-                "payload": _payload(row),
-            },
-            minid=oldest_kept,
-            approximate=True,
-        )
-    pipe.execute()
-
-
-_RAW_DATA = "__tally_raw_event_data__"
-
-
-def _payload(row: dict[str, Any]) -> str:
-    """render_event's JSON, with the stored `data` text spliced in unparsed."""
-    text = json.dumps(render_event({**row, "data": _RAW_DATA}), separators=(",", ":"))
-    return text.replace(f'"{_RAW_DATA}"', row["data"], 1)
 
 
 def dispatch_due_deliveries(

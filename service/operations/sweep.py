@@ -1,14 +1,18 @@
-"""The sweeper: re-drive whatever is stuck in PostgreSQL and check the ledger.
+"""The periodic jobs of the pipeline, each run by a beat entry of its own (workers/app.py)
+with its own schedule and expiry; operations/prune.py has the retention jobs.
 
-Nothing lives only in Redis, so after a Redis outage or flush this is what puts
-the pipeline back in motion: inbound events still pending after the grace period
-get a drain task (sent even if a wake-up flag says one is on its way: that task may
-be the one Redis lost), unpublished events are published, due deliveries dispatched.
-It also checks the ledger invariants (a breach is logged at ERROR and counted)
-and, with an upstream Stripe key, re-fetches PaymentIntents whose invoice
-payments stayed open too long, so a webhook that never came still ends in a credit.
-Each pass records its completion in PostgreSQL (store/sweeper_passes.py): beat's
-health, whichever worker ran the pass.
+- redrive: whatever is stuck in PostgreSQL is put back in motion. Nothing lives only
+  in Redis, so after a Redis outage or flush this is what restarts the pipeline:
+  inbound events still pending after the grace period get a drain task (sent even if
+  a wake-up flag says one is on its way: that task may be the one Redis lost),
+  unpublished events are published, due deliveries dispatched. Each pass records its
+  completion in PostgreSQL (store/sweeper_passes.py): beat's health, whichever
+  worker ran the pass.
+- check_invariants: the ledger invariants over what changed since the last check; a
+  breach is logged at ERROR and counted.
+- refetch_open_payments: with an upstream Stripe key, PaymentIntents whose invoice
+  payments stayed open too long are fetched again, so a webhook that never came
+  still ends in a credit.
 """
 
 from __future__ import annotations
@@ -22,32 +26,29 @@ from typing import Any, Protocol
 import psycopg
 import redis
 
+from service.adapters.upstream import Upstream
 from service.config import DEFAULT_STREAM_RETENTION
 from service.db import TRANSIENT_ERRORS
 from service.errors import TallyError
 from service.operations.payments import apply_payment_intent_update
 from service.operations.publish_events import dispatch_due_deliveries, publish_events
 from service.store import events, inbound_events, reconciliation, sweeper_passes
-from service.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
 BREACHES_TOTAL_KEY = "tally:metrics:ledger_invariant_breaches_total"
 BREACHES_LAST_KEY = "tally:metrics:ledger_invariant_breaches"
-INVARIANTS_EVERY_SECONDS = 60
 # How far back before its last start the ledger check looks again.
 CHECK_OVERLAP = 120
-REFETCH_EVERY_SECONDS = 60
 REFETCH_BATCH = 20
 # What skips one step of a pass (the next pass tries it again): Redis or PostgreSQL away.
 _SKIPPED_STEP_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, *TRANSIENT_ERRORS)
 
 
 class Tasks(Protocol):
-    """The tasks the sweeper starts (service.queue.TaskQueue)."""
+    """The tasks a re-drive starts (service.queue.TaskQueue)."""
 
     def wake_drain(self, *, force: bool = False) -> bool: ...
-    def wake_publisher(self, *, force: bool = False) -> bool: ...
     def send_deliveries(self, leased: list[tuple[int, int]]) -> None: ...
 
 
@@ -56,48 +57,29 @@ class SweepReport:
     stale_inbound: int = 0
     published: int = 0
     dispatched: int = 0
-    breaches: int | None = None
-    refetched: int = 0
 
 
-def sweep(
+def redrive(
     conn: psycopg.Connection[Any],
-    client: redis.Redis,
+    stream: redis.Redis,
     tasks: Tasks,
     *,
     grace_seconds: float,
-    upstream: Upstream | None,
-    refetch_after: int,
-    now: int,
     stream_retention: float = DEFAULT_STREAM_RETENTION,
 ) -> SweepReport:
     """One pass. Each step is independent and idempotent; a failing step is logged
-    and the others still run (a Redis outage must not stop the invariant check)."""
+    and the others still run (a Redis outage must not stop the pass being recorded)."""
     stale = _step("inbound", lambda: inbound_events.count_stale(conn, grace_seconds=grace_seconds))
     if stale:
         _step("drain", lambda: tasks.wake_drain(force=True))
-    published = _step("publish", lambda: publish_events(conn, client, retention=stream_retention))
+    published = _step("publish", lambda: publish_events(conn, stream, retention=stream_retention))
     dispatched = _step("dispatch", lambda: dispatch_due_deliveries(conn, tasks.send_deliveries))
-    breaches = None
-    if _due(client, "tally:sweep:invariants", INVARIANTS_EVERY_SECONDS):
-        breaches = _step("invariants", lambda: check_invariants(conn, client))
-    refetched = 0
-    if upstream is not None and _due(client, "tally:sweep:refetch", REFETCH_EVERY_SECONDS):
-        refetched = _step(
-            "refetch",
-            lambda: refetch_open_payments(conn, upstream, refetch_after=refetch_after, now=now),
-        )
-        if refetched:
-            tasks.wake_publisher()  # the credits it made wrote events
     # beat's health (/metrics, `tally sweeper`): a pass completed, whatever it skipped.
     _step("completed", lambda: sweeper_passes.record_completed(conn))
-    return SweepReport(
-        stale_inbound=stale or 0,
-        published=published or 0,
-        dispatched=dispatched or 0,
-        breaches=breaches,
-        refetched=refetched or 0,
-    )
+    report = SweepReport(stale or 0, published or 0, dispatched or 0)
+    if stale or published or dispatched:
+        log.info("sweep: %s", report)
+    return report
 
 
 def _step(name: str, run: Callable[[], Any]) -> Any:
@@ -106,14 +88,6 @@ def _step(name: str, run: Callable[[], Any]) -> Any:
     except _SKIPPED_STEP_ERRORS as exc:
         log.warning("sweep step %s skipped: %s: %s", name, type(exc).__name__, exc)
         return None
-
-
-def _due(client: redis.Redis, key: str, every: int) -> bool:
-    """True at most once per `every` seconds across all sweepers (and always without Redis)."""
-    try:
-        return bool(client.set(key, "1", nx=True, ex=every))
-    except redis.RedisError:
-        return True
 
 
 def check_invariants(conn: psycopg.Connection[Any], client: redis.Redis | None = None) -> int:
@@ -141,9 +115,18 @@ def check_invariants(conn: psycopg.Connection[Any], client: redis.Redis | None =
 
 
 def refetch_open_payments(
-    conn: psycopg.Connection[Any], upstream: Upstream, *, refetch_after: int, now: int
+    conn: psycopg.Connection[Any],
+    upstream: Upstream | None,
+    *,
+    refetch_after: int,
+    now: int,
+    wake_publisher: Callable[[], object] = lambda: None,
 ) -> int:
-    """Fetch each long-open PaymentIntent upstream and apply it as a webhook would."""
+    """Fetch each long-open PaymentIntent upstream and apply it as a webhook would, each
+    in a transaction of its own; then, if that wrote events, `wake_publisher()`. Does
+    nothing without an upstream."""
+    if upstream is None:
+        return 0
     done = 0
     stale = reconciliation.take_stale_open_payment_intents(
         conn, older_than=refetch_after, now=now, limit=REFETCH_BATCH
@@ -159,4 +142,6 @@ def refetch_open_payments(
             done += 1
         except TallyError as exc:
             log.warning("could not re-fetch payment_intent %s: %s", row["id"], exc)
+    if done:
+        wake_publisher()
     return done

@@ -14,7 +14,8 @@ flight per endpoint, and a batch that outlived its hold cannot send beside the n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import psycopg
 
@@ -142,66 +143,92 @@ def claim(
     ).fetchall()
 
 
-def add_attempt(
-    conn: psycopg.Connection[Any],
-    delivery_id: int,
-    *,
-    status_code: int | None,
-    latency_ms: int,
-    error: str | None,
-) -> None:
-    conn.execute(
-        """
-        INSERT INTO webhook_delivery_attempts (delivery_id, status_code, latency_ms, error)
-        VALUES (%(id)s, %(status_code)s, %(latency_ms)s, %(error)s)
-        """,
-        {"id": delivery_id, "status_code": status_code, "latency_ms": latency_ms, "error": error},
-    )
+class Attempt(Protocol):
+    """A POST's result (adapters.http.Response)."""
+
+    @property
+    def status_code(self) -> int | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def latency_ms(self) -> int: ...
 
 
-def settle(
-    conn: psycopg.Connection[Any],
-    delivery_id: int,
-    *,
-    claim: int,
-    outcome: str,
-    retry_in: float = 0,
-) -> bool:
-    """Record the outcome of a claimed delivery's attempt, if the claim still stands (a
-    claim outlived by its task was taken over; the new holder records instead):
-    `succeeded`, `retrying` (due again in `retry_in` s), `failed` (its last attempt),
-    `refused` (failed with no attempt: its endpoint is gone), or `returned` (due now,
-    not attempted). Returns whether the claim stood."""
-    status, attempted = {
-        "succeeded": ("succeeded", 1),
-        "retrying": ("pending", 1),
-        "failed": ("failed", 1),
-        "refused": ("failed", 0),
-        "returned": ("pending", 0),
-    }[outcome]
-    row = conn.execute(
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A claimed delivery's outcome: `succeeded`, `retrying` (due again in `retry_in` s),
+    `failed` (its last attempt), `refused` (failed with no attempt: its endpoint is
+    gone), or `returned` (due now, not attempted); `attempt`, the POST made, if any."""
+
+    id: int
+    claim: int
+    outcome: str
+    retry_in: float = 0
+    attempt: Attempt | None = None
+
+
+# An outcome's status, and whether it counts as an attempt.
+_STATUS_ATTEMPTED = {
+    "succeeded": ("succeeded", 1),
+    "retrying": ("pending", 1),
+    "failed": ("failed", 1),
+    "refused": ("failed", 0),
+    "returned": ("pending", 0),
+}
+
+
+def settle_all(conn: psycopg.Connection[Any], settled: Sequence[Settled]) -> set[int]:
+    """Record the outcomes of claimed deliveries, and their attempts, in one statement,
+    each only if its claim still stands (a claim outlived by its task was taken over;
+    the new holder records instead). Returns the ids whose claim stood."""
+    if not settled:
+        return set()
+    statuses = [_STATUS_ATTEMPTED[s.outcome] for s in settled]
+    rows = conn.execute(
         """
-        UPDATE webhook_deliveries
-        SET status = %(status)s::text,
-            attempts = attempts + %(attempted)s,
-            delivered_at = CASE WHEN %(status)s::text = 'succeeded' THEN now()
-                                ELSE delivered_at END,
-            next_attempt_at = CASE WHEN %(status)s::text = 'pending'
-                                   THEN now() + make_interval(secs => %(retry_in)s)
-                                   ELSE next_attempt_at END
-        WHERE id = %(id)s AND status = 'pending'
-          AND (extract(epoch FROM next_attempt_at) * 1000000)::bigint = %(claim)s
-        RETURNING id
+        WITH t AS (
+            SELECT * FROM unnest(%(ids)s::bigint[], %(claims)s::bigint[], %(statuses)s::text[],
+                                 %(attempted)s::int[], %(retry_in)s::float8[],
+                                 %(posted)s::boolean[], %(codes)s::int[], %(latency)s::int[],
+                                 %(errors)s::text[])
+                AS t(id, claim, status, attempted, retry_in, posted, status_code, latency_ms,
+                     error)
+        ),
+        settled AS (
+            UPDATE webhook_deliveries d
+            SET status = t.status,
+                attempts = d.attempts + t.attempted,
+                delivered_at = CASE WHEN t.status = 'succeeded' THEN now() ELSE d.delivered_at END,
+                next_attempt_at = CASE WHEN t.status = 'pending'
+                                       THEN now() + make_interval(secs => t.retry_in)
+                                       ELSE d.next_attempt_at END
+            FROM t
+            WHERE d.id = t.id AND d.status = 'pending'
+              AND (extract(epoch FROM d.next_attempt_at) * 1000000)::bigint = t.claim
+            RETURNING d.id
+        ),
+        attempts AS (
+            INSERT INTO webhook_delivery_attempts (delivery_id, status_code, latency_ms, error)
+            SELECT t.id, t.status_code, t.latency_ms, t.error
+            FROM t JOIN settled USING (id)
+            WHERE t.posted
+            ORDER BY t.id
+        )
+        SELECT id FROM settled
         """,
         {
-            "id": delivery_id,
-            "claim": claim,
-            "status": status,
-            "attempted": attempted,
-            "retry_in": retry_in,
+            "ids": [s.id for s in settled],
+            "claims": [s.claim for s in settled],
+            "statuses": [status for status, _ in statuses],
+            "attempted": [attempted for _, attempted in statuses],
+            "retry_in": [float(s.retry_in) for s in settled],
+            "posted": [s.attempt is not None for s in settled],
+            "codes": [s.attempt.status_code if s.attempt else None for s in settled],
+            "latency": [s.attempt.latency_ms if s.attempt else None for s in settled],
+            "errors": [s.attempt.error if s.attempt else None for s in settled],
         },
-    ).fetchone()
-    return row is not None
+    ).fetchall()
+    return {row["id"] for row in rows}
 
 
 def get(conn: psycopg.Connection[Any], delivery_id: int) -> dict[str, Any] | None:

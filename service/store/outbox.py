@@ -12,11 +12,6 @@ import psycopg
 PUBLISH_LOCK_ID = 7_263_412
 
 
-def lock_publisher(conn: psycopg.Connection[Any]) -> None:
-    """Wait for other publishers; held until the transaction ends."""
-    conn.execute("SELECT pg_advisory_xact_lock(%(id)s)", {"id": PUBLISH_LOCK_ID})
-
-
 def try_lock_publisher(conn: psycopg.Connection[Any]) -> bool:
     """Take the publisher lock unless another publisher holds it; held until the
     transaction ends."""
@@ -27,7 +22,7 @@ def try_lock_publisher(conn: psycopg.Connection[Any]) -> bool:
 
 
 def claim_unpublished(conn: psycopg.Connection[Any], *, limit: int) -> list[dict[str, Any]]:
-    """Up to `limit` unpublished events, oldest first. Call holding lock_publisher():
+    """Up to `limit` unpublished events, oldest first. Call holding try_lock_publisher():
     publishers take turns, so no row lock is needed.
 
     Rows as store.events returns them, except `data`, which stays JSON text: the
@@ -46,7 +41,7 @@ def claim_unpublished(conn: psycopg.Connection[Any], *, limit: int) -> list[dict
 
 def mark_published(conn: psycopg.Connection[Any], event_ids: Sequence[str]) -> dict[str, int]:
     """Take `event_ids` out of the outbox and number them, in the order given, from the
-    last position assigned; returns each one's position. Call holding lock_publisher(),
+    last position assigned; returns each one's position. Call holding try_lock_publisher(),
     before putting them on the stream.
 
     Positions follow the stream's order with no gap: publishers hold the lock until
