@@ -1,5 +1,18 @@
 """Shared fixtures: a real PostgreSQL database migrated once per run, the app, and
-a real HTTP server on loopback for the stripe SDK."""
+a real HTTP server on loopback for the stripe SDK; the pipeline's fixtures (a private
+Redis, a real worker process, a webhook receiver) from tests/pipeline_support.py.
+
+The tests are in tiers, by what they run against (each tier's conftest.py says more):
+unit/ nothing; store/ and api/ real PostgreSQL and Redis in process; pipeline/ the
+pipeline in process and through a real worker; faults/ servers and processes made to
+fail; tools/ the `tally` command and the developer's tooling. A test that starts a
+real worker or web process is marked `processes` (any test using the `worker`
+fixture is, by the hook below); `bin/test --fast` runs all the others.
+
+Support modules, never test modules, hold what several tests share: factories.py
+(objects made through the API), database.py, tally_command.py, sdk_declarations.py,
+upstream_stripe.py, pipeline_support.py; a signed Stripe webhook comes from
+devtools/stripe_events.py."""
 
 from __future__ import annotations
 
@@ -22,6 +35,12 @@ from service.app import create_app
 from service.config import Settings
 from service.domain.signatures import WebhookSecrets
 from service.migrate import migrate
+
+# The pipeline's fixtures, for every tier that needs a worker or a private Redis.
+pytest_plugins = ["tests.pipeline_support"]
+
+# A test using any of these starts a real worker process: marked `processes`.
+WORKER_FIXTURES = {"worker", "worker_process"}
 
 TEST_KEY = "sk_test_tally_suite_key"
 LIVE_KEY = "sk_live_tally_suite_key"
@@ -167,3 +186,11 @@ def db(service_urls: dict[str, str]) -> Iterator[psycopg.Connection[Any]]:
         service_urls["DATABASE_URL"], autocommit=True, row_factory=dict_row
     ) as conn:
         yield conn
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `processes` every test that starts a real worker through a fixture (the
+    others that start processes say so themselves)."""
+    for item in items:
+        if WORKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.processes)
