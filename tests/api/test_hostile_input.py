@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 
+from devtools.stripe_events import signed_webhook
 from service.config import ConfigError, Settings
 from service.domain.events import event_object, payment_intent_event
-from service.domain.signatures import sign
 from tests import factories
 from tests.conftest import TEST_KEY, WEBHOOK_SECRET
 
@@ -161,12 +161,8 @@ def test_huge_arrays_are_400(api, db):
 
 
 def signed(client, body: bytes, secret: str = WEBHOOK_SECRET):
-    return client.post(
-        "/webhooks/stripe",
-        data=body,
-        headers={"Stripe-Signature": sign(body, secret, int(time.time())),
-                 "Content-Type": "application/json"},
-    )  # fmt: skip
+    body, headers = signed_webhook(body, secret)
+    return client.post("/webhooks/stripe", data=body, headers=headers)
 
 
 def event_with(extra: str, event_type: str = "payment_intent.succeeded") -> bytes:
@@ -220,13 +216,8 @@ def test_oversized_event_of_an_ignored_type_is_acknowledged_over_http(server, db
     import requests
 
     before = counts(db)
-    body = json.dumps(padded_event("customer.updated", 600 * 1024)).encode()
-    response = requests.post(
-        f"{server}/webhooks/stripe",
-        data=body,
-        headers={"Stripe-Signature": sign(body, WEBHOOK_SECRET, int(time.time()))},
-        timeout=10,
-    )
+    body, headers = signed_webhook(padded_event("customer.updated", 600 * 1024), WEBHOOK_SECRET)
+    response = requests.post(f"{server}/webhooks/stripe", data=body, headers=headers, timeout=10)
     assert (response.status_code, response.json()) == (200, {"received": True})
     assert counts(db) == before
 

@@ -11,9 +11,8 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg.rows import dict_row
 
-from devtools.stripe_events import stripe_event
+from devtools.stripe_events import signed_webhook, stripe_event
 from service import observability
-from service.domain.signatures import sign
 from service.operations.deliver import deliver_batch
 from service.operations.process_inbound import process_inbound_batch
 from service.store import deliveries
@@ -48,15 +47,8 @@ def attached(api: Any, amount: int) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def post_webhook(api: Any, event: dict[str, Any]) -> Any:
-    body = json.dumps(event).encode()
-    return api.client.post(
-        "/webhooks/stripe",
-        data=body,
-        headers={
-            "Stripe-Signature": sign(body, WEBHOOK_SECRET, int(time.time())),
-            "Content-Type": "application/json",
-        },
-    )
+    body, headers = signed_webhook(event, WEBHOOK_SECRET)
+    return api.client.post("/webhooks/stripe", data=body, headers=headers)
 
 
 def drain(dsn: str) -> None:

@@ -4,9 +4,7 @@ every status declared, every body as its schema says, every 4xx Stripe's error o
 from __future__ import annotations
 
 import copy
-import json
 import os
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -23,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from service.domain.signatures import sign
+from devtools.stripe_events import signed_webhook
 from tests import factories
 from tests.conftest import TEST_KEY, WEBHOOK_SECRET, ApiClient
 
@@ -150,15 +148,16 @@ def _well_formed(api: ApiClient) -> dict[str, dict[str, Any]]:
     opened = [factories.open_invoice(api, 900, cus=cus) for _ in range(4)]
     draft = api.post("/v1/invoices", {"customer": cus["id"], "currency": "usd"}).json
     pi = factories.payment_intent(api, opened[0], 400)
-    event = json.dumps(
+    event, signed = signed_webhook(
         {
             "id": "evt_conformance",
             "object": "event",
             "type": "customer.created",
             "livemode": False,
             "data": {},
-        }
-    ).encode()
+        },
+        WEBHOOK_SECRET,
+    )
     return {
         "POST /v1/invoiceitems": {
             "body": {"customer": cus["id"], "amount": 250, "currency": "usd", "expand": []}
@@ -192,7 +191,7 @@ def _well_formed(api: ApiClient) -> dict[str, dict[str, Any]]:
         "POST /webhooks/stripe": {
             "body": event,
             "media_type": "application/json",
-            "headers": {"Stripe-Signature": sign(event, WEBHOOK_SECRET, int(time.time()))},
+            "headers": {"Stripe-Signature": signed["Stripe-Signature"]},
         },
     }
 

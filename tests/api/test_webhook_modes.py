@@ -16,10 +16,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from devtools.stripe_events import signed_webhook, stripe_event
 from service.app import create_app
 from service.config import EITHER_MODE_SECRETS_WARNING, ConfigError, Settings
-from service.domain.events import payment_intent_event
-from service.domain.signatures import WebhookSecrets, sign
+from service.domain.signatures import WebhookSecrets
 from service.operations.process_inbound import process_inbound_batch
 from tests import factories
 from tests.conftest import LIVE_WEBHOOK_SECRET, ROOT, TEST_KEY, WEBHOOK_SECRET
@@ -27,15 +27,14 @@ from tests.conftest import LIVE_WEBHOOK_SECRET, ROOT, TEST_KEY, WEBHOOK_SECRET
 LEGACY_SECRET = "whsec_tally_suite_either_mode_secret"
 
 
+def signature_of(body, secret):
+    return signed_webhook(body, secret)[1]["Stripe-Signature"]
+
+
 def signed_event(pi, *, livemode, secret, **over):
-    event = {
-        **payment_intent_event(
-            "payment_intent.succeeded", {**pi, "livemode": livemode}, now=int(time.time())
-        ),
-        **over,
-    }
-    body = json.dumps(event).encode()
-    return event, body, sign(body, secret, int(time.time()))
+    event = stripe_event({**pi, "livemode": livemode}, "payment_intent.succeeded", **over)
+    body, headers = signed_webhook(event, secret)
+    return event, body, headers["Stripe-Signature"]
 
 
 def post(app, body, signature):
@@ -80,7 +79,7 @@ def test_live_event_signed_with_the_test_secret_is_refused_and_credits_nothing(
     assert (refused["status"], refused["amount_paid"]) == ("open", 0)
 
     # and the same event signed with the live-mode secret is accepted and credits it
-    genuine = post(app, body, sign(body, LIVE_WEBHOOK_SECRET, int(time.time())))
+    genuine = post(app, body, signature_of(body, LIVE_WEBHOOK_SECRET))
     assert genuine.status_code == 200, genuine.json
     assert stored(db, event["id"]) == [{"livemode": True}]
     drain(service_urls["DATABASE_URL"])
@@ -96,7 +95,7 @@ def test_test_event_signed_with_the_live_secret_is_refused(app, db, api):
     assert response.status_code == 400, response.json
     assert response.json["error"]["code"] == "signature_invalid"
     assert stored(db) == before
-    own = post(app, body, sign(body, WEBHOOK_SECRET, int(time.time())))
+    own = post(app, body, signature_of(body, WEBHOOK_SECRET))
     assert own.status_code == 200, own.json
     assert stored(db, event["id"]) == [{"livemode": False}]
 
@@ -135,7 +134,7 @@ def test_livemode_that_is_not_a_boolean_is_refused(app, db, livemode):
     body = json.dumps(event).encode()
     before = stored(db)
     for secret in (WEBHOOK_SECRET, LIVE_WEBHOOK_SECRET):
-        response = post(app, body, sign(body, secret, int(time.time())))
+        response = post(app, body, signature_of(body, secret))
         assert response.status_code == 400, response.json
         assert response.json["error"]["param"] == "livemode"
     assert stored(db) == before

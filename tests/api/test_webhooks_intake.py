@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from devtools.stripe_events import signed_webhook
 from service.app import create_app
 from service.domain.events import event_object
-from service.domain.signatures import WebhookSecrets, sign
+from service.domain.signatures import WebhookSecrets
 from service.queue import DRAIN_FLAG, PUBLISH_FLAG
 from tests.conftest import WEBHOOK_SECRET
 
@@ -31,15 +32,10 @@ def make_event(event_type="payment_intent.succeeded", **over):
 
 
 def post_signed(client, body: bytes, *, secret=WEBHOOK_SECRET, timestamp=None, header=None):
-    ts = int(time.time()) if timestamp is None else timestamp
-    return client.post(
-        "/webhooks/stripe",
-        data=body,
-        headers={
-            "Stripe-Signature": header if header is not None else sign(body, secret, ts),
-            "Content-Type": "application/json",
-        },
-    )
+    body, headers = signed_webhook(body, secret, timestamp=timestamp)
+    if header is not None:
+        headers["Stripe-Signature"] = header
+    return client.post("/webhooks/stripe", data=body, headers=headers)
 
 
 def count(db, event_id=None):
@@ -91,9 +87,9 @@ def test_concurrent_duplicates_are_one_row(server, db):
     body = json.dumps(event).encode()
 
     def send(_):
-        header = sign(body, WEBHOOK_SECRET, int(time.time()))
+        _, headers = signed_webhook(body, WEBHOOK_SECRET)
         return requests.post(
-            f"{server}/webhooks/stripe", data=body, headers={"Stripe-Signature": header}, timeout=10
+            f"{server}/webhooks/stripe", data=body, headers=headers, timeout=10
         ).status_code
 
     with ThreadPoolExecutor(8) as pool:
@@ -142,7 +138,7 @@ def test_v0_only_and_missing_signature_are_refused(app, db):
     before = count(db)
     body = json.dumps(make_event()).encode()
     now = int(time.time())
-    v1 = sign(body, WEBHOOK_SECRET, now).split("v1=")[1]
+    v1 = signed_webhook(body, WEBHOOK_SECRET, timestamp=now)[1]["Stripe-Signature"].split("v1=")[1]
     assert post_signed(app.test_client(), body, header=f"t={now},v0={v1}").status_code == 400
     missing = app.test_client().post("/webhooks/stripe", data=body)
     assert missing.status_code == 400

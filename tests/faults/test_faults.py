@@ -5,7 +5,6 @@ Redis is the machine's (`service_urls`); the app is served over real HTTP."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,10 +18,11 @@ import requests
 from psycopg.conninfo import conninfo_to_dict
 
 from devtools import localenv
+from devtools.stripe_events import signed_webhook
 from service.app import create_app
 from service.config import Settings
 from service.domain.events import event_object
-from service.domain.signatures import WebhookSecrets, sign
+from service.domain.signatures import WebhookSecrets
 from service.migrate import migrate
 from tests.conftest import TEST_KEY, WEBHOOK_SECRET, serving
 
@@ -106,9 +106,7 @@ def signed_event(event_id: str) -> tuple[bytes, dict[str, str]]:
         id=event_id, type="payment_intent.created", created=now, data={"object": pi},
         livemode=False,
     )  # fmt: skip
-    body = json.dumps(event).encode()
-    return body, {"Stripe-Signature": sign(body, WEBHOOK_SECRET, now),
-                  "Content-Type": "application/json"}  # fmt: skip
+    return signed_webhook(event, WEBHOOK_SECRET, timestamp=now)
 
 
 def until_not_503(send: Any, attempts: int = 20) -> requests.Response:

@@ -15,7 +15,6 @@ import os
 import secrets
 import signal
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from devtools.stripe_events import stripe_event
-from service.domain.signatures import sign
+from devtools.stripe_events import signed_webhook, stripe_event
 from tests.conftest import ROOT
 from tests.pipeline_support import Receiver, RedisServer, free_port, wait_for
 
@@ -186,15 +184,8 @@ def test_real_processes_log_json_without_secrets_and_sum_metrics(settings, priva
         assert attach.status_code == 200, attach.text
         assert call("GET", "/v1/customers", key=live_key).status_code == 200
         assert call("GET", "/v1/customers", key="sk_test_wrong_key_123").status_code == 401
-        body = json.dumps(stripe_event(pi, "payment_intent.succeeded")).encode()
-        signature = sign(body, webhook_secret, int(time.time()))
-        intake = call(
-            "POST",
-            "/webhooks/stripe",
-            auth="none",
-            data=body,
-            headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
-        )
+        body, headers = signed_webhook(stripe_event(pi, "payment_intent.succeeded"), webhook_secret)
+        intake = call("POST", "/webhooks/stripe", auth="none", data=body, headers=headers)
         assert intake.status_code == 200, intake.text
         wait_for(
             lambda: (

@@ -20,9 +20,9 @@ import redis
 import requests
 from psycopg.rows import dict_row
 
-from devtools.stripe_events import stripe_event
+from devtools.stripe_events import signed_webhook, stripe_event
 from service.app import create_app
-from service.domain.signatures import WebhookSecrets, sign
+from service.domain.signatures import WebhookSecrets
 from service.operations.process_inbound import BATCH_SIZE, process_inbound_batch
 from service.operations.publish_events import STREAM_KEY
 from service.operations.record_webhook import record_webhook
@@ -535,10 +535,11 @@ def test_one_bad_event_in_a_batch_fails_alone(papi, db, service_urls):
         service_urls["DATABASE_URL"], autocommit=True, row_factory=dict_row
     ) as conn:
         for event in events:
+            body, headers = signed_webhook(event, WEBHOOK_SECRET)
             record_webhook(
                 conn,
-                json.dumps(event).encode(),
-                sign(json.dumps(event).encode(), WEBHOOK_SECRET, int(time.time())),
+                body,
+                headers["Stripe-Signature"],
                 secrets=WebhookSecrets(test=(WEBHOOK_SECRET,)),
                 tolerance=300,
                 max_bytes=1 << 20,

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from devtools.stripe_events import signed_webhook
 from service.domain import ledger
-from service.domain.signatures import sign
 from service.operations.process_inbound import process_inbound_batch
 from service.store import invoices
 from tests import factories
@@ -496,15 +496,8 @@ def _webhook_success(app, pi, **received):
         "request": {"id": None, "idempotency_key": None},
         "type": "payment_intent.succeeded",
     }
-    body = json.dumps(event).encode()
-    response = app.test_client().post(
-        "/webhooks/stripe",
-        data=body,
-        headers={
-            "Stripe-Signature": sign(body, WEBHOOK_SECRET, int(time.time())),
-            "Content-Type": "application/json",
-        },
-    )
+    body, headers = signed_webhook(event, WEBHOOK_SECRET)
+    response = app.test_client().post("/webhooks/stripe", data=body, headers=headers)
     assert response.status_code == 200, response.json
     with psycopg.connect(
         app.extensions["settings"].database_url, autocommit=True, row_factory=dict_row

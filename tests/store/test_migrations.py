@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import time
 import uuid
@@ -16,9 +15,9 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
+from devtools.stripe_events import signed_webhook
 from service.app import create_app
 from service.domain.events import event_object
-from service.domain.signatures import sign
 from service.migrate import MIGRATIONS_DIR, migrate
 from service.operations.context import Caller
 from service.operations.invoices import finalize_invoice
@@ -186,9 +185,7 @@ def _signed_created_event() -> tuple[bytes, dict[str, str]]:
         data={"object": {"id": f"pi_{uuid.uuid4().hex}", "object": "payment_intent"}},
         livemode=False,
     )  # fmt: skip
-    body = json.dumps(event).encode()
-    return body, {"Stripe-Signature": sign(body, WEBHOOK_SECRET, now),
-                  "Content-Type": "application/json"}  # fmt: skip
+    return signed_webhook(event, WEBHOOK_SECRET, timestamp=now)
 
 
 def test_a_migration_waiting_for_a_lock_backs_off_and_intake_keeps_answering(

@@ -4,7 +4,6 @@ week's payments"). The consumer's batch function is called directly, as a worker
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -13,8 +12,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from devtools.stripe_events import stripe_event
-from service.domain.signatures import sign
+from devtools.stripe_events import signed_webhook, stripe_event
 from service.errors import InvalidRequest
 from service.operations.process_inbound import (
     FAILURE_RETRY_DELAYS,
@@ -38,9 +36,7 @@ def conn(service_urls: dict[str, str]) -> Any:
 
 
 def deliver(api: Any, event: dict[str, Any]) -> None:
-    body = json.dumps(event).encode()
-    headers = {"Stripe-Signature": sign(body, WEBHOOK_SECRET, int(time.time())),
-               "Content-Type": "application/json"}  # fmt: skip
+    body, headers = signed_webhook(event, WEBHOOK_SECRET)
     assert api.client.post("/webhooks/stripe", data=body, headers=headers).status_code == 200
 
 
