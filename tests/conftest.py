@@ -16,9 +16,11 @@ devtools/stripe_events.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 from werkzeug.serving import make_server
 
@@ -177,6 +179,47 @@ def server(app: Any) -> Iterator[str]:
     """The app served over real HTTP on loopback; yields its base URL."""
     with serving(app) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def database_template(service_urls: dict[str, str]) -> Iterator[str]:
+    """A migrated database nobody connects to, copied for each `own_database`."""
+    dsn = make_conninfo(service_urls["DATABASE_URL"], dbname=f"tally_test_{os.getpid()}_template")
+    migrate(dsn)
+    yield dsn
+    _drop_database(dsn)
+
+
+@pytest.fixture
+def own_database(service_urls: dict[str, str], database_template: str) -> Iterator[str]:
+    """A migrated database of this test's own (a copy of the template, about 0.3 s), for
+    what works on a whole database, such as pruning: nothing another test left is in it."""
+    name = f"tally_test_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    template = conninfo_to_dict(database_template)["dbname"]
+    with psycopg.connect(_admin(service_urls), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    dsn = make_conninfo(service_urls["DATABASE_URL"], dbname=name)
+    yield dsn
+    _drop_database(dsn)
+
+
+@pytest.fixture
+def own_app(settings: Settings, own_database: str) -> Iterator[Any]:
+    """An app on `own_database`."""
+    app = create_app(dataclasses.replace(settings, database_url=own_database))
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["pool"].close()
+
+
+def _admin(service_urls: dict[str, str]) -> str:
+    return make_conninfo(service_urls["DATABASE_URL"], dbname="postgres")
+
+
+def _drop_database(dsn: str) -> None:
+    name = conninfo_to_dict(dsn)["dbname"]
+    with psycopg.connect(make_conninfo(dsn, dbname="postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

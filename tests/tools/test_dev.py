@@ -186,10 +186,14 @@ def _bin_test(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_bin_test_says_it_takes_minutes_and_which_servers_it_uses() -> None:
     assert "bin/test: the whole suite, about 8 minutes" in _bin_test("-q").stderr
-    one_file = _bin_test("tests/test_params.py")
+    one_file = _bin_test("tests/api/test_params.py")
     assert "minutes" not in one_file.stderr
     assert "tally: PostgreSQL " in one_file.stdout
     assert ", Redis redis://" in one_file.stdout
+    # --fast leaves out the tests that start a real worker
+    fast = _bin_test("--fast", "-q", "tests/pipeline/test_delivery.py")
+    assert "minutes" not in fast.stderr
+    assert "deselected" in fast.stdout
 
 
 # -- idle logs ----------------------------------------------------------------------------
