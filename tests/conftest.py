@@ -212,6 +212,25 @@ def own_app(settings: Settings, own_database: str) -> Iterator[Any]:
     app.extensions["pool"].close()
 
 
+@pytest.fixture
+def own_api(own_app: Any) -> ApiClient:
+    return ApiClient(own_app)
+
+
+@pytest.fixture
+def own_server(own_app: Any) -> Iterator[str]:
+    """`own_app` served over real HTTP on loopback; yields its base URL."""
+    with serving(own_app) as url:
+        yield url
+
+
+@pytest.fixture
+def own_db(own_database: str) -> Iterator[psycopg.Connection[Any]]:
+    """A direct connection to `own_database`."""
+    with psycopg.connect(own_database, autocommit=True, row_factory=dict_row) as conn:
+        yield conn
+
+
 def _admin(service_urls: dict[str, str]) -> str:
     return make_conninfo(service_urls["DATABASE_URL"], dbname="postgres")
 

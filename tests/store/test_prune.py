@@ -11,7 +11,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from service.config import Retention
 from service.operations.prune import prunable, prune_history
@@ -28,14 +27,13 @@ DAY = 86_400
 # Pruning works on a whole database: each test has one of its own (own_database), so
 # what it prunes is exactly what it made.
 @pytest.fixture
-def conn(own_database: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(own_database, autocommit=True, row_factory=dict_row) as c:
-        yield c
+def conn(own_db: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    return own_db
 
 
 @pytest.fixture
-def api(own_app: Any) -> ApiClient:
-    return ApiClient(own_app)
+def api(own_api: ApiClient) -> ApiClient:
+    return own_api
 
 
 @pytest.fixture(scope="module")
