@@ -128,21 +128,14 @@ class BalanceMachine(RuleBasedStateMachine):
                 (customer_id, currency),
             ).fetchone()["took"]
             assert took + balance == made == self.made.get(currency, 0)
-        invoice_ids = {
-            r["id"]
-            for r in self.db.execute(
-                "SELECT id FROM invoices WHERE customer = %s", (customer_id,)
-            ).fetchall()
-        }
-        assert [
-            b for b in reconciliation.breaches(self.db) if b["id"] in {customer_id, *invoice_ids}
-        ] == []
+        assert reconciliation.breaches(self.db) == []
 
 
 @pytest.mark.timeout(600)  # hypothesis against a real database; slow under load
-def test_the_balance_ledger_adds_up_whatever_happens(api, db, service_urls):
-    BalanceMachine.api, BalanceMachine.db = api, db
-    BalanceMachine.dsn = service_urls["DATABASE_URL"]
+def test_the_balance_ledger_adds_up_whatever_happens(own_api, own_db, own_database):
+    # A database of its own: the sweeper's checks see only what the machine made.
+    BalanceMachine.api, BalanceMachine.db = own_api, own_db
+    BalanceMachine.dsn = own_database
     run_state_machine_as_test(
         BalanceMachine,
         settings=settings(

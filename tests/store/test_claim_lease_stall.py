@@ -21,8 +21,12 @@ from service.store import inbound_events
 from tests import factories
 
 
-def test_a_batch_waits_out_a_brief_lock_on_an_event_it_took(api, db, service_urls, monkeypatch):
-    # given an open invoice with its PaymentIntent attached, and the success pending
+def test_a_batch_waits_out_a_brief_lock_on_an_event_it_took(
+    own_api, own_db, own_database, monkeypatch
+):
+    # given, in a database of this test's own (the batch takes every pending event), an
+    # open invoice with its PaymentIntent attached, and the success pending
+    api, db = own_api, own_db
     invoice, pi = factories.attached_invoice(api, 1500)
     event = stripe_event(pi, "payment_intent.succeeded")
     inbound_events.insert_if_new(
@@ -38,7 +42,7 @@ def test_a_batch_waits_out_a_brief_lock_on_an_event_it_took(api, db, service_url
         locked, release = threading.Event(), threading.Event()
 
         def hold() -> None:
-            with psycopg.connect(service_urls["DATABASE_URL"]) as other:
+            with psycopg.connect(own_database) as other:
                 other.execute("SELECT 1 FROM inbound_events WHERE id = ANY(%s) FOR UPDATE",
                               (list(ids),))  # fmt: skip
                 locked.set()
@@ -55,9 +59,7 @@ def test_a_batch_waits_out_a_brief_lock_on_an_event_it_took(api, db, service_url
             holder.join(10)
 
     monkeypatch.setattr(process_inbound.inbound_events, "claim_pending", claim_while_locked)
-    with psycopg.connect(
-        service_urls["DATABASE_URL"], autocommit=True, row_factory=dict_row
-    ) as conn:
+    with psycopg.connect(own_database, autocommit=True, row_factory=dict_row) as conn:
         result = process_inbound_batch(conn, now=int(time.time()))
 
     # then the batch credited it: processed once, the invoice paid
