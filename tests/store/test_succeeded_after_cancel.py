@@ -41,9 +41,10 @@ def breaches_of(result: Any, pi_id: str) -> list[dict[str, Any]]:
 
 
 def test_a_success_for_a_payment_intent_canceled_in_tally_is_kept_and_a_breach(
-    api, db, server, service_urls
+    own_api, own_db, own_server, own_database, service_urls
 ):
-    dsn = service_urls["DATABASE_URL"]
+    # A database of its own: the ledger check counts only this test's breach.
+    api, db, server, dsn = own_api, own_db, own_server, own_database
     client = redis.Redis.from_url(service_urls["REDIS_URL"])
     # given an invoice whose PaymentIntent was attached, then canceled in Tally alone
     invoice = factories.open_invoice(api, 1200)
@@ -107,9 +108,9 @@ def test_a_success_for_a_payment_intent_canceled_in_tally_is_kept_and_a_breach(
 
 
 def test_an_unattached_payment_intent_that_succeeded_after_its_cancel_is_a_breach_until_attached(
-    api, db, server, service_urls
+    own_api, own_server, own_database
 ):
-    dsn = service_urls["DATABASE_URL"]
+    api, server, dsn = own_api, own_server, own_database
     # given a PaymentIntent canceled in Tally alone, attached to nothing
     invoice = factories.open_invoice(api, 300)
     pi = factories.payment_intent(api, invoice, 300)
