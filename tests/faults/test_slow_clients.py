@@ -19,6 +19,8 @@ from tests.pipeline_support import RedisServer
 
 # Per run: two checkouts' suites may share one PostgreSQL.
 SCRATCH_DB = f"tally_slow_clients_{os.getpid()}"
+# The Procfile's web process, for real.
+pytestmark = pytest.mark.processes
 
 
 @pytest.fixture
@@ -34,7 +36,6 @@ def scratch_dsn(service_urls: dict[str, str]) -> Iterator[str]:
         conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
 
 
-@pytest.mark.processes
 @pytest.mark.timeout(60)
 def test_four_slow_clients_leave_healthz_and_webhooks_answering(
     scratch_dsn: str, tmp_path: Any
