@@ -1,11 +1,26 @@
 """Shared fixtures: a real PostgreSQL database migrated once per run, the app, and
-a real HTTP server on loopback for the stripe SDK."""
+a real HTTP server on loopback for the stripe SDK; the pipeline's fixtures (a private
+Redis, a real worker process, a webhook receiver) from tests/pipeline_support.py.
+
+The tests are in tiers, by what they run against (each tier's conftest.py says more):
+unit/ nothing; store/ and api/ real PostgreSQL and Redis in process; pipeline/ the
+pipeline in process and through a real worker; faults/ servers and processes made to
+fail; tools/ the `tally` command and the developer's tooling. A test that starts a
+real worker or web process is marked `processes` (any test using the `worker`
+fixture is, by the hook below); `bin/test --fast` runs all the others.
+
+Support modules, never test modules, hold what several tests share: factories.py
+(objects made through the API), database.py, tally_command.py, sdk_declarations.py,
+upstream_stripe.py, pipeline_support.py; a signed Stripe webhook comes from
+devtools/stripe_events.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 from werkzeug.serving import make_server
 
@@ -22,6 +37,12 @@ from service.app import create_app
 from service.config import Settings
 from service.domain.signatures import WebhookSecrets
 from service.migrate import migrate
+
+# The pipeline's fixtures, for every tier that needs a worker or a private Redis.
+pytest_plugins = ["tests.pipeline_support"]
+
+# A test using any of these starts a real worker process: marked `processes`.
+WORKER_FIXTURES = {"worker", "worker_process"}
 
 TEST_KEY = "sk_test_tally_suite_key"
 LIVE_KEY = "sk_live_tally_suite_key"
@@ -160,6 +181,66 @@ def server(app: Any) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def database_template(service_urls: dict[str, str]) -> Iterator[str]:
+    """A migrated database nobody connects to, copied for each `own_database`."""
+    dsn = make_conninfo(service_urls["DATABASE_URL"], dbname=f"tally_test_{os.getpid()}_template")
+    migrate(dsn)
+    yield dsn
+    _drop_database(dsn)
+
+
+@pytest.fixture
+def own_database(service_urls: dict[str, str], database_template: str) -> Iterator[str]:
+    """A migrated database of this test's own (a copy of the template, about 0.3 s), for
+    what works on a whole database, such as pruning: nothing another test left is in it."""
+    name = f"tally_test_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    template = conninfo_to_dict(database_template)["dbname"]
+    with psycopg.connect(_admin(service_urls), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    dsn = make_conninfo(service_urls["DATABASE_URL"], dbname=name)
+    yield dsn
+    _drop_database(dsn)
+
+
+@pytest.fixture
+def own_app(settings: Settings, own_database: str) -> Iterator[Any]:
+    """An app on `own_database`."""
+    app = create_app(dataclasses.replace(settings, database_url=own_database))
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["pool"].close()
+
+
+@pytest.fixture
+def own_api(own_app: Any) -> ApiClient:
+    return ApiClient(own_app)
+
+
+@pytest.fixture
+def own_server(own_app: Any) -> Iterator[str]:
+    """`own_app` served over real HTTP on loopback; yields its base URL."""
+    with serving(own_app) as url:
+        yield url
+
+
+@pytest.fixture
+def own_db(own_database: str) -> Iterator[psycopg.Connection[Any]]:
+    """A direct connection to `own_database`."""
+    with psycopg.connect(own_database, autocommit=True, row_factory=dict_row) as conn:
+        yield conn
+
+
+def _admin(service_urls: dict[str, str]) -> str:
+    return make_conninfo(service_urls["DATABASE_URL"], dbname="postgres")
+
+
+def _drop_database(dsn: str) -> None:
+    name = conninfo_to_dict(dsn)["dbname"]
+    with psycopg.connect(make_conninfo(dsn, dbname="postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def db(service_urls: dict[str, str]) -> Iterator[psycopg.Connection[Any]]:
     """A direct connection for asserting on what the database holds."""
@@ -167,3 +248,11 @@ def db(service_urls: dict[str, str]) -> Iterator[psycopg.Connection[Any]]:
         service_urls["DATABASE_URL"], autocommit=True, row_factory=dict_row
     ) as conn:
         yield conn
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `processes` every test that starts a real worker through a fixture (the
+    others that start processes say so themselves)."""
+    for item in items:
+        if WORKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.processes)

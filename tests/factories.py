@@ -14,7 +14,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from service.operations.payments import apply_payment_intent_update
+from service.operations.process_inbound import process_inbound_batch
 from service.store import events
+from tests.pipeline_support import send_event
 
 
 def customer(api: Any, **params: Any) -> dict[str, Any]:
@@ -171,3 +173,37 @@ def ids_sharing_a_hash_prefix() -> tuple[str, str]:
             return seen[prefix], customer_id
         seen[prefix] = customer_id
     raise AssertionError("unreachable")
+
+
+def delivered_to(db: Any, endpoint_id: str, event_id: str) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM webhook_deliveries WHERE endpoint_id = %s AND event_id = %s",
+        (endpoint_id, event_id),
+    ).fetchone()
+    return row is not None
+
+
+def receive(server: str, dsn: str, event: dict[str, Any]) -> None:
+    """Stripe's signed webhook, stored by the web and processed as a worker does."""
+    assert send_event(server, event) == 200
+    with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
+        for _ in range(20):
+            process_inbound_batch(conn, now=int(time.time()), limit=10_000)
+            stored = conn.execute(
+                "SELECT status FROM inbound_events WHERE id = %s", (event["id"],)
+            ).fetchone()
+            if stored["status"] != "pending":
+                assert stored["status"] == "processed", stored
+                return
+    raise AssertionError(f"{event['id']} was never settled")
+
+
+def stripes(amount: int = 2500, **over: Any) -> dict[str, Any]:
+    """A PaymentIntent of Stripe's that Tally has never seen."""
+    return {
+        "id": f"pi_stripe{time.time_ns()}",
+        "amount": amount,
+        "currency": "usd",
+        "created": int(time.time()),
+        **over,
+    }
