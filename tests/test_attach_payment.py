@@ -565,14 +565,12 @@ def test_concurrent_credits_without_the_invoice_lock_lose_nothing(api, db, servi
     dsn = service_urls["DATABASE_URL"]
 
     def credit(conn, payment_id, amount):
-        return invoices.apply_credit(
+        return invoices.apply_credits(
             conn,
-            invoice["id"],
-            payment_id,
-            amount=amount,
+            [(invoice["id"], payment_id, amount)],
             now=int(time.time()),
             payable=ledger.PAYABLE_STATUSES,
-        )
+        )[payment_id]
 
     # when two callers credit them at once, neither holding the invoice's row lock first
     with (

@@ -29,7 +29,7 @@ from service.domain.ids import CUSTOMER
 from service.domain.invoices import STATUSES
 from service.errors import InvalidParameter, NotFound
 from service.operations import invoices as operations
-from service.operations.payments import pay_out_of_band
+from service.operations.attach import pay_out_of_band
 from service.render.invoices import (
     lines_url,
     render_deleted,

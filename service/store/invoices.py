@@ -14,7 +14,6 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from service.domain.ledger import Invoice, InvoicePayment
@@ -117,9 +116,10 @@ def get_for_update_with_lines(
     return Invoice(**row), line_rows
 
 
-# An open invoice payment with its invoice, locked, and that invoice's newest lines:
-# all a credit reads, in one round trip. {paid_by} is the column naming what pays it.
-_OPEN_PAYMENT = """
+# The open invoice payments of some PaymentIntents or payment records, each with its
+# invoice, locked (in id order), and that invoice's newest lines: all a credit reads,
+# in one round trip. {paid_by} is the column naming what pays them.
+_OPEN_PAYMENTS = """
         SELECT {columns}, {newest_lines},
             p.p_id, p.p_livemode, p.p_invoice, p.p_payment_intent, p.p_payment_record,
             p.p_currency, p.p_amount_requested, p.p_amount_paid, p.p_status, p.p_paid_at,
@@ -130,85 +130,95 @@ _OPEN_PAYMENT = """
                 currency AS p_currency, amount_requested AS p_amount_requested,
                 amount_paid AS p_amount_paid, status AS p_status, paid_at AS p_paid_at,
                 canceled_at AS p_canceled_at, created AS p_created
-            FROM invoice_payments WHERE {paid_by} = %(id)s AND status = 'open'
+            FROM invoice_payments WHERE {paid_by} = ANY(%(ids)s) AND status = 'open'
         ) p
         JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+        ORDER BY invoices.id, p.p_id
         FOR UPDATE OF invoices"""
-# Composed once, at import: crediting runs one per credit.
-_OPEN_PAYMENT_OF = {
-    paid_by: sql.SQL(_OPEN_PAYMENT)
+# Composed once, at import: crediting runs one per batch.
+_OPEN_PAYMENTS_OF = {
+    paid_by: sql.SQL(_OPEN_PAYMENTS)
     .format(columns=COLUMNS, newest_lines=NEWEST_LINES, paid_by=sql.Identifier(paid_by))
     .as_bytes(None)
     for paid_by in ("payment_intent", "payment_record")
 }
 
+# An open invoice payment, its invoice (locked) and that invoice's newest lines.
+OpenPayment = tuple[InvoicePayment, Invoice, list[dict[str, Any]]]
 
-def open_payment_of_payment_intent(
-    conn: psycopg.Connection[Any], pi_id: str, *, lines: int
-) -> tuple[InvoicePayment, Invoice, list[dict[str, Any]]] | None:
-    """The PaymentIntent's open invoice payment (it has at most one: a PaymentIntent is
-    attached once), with its invoice locked and that invoice's newest `lines` items:
-    all a credit reads, in one round trip (the hot path of a backlog).
 
-    The payment is read, not locked: invoices.apply_credit moves it only while it is
+def open_payments_of_payment_intents(
+    conn: psycopg.Connection[Any], pi_ids: list[str], *, lines: int
+) -> list[OpenPayment]:
+    """The open invoice payments of the PaymentIntents `pi_ids` (each has at most one: a
+    PaymentIntent is attached once), with their invoices locked, in id order, and each
+    invoice's newest `lines` items: all a batch of credits reads, in one round trip (the
+    hot path of a backlog).
+
+    The payments are read, not locked: invoices.apply_credits moves one only while it is
     still open, whatever a concurrent transaction did since.
     """
-    row = conn.execute(_OPEN_PAYMENT_OF["payment_intent"], {"id": pi_id, "lines": lines}).fetchone()
-    return _payment_with_invoice(row)
+    rows = conn.execute(
+        _OPEN_PAYMENTS_OF["payment_intent"], {"ids": pi_ids, "lines": lines}
+    ).fetchall()
+    return [_payment_with_invoice(row) for row in rows]
 
 
 def open_payment_of_payment_record(
     conn: psycopg.Connection[Any], record_id: str, *, lines: int
-) -> tuple[InvoicePayment, Invoice, list[dict[str, Any]]] | None:
-    """The payment record's open invoice payment, as open_payment_of_payment_intent
+) -> OpenPayment | None:
+    """The payment record's open invoice payment, as open_payments_of_payment_intents
     finds a PaymentIntent's: its invoice locked, with that invoice's newest `lines`
     items."""
     row = conn.execute(
-        _OPEN_PAYMENT_OF["payment_record"], {"id": record_id, "lines": lines}
+        _OPEN_PAYMENTS_OF["payment_record"], {"ids": [record_id], "lines": lines}
     ).fetchone()
-    return _payment_with_invoice(row)
+    return None if row is None else _payment_with_invoice(row)
 
 
-def _payment_with_invoice(
-    row: dict[str, Any] | None,
-) -> tuple[InvoicePayment, Invoice, list[dict[str, Any]]] | None:
+def _payment_with_invoice(row: dict[str, Any]) -> OpenPayment:
     """An invoice payment (its columns prefixed p_), its invoice and the invoice's lines,
-    from one row of the open_payment_of_* queries."""
-    if row is None:
-        return None
+    from one row of the open payments queries."""
     payment = InvoicePayment(*(row.pop(f"p_{f.name}") for f in fields(InvoicePayment)))
     line_rows = row.pop("line_rows")
     return payment, Invoice(**row), line_rows
 
 
-def apply_credit(
+def apply_credits(
     conn: psycopg.Connection[Any],
-    invoice_id: str,
-    payment_id: str,
+    credits: list[tuple[str, str, int]],
     *,
-    amount: int,
     now: int,
     payable: tuple[str, ...],
     out_of_band: bool = False,
-) -> Invoice | None:
-    """Mark an open invoice payment paid with `amount` and add it to its invoice, in one
-    statement (crediting is the hot path of a backlog). The database adds the amount
-    and moves a `payable` invoice to paid once nothing of its amount_due (frozen at
-    finalize: the total with the customer's balance applied) remains, so even a caller
-    without the invoice's row lock could not lose a concurrent credit.
+) -> dict[str, Invoice]:
+    """For each (invoice id, invoice payment id, amount) of `credits`, mark the open
+    invoice payment paid with the amount and add it to its invoice, all in one statement
+    (crediting is the hot path of a backlog). The database adds the amount and moves a
+    `payable` invoice to paid once nothing of its amount_due (frozen at finalize: the
+    total with the customer's balance applied) remains, so even a caller without the
+    invoice's row lock could not lose a concurrent credit. The invoices must be
+    distinct: one statement updates a row once, so a second credit of the same invoice
+    waits for the next call.
 
-    Returns the invoice after, or None (and changes nothing) if the payment was not
-    open: that is what makes a second credit of the same payment impossible.
+    Returns each invoice after, by the id of the payment credited; a payment that was
+    not open is left out (and changes nothing): that is what makes a second credit of
+    the same payment impossible.
     """
-    cur = conn.cursor(row_factory=class_row(Invoice))
-    return cur.execute(
+    if len({invoice for invoice, _, _ in credits}) != len(credits):
+        raise ValueError("apply_credits credits each invoice once per call")
+    rows = conn.execute(
         _with_columns(
             """
-        WITH paid AS (
-            UPDATE invoice_payments
-            SET status = 'paid', amount_paid = %(amount)s, paid_at = %(now)s
-            WHERE id = %(payment_id)s AND invoice = %(id)s AND status = 'open'
-            RETURNING invoice, amount_paid AS credited
+        WITH credit AS (
+            SELECT * FROM unnest(%(invoices)s::text[], %(payments)s::text[],
+                                 %(amounts)s::bigint[]) AS c (invoice, payment, amount)
+        ), paid AS (
+            UPDATE invoice_payments p
+            SET status = 'paid', amount_paid = credit.amount, paid_at = %(now)s
+            FROM credit
+            WHERE p.id = credit.payment AND p.invoice = credit.invoice AND p.status = 'open'
+            RETURNING p.invoice, p.id AS payment, p.amount_paid AS credited
         )
         UPDATE invoices
         SET amount_paid = invoices.amount_paid + paid.credited,
@@ -225,18 +235,23 @@ def apply_credit(
             paid_out_of_band = invoices.paid_out_of_band OR %(out_of_band)s
         FROM paid
         WHERE invoices.id = paid.invoice
-        RETURNING {columns}
+        RETURNING {columns}, paid.payment AS credited_payment
         """
         ),
         {
-            "id": invoice_id,
-            "payment_id": payment_id,
-            "amount": amount,
+            "invoices": [invoice for invoice, _, _ in credits],
+            "payments": [payment for _, payment, _ in credits],
+            "amounts": [amount for _, _, amount in credits],
             "now": now,
             "payable": list(payable),
             "out_of_band": out_of_band,
         },
-    ).fetchone()
+    ).fetchall()
+    after = {}
+    for row in rows:
+        payment = row.pop("credited_payment")
+        after[payment] = Invoice(**row)
+    return after
 
 
 def refresh_total(conn: psycopg.Connection[Any], invoice_id: str) -> dict[str, Any]:
