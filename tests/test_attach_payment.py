@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from service.domain import ledger
 from service.domain.signatures import sign
 from service.operations.process_inbound import process_inbound_batch
-from service.store import invoices
+from service.store import credits, invoices
 from tests import factories
 from tests.conftest import WEBHOOK_SECRET
 
@@ -565,7 +565,7 @@ def test_concurrent_credits_without_the_invoice_lock_lose_nothing(api, db, servi
     dsn = service_urls["DATABASE_URL"]
 
     def credit(conn, payment_id, amount):
-        return invoices.apply_credits(
+        return credits.apply_credits(
             conn,
             [(invoice["id"], payment_id, amount)],
             now=int(time.time()),

@@ -15,7 +15,7 @@ from service.domain.ids import INVOICE_PAYMENT, PAYMENT_RECORD, new_id
 from service.domain.ledger import LockedPaymentIntent, LockedPaymentRecord
 from service.errors import InvalidRequest, NotFound, ResourceMissing
 from service.operations.context import Caller
-from service.operations.crediting import Credit, apply_payment_intent_update, credit
+from service.operations.crediting import apply_payment_intent_update, attach_paid
 from service.operations.mirror_upstream import fetch_unknown_payment_intent
 from service.operations.payment_records import outcome_times
 from service.render.invoices import EMBEDDED_LINES
@@ -96,27 +96,25 @@ def attach_payment(
             customer=payment.customer,
         )
         # The payment's row lock makes this insert the only one for it.
-        inpay = invoice_payments.insert(
-            conn,
-            {
-                "id": new_id(INVOICE_PAYMENT),
-                "livemode": caller.livemode,
-                "invoice": invoice_id,
-                "payment_intent": payment_intent,
-                "payment_record": payment_record,
-                "currency": payment.currency,
-                "amount_requested": payment.amount,
-                "created": now,
-            },
-        )
+        inpay = {
+            "id": new_id(INVOICE_PAYMENT),
+            "livemode": caller.livemode,
+            "invoice": invoice_id,
+            "payment_intent": payment_intent,
+            "payment_record": payment_record,
+            "currency": payment.currency,
+            "amount_requested": payment.amount,
+            "created": now,
+        }
         amount: int | None = None
         if isinstance(payment, LockedPaymentIntent) and payment.status == "succeeded":
             amount = ledger.amount_received(payment, payment.amount)
         elif isinstance(payment, LockedPaymentRecord) and payment.outcome == "guaranteed":
             amount = payment.amount
-        if amount is not None:
-            made = Credit(caller, invoice, line_rows, inpay, amount)
-            invoice, written = credit(conn, made, now=now)
+        if amount is None:
+            invoice_payments.insert(conn, inpay)  # open, until its payment ends
+        else:
+            invoice, written = attach_paid(conn, caller, invoice, line_rows, inpay, amount, now=now)
             events.add_all(conn, written)
     return ledger.as_dict(invoice), line_rows
 
@@ -160,20 +158,18 @@ def pay_out_of_band(
                 "created": now,
             },
         )
-        inpay = invoice_payments.insert(
-            conn,
-            {
-                "id": new_id(INVOICE_PAYMENT),
-                "livemode": caller.livemode,
-                "invoice": invoice_id,
-                "payment_intent": None,
-                "payment_record": record["id"],
-                "currency": invoice.currency,
-                "amount_requested": record["amount"],
-                "created": now,
-            },
+        inpay = {
+            "id": new_id(INVOICE_PAYMENT),
+            "livemode": caller.livemode,
+            "invoice": invoice_id,
+            "payment_intent": None,
+            "payment_record": record["id"],
+            "currency": invoice.currency,
+            "amount_requested": record["amount"],
+            "created": now,
+        }
+        invoice, written = attach_paid(
+            conn, caller, invoice, line_rows, inpay, record["amount"], now=now, out_of_band=True
         )
-        made = Credit(caller, invoice, line_rows, inpay, record["amount"])
-        invoice, written = credit(conn, made, now=now, out_of_band=True)
         events.add_all(conn, written)
     return ledger.as_dict(invoice)

@@ -37,7 +37,7 @@ from service.render.invoices import (
     render_lines,
 )
 from service.render.payments import render_invoice_payment, render_payment_intent
-from service.store import inbound_events, invoice_payments, invoices, payment_intents
+from service.store import credits, inbound_events, invoice_payments, payment_intents
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +111,44 @@ def credit(
     return credit_all(conn, [one], now=now, out_of_band=out_of_band)[0]
 
 
+def attach_paid(
+    conn: psycopg.Connection[Any],
+    caller: Caller,
+    invoice: Invoice,
+    line_rows: list[dict[str, Any]],
+    payment: dict[str, Any],
+    amount: int,
+    *,
+    now: int,
+    out_of_band: bool = False,
+) -> tuple[Invoice, list[Event]]:
+    """Attach to the locked `invoice` a new invoice payment (`payment`: the columns of
+    invoice_payments.insert) already paid with `amount`, and credit it, in one statement
+    (credits.attach_paid); its events are those of attaching it open and crediting it.
+    Returns the invoice after and the events."""
+    credited = credits.attach_paid(
+        conn,
+        payment,
+        amount=amount,
+        now=now,
+        payable=ledger.PAYABLE_STATUSES,
+        out_of_band=out_of_band,
+    )
+    inpay = InvoicePayment(
+        **payment, amount_paid=None, status="open", paid_at=None, canceled_at=None
+    )
+    made = Credit(caller, invoice, line_rows, inpay, amount)
+    return credited, _credit_events(conn, made, credited, now=now, out_of_band=out_of_band)
+
+
 def credit_all(
     conn: psycopg.Connection[Any],
-    credits: Sequence[Credit],
+    batch: Sequence[Credit],
     *,
     now: int,
     out_of_band: bool = False,
 ) -> list[tuple[Invoice, list[Event]]]:
-    """Make `credits`, in order; what one makes amount_overpaid grow by is credited to
+    """Make the credits of `batch`, in order; what one makes amount_overpaid grow by is credited to
     the customer's balance.
 
     Returns, for each, the invoice after it and its events, which the caller writes
@@ -126,8 +156,8 @@ def credit_all(
     payment was not open). A second credit of an invoice sees the invoice the first
     left, as crediting one by one would.
     """
-    done: list[tuple[Invoice, list[Event]] | None] = [None] * len(credits)
-    pending = list(enumerate(credits))
+    done: list[tuple[Invoice, list[Event]] | None] = [None] * len(batch)
+    pending = list(enumerate(batch))
     while pending:
         step: list[tuple[int, Credit]] = []
         later: list[tuple[int, Credit]] = []
@@ -135,7 +165,7 @@ def credit_all(
         for i, c in pending:
             (later if c.invoice.id in invoice_ids else step).append((i, c))
             invoice_ids.add(c.invoice.id)
-        after = invoices.apply_credits(
+        after = credits.apply_credits(
             conn,
             [(c.invoice.id, c.inpay.id, c.amount) for _, c in step],
             now=now,
@@ -223,17 +253,17 @@ def _apply_round(
         elif current.status == "canceled":
             canceled.append(current.id)
     if succeeded:
-        credits = []
-        found = invoices.open_payments_of_payment_intents(
+        made: list[tuple[int, Credit]] = []
+        found = credits.open_payments_of_payment_intents(
             conn, sorted(succeeded), lines=EMBEDDED_LINES + 1
         )
         for inpay, invoice, line_rows in found:
             i, current, who = succeeded[str(inpay.payment_intent)]
             amount = ledger.amount_received(current, inpay.amount_requested)
-            credits.append((i, Credit(who, invoice, line_rows, inpay, amount)))
-        credits.sort(key=lambda item: item[0])  # in the order of the updates
-        made = credit_all(conn, [c for _, c in credits], now=now)
-        for (i, _), (_, events) in zip(credits, made, strict=True):
+            made.append((i, Credit(who, invoice, line_rows, inpay, amount)))
+        made.sort(key=lambda item: item[0])  # in the order of the updates
+        results = credit_all(conn, [c for _, c in made], now=now)
+        for (i, _), (_, events) in zip(made, results, strict=True):
             written[i] += events
     if canceled:
         invoice_payments.cancel_open_of_payment_intents(conn, canceled, now=now)

@@ -17,7 +17,7 @@ from service.errors import InvalidRequest, NotFound, ResourceMissing
 from service.operations.context import Caller
 from service.operations.crediting import Credit, credit
 from service.render.invoices import EMBEDDED_LINES
-from service.store import customers, events, invoice_payments, invoices, payment_records
+from service.store import credits, customers, events, invoice_payments, payment_records
 
 
 def report_payment(
@@ -113,7 +113,7 @@ def report_payment_attempt_outcome(
             },
         )
         if record.attached_to is not None:
-            found = invoices.open_payment_of_payment_record(
+            found = credits.open_payment_of_payment_record(
                 conn, record.id, lines=EMBEDDED_LINES + 1
             )
             if found is not None:
