@@ -19,7 +19,7 @@ from service.operations.crediting import apply_payment_intent_update, attach_pai
 from service.operations.mirror_upstream import fetch_unknown_payment_intent
 from service.operations.payment_records import outcome_times
 from service.render.invoices import EMBEDDED_LINES
-from service.store import events, invoice_payments, invoices, payment_intents, payment_records
+from service.store import credits, events, invoice_payments, invoices, payment_records
 from service.upstream import Upstream
 
 
@@ -52,17 +52,19 @@ def attach_payment(
         if fetched is not None:
             events.add_all(conn, apply_payment_intent_update(conn, fetched, now=now, caller=caller))
         payment: LockedPaymentIntent | LockedPaymentRecord | None
+        # The invoice is locked after the payment (the lock order); a missing invoice is
+        # a 404 whatever the body says, so it is looked up before refusing the payment.
         if payment_intent is not None:
             param = "payment_intent"
-            payment = payment_intents.get_for_update(conn, payment_intent, caller.livemode)
+            payment, locked = credits.lock_for_attach(
+                conn, payment_intent, invoice_id, caller.livemode, lines=EMBEDDED_LINES + 1
+            )
         else:
             param = "payment_record"
             payment = payment_records.get_for_update(conn, str(payment_record), caller.livemode)
-        # Locked after the payment (the lock order); a missing invoice is a 404
-        # whatever the body says, so it is looked up before refusing the payment.
-        locked = invoices.get_for_update_with_lines(
-            conn, invoice_id, caller.livemode, lines=EMBEDDED_LINES + 1
-        )
+            locked = invoices.get_for_update_with_lines(
+                conn, invoice_id, caller.livemode, lines=EMBEDDED_LINES + 1
+            )
         if locked is None:
             raise NotFound(f"No such invoice: '{invoice_id}'", param="invoice")
         invoice, line_rows = locked

@@ -10,7 +10,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from service.domain.ledger import Invoice, InvoicePayment
+from service.domain.ledger import Invoice, InvoicePayment, LockedPaymentIntent
+from service.store import payment_intents
 from service.store.invoices import COLUMNS, NEWEST_LINES
 
 # The open invoice payments of some PaymentIntents or payment records, each with its
@@ -91,8 +92,45 @@ _CREDIT_WITH = {
     for name, paid in (("pay_open", _PAY_OPEN), ("insert_paid", _INSERT_PAID))
 }
 
+# What attaching a PaymentIntent locks, in one round trip: the PaymentIntent, then
+# (the lock order) the invoice with its newest lines. The invoice's condition on the
+# PaymentIntent's CTE is an InitPlan, run before any invoice row is read, so the
+# PaymentIntent is locked first whichever subquery runs first.
+_LOCK_FOR_ATTACH = (
+    sql.SQL("""
+        WITH payment AS ({locked}
+        ), invoice AS (
+            SELECT {columns}, {newest_lines}
+            FROM invoices
+            WHERE id = %(invoice)s AND livemode = %(livemode)s
+              AND (SELECT count(*) FROM payment) >= 0
+            FOR UPDATE
+        )
+        SELECT (SELECT to_jsonb(payment) FROM payment) AS payment,
+               (SELECT to_jsonb(invoice) FROM invoice) AS invoice""")
+    .format(locked=sql.SQL(payment_intents.LOCKED), columns=COLUMNS, newest_lines=NEWEST_LINES)
+    .as_bytes(None)
+)
+
 # An open invoice payment, its invoice (locked) and that invoice's newest lines.
 OpenPayment = tuple[InvoicePayment, Invoice, list[dict[str, Any]]]
+
+
+def lock_for_attach(
+    conn: psycopg.Connection[Any], pi_id: str, invoice_id: str, livemode: bool, *, lines: int
+) -> tuple[LockedPaymentIntent | None, tuple[Invoice, list[dict[str, Any]]] | None]:
+    """The PaymentIntent locked with `attached_to` (payment_intents.get_for_update), and
+    the invoice locked after it with its newest `lines` items
+    (invoices.get_for_update_with_lines), in one statement; either is None if missing."""
+    (row,) = conn.execute(
+        _LOCK_FOR_ATTACH,
+        {"id": pi_id, "invoice": invoice_id, "livemode": livemode, "lines": lines},
+    ).fetchall()
+    payment = None if row["payment"] is None else LockedPaymentIntent(**row["payment"])
+    if row["invoice"] is None:
+        return payment, None
+    line_rows = row["invoice"].pop("line_rows")
+    return payment, (Invoice(**row["invoice"]), line_rows)
 
 
 def open_payments_of_payment_intents(

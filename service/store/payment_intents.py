@@ -40,23 +40,24 @@ def get(conn: psycopg.Connection[Any], pi_id: str, livemode: bool) -> dict[str, 
     ).fetchone()
 
 
-def get_for_update(
-    conn: psycopg.Connection[Any], pi_id: str, livemode: bool
-) -> LockedPaymentIntent | None:
-    """The PaymentIntent, locked, with `attached_to`: the invoice it is attached to."""
-    cur = conn.cursor(row_factory=class_row(LockedPaymentIntent))
-    return cur.execute(
-        """
+# A PaymentIntent locked, with `attached_to`: the invoice it is attached to (also the
+# first half of store.credits.lock_for_attach).
+LOCKED = """
         SELECT p.id, p.livemode, p.amount, p.amount_received, p.currency, p.customer,
                p.description, p.status, p.cancellation_reason, p.canceled_at, p.metadata,
                p.created, p.superseded_canceled_at, ip.invoice AS attached_to
         FROM payment_intents p
         LEFT JOIN invoice_payments ip ON ip.payment_intent = p.id
         WHERE p.id = %(id)s AND p.livemode = %(livemode)s
-        FOR UPDATE OF p
-        """,
-        {"id": pi_id, "livemode": livemode},
-    ).fetchone()
+        FOR UPDATE OF p"""
+
+
+def get_for_update(
+    conn: psycopg.Connection[Any], pi_id: str, livemode: bool
+) -> LockedPaymentIntent | None:
+    """The PaymentIntent, locked, with `attached_to`: the invoice it is attached to."""
+    cur = conn.cursor(row_factory=class_row(LockedPaymentIntent))
+    return cur.execute(LOCKED, {"id": pi_id, "livemode": livemode}).fetchone()
 
 
 def apply_updates(
