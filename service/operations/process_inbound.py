@@ -130,7 +130,7 @@ def process_inbound_batch(
         return BatchResult(claimed=len(taken), failed=len(quarantined))
     failed = False
     with conn.transaction() as batch:
-        rows = lock_in_order(conn, inbound_events.claim_pending(conn, ids))
+        rows = lock_in_order(conn, inbound_events.claim_pending(conn, ids), set_wise=True)
         if not rows:
             return BatchResult(claimed=len(taken), failed=len(quarantined))
         try:
