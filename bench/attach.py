@@ -55,7 +55,7 @@ def settle(env: dict[str, str], pis: list[str]) -> None:
     import psycopg
     from psycopg.rows import dict_row
 
-    from service.operations.payments import apply_payment_intent_update
+    from service.operations.crediting import apply_payment_intent_update
 
     with psycopg.connect(env["DATABASE_URL"], autocommit=True, row_factory=dict_row) as conn:
         for pi in pis:

@@ -8,17 +8,16 @@ drift apart silently):
     claim_due                           inbound_events ... FOR UPDATE SKIP LOCKED
     lock_payment_intents                batch_locks: PaymentIntents by id
     lock_invoices_with_open_payments    batch_locks: their invoices by id
-    SAVEPOINT                           the batch's savepoint
-    per event:
-      payment_intents.apply_update      upsert of the mirror
-      open_payment_of_payment_intent    its open invoice payment, the invoice locked,
-                                        the invoice's lines
-      invoices.apply_credit             payment paid + invoice amounts/status
+    the batch's credits, set-wise (operations/crediting.py), three statements:
+      payment_intents.apply_updates     upsert of every mirror, over a JSON array
+      open_payments_of_payment_intents  their open invoice payments, the invoices
+                                        locked, each invoice's lines
+      invoices.apply_credits            payments paid + invoices' amounts/status,
+                                        over arrays
     events.add_all                      every credit's events, outbox and deliveries
                                         (here each event carries its own copy of its
                                         object, which Tally sends once per credit: a
                                         little more parsing than Tally's)
-    RELEASE SAVEPOINT
     settle                              inbound_events outcome, one statement
     COMMIT
 
@@ -66,18 +65,42 @@ def script(batch: int, event_types: list[str]) -> str:
     # cannot build one from its variables (and takes at most 256 per statement), so the
     # same rows come from a cross join of the batch's ks and the event types.
     types = ", ".join(f"({n}, '{t}', :data{n})" for n, t in enumerate(event_types, 1))
-    per_event = f"""
-INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
-    description, status, cancellation_reason, canceled_at, metadata, created)
-VALUES ('pi_{TAG}' || :k::int, false, 1299, 1299, 'usd', 'cus_{TAG}' || :k::int, NULL, 'succeeded',
-    NULL, NULL, '{{}}'::jsonb, :now::bigint)
+    credits = f"""
+WITH incoming AS (
+    SELECT * FROM jsonb_to_recordset((
+        SELECT jsonb_agg(jsonb_build_object('id', 'pi_{TAG}' || g, 'livemode', false,
+            'amount', 1299, 'amount_received', 1299, 'currency', 'usd',
+            'customer', 'cus_{TAG}' || g, 'description', NULL, 'status', 'succeeded',
+            'cancellation_reason', NULL, 'canceled_at', NULL, 'metadata', '{{}}'::jsonb,
+            'created', :now::bigint))
+        FROM generate_series(:lo::int, :hi::int) AS g)) AS v (id text, livemode boolean,
+        amount bigint, amount_received bigint, currency text, customer text,
+        description text, status text, cancellation_reason text, canceled_at bigint,
+        metadata jsonb, created bigint)
+), before AS (
+    SELECT id, status FROM payment_intents WHERE id IN (SELECT id FROM incoming)
+)
+INSERT INTO payment_intents AS pi (id, livemode, amount, amount_received, currency,
+    customer, description, status, cancellation_reason, canceled_at, metadata,
+    created, origin)
+SELECT id, livemode, amount, amount_received, currency, customer, description,
+    status, cancellation_reason, canceled_at, metadata, created, 'stripe'
+FROM incoming ORDER BY id
 ON CONFLICT (id) DO UPDATE
 SET status = EXCLUDED.status, amount = EXCLUDED.amount,
     amount_received = EXCLUDED.amount_received,
-    cancellation_reason = EXCLUDED.cancellation_reason, canceled_at = EXCLUDED.canceled_at
-WHERE payment_intents.status <> ALL('{{succeeded,canceled}}')
-  AND payment_intents.livemode = EXCLUDED.livemode
-RETURNING {PI_COLUMNS};
+    cancellation_reason = EXCLUDED.cancellation_reason,
+    canceled_at = EXCLUDED.canceled_at,
+    superseded_canceled_at = CASE WHEN pi.status = 'canceled'
+        THEN coalesce(pi.canceled_at, extract(epoch FROM now())::bigint) END
+WHERE (pi.status <> ALL('{{succeeded,canceled}}')
+       OR (pi.status = 'canceled' AND EXCLUDED.status = 'succeeded'))
+  AND pi.livemode = EXCLUDED.livemode
+  AND (pi.status, pi.amount, pi.amount_received, pi.cancellation_reason, pi.canceled_at)
+      IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.amount, EXCLUDED.amount_received,
+                        EXCLUDED.cancellation_reason, EXCLUDED.canceled_at)
+RETURNING {PI_COLUMNS}, superseded_canceled_at, xmax = 0 AS inserted,
+    status IS DISTINCT FROM (SELECT b.status FROM before b WHERE b.id = pi.id) AS status_moved;
 SELECT {INVOICE_COLUMNS},
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
      FROM (SELECT seq, {ITEM_COLUMNS}
@@ -85,16 +108,21 @@ SELECT {INVOICE_COLUMNS},
            ORDER BY seq DESC LIMIT 11) item) AS line_rows,
     p.*
 FROM (SELECT {INVOICE_PAYMENT_COLUMNS} FROM invoice_payments
-      WHERE payment_intent = 'pi_{TAG}' || :k::int AND status = 'open') p (p_id, p_livemode,
+      WHERE payment_intent = ANY({_ids("pi")}) AND status = 'open') p (p_id, p_livemode,
       p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
       p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
 JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
+ORDER BY invoices.id, p.p_id
 FOR UPDATE OF invoices;
-WITH paid AS (
-    UPDATE invoice_payments
-    SET status = 'paid', amount_paid = 1299, paid_at = :now::bigint
-    WHERE id = 'inpay_{TAG}' || :k::int AND invoice = 'in_{TAG}' || :k::int AND status = 'open'
-    RETURNING invoice, amount_paid AS credited
+WITH credit AS (
+    SELECT * FROM unnest({_ids("in")}, {_ids("inpay")}, array_fill(1299::bigint, ARRAY[{batch}]))
+        AS c (invoice, payment, amount)
+), paid AS (
+    UPDATE invoice_payments p
+    SET status = 'paid', amount_paid = credit.amount, paid_at = :now::bigint
+    FROM credit
+    WHERE p.id = credit.payment AND p.invoice = credit.invoice AND p.status = 'open'
+    RETURNING p.invoice, p.id AS payment, p.amount_paid AS credited
 )
 UPDATE invoices
 SET amount_paid = invoices.amount_paid + paid.credited,
@@ -111,7 +139,7 @@ SET amount_paid = invoices.amount_paid + paid.credited,
     paid_out_of_band = invoices.paid_out_of_band OR false
 FROM paid
 WHERE invoices.id = paid.invoice
-RETURNING {INVOICE_COLUMNS};
+RETURNING {INVOICE_COLUMNS}, paid.payment AS credited_payment;
 """
     add_events = f"""WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
@@ -132,7 +160,6 @@ JOIN webhook_endpoints e ON e.livemode = event.livemode
 WHERE e.status = 'enabled' AND NOT e.deleted
   AND e.enabled_events && ARRAY['*', event.type];
 """
-    events = "".join(f"\\set k :lo + {i}\n{per_event}" for i in range(batch))
     return f"""\\set now {int(time.time())}
 SELECT nextval('bench_batches') AS b \\gset
 \\set lo :b * {batch} + 1
@@ -150,9 +177,7 @@ WHERE i.id IN (SELECT ip.invoice FROM invoice_payments ip
                WHERE ip.payment_intent = ANY({_ids("pi")}) AND ip.status = 'open')
 ORDER BY i.id
 FOR UPDATE OF i;
-SAVEPOINT batch;
-{events}{add_events}RELEASE SAVEPOINT batch;
-UPDATE inbound_events e
+{credits}{add_events}UPDATE inbound_events e
 SET status = v.status,
     attempts = e.attempts + 1,
     last_error = v.error,

@@ -17,7 +17,7 @@ from service.api.openapi import documented, page_of, ref
 from service.api.params import load
 from service.api.schemas import CreatedListParamsSchema, ObjectId, RequestSchema
 from service.errors import InvalidParameter
-from service.operations.payments import attach_payment
+from service.operations.attach import attach_payment
 from service.render.invoices import render_invoice
 from service.render.lists import list_object
 from service.render.payments import render_invoice_payment

@@ -30,9 +30,13 @@ from service.domain.invoices import STATUSES
 from service.domain.ledger import Invoice
 from service.errors import InvalidParameter, NotFound
 from service.operations import invoices as operations
+from service.operations.attach import pay_out_of_band
 from service.operations.invoicing import invoice_object, invoice_objects
-from service.operations.payments import pay_out_of_band
-from service.render.invoices import lines_url, render_deleted, render_line_item
+from service.render.invoices import (
+    lines_url,
+    render_deleted,
+    render_line_item,
+)
 from service.render.lists import list_object
 from service.store import invoice_items, invoices
 

@@ -24,7 +24,7 @@ from service.api.schemas import (
 )
 from service.domain.payment_records import OUTCOMES
 from service.errors import InvalidRequest, ResourceMissing
-from service.operations.payments import (
+from service.operations.payment_records import (
     report_payment,
     report_payment_attempt,
     report_payment_attempt_outcome,

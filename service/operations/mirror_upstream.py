@@ -4,7 +4,7 @@ In two steps, so that no row is locked while Stripe is asked: `fetch_unknown_*` 
 before the operation's transaction and asks upstream only about an id Tally does not
 have in the caller's mode; the operation then mirrors what came back inside its
 transaction, before applying its own rules, so a refusal rolls the mirror back with
-the rest. PaymentIntents are mirrored by `payments.apply_payment_intent_update`, the
+the rest. PaymentIntents are mirrored by `crediting.apply_payment_intent_update`, the
 webhook's path, so Stripe's status rules hold for them too.
 """
 

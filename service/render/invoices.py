@@ -203,7 +203,7 @@ class InvoiceSchema(Schema):
 _invoice = InvoiceSchema()
 _line = LineItemSchema()
 _item = InvoiceItemSchema()
-# The fields a credit can change: invoices.apply_credit moves amount_paid, status,
+# The fields a credit can change: credits.apply_credits moves amount_paid, status,
 # paid_at and paid_out_of_band (not shown), and these are all that show them.
 _credit_changes = InvoiceSchema(
     only=("amount_paid", "amount_overpaid", "amount_remaining", "status", "status_transitions")

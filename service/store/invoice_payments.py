@@ -38,17 +38,17 @@ def get(conn: psycopg.Connection[Any], payment_id: str, livemode: bool) -> dict[
     ).fetchone()
 
 
-def open_for_payment_intent(conn: psycopg.Connection[Any], pi_id: str) -> list[InvoicePayment]:
-    cur = conn.cursor(row_factory=class_row(InvoicePayment))
-    return cur.execute(
+def cancel_open_of_payment_intents(
+    conn: psycopg.Connection[Any], pi_ids: list[str], *, now: int
+) -> None:
+    """Cancel the open invoice payments of the PaymentIntents `pi_ids`, in one statement."""
+    conn.execute(
         """
-        SELECT id, livemode, invoice, payment_intent, payment_record, currency,
-            amount_requested, amount_paid, status, paid_at, canceled_at, created
-        FROM invoice_payments
-        WHERE payment_intent = %(pi)s AND status = 'open'
+        UPDATE invoice_payments SET status = 'canceled', canceled_at = %(now)s
+        WHERE payment_intent = ANY(%(ids)s) AND status = 'open'
         """,
-        {"pi": pi_id},
-    ).fetchall()
+        {"ids": pi_ids, "now": now},
+    )
 
 
 def open_for_invoice(

@@ -11,7 +11,6 @@ sets the frozen starting_balance on the table itself.
 from __future__ import annotations
 
 import functools
-from dataclasses import fields
 from typing import Any
 
 import psycopg
@@ -19,7 +18,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from service.domain.ledger import Invoice, InvoicePayment, as_dict
+from service.domain.ledger import Invoice, as_dict
 
 # The columns every query returning invoices selects (see above).
 COLUMNS = sql.SQL("""
@@ -30,7 +29,7 @@ COLUMNS = sql.SQL("""
 
 
 # An invoice's newest items, as store.invoice_items.lines returns them: crediting
-# renders them into its events.
+# renders them into its events (store.credits).
 NEWEST_LINES = sql.SQL("""
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
      FROM (SELECT seq, id, line_id, livemode, customer, invoice, amount, unit_amount,
@@ -122,129 +121,6 @@ def get_for_update_with_lines(
         return None
     line_rows = row.pop("line_rows")
     return Invoice(**row), line_rows
-
-
-# An open invoice payment with its invoice, locked, and that invoice's newest lines:
-# all a credit reads, in one round trip. {paid_by} is the column naming what pays it.
-_OPEN_PAYMENT = """
-        SELECT {columns}, {newest_lines},
-            p.p_id, p.p_livemode, p.p_invoice, p.p_payment_intent, p.p_payment_record,
-            p.p_currency, p.p_amount_requested, p.p_amount_paid, p.p_status, p.p_paid_at,
-            p.p_canceled_at, p.p_created
-        FROM (
-            SELECT id AS p_id, livemode AS p_livemode, invoice AS p_invoice,
-                payment_intent AS p_payment_intent, payment_record AS p_payment_record,
-                currency AS p_currency, amount_requested AS p_amount_requested,
-                amount_paid AS p_amount_paid, status AS p_status, paid_at AS p_paid_at,
-                canceled_at AS p_canceled_at, created AS p_created
-            FROM invoice_payments WHERE {paid_by} = %(id)s AND status = 'open'
-        ) p
-        JOIN invoice_rows AS invoices
-            ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
-        FOR UPDATE OF invoices"""
-# Composed once, at import: crediting runs one per credit.
-_OPEN_PAYMENT_OF = {
-    paid_by: sql.SQL(_OPEN_PAYMENT)
-    .format(columns=COLUMNS, newest_lines=NEWEST_LINES, paid_by=sql.Identifier(paid_by))
-    .as_bytes(None)
-    for paid_by in ("payment_intent", "payment_record")
-}
-
-
-def open_payment_of_payment_intent(
-    conn: psycopg.Connection[Any], pi_id: str, *, lines: int
-) -> tuple[InvoicePayment, Invoice, list[dict[str, Any]]] | None:
-    """The PaymentIntent's open invoice payment (it has at most one: a PaymentIntent is
-    attached once), with its invoice locked and that invoice's newest `lines` items:
-    all a credit reads, in one round trip (the hot path of a backlog).
-
-    The payment is read, not locked: invoices.apply_credit moves it only while it is
-    still open, whatever a concurrent transaction did since.
-    """
-    row = conn.execute(_OPEN_PAYMENT_OF["payment_intent"], {"id": pi_id, "lines": lines}).fetchone()
-    return _payment_with_invoice(row)
-
-
-def open_payment_of_payment_record(
-    conn: psycopg.Connection[Any], record_id: str, *, lines: int
-) -> tuple[InvoicePayment, Invoice, list[dict[str, Any]]] | None:
-    """The payment record's open invoice payment, as open_payment_of_payment_intent
-    finds a PaymentIntent's: its invoice locked, with that invoice's newest `lines`
-    items."""
-    row = conn.execute(
-        _OPEN_PAYMENT_OF["payment_record"], {"id": record_id, "lines": lines}
-    ).fetchone()
-    return _payment_with_invoice(row)
-
-
-def _payment_with_invoice(
-    row: dict[str, Any] | None,
-) -> tuple[InvoicePayment, Invoice, list[dict[str, Any]]] | None:
-    """An invoice payment (its columns prefixed p_), its invoice and the invoice's lines,
-    from one row of the open_payment_of_* queries."""
-    if row is None:
-        return None
-    payment = InvoicePayment(*(row.pop(f"p_{f.name}") for f in fields(InvoicePayment)))
-    line_rows = row.pop("line_rows")
-    return payment, Invoice(**row), line_rows
-
-
-def apply_credit(
-    conn: psycopg.Connection[Any],
-    invoice_id: str,
-    payment_id: str,
-    *,
-    amount: int,
-    now: int,
-    payable: tuple[str, ...],
-    out_of_band: bool = False,
-) -> Invoice | None:
-    """Mark an open invoice payment paid with `amount` and add it to its invoice, in one
-    statement (crediting is the hot path of a backlog). The database adds the amount
-    and moves a `payable` invoice to paid once nothing of its amount_due (frozen at
-    finalize: the total with the customer's balance applied) remains, so even a caller
-    without the invoice's row lock could not lose a concurrent credit.
-
-    Returns the invoice after, or None (and changes nothing) if the payment was not
-    open: that is what makes a second credit of the same payment impossible.
-    """
-    cur = conn.cursor(row_factory=class_row(Invoice))
-    return cur.execute(
-        _with_columns(
-            """
-        WITH paid AS (
-            UPDATE invoice_payments
-            SET status = 'paid', amount_paid = %(amount)s, paid_at = %(now)s
-            WHERE id = %(payment_id)s AND invoice = %(id)s AND status = 'open'
-            RETURNING invoice, amount_paid AS credited
-        )
-        UPDATE invoice_rows AS invoices
-        SET amount_paid = invoices.amount_paid + paid.credited,
-            status = CASE
-                WHEN invoices.status = ANY(%(payable)s)
-                    AND invoices.amount_paid + paid.credited
-                        >= greatest(invoices.total + invoices.starting_balance, 0)
-                THEN 'paid' ELSE invoices.status END,
-            paid_at = CASE
-                WHEN invoices.status = ANY(%(payable)s)
-                    AND invoices.amount_paid + paid.credited
-                        >= greatest(invoices.total + invoices.starting_balance, 0)
-                THEN %(now)s ELSE invoices.paid_at END,
-            paid_out_of_band = invoices.paid_out_of_band OR %(out_of_band)s
-        FROM paid
-        WHERE invoices.id = paid.invoice
-        RETURNING {columns}
-        """
-        ),
-        {
-            "id": invoice_id,
-            "payment_id": payment_id,
-            "amount": amount,
-            "now": now,
-            "payable": list(payable),
-            "out_of_band": out_of_band,
-        },
-    ).fetchone()
 
 
 def refresh_total(conn: psycopg.Connection[Any], invoice_id: str) -> Invoice:

@@ -40,71 +40,83 @@ def get(conn: psycopg.Connection[Any], pi_id: str, livemode: bool) -> dict[str, 
     ).fetchone()
 
 
-def get_for_update(
-    conn: psycopg.Connection[Any], pi_id: str, livemode: bool
-) -> LockedPaymentIntent | None:
-    """The PaymentIntent, locked, with `attached_to`: the invoice it is attached to."""
-    cur = conn.cursor(row_factory=class_row(LockedPaymentIntent))
-    return cur.execute(
-        """
+# A PaymentIntent locked, with `attached_to`: the invoice it is attached to (also the
+# first half of store.credits.lock_for_attach).
+LOCKED = """
         SELECT p.id, p.livemode, p.amount, p.amount_received, p.currency, p.customer,
                p.description, p.status, p.cancellation_reason, p.canceled_at, p.metadata,
                p.created, p.superseded_canceled_at, ip.invoice AS attached_to
         FROM payment_intents p
         LEFT JOIN invoice_payments ip ON ip.payment_intent = p.id
         WHERE p.id = %(id)s AND p.livemode = %(livemode)s
-        FOR UPDATE OF p
-        """,
-        {"id": pi_id, "livemode": livemode},
-    ).fetchone()
+        FOR UPDATE OF p"""
 
 
-def apply_update(
-    conn: psycopg.Connection[Any], pi: dict[str, Any], *, terminal: tuple[str, ...]
-) -> MirroredPaymentIntent | None:
-    """Insert the mirror (origin 'stripe'), or bring its state up to `pi` unless its status
-    is `terminal` (or it belongs to the other mode: a live event never moves a test object).
-    One exception: a success moves a canceled copy to succeeded, keeping the canceled_at
-    it had (or now, if it had none) in superseded_canceled_at (migration 0017: Stripe's
-    success is the truth).
+def get_for_update(
+    conn: psycopg.Connection[Any], pi_id: str, livemode: bool
+) -> LockedPaymentIntent | None:
+    """The PaymentIntent, locked, with `attached_to`: the invoice it is attached to."""
+    cur = conn.cursor(row_factory=class_row(LockedPaymentIntent))
+    return cur.execute(LOCKED, {"id": pi_id, "livemode": livemode}).fetchone()
 
-    Returns the row, locked for this transaction, or None when it was left as it was,
-    a duplicate or late event changing nothing included (so it writes no event). The
-    row says whether it was inserted (xmax 0: no earlier version) and whether its
-    status moved, compared with the version this statement's snapshot saw first.
+
+def apply_updates(
+    conn: psycopg.Connection[Any], pis: list[dict[str, Any]], *, terminal: tuple[str, ...]
+) -> dict[str, MirroredPaymentIntent]:
+    """Insert each mirror (origin 'stripe'), or bring its state up to its entry of `pis`
+    unless its status is `terminal` (or it belongs to the other mode: a live event never
+    moves a test object), in one statement. The ids must be distinct (a row is changed
+    once per statement); rows are locked in id order. One exception: a success moves a
+    canceled copy to succeeded, keeping the canceled_at it had (or now, if it had none)
+    in superseded_canceled_at (migration 0017: Stripe's success is the truth).
+
+    Returns, by id, the rows changed, locked for this transaction; one left as it was,
+    a duplicate or late event changing nothing included, is not returned (so it writes
+    no event). Each row says whether it was inserted (xmax 0: no earlier version) and
+    whether its status moved, compared with the version this statement's snapshot saw.
     """
     cur = conn.cursor(row_factory=class_row(MirroredPaymentIntent))
-    return cur.execute(
+    rows = cur.execute(
         """
-        WITH before AS (SELECT status FROM payment_intents WHERE id = %(id)s)
-        INSERT INTO payment_intents (id, livemode, amount, amount_received, currency, customer,
-            description, status, cancellation_reason, canceled_at, metadata, created, origin)
-        VALUES (%(id)s, %(livemode)s, %(amount)s, %(amount_received)s, %(currency)s, %(customer)s,
-            %(description)s, %(status)s, %(cancellation_reason)s, %(canceled_at)s, %(metadata)s,
-            %(created)s, 'stripe')
+        WITH incoming AS (
+            SELECT * FROM jsonb_to_recordset(%(pis)s) AS v (id text, livemode boolean,
+                amount bigint, amount_received bigint, currency text, customer text,
+                description text, status text, cancellation_reason text, canceled_at bigint,
+                metadata jsonb, created bigint)
+        ), before AS (
+            SELECT id, status FROM payment_intents WHERE id IN (SELECT id FROM incoming)
+        )
+        INSERT INTO payment_intents AS pi (id, livemode, amount, amount_received, currency,
+            customer, description, status, cancellation_reason, canceled_at, metadata,
+            created, origin)
+        SELECT id, livemode, amount, amount_received, currency, customer, description,
+            status, cancellation_reason, canceled_at, metadata, created, 'stripe'
+        FROM incoming ORDER BY id
         ON CONFLICT (id) DO UPDATE
         SET status = EXCLUDED.status, amount = EXCLUDED.amount,
             amount_received = EXCLUDED.amount_received,
             cancellation_reason = EXCLUDED.cancellation_reason,
             canceled_at = EXCLUDED.canceled_at,
             -- never null once superseded: the breach check keys on it
-            superseded_canceled_at = CASE WHEN payment_intents.status = 'canceled'
-                THEN coalesce(payment_intents.canceled_at, extract(epoch FROM now())::bigint)
+            superseded_canceled_at = CASE WHEN pi.status = 'canceled'
+                THEN coalesce(pi.canceled_at, extract(epoch FROM now())::bigint)
                 END
-        WHERE (payment_intents.status <> ALL(%(terminal)s)
-               OR (payment_intents.status = 'canceled' AND EXCLUDED.status = 'succeeded'))
-          AND payment_intents.livemode = EXCLUDED.livemode
-          AND (payment_intents.status, payment_intents.amount, payment_intents.amount_received,
-               payment_intents.cancellation_reason, payment_intents.canceled_at)
+        WHERE (pi.status <> ALL(%(terminal)s)
+               OR (pi.status = 'canceled' AND EXCLUDED.status = 'succeeded'))
+          AND pi.livemode = EXCLUDED.livemode
+          AND (pi.status, pi.amount, pi.amount_received, pi.cancellation_reason,
+               pi.canceled_at)
               IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.amount, EXCLUDED.amount_received,
                                 EXCLUDED.cancellation_reason, EXCLUDED.canceled_at)
         RETURNING id, livemode, amount, amount_received, currency, customer, description,
             status, cancellation_reason, canceled_at, metadata, created, superseded_canceled_at,
             xmax = 0 AS inserted,
-            status IS DISTINCT FROM (SELECT status FROM before) AS status_moved
+            status IS DISTINCT FROM (SELECT b.status FROM before b WHERE b.id = pi.id)
+                AS status_moved
         """,
-        {**pi, "metadata": Jsonb(pi["metadata"]), "terminal": list(terminal)},
-    ).fetchone()
+        {"pis": Jsonb(pis), "terminal": list(terminal)},
+    ).fetchall()
+    return {row.id: row for row in rows}
 
 
 def update_state(conn: psycopg.Connection[Any], pi: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from devtools.stripe_events import signed_webhook
 from service.domain import ledger
 from service.operations.process_inbound import process_inbound_batch
-from service.store import invoices
+from service.store import credits, invoices
 from tests import factories
 from tests.conftest import WEBHOOK_SECRET
 
@@ -558,14 +558,12 @@ def test_concurrent_credits_without_the_invoice_lock_lose_nothing(api, db, servi
     dsn = service_urls["DATABASE_URL"]
 
     def credit(conn, payment_id, amount):
-        return invoices.apply_credit(
+        return credits.apply_credits(
             conn,
-            invoice["id"],
-            payment_id,
-            amount=amount,
+            [(invoice["id"], payment_id, amount)],
             now=int(time.time()),
             payable=ledger.PAYABLE_STATUSES,
-        )
+        )[payment_id]
 
     # when two callers credit them at once, neither holding the invoice's row lock first
     with (
