@@ -39,9 +39,10 @@ from typing import Any
 
 import psycopg
 
+from service.domain.ledger import TERMINAL_PI_STATUSES
+from service.store import events, payment_intents
+
 # The columns the crediting path reads back, as service/store writes them.
-PI_COLUMNS = """id, livemode, amount, amount_received, currency, customer, description,
-    status, cancellation_reason, canceled_at, metadata, created"""
 INVOICE_PAYMENT_COLUMNS = """id, livemode, invoice, payment_intent, payment_record, currency,
     amount_requested, amount_paid, status, paid_at, canceled_at, created"""
 INVOICE_COLUMNS = """id, livemode, customer, status, currency, number, description, footer,
@@ -65,43 +66,18 @@ def script(batch: int, event_types: list[str]) -> str:
     # cannot build one from its variables (and takes at most 256 per statement), so the
     # same rows come from a cross join of the batch's ks and the event types.
     types = ", ".join(f"({n}, '{t}', :data{n})" for n, t in enumerate(event_types, 1))
-    credits = f"""
-WITH incoming AS (
-    SELECT * FROM jsonb_to_recordset((
+    # The mirrors' upsert is the store's own statement; its JSON array is built in SQL.
+    incoming = f"""(
         SELECT jsonb_agg(jsonb_build_object('id', 'pi_{TAG}' || g, 'livemode', false,
             'amount', 1299, 'amount_received', 1299, 'currency', 'usd',
             'customer', 'cus_{TAG}' || g, 'description', NULL, 'status', 'succeeded',
             'cancellation_reason', NULL, 'canceled_at', NULL, 'metadata', '{{}}'::jsonb,
             'created', :now::bigint))
-        FROM generate_series(:lo::int, :hi::int) AS g)) AS v (id text, livemode boolean,
-        amount bigint, amount_received bigint, currency text, customer text,
-        description text, status text, cancellation_reason text, canceled_at bigint,
-        metadata jsonb, created bigint)
-), before AS (
-    SELECT id, status FROM payment_intents WHERE id IN (SELECT id FROM incoming)
-)
-INSERT INTO payment_intents AS pi (id, livemode, amount, amount_received, currency,
-    customer, description, status, cancellation_reason, canceled_at, metadata,
-    created, origin)
-SELECT id, livemode, amount, amount_received, currency, customer, description,
-    status, cancellation_reason, canceled_at, metadata, created, 'stripe'
-FROM incoming ORDER BY id
-ON CONFLICT (id) DO UPDATE
-SET status = EXCLUDED.status, amount = EXCLUDED.amount,
-    amount_received = EXCLUDED.amount_received,
-    cancellation_reason = EXCLUDED.cancellation_reason,
-    canceled_at = EXCLUDED.canceled_at,
-    superseded_canceled_at = CASE WHEN pi.status = 'canceled'
-        THEN coalesce(pi.canceled_at, extract(epoch FROM now())::bigint) END
-WHERE (pi.status <> ALL('{{succeeded,canceled}}')
-       OR (pi.status = 'canceled' AND EXCLUDED.status = 'succeeded'))
-  AND pi.livemode = EXCLUDED.livemode
-  AND (pi.status, pi.amount, pi.amount_received, pi.cancellation_reason, pi.canceled_at)
-      IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.amount, EXCLUDED.amount_received,
-                        EXCLUDED.cancellation_reason, EXCLUDED.canceled_at)
-RETURNING {PI_COLUMNS}, superseded_canceled_at, xmax = 0 AS inserted,
-    status IS DISTINCT FROM (SELECT b.status FROM before b WHERE b.id = pi.id) AS status_moved;
-SELECT {INVOICE_COLUMNS},
+        FROM generate_series(:lo::int, :hi::int) AS g)"""
+    terminal = "'{" + ",".join(TERMINAL_PI_STATUSES) + "}'"
+    upsert = payment_intents.APPLY_UPDATES.replace("%(pis)s", incoming)
+    credits = upsert.replace("%(terminal)s", terminal).rstrip() + ";\n"
+    credits += f"""SELECT {INVOICE_COLUMNS},
     (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
      FROM (SELECT seq, {ITEM_COLUMNS}
            FROM invoice_items WHERE invoice = invoices.id
@@ -149,17 +125,8 @@ RETURNING {INVOICE_COLUMNS}, paid.payment AS credited_payment;
     FROM generate_series(0, {batch - 1}) AS i, (VALUES {types}) AS t (n, type, data)
     ORDER BY i, n
     RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
-"""
+),"""
+    add_events += events.FAN_OUT.rstrip() + ";\n"
     return f"""\\set now {int(time.time())}
 SELECT nextval('bench_batches') AS b \\gset
 \\set lo :b * {batch} + 1

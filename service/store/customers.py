@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg.rows import class_row
@@ -17,21 +17,29 @@ def _typed(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Customer]:
     return conn.cursor(row_factory=class_row(Customer))
 
 
+_INSERT = """
+    INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created,
+                           invoice_prefix)
+    VALUES (%(id)s, %(livemode)s, %(email)s, %(name)s, %(phone)s, %(description)s,
+            %(metadata)s, %(created)s, %(invoice_prefix)s)
+"""
+_RETURNING = """
+    RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
+        currency, invoice_prefix, next_invoice_sequence, deleted
+"""
+
+
+def _insert(
+    conn: psycopg.Connection[Any], customer: dict[str, Any], on_conflict: LiteralString
+) -> Customer | None:
+    """Insert the customer unless `on_conflict` (a constant clause) skips it."""
+    params = {**customer, "metadata": Jsonb(customer["metadata"])}
+    return _typed(conn).execute(_INSERT + on_conflict + _RETURNING, params).fetchone()
+
+
 def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> Customer | None:
     """Insert the customer; None, and nothing written, if its `invoice_prefix` is taken."""
-    cur = _typed(conn)
-    return cur.execute(
-        """
-        INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created,
-                               invoice_prefix)
-        VALUES (%(id)s, %(livemode)s, %(email)s, %(name)s, %(phone)s, %(description)s,
-                %(metadata)s, %(created)s, %(invoice_prefix)s)
-        ON CONFLICT (invoice_prefix) DO NOTHING
-        RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
-            currency, invoice_prefix, next_invoice_sequence, deleted
-        """,
-        {**customer, "metadata": Jsonb(customer["metadata"])},
-    ).fetchone()
+    return _insert(conn, customer, "ON CONFLICT (invoice_prefix) DO NOTHING")
 
 
 def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> Customer | None:
@@ -142,19 +150,7 @@ def mark_deleted(conn: psycopg.Connection[Any], customer_id: str) -> None:
 def insert_mirror(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> Customer | None:
     """Insert a customer mirrored from upstream Stripe under its own id; None, and
     nothing written, when the id is already taken (a concurrent mirror) or the prefix."""
-    cur = _typed(conn)
-    return cur.execute(
-        """
-        INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created,
-                               invoice_prefix)
-        VALUES (%(id)s, %(livemode)s, %(email)s, %(name)s, %(phone)s, %(description)s,
-                %(metadata)s, %(created)s, %(invoice_prefix)s)
-        ON CONFLICT DO NOTHING
-        RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
-            currency, invoice_prefix, next_invoice_sequence, deleted
-        """,
-        {**customer, "metadata": Jsonb(customer["metadata"])},
-    ).fetchone()
+    return _insert(conn, customer, "ON CONFLICT DO NOTHING")
 
 
 def exists(conn: psycopg.Connection[Any], customer_id: str) -> bool:
