@@ -33,12 +33,7 @@ def credit_balance(api, customer_id: str) -> dict[str, int]:
 
 
 def customer_updates(db, customer_id: str) -> list[dict]:
-    rows = db.execute(
-        "SELECT data FROM events WHERE type = 'customer.updated'"
-        " AND data->'object'->>'id' = %s ORDER BY seq",
-        (customer_id,),
-    ).fetchall()
-    return [r["data"] for r in rows]
+    return factories.events_data(db, "customer.updated", customer_id)
 
 
 def test_a_balance_transaction_in_any_currency_is_accepted(client, db):

@@ -248,10 +248,7 @@ def test_overpaid_by_300_the_next_invoice_of_1000_is_due_700(api, db, service_ur
     assert customer["balance"] == 0
     updated = customer_events(db, cus["id"])[-1]
     assert updated["previous_attributes"] == {"balance": -300, "next_invoice_sequence": 2}
-    finalized = db.execute(
-        "SELECT data FROM events WHERE type = 'invoice.finalized' AND data->'object'->>'id' = %s",
-        (second["id"],),
-    ).fetchone()["data"]["object"]
+    finalized = factories.events_data(db, "invoice.finalized", second["id"])[0]["object"]
     assert (finalized["amount_due"], finalized["amount_remaining"]) == (700, 700)
 
     # and a payment of 700 pays it exactly
@@ -266,11 +263,9 @@ def test_overpaid_by_300_the_next_invoice_of_1000_is_due_700(api, db, service_ur
 def test_a_later_credit_on_a_paid_invoice_goes_to_the_balance(api, db, service_urls):
     # given a paid invoice of 1000 with a second payment of 500 still open
     cus = factories.customer(api)
-    invoice = factories.open_invoice(api, 1000, cus=cus)
-    full, extra = (factories.payment_intent(api, invoice, n) for n in (1000, 500))
-    for pi in (full, extra):
-        api.post(f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]})
-    factories.settle(service_urls["DATABASE_URL"], full)
+    invoice, extra = factories.paid_with_one_to_come(
+        api, service_urls["DATABASE_URL"], cus, 1000, 500
+    )
     assert factories.balance_ledger(db, cus["id"]) == []
 
     # when the second succeeds

@@ -145,8 +145,8 @@ def test_after_commit_callbacks_run_once_the_change_is_visible(private_app, db):
     @private_app.post("/v1/test_after_commit")
     def create_then_call_back() -> Any:
         row = create_customer(deps.get_conn(), deps.caller(), {"email": email}, now=0)
-        deps.after_commit(lambda: seen.append(count_visible(row["id"])))
-        return {"id": row["id"]}
+        deps.after_commit(lambda: seen.append(count_visible(row.id)))
+        return {"id": row.id}
 
     def count_visible(customer_id: str) -> int:
         found = db.execute("SELECT count(*) AS n FROM customers WHERE id = %s", (customer_id,))

@@ -102,12 +102,9 @@ def test_an_invoice_whose_total_is_negative_is_paid_at_finalize_and_credits_the_
         "invoice.paid",
         "invoice.payment_succeeded",
     ]
-    [updated] = db.execute(
-        "SELECT data FROM events WHERE type = 'customer.updated' AND data->'object'->>'id' = %s",
-        (customer.id,),
-    ).fetchall()
+    [updated] = factories.events_data(db, "customer.updated", customer.id)
     # (finalize's one customer.updated names the sequence it moved as well)
-    assert updated["data"]["previous_attributes"] == {
+    assert updated["previous_attributes"] == {
         "balance": 0,
         "currency": None,
         "next_invoice_sequence": 1,
