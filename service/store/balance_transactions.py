@@ -46,7 +46,8 @@ def add(conn: psycopg.Connection[Any], txn: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-_ONE = """
+# One transaction by id, as get and get_for_update read it.
+_BY_ID = """
     SELECT id, livemode, customer, type, amount, currency, ending_balance, invoice,
         description, metadata, created
     FROM customer_balance_transactions
@@ -58,7 +59,7 @@ def get(
     conn: psycopg.Connection[Any], customer_id: str, txn_id: str, livemode: bool
 ) -> dict[str, Any] | None:
     return conn.execute(
-        _ONE, {"id": txn_id, "customer": customer_id, "livemode": livemode}
+        _BY_ID, {"id": txn_id, "customer": customer_id, "livemode": livemode}
     ).fetchone()
 
 
@@ -67,7 +68,7 @@ def get_for_update(
 ) -> dict[str, Any] | None:
     """The transaction, locked until the transaction ends (its notes are being changed)."""
     return conn.execute(
-        _ONE + " FOR NO KEY UPDATE",
+        _BY_ID + " FOR NO KEY UPDATE",
         {"id": txn_id, "customer": customer_id, "livemode": livemode},
     ).fetchone()
 

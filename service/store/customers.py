@@ -42,17 +42,17 @@ def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> Customer 
     return _insert(conn, customer, "ON CONFLICT (invoice_prefix) DO NOTHING")
 
 
+# One row by id, as get and get_for_update read it.
+_BY_ID = """
+    SELECT id, livemode, email, name, phone, description, metadata, created, balance,
+        currency, invoice_prefix, next_invoice_sequence, deleted
+    FROM customers WHERE id = %(id)s AND livemode = %(livemode)s
+"""
+
+
 def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> Customer | None:
     """The customer, deleted or not (its `deleted` says)."""
-    cur = _typed(conn)
-    return cur.execute(
-        """
-        SELECT id, livemode, email, name, phone, description, metadata, created, balance,
-            currency, invoice_prefix, next_invoice_sequence, deleted
-        FROM customers WHERE id = %(id)s AND livemode = %(livemode)s
-        """,
-        {"id": customer_id, "livemode": livemode},
-    ).fetchone()
+    return _typed(conn).execute(_BY_ID, {"id": customer_id, "livemode": livemode}).fetchone()
 
 
 def get_billable(
@@ -88,16 +88,8 @@ def get_for_update(
     """The customer, its row locked until the transaction ends so its balance holds
     still. NO KEY UPDATE: inserting an invoice or item of this customer (a foreign key
     check, FOR KEY SHARE) need not wait for it."""
-    cur = _typed(conn)
-    return cur.execute(
-        """
-        SELECT id, livemode, email, name, phone, description, metadata, created, balance,
-            currency, invoice_prefix, next_invoice_sequence, deleted
-        FROM customers WHERE id = %(id)s AND livemode = %(livemode)s
-        FOR NO KEY UPDATE
-        """,
-        {"id": customer_id, "livemode": livemode},
-    ).fetchone()
+    params = {"id": customer_id, "livemode": livemode}
+    return _typed(conn).execute(_BY_ID + " FOR NO KEY UPDATE", params).fetchone()
 
 
 def claim_invoice_prefix(conn: psycopg.Connection[Any], prefix: str, customer_id: str) -> bool:

@@ -38,16 +38,16 @@ def insert(conn: psycopg.Connection[Any], item: dict[str, Any]) -> InvoiceItem:
     return row
 
 
+# One row by id, as get and get_for_update read it.
+_BY_ID = """
+    SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+        currency, description, metadata, created
+    FROM invoice_items WHERE id = %(id)s AND livemode = %(livemode)s
+"""
+
+
 def get(conn: psycopg.Connection[Any], item_id: str, livemode: bool) -> InvoiceItem | None:
-    cur = _typed(conn)
-    return cur.execute(
-        """
-        SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
-            currency, description, metadata, created
-        FROM invoice_items WHERE id = %(id)s AND livemode = %(livemode)s
-        """,
-        {"id": item_id, "livemode": livemode},
-    ).fetchone()
+    return _typed(conn).execute(_BY_ID, {"id": item_id, "livemode": livemode}).fetchone()
 
 
 def get_for_update(
@@ -55,16 +55,8 @@ def get_for_update(
 ) -> InvoiceItem | None:
     """The item, locked until the end of the caller's transaction (after its invoice's
     lock: the lock order)."""
-    cur = _typed(conn)
-    return cur.execute(
-        """
-        SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
-            currency, description, metadata, created
-        FROM invoice_items WHERE id = %(id)s AND livemode = %(livemode)s
-        FOR UPDATE
-        """,
-        {"id": item_id, "livemode": livemode},
-    ).fetchone()
+    params = {"id": item_id, "livemode": livemode}
+    return _typed(conn).execute(_BY_ID + " FOR UPDATE", params).fetchone()
 
 
 def update(conn: psycopg.Connection[Any], item: InvoiceItem) -> InvoiceItem:
