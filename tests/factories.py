@@ -159,6 +159,14 @@ def balance_ledger(db: Any, customer_id: str) -> list[dict[str, Any]]:
     ).fetchall()
 
 
+def refused(response: Any, param: str) -> None:
+    """The request was refused as Stripe refuses a bad parameter: 400,
+    invalid_request_error, naming `param`."""
+    assert response.status_code == 400, response.json
+    assert response.json["error"]["type"] == "invalid_request_error", response.json
+    assert response.json["error"]["param"] == param, response.json
+
+
 def events_data(db: Any, event_type: str, object_id: str) -> list[dict[str, Any]]:
     """The `data` of each `event_type` event about the object, oldest first."""
     rows = db.execute(

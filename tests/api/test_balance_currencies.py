@@ -5,16 +5,14 @@ currency's balance, and an invoice takes only its own currency's."""
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 import stripe
-from psycopg.rows import dict_row
 
 from service.migrate import migrate
 from service.store import reconciliation
 from tests import factories
 from tests.conftest import TEST_KEY
-from tests.database import fingerprint, migrated_before
+from tests.database import connected_before, fingerprint
 
 
 @pytest.fixture
@@ -203,10 +201,7 @@ def test_overpayments_left_out_of_a_one_currency_balance_are_credited_by_0016(
 ):
     # given a database before 0016 whose customer's balance is in usd, with an eur
     # invoice overpaid by 70 that the one-currency balance could not take
-    with (
-        migrated_before(service_urls, tmp_path, "0016") as dsn,
-        psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn,
-    ):
+    with connected_before(service_urls, tmp_path, "0016") as (dsn, conn):
         conn.execute(
             """
             INSERT INTO customers (id, livemode, created, balance, currency)

@@ -149,9 +149,7 @@ def test_bad_transactions_are_refused_by_name_and_write_nothing(api, db, params,
 
     response = api.post(factories.balance_url(cus["id"]), params)
 
-    assert response.status_code == 400, response.json
-    assert response.json["error"]["type"] == "invalid_request_error"
-    assert response.json["error"]["param"] == param
+    factories.refused(response, param)
     assert fingerprint(db) == before
 
 

@@ -168,9 +168,7 @@ def test_bad_negative_items_are_refused_by_name_and_change_nothing(api, db, para
         {"customer": cus["id"], "currency": "usd", "invoice": draft["id"], **params},
     )
 
-    assert response.status_code == 400, response.json
-    assert response.json["error"]["type"] == "invalid_request_error"
-    assert response.json["error"]["param"] == param
+    factories.refused(response, param)
     assert fingerprint(db) == before
 
 
