@@ -11,11 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from service.operations.payments import apply_payment_intent_update
 from service.operations.process_inbound import process_inbound_batch
-from service.store import events
+from service.store import events, reconciliation
 from tests.pipeline_support import send_event
 
 # The events of a credit that pays an invoice, in the order they are written.
@@ -165,6 +166,24 @@ def refused(response: Any, param: str) -> None:
     assert response.status_code == 400, response.json
     assert response.json["error"]["type"] == "invalid_request_error", response.json
     assert response.json["error"]["param"] == param, response.json
+
+
+def breaches_of(db: Any, *ids: str) -> list[dict[str, Any]]:
+    """The ledger check's breaches (store.reconciliation) naming any of `ids`."""
+    return [b for b in reconciliation.breaches(db) if b["id"] in ids]
+
+
+def breaches_while_one_less(db: Any, table: str, column: str, row_id: str) -> list[str]:
+    """The checks the row breaches while its `column` is one less than it should be; the
+    row is put back afterwards."""
+    change = sql.SQL("UPDATE {table} SET {column} = {column} + %s WHERE id = %s").format(
+        table=sql.Identifier(table), column=sql.Identifier(column)
+    )
+    db.execute(change, (-1, row_id))
+    try:
+        return [b["check"] for b in breaches_of(db, row_id)]
+    finally:
+        db.execute(change, (1, row_id))
 
 
 def events_data(db: Any, event_type: str, object_id: str) -> list[dict[str, Any]]:

@@ -20,10 +20,6 @@ def client(server):
     return stripe.StripeClient(TEST_KEY, base_addresses={"api": server}, max_network_retries=0)
 
 
-def breaches_of(db, *ids: str) -> list[dict]:
-    return [b for b in reconciliation.breaches(db) if b["id"] in ids]
-
-
 def credit_balance(api, customer_id: str) -> dict[str, int]:
     response = api.get(f"/v1/customers/{customer_id}", {"expand[]": "invoice_credit_balance"})
     assert response.status_code == 200, response.json
@@ -55,7 +51,7 @@ def test_a_balance_transaction_in_any_currency_is_accepted(client, db):
     )
     assert expanded.invoice_credit_balance.to_dict() == {"usd": -500, "eur": -200, "gbp": 75}
     assert expanded.balance == -500
-    assert breaches_of(db, customer.id) == []
+    assert factories.breaches_of(db, customer.id) == []
 
 
 def test_a_customer_without_transactions_has_no_credit_balances(api):
@@ -82,7 +78,7 @@ def test_an_overpayment_in_a_second_currency_credits_that_currency(api, db, serv
     ]
     assert credit_balance(api, cus["id"]) == {"usd": -300, "eur": -100}
     assert api.get(f"/v1/customers/{cus['id']}").json["balance"] == -300
-    assert breaches_of(db, cus["id"], overpaid["id"]) == []
+    assert factories.breaches_of(db, cus["id"], overpaid["id"]) == []
 
     # and the next eur invoice is paid down by it
     following = factories.open_invoice(api, 1000, "eur", cus=cus)
@@ -108,12 +104,12 @@ def test_finalize_applies_the_balance_of_the_invoices_currency_only(api, db):
     usd = factories.open_invoice(api, 100, "usd", cus=cus)
     assert (usd["starting_balance"], usd["ending_balance"], usd["status"]) == (-300, -200, "paid")
     assert credit_balance(api, cus["id"]) == {"usd": -200, "eur": 0}
-    assert breaches_of(db, cus["id"], eur["id"], usd["id"]) == []
+    assert factories.breaches_of(db, cus["id"], eur["id"], usd["id"]) == []
 
     # and voiding the eur invoice gives its credit back to the eur balance
     assert api.post(f"/v1/invoices/{eur['id']}/void").status_code == 200
     assert credit_balance(api, cus["id"]) == {"usd": -200, "eur": -200}
-    assert breaches_of(db, cus["id"], eur["id"]) == []
+    assert factories.breaches_of(db, cus["id"], eur["id"]) == []
 
 
 def test_a_negative_invoice_in_another_currency_credits_that_currency(api, db):
@@ -127,7 +123,7 @@ def test_a_negative_invoice_in_another_currency_credits_that_currency(api, db):
         -400,
     )
     assert credit_balance(api, cus["id"]) == {"usd": -50, "eur": -400}
-    assert breaches_of(db, cus["id"], invoice["id"]) == []
+    assert factories.breaches_of(db, cus["id"], invoice["id"]) == []
 
 
 def test_customer_updated_names_the_balance_that_moved(api, db):
@@ -153,7 +149,7 @@ def test_customer_updated_names_the_balance_that_moved(api, db):
 def test_the_sweeper_reports_a_currency_balance_that_is_not_its_ledger(api, db):
     cus = factories.customer(api, balance=-100)
     factories.adjust(api, cus["id"], -40, "eur")
-    assert breaches_of(db, cus["id"]) == []
+    assert factories.breaches_of(db, cus["id"]) == []
 
     db.execute(
         "UPDATE customer_balances SET balance = balance - 1"
@@ -161,7 +157,7 @@ def test_the_sweeper_reports_a_currency_balance_that_is_not_its_ledger(api, db):
         (cus["id"],),
     )
     try:
-        assert [b["check"] for b in breaches_of(db, cus["id"])] == [
+        assert [b["check"] for b in factories.breaches_of(db, cus["id"])] == [
             "currency_balance_is_sum_of_its_transactions"
         ]
     finally:
@@ -170,7 +166,7 @@ def test_the_sweeper_reports_a_currency_balance_that_is_not_its_ledger(api, db):
             " WHERE customer = %s AND currency = 'eur'",
             (cus["id"],),
         )
-    assert breaches_of(db, cus["id"]) == []
+    assert factories.breaches_of(db, cus["id"]) == []
 
 
 @pytest.mark.parametrize(

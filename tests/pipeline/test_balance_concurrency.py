@@ -8,7 +8,6 @@ from __future__ import annotations
 import requests
 
 from devtools.stripe_events import stripe_event
-from service.store import reconciliation
 from tests import factories
 from tests.conftest import TEST_KEY
 from tests.pipeline_support import send_event, wait_for
@@ -62,7 +61,7 @@ def race_two_finalizes_and_an_overpayment(api, db, server, dsn):
     balance = api.get(f"/v1/customers/{cus['id']}").json["balance"]
     assert balance == -500 - 200 + took == ledger[-1]["ending_balance"]
     ids = {cus["id"], paid["id"], first["id"], second["id"]}
-    assert [b for b in reconciliation.breaches(db) if b["id"] in ids] == []
+    assert factories.breaches_of(db, *ids) == []
 
 
 def test_two_finalizes_and_an_overpayment_at_once_apply_each_credit_once(
