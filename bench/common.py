@@ -25,6 +25,15 @@ BACKLOG = (
 DELIVERIES = " + (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')"
 
 
+def in_threads(loop: Any, count: int) -> None:
+    """Run `loop` in `count` threads at once; return when every one has ended."""
+    threads = [threading.Thread(target=loop) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def run_env(dsn: str, redis_url: str, **extra: str) -> dict[str, str]:
     """The environment of a benchmark's processes: its database and Redis, the bench key
     and secret, and no rate limit (benchmarks measure throughput, not the per-key limit)."""

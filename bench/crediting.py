@@ -39,23 +39,30 @@ from typing import Any
 
 import psycopg
 
-# The columns the crediting path reads back, as service/store writes them.
-PI_COLUMNS = """id, livemode, amount, amount_received, currency, customer, description,
-    status, cancellation_reason, canceled_at, metadata, created"""
-INVOICE_PAYMENT_COLUMNS = """id, livemode, invoice, payment_intent, payment_record, currency,
-    amount_requested, amount_paid, status, paid_at, canceled_at, created"""
-INVOICE_COLUMNS = """id, livemode, customer, status, currency, number, description, footer,
-    metadata, auto_advance, collection_method, due_date, customer_email, customer_name,
-    total, amount_paid, paid_out_of_band, finalized_at, paid_at, voided_at,
-    marked_uncollectible_at, created, ending_balance, starting_balance"""
-ITEM_COLUMNS = """id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
-    currency, description, metadata, created"""
+from service.domain.ledger import PAYABLE_STATUSES, TERMINAL_PI_STATUSES
+from service.render.invoices import EMBEDDED_LINES
+from service.store import credits as store_credits
+from service.store import events, payment_intents
 
 TAG = "G"  # the pgbench clones: pi_G1, in_G1, ...
 
 
 def _ids(prefix: str) -> str:
     return f"ARRAY(SELECT '{prefix}_{TAG}' || g FROM generate_series(:lo::int, :hi::int) AS g)"
+
+
+def _array(values: tuple[str, ...]) -> str:
+    return "'{" + ",".join(values) + "}'"
+
+
+def _statement(query: str | bytes, **values: str) -> str:
+    """A store statement with each parameter %(name)s written in as `values[name]`."""
+    text = query.decode() if isinstance(query, bytes) else query
+    for name, value in values.items():
+        text = text.replace(f"%({name})s", value)
+    if "%(" in text:
+        raise ValueError(f"a parameter left unwritten: {text}")
+    return text.strip() + ";\n"
 
 
 def script(batch: int, event_types: list[str]) -> str:
@@ -65,82 +72,34 @@ def script(batch: int, event_types: list[str]) -> str:
     # cannot build one from its variables (and takes at most 256 per statement), so the
     # same rows come from a cross join of the batch's ks and the event types.
     types = ", ".join(f"({n}, '{t}', :data{n})" for n, t in enumerate(event_types, 1))
-    credits = f"""
-WITH incoming AS (
-    SELECT * FROM jsonb_to_recordset((
+    # The batch's credits are the store's own statements, their parameters written in
+    # as SQL over the batch's ks: the mirrors' JSON array, the ids of the clones.
+    incoming = f"""(
         SELECT jsonb_agg(jsonb_build_object('id', 'pi_{TAG}' || g, 'livemode', false,
             'amount', 1299, 'amount_received', 1299, 'currency', 'usd',
             'customer', 'cus_{TAG}' || g, 'description', NULL, 'status', 'succeeded',
             'cancellation_reason', NULL, 'canceled_at', NULL, 'metadata', '{{}}'::jsonb,
             'created', :now::bigint))
-        FROM generate_series(:lo::int, :hi::int) AS g)) AS v (id text, livemode boolean,
-        amount bigint, amount_received bigint, currency text, customer text,
-        description text, status text, cancellation_reason text, canceled_at bigint,
-        metadata jsonb, created bigint)
-), before AS (
-    SELECT id, status FROM payment_intents WHERE id IN (SELECT id FROM incoming)
-)
-INSERT INTO payment_intents AS pi (id, livemode, amount, amount_received, currency,
-    customer, description, status, cancellation_reason, canceled_at, metadata,
-    created, origin)
-SELECT id, livemode, amount, amount_received, currency, customer, description,
-    status, cancellation_reason, canceled_at, metadata, created, 'stripe'
-FROM incoming ORDER BY id
-ON CONFLICT (id) DO UPDATE
-SET status = EXCLUDED.status, amount = EXCLUDED.amount,
-    amount_received = EXCLUDED.amount_received,
-    cancellation_reason = EXCLUDED.cancellation_reason,
-    canceled_at = EXCLUDED.canceled_at,
-    superseded_canceled_at = CASE WHEN pi.status = 'canceled'
-        THEN coalesce(pi.canceled_at, extract(epoch FROM now())::bigint) END
-WHERE (pi.status <> ALL('{{succeeded,canceled}}')
-       OR (pi.status = 'canceled' AND EXCLUDED.status = 'succeeded'))
-  AND pi.livemode = EXCLUDED.livemode
-  AND (pi.status, pi.amount, pi.amount_received, pi.cancellation_reason, pi.canceled_at)
-      IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.amount, EXCLUDED.amount_received,
-                        EXCLUDED.cancellation_reason, EXCLUDED.canceled_at)
-RETURNING {PI_COLUMNS}, superseded_canceled_at, xmax = 0 AS inserted,
-    status IS DISTINCT FROM (SELECT b.status FROM before b WHERE b.id = pi.id) AS status_moved;
-SELECT {INVOICE_COLUMNS},
-    (SELECT coalesce(json_agg(item ORDER BY item.seq DESC), '[]')
-     FROM (SELECT seq, {ITEM_COLUMNS}
-           FROM invoice_items WHERE invoice = invoices.id
-           ORDER BY seq DESC LIMIT 11) item) AS line_rows,
-    p.*
-FROM (SELECT {INVOICE_PAYMENT_COLUMNS} FROM invoice_payments
-      WHERE payment_intent = ANY({_ids("pi")}) AND status = 'open') p (p_id, p_livemode,
-      p_invoice, p_payment_intent, p_payment_record, p_currency, p_amount_requested,
-      p_amount_paid, p_status, p_paid_at, p_canceled_at, p_created)
-JOIN invoices ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
-ORDER BY invoices.id, p.p_id
-FOR UPDATE OF invoices;
-WITH credit AS (
-    SELECT * FROM unnest({_ids("in")}, {_ids("inpay")}, array_fill(1299::bigint, ARRAY[{batch}]))
-        AS c (invoice, payment, amount)
-), paid AS (
-    UPDATE invoice_payments p
-    SET status = 'paid', amount_paid = credit.amount, paid_at = :now::bigint
-    FROM credit
-    WHERE p.id = credit.payment AND p.invoice = credit.invoice AND p.status = 'open'
-    RETURNING p.invoice, p.id AS payment, p.amount_paid AS credited
-)
-UPDATE invoices
-SET amount_paid = invoices.amount_paid + paid.credited,
-    status = CASE
-        WHEN invoices.status = ANY('{{open,uncollectible}}')
-            AND invoices.amount_paid + paid.credited
-                >= greatest(invoices.total + invoices.starting_balance, 0)
-        THEN 'paid' ELSE invoices.status END,
-    paid_at = CASE
-        WHEN invoices.status = ANY('{{open,uncollectible}}')
-            AND invoices.amount_paid + paid.credited
-                >= greatest(invoices.total + invoices.starting_balance, 0)
-        THEN :now::bigint ELSE invoices.paid_at END,
-    paid_out_of_band = invoices.paid_out_of_band OR false
-FROM paid
-WHERE invoices.id = paid.invoice
-RETURNING {INVOICE_COLUMNS}, paid.payment AS credited_payment;
-"""
+        FROM generate_series(:lo::int, :hi::int) AS g)"""
+    credits = (
+        _statement(
+            payment_intents.APPLY_UPDATES, pis=incoming, terminal=_array(TERMINAL_PI_STATUSES)
+        )
+        + _statement(
+            store_credits.OPEN_PAYMENTS_OF["payment_intent"],
+            ids=_ids("pi"),
+            lines=str(EMBEDDED_LINES + 1),
+        )
+        + _statement(
+            store_credits.CREDIT_WITH["pay_open"],
+            invoices=_ids("in"),
+            payments=_ids("inpay"),
+            amounts=f"array_fill(1299::bigint, ARRAY[{batch}])",
+            now=":now::bigint",
+            payable=_array(PAYABLE_STATUSES),
+            out_of_band="false",
+        )
+    )
     add_events = f"""WITH event AS (
     INSERT INTO events (id, livemode, type, api_version, created, data,
                         request_id, idempotency_key)
@@ -149,17 +108,8 @@ RETURNING {INVOICE_COLUMNS}, paid.payment AS credited_payment;
     FROM generate_series(0, {batch - 1}) AS i, (VALUES {types}) AS t (n, type, data)
     ORDER BY i, n
     RETURNING seq, id, livemode, type
-),
-queued AS (
-    INSERT INTO event_outbox (seq, event_id) SELECT seq, id FROM event
-)
-INSERT INTO webhook_deliveries (event_id, endpoint_id)
-SELECT event.id, e.id
-FROM event
-JOIN webhook_endpoints e ON e.livemode = event.livemode
-WHERE e.status = 'enabled' AND NOT e.deleted
-  AND e.enabled_events && ARRAY['*', event.type];
-"""
+),"""
+    add_events += events.FAN_OUT.rstrip() + ";\n"
     return f"""\\set now {int(time.time())}
 SELECT nextval('bench_batches') AS b \\gset
 \\set lo :b * {batch} + 1

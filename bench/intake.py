@@ -36,7 +36,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `python bench/intake.py` as well as `-m bench.intake`
 
-from bench.common import BENCH_SECRET, run_env  # noqa: E402
+from bench.common import BENCH_SECRET, in_threads, run_env  # noqa: E402
 from devtools.processes import Stack  # noqa: E402
 from devtools.servers import RedisServer, scratch_database  # noqa: E402
 from devtools.stats import percentile  # noqa: E402
@@ -182,11 +182,7 @@ def run_python_load(
             errors += bad
 
     started = time.monotonic()
-    workers = [threading.Thread(target=loop) for _ in range(connections)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    in_threads(loop, connections)
     elapsed = time.monotonic() - started
     return {
         "rps": len(latencies) / elapsed,

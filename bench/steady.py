@@ -60,6 +60,7 @@ from bench.common import (
     BENCH_SECRET,
     drained,
     git_commit,
+    in_threads,
     log,
     notify_when_paid,
     run_env,
@@ -142,11 +143,7 @@ def send(url: str, bodies: list[tuple[str, bytes, str]], rate: float, seconds: f
                 latencies.append((ended - began) * 1000)
 
     cpu_before = time.process_time()
-    threads = [threading.Thread(target=loop) for _ in range(CONNECTIONS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(loop, CONNECTIONS)
     cpu = time.process_time() - cpu_before
     span = max(sent.values()) - min(sent.values()) if len(sent) > 1 else 0.0
     return {

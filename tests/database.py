@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from psycopg.rows import dict_row
 
 from service.migrate import MIGRATIONS_DIR, migrate
 
@@ -34,6 +35,19 @@ def migrated_before(service_urls, tmp_path, version: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(drop)
+
+
+@contextmanager
+def connected_before(
+    service_urls, tmp_path, version: str
+) -> Iterator[tuple[str, psycopg.Connection[Any]]]:
+    """migrated_before's database, with a connection to it (autocommit, dict rows):
+    yields (dsn, connection)."""
+    with (
+        migrated_before(service_urls, tmp_path, version) as dsn,
+        psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn,
+    ):
+        yield dsn, conn
 
 
 def fingerprint(db: Any) -> dict[str, str]:

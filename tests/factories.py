@@ -11,12 +11,21 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from service.operations.payments import apply_payment_intent_update
 from service.operations.process_inbound import process_inbound_batch
-from service.store import events
+from service.store import events, reconciliation
 from tests.pipeline_support import send_event
+
+# The events of a credit that pays an invoice, in the order they are written.
+PAYING_EVENTS = [
+    "invoice_payment.paid",
+    "invoice.updated",
+    "invoice.paid",
+    "invoice.payment_succeeded",
+]
 
 
 def customer(api: Any, **params: Any) -> dict[str, Any]:
@@ -69,15 +78,35 @@ def payment_intent(api: Any, invoice: dict[str, Any], amount: int, **params: Any
     return response.json  # type: ignore[no-any-return]
 
 
+def attached_intents(
+    api: Any, invoice: dict[str, Any], amounts: tuple[int, ...]
+) -> list[dict[str, Any]]:
+    """A PaymentIntent for each of `amounts`, attached to the open `invoice` in order."""
+    intents = [payment_intent(api, invoice, amount) for amount in amounts]
+    for pi in intents:
+        response = api.post(
+            f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]}
+        )
+        assert response.status_code == 200, response.json
+    return intents
+
+
 def attached_invoice(api: Any, amount: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """An open invoice for `amount` and a PaymentIntent for all of it, attached."""
     invoice = open_invoice(api, amount)
-    pi = payment_intent(api, invoice, amount)
-    response = api.post(
-        f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]}
-    )
-    assert response.status_code == 200, response.json
+    [pi] = attached_intents(api, invoice, (amount,))
     return invoice, pi
+
+
+def paid_with_one_to_come(
+    api: Any, dsn: str, cus: dict[str, Any], total: int, extra: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An invoice of `total` paid by one PaymentIntent, and a second, of `extra`, attached
+    while it was open and not yet succeeded (its success overpays): (invoice, second)."""
+    invoice = open_invoice(api, total, cus=cus)
+    full, later = attached_intents(api, invoice, (total, extra))
+    settle(dsn, full)
+    return invoice, later
 
 
 def stripe_event_object(pi: dict[str, Any], status: str) -> dict[str, Any]:
@@ -116,12 +145,7 @@ def overpaid_invoice(
     succeeded."""
     invoice = open_invoice(api, total, currency, cus=cus)
     assert invoice["amount_due"] == total
-    intents = [payment_intent(api, invoice, amount) for amount in (total, extra)]
-    for pi in intents:
-        attached = api.post(
-            f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]}
-        )
-        assert attached.status_code == 200, attached.json
+    intents = attached_intents(api, invoice, (total, extra))
     for pi in reversed(intents):  # the move to paid is the overpaying credit
         settle(dsn, pi)
     return api.get(f"/v1/invoices/{invoice['id']}").json  # type: ignore[no-any-return]
@@ -134,6 +158,41 @@ def balance_ledger(db: Any, customer_id: str) -> list[dict[str, Any]]:
         " FROM customer_balance_transactions WHERE customer = %s ORDER BY seq",
         (customer_id,),
     ).fetchall()
+
+
+def refused(response: Any, param: str) -> None:
+    """The request was refused as Stripe refuses a bad parameter: 400,
+    invalid_request_error, naming `param`."""
+    assert response.status_code == 400, response.json
+    assert response.json["error"]["type"] == "invalid_request_error", response.json
+    assert response.json["error"]["param"] == param, response.json
+
+
+def breaches_of(db: Any, *ids: str) -> list[dict[str, Any]]:
+    """The ledger check's breaches (store.reconciliation) naming any of `ids`."""
+    return [b for b in reconciliation.breaches(db) if b["id"] in ids]
+
+
+def breaches_while_one_less(db: Any, table: str, column: str, row_id: str) -> list[str]:
+    """The checks the row breaches while its `column` is one less than it should be; the
+    row is put back afterwards."""
+    change = sql.SQL("UPDATE {table} SET {column} = {column} + %s WHERE id = %s").format(
+        table=sql.Identifier(table), column=sql.Identifier(column)
+    )
+    db.execute(change, (-1, row_id))
+    try:
+        return [b["check"] for b in breaches_of(db, row_id)]
+    finally:
+        db.execute(change, (1, row_id))
+
+
+def events_data(db: Any, event_type: str, object_id: str) -> list[dict[str, Any]]:
+    """The `data` of each `event_type` event about the object, oldest first."""
+    rows = db.execute(
+        "SELECT data FROM events WHERE type = %s AND data->'object'->>'id' = %s ORDER BY seq",
+        (event_type, object_id),
+    ).fetchall()
+    return [r["data"] for r in rows]
 
 
 def invoice_events(db: Any, invoice_id: str) -> list[str]:

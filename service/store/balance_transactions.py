@@ -46,17 +46,20 @@ def add(conn: psycopg.Connection[Any], txn: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+# One transaction by id, as get and get_for_update read it.
+_BY_ID = """
+    SELECT id, livemode, customer, type, amount, currency, ending_balance, invoice,
+        description, metadata, created
+    FROM customer_balance_transactions
+    WHERE id = %(id)s AND customer = %(customer)s AND livemode = %(livemode)s
+"""
+
+
 def get(
     conn: psycopg.Connection[Any], customer_id: str, txn_id: str, livemode: bool
 ) -> dict[str, Any] | None:
     return conn.execute(
-        """
-        SELECT id, livemode, customer, type, amount, currency, ending_balance, invoice,
-            description, metadata, created
-        FROM customer_balance_transactions
-        WHERE id = %(id)s AND customer = %(customer)s AND livemode = %(livemode)s
-        """,
-        {"id": txn_id, "customer": customer_id, "livemode": livemode},
+        _BY_ID, {"id": txn_id, "customer": customer_id, "livemode": livemode}
     ).fetchone()
 
 
@@ -65,13 +68,7 @@ def get_for_update(
 ) -> dict[str, Any] | None:
     """The transaction, locked until the transaction ends (its notes are being changed)."""
     return conn.execute(
-        """
-        SELECT id, livemode, customer, type, amount, currency, ending_balance, invoice,
-            description, metadata, created
-        FROM customer_balance_transactions
-        WHERE id = %(id)s AND customer = %(customer)s AND livemode = %(livemode)s
-        FOR NO KEY UPDATE
-        """,
+        _BY_ID + " FOR NO KEY UPDATE",
         {"id": txn_id, "customer": customer_id, "livemode": livemode},
     ).fetchone()
 

@@ -37,8 +37,9 @@ _OPEN_PAYMENTS = """
             ON invoices.id = p.p_invoice AND invoices.livemode = p.p_livemode
         ORDER BY invoices.id, p.p_id
         FOR UPDATE OF invoices"""
-# Composed once, at import: crediting runs one per batch.
-_OPEN_PAYMENTS_OF = {
+# Composed once, at import: crediting runs one per batch (bench/crediting.py runs
+# it in pgbench).
+OPEN_PAYMENTS_OF = {
     paid_by: sql.SQL(_OPEN_PAYMENTS)
     .format(columns=COLUMNS, newest_lines=NEWEST_LINES, paid_by=sql.Identifier(paid_by))
     .as_bytes(None)
@@ -91,7 +92,7 @@ _INSERT_PAID = """
                 %(now)s, %(created)s)
             RETURNING invoice, id AS payment, amount_paid AS credited
         )"""
-_CREDIT_WITH = {
+CREDIT_WITH = {
     name: sql.SQL(_CREDIT).format(paid=sql.SQL(paid), columns=COLUMNS).as_bytes(None)
     for name, paid in (("pay_open", _PAY_OPEN), ("insert_paid", _INSERT_PAID))
 }
@@ -149,7 +150,7 @@ def open_payments_of_payment_intents(
     open, whatever a concurrent transaction did since.
     """
     rows = conn.execute(
-        _OPEN_PAYMENTS_OF["payment_intent"], {"ids": pi_ids, "lines": lines}
+        OPEN_PAYMENTS_OF["payment_intent"], {"ids": pi_ids, "lines": lines}
     ).fetchall()
     return [_payment_with_invoice(row) for row in rows]
 
@@ -161,7 +162,7 @@ def open_payment_of_payment_record(
     finds a PaymentIntent's: its invoice locked, with that invoice's newest `lines`
     items."""
     row = conn.execute(
-        _OPEN_PAYMENTS_OF["payment_record"], {"ids": [record_id], "lines": lines}
+        OPEN_PAYMENTS_OF["payment_record"], {"ids": [record_id], "lines": lines}
     ).fetchone()
     return None if row is None else _payment_with_invoice(row)
 
@@ -195,7 +196,7 @@ def apply_credits(
     if len({invoice for invoice, _, _ in credits}) != len(credits):
         raise ValueError("apply_credits credits each invoice once per call")
     rows = conn.execute(
-        _CREDIT_WITH["pay_open"],
+        CREDIT_WITH["pay_open"],
         {
             "invoices": [invoice for invoice, _, _ in credits],
             "payments": [payment for _, payment, _ in credits],
@@ -226,7 +227,7 @@ def attach_paid(
     attaching a payment that has already succeeded writes, in one round trip instead of
     an insert and a credit. Raises UniqueViolation if its payment is attached."""
     (row,) = conn.execute(
-        _CREDIT_WITH["insert_paid"],
+        CREDIT_WITH["insert_paid"],
         {
             **payment,
             "amount": amount,

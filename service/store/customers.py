@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg.rows import class_row
@@ -17,34 +17,42 @@ def _typed(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Customer]:
     return conn.cursor(row_factory=class_row(Customer))
 
 
+_INSERT = """
+    INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created,
+                           invoice_prefix)
+    VALUES (%(id)s, %(livemode)s, %(email)s, %(name)s, %(phone)s, %(description)s,
+            %(metadata)s, %(created)s, %(invoice_prefix)s)
+"""
+_RETURNING = """
+    RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
+        currency, invoice_prefix, next_invoice_sequence, deleted
+"""
+
+
+def _insert(
+    conn: psycopg.Connection[Any], customer: dict[str, Any], on_conflict: LiteralString
+) -> Customer | None:
+    """Insert the customer unless `on_conflict` (a constant clause) skips it."""
+    params = {**customer, "metadata": Jsonb(customer["metadata"])}
+    return _typed(conn).execute(_INSERT + on_conflict + _RETURNING, params).fetchone()
+
+
 def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> Customer | None:
     """Insert the customer; None, and nothing written, if its `invoice_prefix` is taken."""
-    cur = _typed(conn)
-    return cur.execute(
-        """
-        INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created,
-                               invoice_prefix)
-        VALUES (%(id)s, %(livemode)s, %(email)s, %(name)s, %(phone)s, %(description)s,
-                %(metadata)s, %(created)s, %(invoice_prefix)s)
-        ON CONFLICT (invoice_prefix) DO NOTHING
-        RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
-            currency, invoice_prefix, next_invoice_sequence, deleted
-        """,
-        {**customer, "metadata": Jsonb(customer["metadata"])},
-    ).fetchone()
+    return _insert(conn, customer, "ON CONFLICT (invoice_prefix) DO NOTHING")
+
+
+# One row by id, as get and get_for_update read it.
+_BY_ID = """
+    SELECT id, livemode, email, name, phone, description, metadata, created, balance,
+        currency, invoice_prefix, next_invoice_sequence, deleted
+    FROM customers WHERE id = %(id)s AND livemode = %(livemode)s
+"""
 
 
 def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> Customer | None:
     """The customer, deleted or not (its `deleted` says)."""
-    cur = _typed(conn)
-    return cur.execute(
-        """
-        SELECT id, livemode, email, name, phone, description, metadata, created, balance,
-            currency, invoice_prefix, next_invoice_sequence, deleted
-        FROM customers WHERE id = %(id)s AND livemode = %(livemode)s
-        """,
-        {"id": customer_id, "livemode": livemode},
-    ).fetchone()
+    return _typed(conn).execute(_BY_ID, {"id": customer_id, "livemode": livemode}).fetchone()
 
 
 def get_billable(
@@ -80,16 +88,8 @@ def get_for_update(
     """The customer, its row locked until the transaction ends so its balance holds
     still. NO KEY UPDATE: inserting an invoice or item of this customer (a foreign key
     check, FOR KEY SHARE) need not wait for it."""
-    cur = _typed(conn)
-    return cur.execute(
-        """
-        SELECT id, livemode, email, name, phone, description, metadata, created, balance,
-            currency, invoice_prefix, next_invoice_sequence, deleted
-        FROM customers WHERE id = %(id)s AND livemode = %(livemode)s
-        FOR NO KEY UPDATE
-        """,
-        {"id": customer_id, "livemode": livemode},
-    ).fetchone()
+    params = {"id": customer_id, "livemode": livemode}
+    return _typed(conn).execute(_BY_ID + " FOR NO KEY UPDATE", params).fetchone()
 
 
 def claim_invoice_prefix(conn: psycopg.Connection[Any], prefix: str, customer_id: str) -> bool:
@@ -142,19 +142,7 @@ def mark_deleted(conn: psycopg.Connection[Any], customer_id: str) -> None:
 def insert_mirror(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> Customer | None:
     """Insert a customer mirrored from upstream Stripe under its own id; None, and
     nothing written, when the id is already taken (a concurrent mirror) or the prefix."""
-    cur = _typed(conn)
-    return cur.execute(
-        """
-        INSERT INTO customers (id, livemode, email, name, phone, description, metadata, created,
-                               invoice_prefix)
-        VALUES (%(id)s, %(livemode)s, %(email)s, %(name)s, %(phone)s, %(description)s,
-                %(metadata)s, %(created)s, %(invoice_prefix)s)
-        ON CONFLICT DO NOTHING
-        RETURNING id, livemode, email, name, phone, description, metadata, created, balance,
-            currency, invoice_prefix, next_invoice_sequence, deleted
-        """,
-        {**customer, "metadata": Jsonb(customer["metadata"])},
-    ).fetchone()
+    return _insert(conn, customer, "ON CONFLICT DO NOTHING")
 
 
 def exists(conn: psycopg.Connection[Any], customer_id: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
@@ -37,16 +38,16 @@ def insert(conn: psycopg.Connection[Any], item: dict[str, Any]) -> InvoiceItem:
     return row
 
 
+# One row by id, as get and get_for_update read it.
+_BY_ID = """
+    SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+        currency, description, metadata, created
+    FROM invoice_items WHERE id = %(id)s AND livemode = %(livemode)s
+"""
+
+
 def get(conn: psycopg.Connection[Any], item_id: str, livemode: bool) -> InvoiceItem | None:
-    cur = _typed(conn)
-    return cur.execute(
-        """
-        SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
-            currency, description, metadata, created
-        FROM invoice_items WHERE id = %(id)s AND livemode = %(livemode)s
-        """,
-        {"id": item_id, "livemode": livemode},
-    ).fetchone()
+    return _typed(conn).execute(_BY_ID, {"id": item_id, "livemode": livemode}).fetchone()
 
 
 def get_for_update(
@@ -54,16 +55,8 @@ def get_for_update(
 ) -> InvoiceItem | None:
     """The item, locked until the end of the caller's transaction (after its invoice's
     lock: the lock order)."""
-    cur = _typed(conn)
-    return cur.execute(
-        """
-        SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
-            currency, description, metadata, created
-        FROM invoice_items WHERE id = %(id)s AND livemode = %(livemode)s
-        FOR UPDATE
-        """,
-        {"id": item_id, "livemode": livemode},
-    ).fetchone()
+    params = {"id": item_id, "livemode": livemode}
+    return _typed(conn).execute(_BY_ID + " FOR UPDATE", params).fetchone()
 
 
 def update(conn: psycopg.Connection[Any], item: InvoiceItem) -> InvoiceItem:
@@ -194,6 +187,12 @@ def lines_of(
     return by_invoice
 
 
+_LINE_CURSOR = sql.SQL(
+    """AND seq {} (SELECT seq FROM invoice_items
+                   WHERE line_id = %(cursor)s AND invoice = %(invoice)s)"""
+)
+
+
 def lines_page(
     conn: psycopg.Connection[Any],
     invoice_id: str,
@@ -204,43 +203,25 @@ def lines_page(
 ) -> tuple[list[dict[str, Any]], bool]:
     """One newest-first page of the invoice's lines, paged by line id (`il_…`)."""
     params = {"invoice": invoice_id, "cursor": starting_after or ending_before, "limit": limit + 1}
+    # After the cursor: older lines, newest first; before it: newer ones, oldest first
+    # (reversed below). A closed set of fragments, composed.
+    cursor: sql.Composable
     if starting_after is not None:
-        rows = conn.execute(
-            """
-            SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
-                currency, description, metadata, created
-            FROM invoice_items
-            WHERE invoice = %(invoice)s
-              AND seq < (SELECT seq FROM invoice_items
-                         WHERE line_id = %(cursor)s AND invoice = %(invoice)s)
-            ORDER BY seq DESC LIMIT %(limit)s
-            """,
-            params,
-        ).fetchall()
+        cursor, order = _LINE_CURSOR.format(sql.SQL("<")), sql.SQL("DESC")
     elif ending_before is not None:
-        rows = conn.execute(
-            """
-            SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
-                currency, description, metadata, created
-            FROM invoice_items
-            WHERE invoice = %(invoice)s
-              AND seq > (SELECT seq FROM invoice_items
-                         WHERE line_id = %(cursor)s AND invoice = %(invoice)s)
-            ORDER BY seq ASC LIMIT %(limit)s
-            """,
-            params,
-        ).fetchall()
+        cursor, order = _LINE_CURSOR.format(sql.SQL(">")), sql.SQL("ASC")
     else:
-        rows = conn.execute(
-            """
-            SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
-                currency, description, metadata, created
-            FROM invoice_items
-            WHERE invoice = %(invoice)s
-            ORDER BY seq DESC LIMIT %(limit)s
-            """,
-            params,
-        ).fetchall()
+        cursor, order = sql.SQL(""), sql.SQL("DESC")
+    query = sql.SQL(
+        """
+        SELECT id, line_id, livemode, customer, invoice, amount, unit_amount, quantity,
+            currency, description, metadata, created
+        FROM invoice_items
+        WHERE invoice = %(invoice)s {cursor}
+        ORDER BY seq {order} LIMIT %(limit)s
+        """
+    ).format(cursor=cursor, order=order)
+    rows = conn.execute(query, params).fetchall()
     has_more = len(rows) > limit
     rows = rows[:limit]
     if starting_after is None and ending_before is not None:

@@ -60,6 +60,46 @@ def get_for_update(
     return cur.execute(LOCKED, {"id": pi_id, "livemode": livemode}).fetchone()
 
 
+# The mirrors' upsert, apply_updates's statement; bench/crediting.py runs it in pgbench.
+APPLY_UPDATES = """
+    WITH incoming AS (
+        SELECT * FROM jsonb_to_recordset(%(pis)s) AS v (id text, livemode boolean,
+            amount bigint, amount_received bigint, currency text, customer text,
+            description text, status text, cancellation_reason text, canceled_at bigint,
+            metadata jsonb, created bigint)
+    ), before AS (
+        SELECT id, status FROM payment_intents WHERE id IN (SELECT id FROM incoming)
+    )
+    INSERT INTO payment_intents AS pi (id, livemode, amount, amount_received, currency,
+        customer, description, status, cancellation_reason, canceled_at, metadata,
+        created, origin)
+    SELECT id, livemode, amount, amount_received, currency, customer, description,
+        status, cancellation_reason, canceled_at, metadata, created, 'stripe'
+    FROM incoming ORDER BY id
+    ON CONFLICT (id) DO UPDATE
+    SET status = EXCLUDED.status, amount = EXCLUDED.amount,
+        amount_received = EXCLUDED.amount_received,
+        cancellation_reason = EXCLUDED.cancellation_reason,
+        canceled_at = EXCLUDED.canceled_at,
+        -- never null once superseded: the breach check keys on it
+        superseded_canceled_at = CASE WHEN pi.status = 'canceled'
+            THEN coalesce(pi.canceled_at, extract(epoch FROM now())::bigint)
+            END
+    WHERE (pi.status <> ALL(%(terminal)s)
+           OR (pi.status = 'canceled' AND EXCLUDED.status = 'succeeded'))
+      AND pi.livemode = EXCLUDED.livemode
+      AND (pi.status, pi.amount, pi.amount_received, pi.cancellation_reason,
+           pi.canceled_at)
+          IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.amount, EXCLUDED.amount_received,
+                            EXCLUDED.cancellation_reason, EXCLUDED.canceled_at)
+    RETURNING id, livemode, amount, amount_received, currency, customer, description,
+        status, cancellation_reason, canceled_at, metadata, created, superseded_canceled_at,
+        xmax = 0 AS inserted,
+        status IS DISTINCT FROM (SELECT b.status FROM before b WHERE b.id = pi.id)
+            AS status_moved
+"""
+
+
 def apply_updates(
     conn: psycopg.Connection[Any], pis: list[dict[str, Any]], *, terminal: tuple[str, ...]
 ) -> dict[str, MirroredPaymentIntent]:
@@ -77,43 +117,7 @@ def apply_updates(
     """
     cur = conn.cursor(row_factory=class_row(MirroredPaymentIntent))
     rows = cur.execute(
-        """
-        WITH incoming AS (
-            SELECT * FROM jsonb_to_recordset(%(pis)s) AS v (id text, livemode boolean,
-                amount bigint, amount_received bigint, currency text, customer text,
-                description text, status text, cancellation_reason text, canceled_at bigint,
-                metadata jsonb, created bigint)
-        ), before AS (
-            SELECT id, status FROM payment_intents WHERE id IN (SELECT id FROM incoming)
-        )
-        INSERT INTO payment_intents AS pi (id, livemode, amount, amount_received, currency,
-            customer, description, status, cancellation_reason, canceled_at, metadata,
-            created, origin)
-        SELECT id, livemode, amount, amount_received, currency, customer, description,
-            status, cancellation_reason, canceled_at, metadata, created, 'stripe'
-        FROM incoming ORDER BY id
-        ON CONFLICT (id) DO UPDATE
-        SET status = EXCLUDED.status, amount = EXCLUDED.amount,
-            amount_received = EXCLUDED.amount_received,
-            cancellation_reason = EXCLUDED.cancellation_reason,
-            canceled_at = EXCLUDED.canceled_at,
-            -- never null once superseded: the breach check keys on it
-            superseded_canceled_at = CASE WHEN pi.status = 'canceled'
-                THEN coalesce(pi.canceled_at, extract(epoch FROM now())::bigint)
-                END
-        WHERE (pi.status <> ALL(%(terminal)s)
-               OR (pi.status = 'canceled' AND EXCLUDED.status = 'succeeded'))
-          AND pi.livemode = EXCLUDED.livemode
-          AND (pi.status, pi.amount, pi.amount_received, pi.cancellation_reason,
-               pi.canceled_at)
-              IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.amount, EXCLUDED.amount_received,
-                                EXCLUDED.cancellation_reason, EXCLUDED.canceled_at)
-        RETURNING id, livemode, amount, amount_received, currency, customer, description,
-            status, cancellation_reason, canceled_at, metadata, created, superseded_canceled_at,
-            xmax = 0 AS inserted,
-            status IS DISTINCT FROM (SELECT b.status FROM before b WHERE b.id = pi.id)
-                AS status_moved
-        """,
+        APPLY_UPDATES,
         {"pis": Jsonb(pis), "terminal": list(terminal)},
     ).fetchall()
     return {row.id: row for row in rows}

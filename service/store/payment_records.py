@@ -4,28 +4,43 @@ the refunds reported on them. Records are read through the view payment_record_r
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from service.domain.ledger import LockedPaymentRecord
 
+# The columns every query returning payment records selects, from the view
+# payment_record_rows (get_for_update adds the invoice it is attached to).
+COLUMNS = sql.SQL("""
+    id, livemode, amount, currency, customer, outcome, payment_method_type,
+    payment_reference, description, initiated_at, guaranteed_at, failed_at,
+    canceled_at, metadata, created, amount_refunded""")
+
+
+@functools.cache
+def _with_columns(query: str) -> bytes:
+    """`query` with {columns} filled in, composed once per query."""
+    return sql.SQL(query).format(columns=COLUMNS).as_bytes(None)
+
 
 def insert(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, Any]:
     (row,) = conn.execute(
-        """
-        INSERT INTO payment_record_rows (id, livemode, amount, currency, customer, outcome,
-            payment_method_type, payment_reference, description, initiated_at, guaranteed_at,
-            failed_at, canceled_at, metadata, created)
-        VALUES (%(id)s, %(livemode)s, %(amount)s, %(currency)s, %(customer)s, %(outcome)s,
-            %(payment_method_type)s, %(payment_reference)s, %(description)s, %(initiated_at)s,
-            %(guaranteed_at)s, %(failed_at)s, %(canceled_at)s, %(metadata)s, %(created)s)
-        RETURNING id, livemode, amount, currency, customer, outcome, payment_method_type,
-            payment_reference, description, initiated_at, guaranteed_at, failed_at,
-            canceled_at, metadata, created, amount_refunded
-        """,
+        _with_columns(
+            """
+            INSERT INTO payment_record_rows (id, livemode, amount, currency, customer, outcome,
+                payment_method_type, payment_reference, description, initiated_at, guaranteed_at,
+                failed_at, canceled_at, metadata, created)
+            VALUES (%(id)s, %(livemode)s, %(amount)s, %(currency)s, %(customer)s, %(outcome)s,
+                %(payment_method_type)s, %(payment_reference)s, %(description)s, %(initiated_at)s,
+                %(guaranteed_at)s, %(failed_at)s, %(canceled_at)s, %(metadata)s, %(created)s)
+            RETURNING {columns}
+            """
+        ),
         {**record, "metadata": Jsonb(record["metadata"])},
     ).fetchall()
     return row
@@ -33,12 +48,12 @@ def insert(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, A
 
 def get(conn: psycopg.Connection[Any], record_id: str, livemode: bool) -> dict[str, Any] | None:
     return conn.execute(
-        """
-        SELECT id, livemode, amount, currency, customer, outcome, payment_method_type,
-            payment_reference, description, initiated_at, guaranteed_at, failed_at,
-            canceled_at, metadata, created, amount_refunded
-        FROM payment_record_rows WHERE id = %(id)s AND livemode = %(livemode)s
-        """,
+        _with_columns(
+            """
+            SELECT {columns}
+            FROM payment_record_rows WHERE id = %(id)s AND livemode = %(livemode)s
+            """
+        ),
         {"id": record_id, "livemode": livemode},
     ).fetchone()
 
@@ -85,17 +100,17 @@ def update(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, A
     """Write what a report may change (the latest attempt, description, customer,
     metadata) of a record the caller has locked; return the record after."""
     (row,) = conn.execute(
-        """
-        UPDATE payment_record_rows
-        SET outcome = %(outcome)s, initiated_at = %(initiated_at)s,
-            guaranteed_at = %(guaranteed_at)s, failed_at = %(failed_at)s,
-            canceled_at = %(canceled_at)s, payment_method_type = %(payment_method_type)s,
-            description = %(description)s, customer = %(customer)s, metadata = %(metadata)s
-        WHERE id = %(id)s
-        RETURNING id, livemode, amount, currency, customer, outcome, payment_method_type,
-            payment_reference, description, initiated_at, guaranteed_at, failed_at,
-            canceled_at, metadata, created, amount_refunded
-        """,
+        _with_columns(
+            """
+            UPDATE payment_record_rows
+            SET outcome = %(outcome)s, initiated_at = %(initiated_at)s,
+                guaranteed_at = %(guaranteed_at)s, failed_at = %(failed_at)s,
+                canceled_at = %(canceled_at)s, payment_method_type = %(payment_method_type)s,
+                description = %(description)s, customer = %(customer)s, metadata = %(metadata)s
+            WHERE id = %(id)s
+            RETURNING {columns}
+            """
+        ),
         {**record, "metadata": Jsonb(record["metadata"])},
     ).fetchall()
     return row

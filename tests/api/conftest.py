@@ -64,26 +64,29 @@ def a(stripe_a: StripeA) -> Iterator[StripeA]:
 
 
 @pytest.fixture
-def make_b(settings: Settings, a: StripeA) -> Iterator[Any]:
-    """Instance B, the Tally under test, with A as its upstream Stripe."""
-    apps = []
+def make_app(settings: Settings) -> Iterator[Any]:
+    """create_app with some settings changed; every app made is closed afterwards."""
+    made: list[Any] = []
 
-    def make(*, key: str = A_TEST_KEY, base: str | None = None) -> Any:
-        app = create_app(
-            replace(
-                settings,
-                stripe_api_key=key,
-                stripe_api_base=base or a.url,
-                stripe_api_timeout=BOUND,
-            )
-        )
+    def make(**changes: Any) -> Any:
+        app = create_app(replace(settings, **changes))
         app.config["TESTING"] = True
-        apps.append(app)
+        made.append(app)
         return app
 
     yield make
-    for app in apps:
+    for app in made:
         app.extensions["pool"].close()
+
+
+@pytest.fixture
+def make_b(make_app: Any, a: StripeA) -> Any:
+    """Instance B, the Tally under test, with A as its upstream Stripe."""
+
+    def make(*, key: str = A_TEST_KEY, base: str | None = None) -> Any:
+        return make_app(stripe_api_key=key, stripe_api_base=base or a.url, stripe_api_timeout=BOUND)
+
+    return make
 
 
 @pytest.fixture

@@ -5,25 +5,19 @@ currency's balance, and an invoice takes only its own currency's."""
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 import stripe
-from psycopg.rows import dict_row
 
 from service.migrate import migrate
 from service.store import reconciliation
 from tests import factories
 from tests.conftest import TEST_KEY
-from tests.database import fingerprint, migrated_before
+from tests.database import connected_before, fingerprint
 
 
 @pytest.fixture
 def client(server):
     return stripe.StripeClient(TEST_KEY, base_addresses={"api": server}, max_network_retries=0)
-
-
-def breaches_of(db, *ids: str) -> list[dict]:
-    return [b for b in reconciliation.breaches(db) if b["id"] in ids]
 
 
 def credit_balance(api, customer_id: str) -> dict[str, int]:
@@ -33,12 +27,7 @@ def credit_balance(api, customer_id: str) -> dict[str, int]:
 
 
 def customer_updates(db, customer_id: str) -> list[dict]:
-    rows = db.execute(
-        "SELECT data FROM events WHERE type = 'customer.updated'"
-        " AND data->'object'->>'id' = %s ORDER BY seq",
-        (customer_id,),
-    ).fetchall()
-    return [r["data"] for r in rows]
+    return factories.events_data(db, "customer.updated", customer_id)
 
 
 def test_a_balance_transaction_in_any_currency_is_accepted(client, db):
@@ -62,7 +51,7 @@ def test_a_balance_transaction_in_any_currency_is_accepted(client, db):
     )
     assert expanded.invoice_credit_balance.to_dict() == {"usd": -500, "eur": -200, "gbp": 75}
     assert expanded.balance == -500
-    assert breaches_of(db, customer.id) == []
+    assert factories.breaches_of(db, customer.id) == []
 
 
 def test_a_customer_without_transactions_has_no_credit_balances(api):
@@ -89,7 +78,7 @@ def test_an_overpayment_in_a_second_currency_credits_that_currency(api, db, serv
     ]
     assert credit_balance(api, cus["id"]) == {"usd": -300, "eur": -100}
     assert api.get(f"/v1/customers/{cus['id']}").json["balance"] == -300
-    assert breaches_of(db, cus["id"], overpaid["id"]) == []
+    assert factories.breaches_of(db, cus["id"], overpaid["id"]) == []
 
     # and the next eur invoice is paid down by it
     following = factories.open_invoice(api, 1000, "eur", cus=cus)
@@ -115,12 +104,12 @@ def test_finalize_applies_the_balance_of_the_invoices_currency_only(api, db):
     usd = factories.open_invoice(api, 100, "usd", cus=cus)
     assert (usd["starting_balance"], usd["ending_balance"], usd["status"]) == (-300, -200, "paid")
     assert credit_balance(api, cus["id"]) == {"usd": -200, "eur": 0}
-    assert breaches_of(db, cus["id"], eur["id"], usd["id"]) == []
+    assert factories.breaches_of(db, cus["id"], eur["id"], usd["id"]) == []
 
     # and voiding the eur invoice gives its credit back to the eur balance
     assert api.post(f"/v1/invoices/{eur['id']}/void").status_code == 200
     assert credit_balance(api, cus["id"]) == {"usd": -200, "eur": -200}
-    assert breaches_of(db, cus["id"], eur["id"]) == []
+    assert factories.breaches_of(db, cus["id"], eur["id"]) == []
 
 
 def test_a_negative_invoice_in_another_currency_credits_that_currency(api, db):
@@ -134,7 +123,7 @@ def test_a_negative_invoice_in_another_currency_credits_that_currency(api, db):
         -400,
     )
     assert credit_balance(api, cus["id"]) == {"usd": -50, "eur": -400}
-    assert breaches_of(db, cus["id"], invoice["id"]) == []
+    assert factories.breaches_of(db, cus["id"], invoice["id"]) == []
 
 
 def test_customer_updated_names_the_balance_that_moved(api, db):
@@ -160,7 +149,7 @@ def test_customer_updated_names_the_balance_that_moved(api, db):
 def test_the_sweeper_reports_a_currency_balance_that_is_not_its_ledger(api, db):
     cus = factories.customer(api, balance=-100)
     factories.adjust(api, cus["id"], -40, "eur")
-    assert breaches_of(db, cus["id"]) == []
+    assert factories.breaches_of(db, cus["id"]) == []
 
     db.execute(
         "UPDATE customer_balances SET balance = balance - 1"
@@ -168,7 +157,7 @@ def test_the_sweeper_reports_a_currency_balance_that_is_not_its_ledger(api, db):
         (cus["id"],),
     )
     try:
-        assert [b["check"] for b in breaches_of(db, cus["id"])] == [
+        assert [b["check"] for b in factories.breaches_of(db, cus["id"])] == [
             "currency_balance_is_sum_of_its_transactions"
         ]
     finally:
@@ -177,7 +166,7 @@ def test_the_sweeper_reports_a_currency_balance_that_is_not_its_ledger(api, db):
             " WHERE customer = %s AND currency = 'eur'",
             (cus["id"],),
         )
-    assert breaches_of(db, cus["id"]) == []
+    assert factories.breaches_of(db, cus["id"]) == []
 
 
 @pytest.mark.parametrize(
@@ -208,10 +197,7 @@ def test_overpayments_left_out_of_a_one_currency_balance_are_credited_by_0016(
 ):
     # given a database before 0016 whose customer's balance is in usd, with an eur
     # invoice overpaid by 70 that the one-currency balance could not take
-    with (
-        migrated_before(service_urls, tmp_path, "0016") as dsn,
-        psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn,
-    ):
+    with connected_before(service_urls, tmp_path, "0016") as (dsn, conn):
         conn.execute(
             """
             INSERT INTO customers (id, livemode, created, balance, currency)

@@ -52,9 +52,7 @@ def count(db, table):
 def test_bad_payment_intent_parameters_are_named_and_store_nothing(api, db, params, param):
     before = count(db, "payment_intents")
     response = api.post("/v1/payment_intents", params)
-    assert response.status_code == 400
-    assert response.json["error"]["type"] == "invalid_request_error"
-    assert response.json["error"]["param"] == param
+    factories.refused(response, param)
     assert count(db, "payment_intents") == before
 
 

@@ -7,7 +7,6 @@ import psycopg
 import pytest
 import stripe
 
-from service.store import reconciliation
 from tests import factories
 from tests.conftest import TEST_KEY
 from tests.database import fingerprint
@@ -21,10 +20,6 @@ def customer_events(db, customer_id: str) -> list[dict]:
         (customer_id,),
     ).fetchall()
     return [{"type": r["type"], **r["data"]} for r in rows]
-
-
-def breaches_of(db, *ids: str) -> list[dict]:
-    return [b for b in reconciliation.breaches(db) if b["id"] in ids]
 
 
 # --- the ledger through the API -------------------------------------------------------
@@ -149,9 +144,7 @@ def test_bad_transactions_are_refused_by_name_and_write_nothing(api, db, params,
 
     response = api.post(factories.balance_url(cus["id"]), params)
 
-    assert response.status_code == 400, response.json
-    assert response.json["error"]["type"] == "invalid_request_error"
-    assert response.json["error"]["param"] == param
+    factories.refused(response, param)
     assert fingerprint(db) == before
 
 
@@ -248,10 +241,7 @@ def test_overpaid_by_300_the_next_invoice_of_1000_is_due_700(api, db, service_ur
     assert customer["balance"] == 0
     updated = customer_events(db, cus["id"])[-1]
     assert updated["previous_attributes"] == {"balance": -300, "next_invoice_sequence": 2}
-    finalized = db.execute(
-        "SELECT data FROM events WHERE type = 'invoice.finalized' AND data->'object'->>'id' = %s",
-        (second["id"],),
-    ).fetchone()["data"]["object"]
+    finalized = factories.events_data(db, "invoice.finalized", second["id"])[0]["object"]
     assert (finalized["amount_due"], finalized["amount_remaining"]) == (700, 700)
 
     # and a payment of 700 pays it exactly
@@ -260,17 +250,15 @@ def test_overpaid_by_300_the_next_invoice_of_1000_is_due_700(api, db, service_ur
     factories.settle(service_urls["DATABASE_URL"], pi)
     paid = api.get(f"/v1/invoices/{second['id']}").json
     assert (paid["status"], paid["amount_paid"], paid["amount_overpaid"]) == ("paid", 700, 0)
-    assert breaches_of(db, cus["id"], first["id"], second["id"]) == []
+    assert factories.breaches_of(db, cus["id"], first["id"], second["id"]) == []
 
 
 def test_a_later_credit_on_a_paid_invoice_goes_to_the_balance(api, db, service_urls):
     # given a paid invoice of 1000 with a second payment of 500 still open
     cus = factories.customer(api)
-    invoice = factories.open_invoice(api, 1000, cus=cus)
-    full, extra = (factories.payment_intent(api, invoice, n) for n in (1000, 500))
-    for pi in (full, extra):
-        api.post(f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]})
-    factories.settle(service_urls["DATABASE_URL"], full)
+    invoice, extra = factories.paid_with_one_to_come(
+        api, service_urls["DATABASE_URL"], cus, 1000, 500
+    )
     assert factories.balance_ledger(db, cus["id"]) == []
 
     # when the second succeeds
@@ -288,7 +276,7 @@ def test_a_later_credit_on_a_paid_invoice_goes_to_the_balance(api, db, service_u
         "balance": 0,
         "currency": None,
     }
-    assert breaches_of(db, cus["id"], invoice["id"]) == []
+    assert factories.breaches_of(db, cus["id"], invoice["id"]) == []
 
 
 def test_a_credit_larger_than_the_total_pays_the_invoice_at_finalize(api, db):
@@ -309,7 +297,7 @@ def test_a_credit_larger_than_the_total_pays_the_invoice_at_finalize(api, db):
         "invoice.paid",
         "invoice.payment_succeeded",
     ]
-    assert breaches_of(db, cus["id"], invoice["id"]) == []
+    assert factories.breaches_of(db, cus["id"], invoice["id"]) == []
 
 
 def test_a_debit_is_added_to_the_next_invoice(api, db, service_urls):
@@ -334,7 +322,7 @@ def test_a_debit_is_added_to_the_next_invoice(api, db, service_urls):
     assert attached.status_code == 200, attached.json
     factories.settle(service_urls["DATABASE_URL"], pi)
     assert api.get(f"/v1/invoices/{invoice['id']}").json["status"] == "paid"
-    assert breaches_of(db, cus["id"], invoice["id"]) == []
+    assert factories.breaches_of(db, cus["id"], invoice["id"]) == []
 
 
 def test_pay_out_of_band_records_what_remains_of_amount_due(api, db):
@@ -346,7 +334,7 @@ def test_pay_out_of_band_records_what_remains_of_amount_due(api, db):
 
     assert (paid["status"], paid["amount_paid"], paid["amount_overpaid"]) == ("paid", 700, 0)
     assert api.get(f"/v1/customers/{cus['id']}").json["balance"] == 0
-    assert breaches_of(db, cus["id"], invoice["id"]) == []
+    assert factories.breaches_of(db, cus["id"], invoice["id"]) == []
 
 
 def test_attach_is_limited_by_amount_due_not_total(api):
@@ -385,7 +373,7 @@ def test_void_gives_back_what_the_invoice_took_from_the_balance(api, db):
     ]
     assert factories.invoice_events(db, invoice["id"])[-1] == "invoice.voided"
     assert customer_events(db, cus["id"])[-1]["previous_attributes"] == {"balance": 0}
-    assert breaches_of(db, cus["id"], invoice["id"]) == []
+    assert factories.breaches_of(db, cus["id"], invoice["id"]) == []
 
     # and an invoice that applied nothing voids without a transaction
     plain = factories.open_invoice(api, 100, currency="eur", cus=cus)
@@ -412,7 +400,7 @@ def test_the_balance_applies_only_to_invoices_in_its_currency(api, db, service_u
     overpaid = factories.overpaid_invoice(api, service_urls["DATABASE_URL"], cus, 500, 100, "eur")
     assert overpaid["amount_overpaid"] == 100
     assert api.get(f"/v1/customers/{cus['id']}").json["balance"] == -300
-    assert breaches_of(db, cus["id"], eur["id"], overpaid["id"]) == []
+    assert factories.breaches_of(db, cus["id"], eur["id"], overpaid["id"]) == []
 
 
 def test_customers_and_transactions_carry_every_field_the_sdks_declare(api):
@@ -468,14 +456,10 @@ def test_the_stripe_sdk_drives_balance_transactions(client):
 def test_the_sweeper_reports_a_balance_that_is_not_its_ledger(api, db):
     cus = factories.customer(api)
     factories.adjust(api, cus["id"], -100)
-    db.execute("UPDATE customers SET balance = balance - 1 WHERE id = %s", (cus["id"],))
-    try:
-        assert [b["check"] for b in breaches_of(db, cus["id"])] == [
-            "customer_balance_is_sum_of_transactions"
-        ]
-    finally:
-        db.execute("UPDATE customers SET balance = balance + 1 WHERE id = %s", (cus["id"],))
-    assert breaches_of(db, cus["id"]) == []
+    assert factories.breaches_while_one_less(db, "customers", "balance", cus["id"]) == [
+        "customer_balance_is_sum_of_transactions"
+    ]
+    assert factories.breaches_of(db, cus["id"]) == []
 
 
 def test_openapi_lists_the_balance_transaction_routes(app):

@@ -192,12 +192,9 @@ def test_drafts_show_the_new_email_and_name_and_finalized_invoices_keep_theirs(c
     assert (shown.customer_email, shown.customer_name) == ("new@example.com", "Old")
     kept = client.v1.invoices.retrieve(finalized_invoice.id)
     assert kept.customer_email == "old@example.com"
-    [updated] = db.execute(
-        "SELECT data FROM events WHERE type = 'invoice.updated' AND data->'object'->>'id' = %s",
-        (draft.id,),
-    ).fetchall()
-    assert updated["data"]["previous_attributes"] == {"customer_email": "old@example.com"}
-    assert updated["data"]["object"] == shown.to_dict()
+    [updated] = factories.events_data(db, "invoice.updated", draft.id)
+    assert updated["previous_attributes"] == {"customer_email": "old@example.com"}
+    assert updated["object"] == shown.to_dict()
     assert (
         db.execute(
             "SELECT count(*) AS n FROM events WHERE type = 'invoice.updated'"

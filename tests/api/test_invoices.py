@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import requests
 
-from service.store import reconciliation
 from tests import factories
 from tests.conftest import ROOT, TEST_KEY
 from tests.sdk_declarations import SEED_FIELDS_GONE
@@ -453,7 +452,7 @@ def test_pay_out_of_band_records_a_paid_payment_for_what_remains(api, db, servic
         (invoice["id"],),
     ).fetchone()["s"]
     assert paid_sum == row["amount_paid"]
-    assert not [b for b in reconciliation.breaches(db) if b["id"] == invoice["id"]]
+    assert not factories.breaches_of(db, invoice["id"])
     # and its events: the payment's, then invoice.updated and invoice.paid; no
     # payment_succeeded (no payment attempt) and no overpaid
     types = factories.invoice_events(db, invoice["id"])

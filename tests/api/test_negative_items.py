@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from service.store import reconciliation
 from tests import factories
 from tests.conftest import TEST_KEY
 from tests.database import fingerprint
@@ -32,10 +31,6 @@ def invoice_of(client, customer_id: str, *amounts: int, currency: str = "usd"):
             "pending_invoice_items_behavior": "include",
         }
     )
-
-
-def breaches_of(db, *ids: str) -> list[dict]:
-    return [b for b in reconciliation.breaches(db) if b["id"] in ids]
 
 
 def test_a_negative_item_lowers_the_total_and_amount_due(client, db):
@@ -102,17 +97,14 @@ def test_an_invoice_whose_total_is_negative_is_paid_at_finalize_and_credits_the_
         "invoice.paid",
         "invoice.payment_succeeded",
     ]
-    [updated] = db.execute(
-        "SELECT data FROM events WHERE type = 'customer.updated' AND data->'object'->>'id' = %s",
-        (customer.id,),
-    ).fetchall()
+    [updated] = factories.events_data(db, "customer.updated", customer.id)
     # (finalize's one customer.updated names the sequence it moved as well)
-    assert updated["data"]["previous_attributes"] == {
+    assert updated["previous_attributes"] == {
         "balance": 0,
         "currency": None,
         "next_invoice_sequence": 1,
     }
-    assert breaches_of(db, customer.id, draft.id) == []
+    assert factories.breaches_of(db, customer.id, draft.id) == []
 
     # and the credit pays for the customer's next invoice
     following = client.v1.invoices.finalize_invoice(invoice_of(client, customer.id, 1000).id)
@@ -122,7 +114,7 @@ def test_an_invoice_whose_total_is_negative_is_paid_at_finalize_and_credits_the_
         0,
     )
     assert client.v1.customers.retrieve(customer.id).balance == 0
-    assert breaches_of(db, customer.id, draft.id, following.id) == []
+    assert factories.breaches_of(db, customer.id, draft.id, following.id) == []
 
 
 def test_a_negative_total_adds_to_a_credit_the_customer_already_has(api, db):
@@ -133,7 +125,7 @@ def test_a_negative_total_adds_to_a_credit_the_customer_already_has(api, db):
     assert (invoice["status"], invoice["amount_due"]) == ("paid", 0)
     assert (invoice["starting_balance"], invoice["ending_balance"]) == (-200, -500)
     assert api.get(f"/v1/customers/{cus['id']}").json["balance"] == -500
-    assert breaches_of(db, cus["id"], invoice["id"]) == []
+    assert factories.breaches_of(db, cus["id"], invoice["id"]) == []
 
 
 def test_a_debit_the_customer_owes_is_netted_against_a_negative_total(api, db):
@@ -171,9 +163,7 @@ def test_bad_negative_items_are_refused_by_name_and_change_nothing(api, db, para
         {"customer": cus["id"], "currency": "usd", "invoice": draft["id"], **params},
     )
 
-    assert response.status_code == 400, response.json
-    assert response.json["error"]["type"] == "invalid_request_error"
-    assert response.json["error"]["param"] == param
+    factories.refused(response, param)
     assert fingerprint(db) == before
 
 
@@ -181,14 +171,10 @@ def test_the_sweeper_reports_an_ending_balance_its_total_does_not_explain(api, d
     # given an invoice of -300 that credited the balance at finalize
     cus = factories.customer(api)
     invoice = factories.open_invoice(api, -300, cus=cus)
-    assert breaches_of(db, invoice["id"]) == []
+    assert factories.breaches_of(db, invoice["id"]) == []
 
     # when its frozen total no longer explains what it left in the balance
-    db.execute("UPDATE invoices SET total = total - 1 WHERE id = %s", (invoice["id"],))
-    try:
-        assert [b["check"] for b in breaches_of(db, invoice["id"])] == [
-            "ending_balance_is_what_the_total_left"
-        ]
-    finally:
-        db.execute("UPDATE invoices SET total = total + 1 WHERE id = %s", (invoice["id"],))
-    assert breaches_of(db, invoice["id"]) == []
+    assert factories.breaches_while_one_less(db, "invoices", "total", invoice["id"]) == [
+        "ending_balance_is_what_the_total_left"
+    ]
+    assert factories.breaches_of(db, invoice["id"]) == []

@@ -36,16 +36,6 @@ def value(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def attached(api: Any, amount: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    invoice = factories.open_invoice(api, amount)
-    pi = factories.payment_intent(api, invoice, amount)
-    response = api.post(
-        f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]}
-    )
-    assert response.status_code == 200, response.json
-    return invoice, pi
-
-
 def post_webhook(api: Any, event: dict[str, Any]) -> Any:
     body, headers = signed_webhook(event, WEBHOOK_SECRET)
     return api.client.post("/webhooks/stripe", data=body, headers=headers)
@@ -59,7 +49,7 @@ def drain(dsn: str) -> None:
 
 def test_metrics_move_with_a_credit_through_the_intake_and_the_worker(api, settings, db):
     # given an invoice with an attached PaymentIntent, and nothing left pending
-    invoice, pi = attached(api, 2500)
+    invoice, pi = factories.attached_invoice(api, 2500)
     drain(settings.database_url)
     before = scrape(api)
     succeeded = {"type": "payment_intent.succeeded", "outcome": "processed"}

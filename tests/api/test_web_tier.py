@@ -7,33 +7,15 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from service import observability
-from service.app import create_app
 from service.config import Settings
 from tests.pipeline_support import RedisServer, WorkerProcess, wait_for, worker_env
 
 METRICS_TOKEN = "metrics-scrape-token-0123456789"
-
-
-@pytest.fixture
-def make_app(settings: Settings) -> Iterator[Any]:
-    """create_app with some settings changed; every app made is closed afterwards."""
-    made: list[Any] = []
-
-    def make(**changes: Any) -> Any:
-        app = create_app(dataclasses.replace(settings, **changes))
-        app.config["TESTING"] = True
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        app.extensions["pool"].close()
 
 
 def test_metrics_need_the_token_when_one_is_configured(make_app: Any) -> None:

@@ -29,16 +29,6 @@ def worker_process(pipeline_settings: Settings) -> Iterator[WorkerProcess]:
     worker.stop()
 
 
-def attached_invoice(api, amount):
-    invoice = factories.open_invoice(api, amount)
-    pi = factories.payment_intent(api, invoice, amount)
-    response = api.post(
-        f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]}
-    )
-    assert response.status_code == 200, response.json
-    return invoice, pi
-
-
 def inbound(db, event_id):
     return db.execute(
         "SELECT status, claims, last_error FROM inbound_events WHERE id = %s", (event_id,)
@@ -50,8 +40,8 @@ def test_an_event_that_kills_its_worker_is_quarantined_and_the_rest_credit(
 ):
     # given a PaymentIntent whose handling never finishes: the test holds its row, and
     # kills the worker whenever a worker waits on it (as a crash while handling it would)
-    poison_invoice, poison_pi = attached_invoice(papi, 500)
-    others = [attached_invoice(papi, 600) for _ in range(3)]
+    poison_invoice, poison_pi = factories.attached_invoice(papi, 500)
+    others = [factories.attached_invoice(papi, 600) for _ in range(3)]
     holder = psycopg.connect(pipeline_settings.database_url)
     holder.execute("SELECT id FROM payment_intents WHERE id = %s FOR UPDATE", (poison_pi["id"],))
     holder_pid = holder.info.backend_pid
@@ -122,7 +112,7 @@ def test_an_event_that_kills_its_worker_is_quarantined_and_the_rest_credit(
         == "open"
     )
     # and the worker keeps crediting what comes next
-    invoice, pi = attached_invoice(papi, 700)
+    invoice, pi = factories.attached_invoice(papi, 700)
     later = stripe_event(pi, "payment_intent.succeeded")
     assert send_event(pipeline_server, later) == 200
     wait_for(lambda: inbound(db, later["id"])["status"] == "processed", 30, "a later event")

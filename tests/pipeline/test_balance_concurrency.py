@@ -8,7 +8,6 @@ from __future__ import annotations
 import requests
 
 from devtools.stripe_events import stripe_event
-from service.store import reconciliation
 from tests import factories
 from tests.conftest import TEST_KEY
 from tests.pipeline_support import send_event, wait_for
@@ -25,11 +24,7 @@ def finalize_over_http(server, invoice_id):
 def race_two_finalizes_and_an_overpayment(api, db, server, dsn):
     # given a paid invoice of 1000 whose second payment, of 200, is about to succeed
     cus = factories.customer(api)
-    paid = factories.open_invoice(api, 1000, cus=cus)
-    full, extra = (factories.payment_intent(api, paid, n) for n in (1000, 200))
-    for pi in (full, extra):
-        api.post(f"/v1/invoices/{paid['id']}/attach_payment", {"payment_intent": pi["id"]})
-    factories.settle(dsn, full)
+    paid, extra = factories.paid_with_one_to_come(api, dsn, cus, 1000, 200)
     # and a credit of 500 and two drafts, of 300 and 400, that would both use it
     factories.adjust(api, cus["id"], -500)
     drafts = [factories.draft_invoice(api, n, cus=cus)["id"] for n in (300, 400)]
@@ -66,7 +61,7 @@ def race_two_finalizes_and_an_overpayment(api, db, server, dsn):
     balance = api.get(f"/v1/customers/{cus['id']}").json["balance"]
     assert balance == -500 - 200 + took == ledger[-1]["ending_balance"]
     ids = {cus["id"], paid["id"], first["id"], second["id"]}
-    assert [b for b in reconciliation.breaches(db) if b["id"] in ids] == []
+    assert factories.breaches_of(db, *ids) == []
 
 
 def test_two_finalizes_and_an_overpayment_at_once_apply_each_credit_once(
@@ -88,11 +83,9 @@ def test_the_same_overpaying_success_ten_times_is_one_invoice_overpaid(
 ):
     # given an invoice of 1000 paid, with a second payment of 300 attached while open
     cus = factories.customer(papi)
-    invoice = factories.open_invoice(papi, 1000, cus=cus)
-    full, extra = (factories.payment_intent(papi, invoice, n) for n in (1000, 300))
-    for pi in (full, extra):
-        papi.post(f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]})
-    factories.settle(service_urls["DATABASE_URL"], full)
+    invoice, extra = factories.paid_with_one_to_come(
+        papi, service_urls["DATABASE_URL"], cus, 1000, 300
+    )
 
     # when Stripe sends the second one's success ten times, seven of them at once, and
     # once more under another event id

@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devtools.stripe_events import signed_webhook, stripe_event
 from tests.conftest import ROOT
-from tests.pipeline_support import Receiver, RedisServer, free_port, wait_for
+from tests.pipeline_support import Receiver, free_port, wait_for
 
 VENV_BIN = str(Path(ROOT) / ".venv" / "bin")
 
@@ -75,14 +75,6 @@ class Processes:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
-
-
-@pytest.fixture
-def private_redis():
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.processes

@@ -75,16 +75,6 @@ def credit_counts(db, invoice_id):
     return row["payment_paid"], row["invoice_paid"]
 
 
-def attached_invoice(api, amount=1000):
-    invoice = factories.open_invoice(api, amount)
-    pi = factories.payment_intent(api, invoice, amount)
-    response = api.post(
-        f"/v1/invoices/{invoice['id']}/attach_payment", {"payment_intent": pi["id"]}
-    )
-    assert response.status_code == 200, response.json
-    return invoice, pi
-
-
 def test_webhook_pays_the_invoice_with_the_contract_events(papi, db, worker, pipeline_server):
     # given an open invoice with an attached PaymentIntent, made through the API
     cus = papi.post("/v1/customers", {"email": "e2e@example.com"}).json
@@ -126,12 +116,7 @@ def test_webhook_pays_the_invoice_with_the_contract_events(papi, db, worker, pip
         for e in reversed(listed)
         if invoice["id"] in (e["data"]["object"].get("id"), e["data"]["object"].get("invoice"))
     ]
-    assert [e["type"] for e in mine][-4:] == [
-        "invoice_payment.paid",
-        "invoice.updated",
-        "invoice.paid",
-        "invoice.payment_succeeded",
-    ]
+    assert [e["type"] for e in mine][-4:] == factories.PAYING_EVENTS
     updated = mine[-3]
     assert updated["data"]["previous_attributes"]["amount_paid"] == 0
     assert updated["data"]["previous_attributes"]["amount_remaining"] == 2500
@@ -149,7 +134,7 @@ def test_webhook_pays_the_invoice_with_the_contract_events(papi, db, worker, pip
 
 
 def test_same_event_ten_times_some_concurrently_credits_once(papi, db, worker, pipeline_server):
-    invoice, pi = attached_invoice(papi, 1500)
+    invoice, pi = factories.attached_invoice(papi, 1500)
     event = stripe_event(pi, "payment_intent.succeeded")
     with requests.Session() as session:
         for _ in range(3):
@@ -169,7 +154,7 @@ def test_same_event_ten_times_some_concurrently_credits_once(papi, db, worker, p
 
 
 def test_two_event_ids_for_the_same_success_credit_once(papi, db, worker, pipeline_server):
-    invoice, pi = attached_invoice(papi, 1600)
+    invoice, pi = factories.attached_invoice(papi, 1600)
     events = [stripe_event(pi, "payment_intent.succeeded") for _ in range(2)]
     assert factories.together([lambda e=e: send_event(pipeline_server, e) for e in events]) == [
         200,
@@ -243,7 +228,7 @@ def test_two_payment_intents_of_one_invoice_succeeding_at_once(papi, db, worker,
 
 def test_late_processing_and_cancel_events(papi, db, worker, pipeline_server):
     # a late `processing` after `succeeded` does not move the PaymentIntent back
-    invoice, pi = attached_invoice(papi, 1900)
+    invoice, pi = factories.attached_invoice(papi, 1900)
     success = stripe_event(pi, "payment_intent.succeeded")
     send_event(pipeline_server, success)
     wait_settled(db, [success["id"]])
@@ -254,7 +239,7 @@ def test_late_processing_and_cancel_events(papi, db, worker, pipeline_server):
     assert invoice_row(db, invoice["id"])["amount_paid"] == 1900
 
     # a canceled PaymentIntent cancels its open invoice payment
-    other, other_pi = attached_invoice(papi, 500)
+    other, other_pi = factories.attached_invoice(papi, 500)
     canceled = stripe_event(other_pi, "payment_intent.canceled")
     send_event(pipeline_server, canceled)
     wait_settled(db, [canceled["id"]])
@@ -267,7 +252,7 @@ def test_late_processing_and_cancel_events(papi, db, worker, pipeline_server):
 
 def test_malformed_or_refused_events_fail_alone(papi, db, worker, pipeline_server):
     # given a payment_intent event without an amount, one in the wrong currency, and a good one
-    invoice, pi = attached_invoice(papi, 1200)
+    invoice, pi = factories.attached_invoice(papi, 1200)
     broken = stripe_event(pi, "payment_intent.succeeded")
     del broken["data"]["object"]["amount"]
     good = stripe_event(pi, "payment_intent.succeeded")
@@ -311,7 +296,7 @@ def backlog_while_stopped(papi, worker, server, count, amount):
     """Stop the worker, then pay `count` attached invoices by webhook; returns the
     (invoice, pi) cases and the inbound event ids, all pending."""
     worker.stop()
-    cases = [attached_invoice(papi, amount) for _ in range(count)]
+    cases = [factories.attached_invoice(papi, amount) for _ in range(count)]
     events = [stripe_event(pi, "payment_intent.succeeded") for _, pi in cases]
     with requests.Session() as session:
         assert {send_event(server, e, session) for e in events} == {200}
@@ -402,7 +387,7 @@ def test_webhooks_while_redis_is_down_are_processed_after_it_returns(
     papi, db, worker, pipeline_server, private_redis
 ):
     # given open invoices with attached PaymentIntents
-    cases = [attached_invoice(papi, 400) for _ in range(5)]
+    cases = [factories.attached_invoice(papi, 400) for _ in range(5)]
     events = [stripe_event(pi, "payment_intent.succeeded") for _, pi in cases]
 
     # when Redis is down while their webhooks arrive
@@ -457,7 +442,7 @@ def test_sweeper_redrives_events_that_were_never_woken(db, worker, service_urls)
 
 def test_trigger_command_pays_an_attached_invoice(papi, db, worker, pipeline_server):
     # given an invoice with an attached PaymentIntent
-    invoice, pi = attached_invoice(papi, 2100)
+    invoice, pi = factories.attached_invoice(papi, 2100)
     env = {**os.environ, "TALLY_API_KEYS": TEST_KEY, "STRIPE_WEBHOOK_SECRETS_TEST": WEBHOOK_SECRET}
 
     # when `python -m service.trigger payment_intent.succeeded pi_…` runs
@@ -475,7 +460,7 @@ def test_trigger_command_pays_an_attached_invoice(papi, db, worker, pipeline_ser
 
 def test_sweeper_reports_a_ledger_breach(papi, db, caplog, service_urls):
     # given a paid invoice whose amount_paid no longer matches its payments
-    invoice, pi = attached_invoice(papi, 2200)
+    invoice, pi = factories.attached_invoice(papi, 2200)
     factories.settle(service_urls["DATABASE_URL"], pi)
     db.execute("UPDATE invoices SET amount_paid = amount_paid + 1 WHERE id = %s", (invoice["id"],))
     try:
@@ -544,8 +529,8 @@ def test_metrics_show_the_pipeline(pipeline_settings, papi, db, worker, pipeline
 
 def test_one_bad_event_in_a_batch_fails_alone(papi, db, service_urls):
     # given three pending events that will be claimed in one batch, the middle one broken
-    invoice, pi = attached_invoice(papi, 2300)
-    other, other_pi = attached_invoice(papi, 2400)
+    invoice, pi = factories.attached_invoice(papi, 2300)
+    other, other_pi = factories.attached_invoice(papi, 2400)
     broken = stripe_event(pi, "payment_intent.succeeded")
     broken["data"]["object"]["currency"] = "not-a-currency"
     events = [
@@ -583,12 +568,12 @@ def test_sweeper_refetches_a_payment_intent_whose_webhook_never_came(papi, db, s
     # given an attached PaymentIntent, open for longer than the refetch delay, and an
     # upstream Stripe that says it succeeded; and, opened before it, more open
     # PaymentIntents than one sweep takes that upstream does not know
-    unknown = [attached_invoice(papi, 100)[1]["id"] for _ in range(REFETCH_BATCH + 1)]
+    unknown = [factories.attached_invoice(papi, 100)[1]["id"] for _ in range(REFETCH_BATCH + 1)]
     db.execute(
         "UPDATE invoice_payments SET created = created - 10 WHERE payment_intent = ANY(%s)",
         (unknown,),
     )
-    invoice, pi = attached_invoice(papi, 2500)
+    invoice, pi = factories.attached_invoice(papi, 2500)
     upstream_pi = {**pi, "object": "payment_intent", "status": "succeeded", "amount_received": 2500}
 
     class FakeStripe(http.server.BaseHTTPRequestHandler):

@@ -74,16 +74,8 @@ def test_success_after_attach_credits_and_pays(api, db, service_urls):
     assert body["status_transitions"]["paid_at"] is not None
     assert body["payments"]["data"][0]["status"] == "paid"
     assert body["payments"]["data"][0]["amount_paid"] == 1299
-    assert factories.invoice_events(db, invoice["id"])[-4:] == [
-        "invoice_payment.paid",
-        "invoice.updated",
-        "invoice.paid",
-        "invoice.payment_succeeded",
-    ]
-    updated = db.execute(
-        "SELECT data FROM events WHERE type = 'invoice.updated' AND data->'object'->>'id' = %s",
-        (invoice["id"],),
-    ).fetchone()["data"]
+    assert factories.invoice_events(db, invoice["id"])[-4:] == factories.PAYING_EVENTS
+    updated = factories.events_data(db, "invoice.updated", invoice["id"])[0]
     assert updated["previous_attributes"]["amount_paid"] == 0
     assert updated["previous_attributes"]["amount_remaining"] == 1299
     assert "payments" not in updated["object"]
@@ -434,17 +426,8 @@ def test_overpaid_is_announced_once_at_the_move_to_paid(api, db, service_urls):
 
     # then the second one pays it overpaid by 200: invoice.overpaid comes last, once
     assert partial == ["invoice_payment.paid", "invoice.updated"]
-    assert paying == [
-        "invoice_payment.paid",
-        "invoice.updated",
-        "invoice.paid",
-        "invoice.payment_succeeded",
-        "invoice.overpaid",
-    ]
-    overpaid = db.execute(
-        "SELECT data FROM events WHERE type = 'invoice.overpaid' AND data->'object'->>'id' = %s",
-        (invoice["id"],),
-    ).fetchone()["data"]
+    assert paying == [*factories.PAYING_EVENTS, "invoice.overpaid"]
+    overpaid = factories.events_data(db, "invoice.overpaid", invoice["id"])[0]
     assert overpaid["object"]["amount_overpaid"] == 200
     assert ledger_row(db, invoice["id"]) == {"status": "paid", "total": 1000, "amount_paid": 1200}
 
@@ -458,23 +441,14 @@ def test_a_credit_on_a_paid_invoice_is_only_payment_paid_and_invoice_updated(api
         assert attach(api, invoice["id"], payment_intent=pi["id"]).status_code == 200
     dsn = service_urls["DATABASE_URL"]
     paying = _settled_types(db, invoice["id"], lambda: factories.settle(dsn, full))
-    assert paying == [
-        "invoice_payment.paid",
-        "invoice.updated",
-        "invoice.paid",
-        "invoice.payment_succeeded",
-    ]
+    assert paying == factories.PAYING_EVENTS
 
     # when the second succeeds after the invoice is paid
     late = _settled_types(db, invoice["id"], lambda: factories.settle(dsn, extra))
 
     # then it is credited (overpaying by 500), with no second paid or any overpaid event
     assert late == ["invoice_payment.paid", "invoice.updated"]
-    updated = db.execute(
-        "SELECT data FROM events WHERE type = 'invoice.updated' AND data->'object'->>'id' = %s"
-        " ORDER BY seq DESC LIMIT 1",
-        (invoice["id"],),
-    ).fetchone()["data"]
+    updated = factories.events_data(db, "invoice.updated", invoice["id"])[-1]
     assert updated["previous_attributes"] == {"amount_paid": 1000, "amount_overpaid": 0}
     assert updated["object"]["amount_overpaid"] == 500
     assert ledger_row(db, invoice["id"]) == {"status": "paid", "total": 1000, "amount_paid": 1500}
@@ -606,10 +580,7 @@ def test_a_credits_previous_attributes_are_every_rendered_field_it_changed(
     # then invoice.updated's previous_attributes (the credit renders only the fields it
     # can change, for speed) are exactly what a full render of both states differs in
     after = invoices.get(db, invoice["id"], False)
-    updated = db.execute(
-        "SELECT data FROM events WHERE type = 'invoice.updated' AND data->'object'->>'id' = %s",
-        (invoice["id"],),
-    ).fetchone()["data"]
+    updated = factories.events_data(db, "invoice.updated", invoice["id"])[0]
     full = changed_attributes(
         render_invoice(as_dict(before), []), render_invoice(as_dict(after), [])
     )

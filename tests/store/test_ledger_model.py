@@ -142,6 +142,18 @@ def run_ledger_model(api: Any, db: Any, dsn: str, max_examples: int) -> None:
             owner = {"currency": inv.currency, "customer": self.customer()["id"]}
             return factories.payment_intent(api, owner, amount)
 
+        def _new_record(self, inv: ModelInvoice, amount: int, **outcome: str) -> dict[str, Any]:
+            """A payment record for the invoice's customer, reported (with `outcome`)."""
+            record = api.post("/v1/payment_records/report_payment", {
+                "amount_requested[value]": amount,
+                "amount_requested[currency]": inv.currency,
+                "customer_details[customer]": self.customer()["id"],
+                "initiated_at": 1_700_000_000,
+                **outcome,
+            })  # fmt: skip
+            assert record.status_code == 200, record.json
+            return record.json
+
         @rule(target=open_intents, inv=invoices, share=st.integers(1, 100))
         def attach_payment_intent(self, inv: ModelInvoice, share: int) -> Any:
             amount = max(inv.remaining * share // 100, 1)
@@ -195,21 +207,14 @@ def run_ledger_model(api: Any, db: Any, dsn: str, max_examples: int) -> None:
         @rule(inv=invoices, share=st.integers(1, 100))
         def report_and_attach_record(self, inv: ModelInvoice, share: int) -> None:
             amount = max(inv.remaining * share // 100, 1)
-            record = api.post("/v1/payment_records/report_payment", {
-                "amount_requested[value]": amount,
-                "amount_requested[currency]": inv.currency,
-                "customer_details[customer]": self.customer()["id"],
-                "initiated_at": 1_700_000_000,
-                "outcome": "guaranteed",
-            })  # fmt: skip
-            assert record.status_code == 200, record.json
-            response = self._attach(inv, {"payment_record": record.json["id"]})
+            record_id = self._new_record(inv, amount, outcome="guaranteed")["id"]
+            response = self._attach(inv, {"payment_record": record_id})
             if inv.status not in ("open", "uncollectible") or amount > inv.remaining:
                 assert response.status_code == 400, response.json
                 return
             assert response.status_code == 200, response.json
-            payment = ModelPayment(record.json["id"], amount)
-            inv.payments[record.json["id"]] = payment
+            payment = ModelPayment(record_id, amount)
+            inv.payments[record_id] = payment
             inv.credit(payment)
 
         # -- payment records that clear later: initiated, attached, then ended --------
@@ -218,23 +223,17 @@ def run_ledger_model(api: Any, db: Any, dsn: str, max_examples: int) -> None:
         def attach_initiated_record(self, inv: ModelInvoice, share: int) -> Any:
             """A record reported without an outcome waits, open, once attached."""
             amount = max(inv.remaining * share // 100, 1)
-            record = api.post("/v1/payment_records/report_payment", {
-                "amount_requested[value]": amount,
-                "amount_requested[currency]": inv.currency,
-                "customer_details[customer]": self.customer()["id"],
-                "initiated_at": 1_700_000_000,
-            })  # fmt: skip
-            assert record.status_code == 200, record.json
-            assert record.json["amount_guaranteed"]["value"] == 0, record.json
-            response = self._attach(inv, {"payment_record": record.json["id"]})
+            record = self._new_record(inv, amount)
+            assert record["amount_guaranteed"]["value"] == 0, record
+            response = self._attach(inv, {"payment_record": record["id"]})
             if inv.status not in ("open", "uncollectible") or amount > inv.remaining:
                 assert response.status_code == 400, response.json
                 return multiple()
             assert response.status_code == 200, response.json
-            payment = ModelPayment(record.json["id"], amount)
-            inv.payments[record.json["id"]] = payment
-            self.records[record.json["id"]] = (inv, payment)
-            return record.json["id"]
+            payment = ModelPayment(record["id"], amount)
+            inv.payments[record["id"]] = payment
+            self.records[record["id"]] = (inv, payment)
+            return record["id"]
 
         # Guaranteed twice as often: it is the outcome that moves money.
         @rule(

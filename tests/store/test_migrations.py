@@ -13,7 +13,6 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
-from psycopg.rows import dict_row
 
 from devtools.stripe_events import signed_webhook
 from service.app import create_app
@@ -23,7 +22,7 @@ from service.operations.context import Caller
 from service.operations.invoices import finalize_invoice
 from service.store import reconciliation
 from tests.conftest import WEBHOOK_SECRET
-from tests.database import migrated_before
+from tests.database import connected_before, migrated_before
 from tests.factories import ids_sharing_a_hash_prefix
 
 
@@ -48,10 +47,7 @@ def test_migrate_creates_the_database_and_a_second_run_is_a_no_op(service_urls):
 def test_invoices_paid_out_of_band_before_0007_get_their_payment_record(service_urls, tmp_path):
     # given a database at 0006 holding an invoice of 1000 marked paid out of band with
     # 400 credited: amount_paid counted only the credited payment then
-    with (
-        migrated_before(service_urls, tmp_path, "0007") as dsn,
-        psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn,
-    ):
+    with connected_before(service_urls, tmp_path, "0007") as (dsn, conn):
         conn.execute(
             """
             INSERT INTO customers (id, livemode, created) VALUES ('cus_old', false, 1);
@@ -98,10 +94,7 @@ def test_invoices_paid_out_of_band_before_0007_get_their_payment_record(service_
 def test_overpayments_before_0011_are_backfilled_into_the_ledger(service_urls, tmp_path):
     # given a database before 0011 with a customer's two overpaid usd invoices, an
     # overpaid eur invoice, an open one and a draft
-    with (
-        migrated_before(service_urls, tmp_path, "0011") as dsn,
-        psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn,
-    ):
+    with connected_before(service_urls, tmp_path, "0011") as (dsn, conn):
         conn.execute(
             """
             INSERT INTO customers (id, livemode, created) VALUES ('cus_old', false, 1);
@@ -150,10 +143,7 @@ def test_invoice_prefixes_keep_existing_numbers_and_part_customers_that_shared_o
 ):
     # given: a database as the previous version left it, with two customers whose ids
     # share the old hash prefix; the first has invoice PREFIX-0001 and a draft
-    with (
-        migrated_before(service_urls, tmp_path, "0008") as dsn,
-        psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn,
-    ):
+    with connected_before(service_urls, tmp_path, "0008") as (dsn, conn):
         first, second = ids_sharing_a_hash_prefix()
         prefix = hashlib.sha256(first.encode()).hexdigest()[:8].upper()
         conn.execute(

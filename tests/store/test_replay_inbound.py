@@ -69,6 +69,13 @@ def process_when_due(db: Any, conn: Any, event_id: str) -> None:
     process_inbound_batch(conn, now=int(time.time()), limit=10_000)
 
 
+def replay_then_process(conn: Any, event_id: str, **options: Any) -> list[tuple[str, str]]:
+    """Replay the event, then run the worker's batch: (id, previous status) replayed."""
+    replayed = replay_inbound(conn, ids=[event_id], **options)
+    process_inbound_batch(conn, now=int(time.time()), limit=10_000)
+    return [(r.id, r.previous_status) for r in replayed]
+
+
 def test_poison_event_fails_after_bounded_retries_and_a_replay_credits_it_once(
     api, db, conn, monkeypatch
 ):
@@ -104,28 +111,18 @@ def test_poison_event_fails_after_bounded_retries_and_a_replay_credits_it_once(
 
     # when: the bug is fixed, and the event replayed and processed
     monkeypatch.setitem(HANDLERS, "payment_intent.succeeded", handler)
-    replayed = replay_inbound(conn, ids=[event["id"]])
-    process_inbound_batch(conn, now=int(time.time()), limit=10_000)
+    replayed = replay_then_process(conn, event["id"])
 
     # then: it was re-queued as failed, and credited once
-    assert [(r.id, r.previous_status) for r in replayed] == [(event["id"], "failed")]
+    paid_once = {"status": "paid", "amount_paid": 1500, "paid_payments": 1}
+    assert replayed == [(event["id"], "failed")]
     assert inbound(db, event["id"])["status"] == "processed"
-    assert credited(db, invoice["id"]) == {
-        "status": "paid",
-        "amount_paid": 1500,
-        "paid_payments": 1,
-    }
+    assert credited(db, invoice["id"]) == paid_once
 
     # and: replaying it once more (any status) changes nothing
-    again = replay_inbound(conn, ids=[event["id"]], statuses=None)
-    process_inbound_batch(conn, now=int(time.time()), limit=10_000)
-    assert [(r.id, r.previous_status) for r in again] == [(event["id"], "processed")]
+    assert replay_then_process(conn, event["id"], statuses=None) == [(event["id"], "processed")]
     assert inbound(db, event["id"])["status"] == "processed"
-    assert credited(db, invoice["id"]) == {
-        "status": "paid",
-        "amount_paid": 1500,
-        "paid_payments": 1,
-    }
+    assert credited(db, invoice["id"]) == paid_once
     assert factories.invoice_events(db, invoice["id"]).count("invoice_payment.paid") == 1
 
 

@@ -5,9 +5,7 @@ its exit status and what the database holds afterwards."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +13,6 @@ from typing import Any
 import psycopg
 import pytest
 import redis
-from psycopg.conninfo import make_conninfo
 
 from devtools.stripe_events import stripe_event
 from service.migrate import migrate, versions
@@ -127,16 +124,6 @@ def test_time_formats_are_documented():
 
 
 # -- migrate ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def scratch_dsn(service_urls: dict[str, str]) -> Iterator[str]:
-    """A database of this test's own, dropped afterwards (it may not exist yet)."""
-    name = f"tally_cli_{os.getpid()}_{time.monotonic_ns()}"
-    admin = make_conninfo(service_urls["DATABASE_URL"], dbname="postgres")
-    yield make_conninfo(service_urls["DATABASE_URL"], dbname=name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_migrate_creates_and_migrates_a_database_then_has_nothing_to_do(scratch_dsn):

@@ -12,13 +12,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
 from devtools.localenv import free_port
 from service import queue
@@ -96,16 +93,6 @@ def test_trigger_against_a_stopped_tally_says_tally_is_not_answering(tmp_path) -
 # -- bin/dev ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def dev_database(service_urls: dict[str, str]) -> Iterator[str]:
-    """A database of its own: bin/dev's beat sweeps and prunes what it finds."""
-    name = f"tally_dev_test_{os.getpid()}"
-    admin = make_conninfo(service_urls["DATABASE_URL"], dbname="postgres")
-    yield make_conninfo(service_urls["DATABASE_URL"], dbname=name)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def _dev(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "devtools.dev", *args],
@@ -121,11 +108,11 @@ def _dev(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
 @pytest.mark.processes
 def test_a_second_bin_dev_says_one_is_running_and_changes_nothing(
     tmp_path,
-    dev_database,
+    scratch_dsn,
     private_redis: Any,
 ) -> None:
     port = free_port()
-    env = _env(tmp_path, DATABASE_URL=dev_database, REDIS_URL=private_redis.url)
+    env = _env(tmp_path, DATABASE_URL=scratch_dsn, REDIS_URL=private_redis.url)
     first = _dev({**env, "PORT": str(port)})
     try:
         deadline = time.monotonic() + 90
@@ -136,7 +123,7 @@ def test_a_second_bin_dev_says_one_is_running_and_changes_nothing(
         saved = read_dev_env(tmp_path / "dev.env")
         # What `tally` needs to find this run's servers, with no DATABASE_URL to copy.
         assert saved["TALLY_URL"] == f"http://127.0.0.1:{port}"
-        assert saved["DATABASE_URL"] == dev_database
+        assert saved["DATABASE_URL"] == scratch_dsn
         assert saved["REDIS_URL"] == private_redis.url
         # gunicorn's control socket is this run's, not the user's shared default.
         assert (tmp_path / "gunicorn.ctl").is_socket()
@@ -168,7 +155,7 @@ def test_a_second_bin_dev_says_one_is_running_and_changes_nothing(
 
 def test_bin_dev_runs_the_procfiles_own_lines_localized(
     tmp_path,
-    dev_database,
+    scratch_dsn,
     private_redis: Any,
 ) -> None:
     # given: a Procfile ($PROCFILE, as bin/docker-entrypoint reads it) whose web line
@@ -179,7 +166,7 @@ def test_bin_dev_runs_the_procfiles_own_lines_localized(
         "web: echo web ran on $PORT, bind 0.0.0.0:$PORT, schedule /tmp/beat-schedule\n"
     )
     port = free_port()
-    env = _env(tmp_path, DATABASE_URL=dev_database, REDIS_URL=private_redis.url,
+    env = _env(tmp_path, DATABASE_URL=scratch_dsn, REDIS_URL=private_redis.url,
                PROCFILE=str(procfile), PORT=str(port))  # fmt: skip
     # when
     dev = _dev(env)

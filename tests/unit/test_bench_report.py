@@ -5,21 +5,9 @@ from devtools.stats import percentile
 
 
 def test_ratio_of_a_measured_ceiling_decides_a_relative_target() -> None:
-    intake = Figure(
-        "intake",
-        "intake",
-        400,
-        "/s",
-        ceiling=500,
-        target=Target(0.8, at_least=True, of_ceiling=True),
-    )
-    slow = Figure(
-        "intake",
-        "intake",
-        399,
-        "/s",
-        ceiling=500,
-        target=Target(0.8, at_least=True, of_ceiling=True),
+    target = Target(0.8, at_least=True, of_ceiling=True)
+    intake, slow = (
+        Figure("intake", "intake", n, "/s", ceiling=500, target=target) for n in (400, 399)
     )
     assert intake.ratio == 0.8
     assert intake.verdict == "pass"
