@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import psycopg.errors
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
+
+# A connection as the store and the use cases take it (rows as dicts unless a store
+# function asks its cursor for a typed row).
+Conn = psycopg.Connection[Any]
 
 # Errors after which the same work may succeed if simply retried.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (

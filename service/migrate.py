@@ -24,7 +24,6 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -32,6 +31,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import tuple_row
 
 from service.config import DEFAULT_MIGRATION_LOCK_TIMEOUT, database_url, migration_lock_timeout
+from service.db import Conn
 
 # Installed (the image), the package holds them as service/migrations (setup.py); in a
 # checkout they sit at the top of the repository, beside the source.
@@ -75,7 +75,7 @@ def versions(directory: Path = MIGRATIONS_DIR) -> list[str]:
     return [path.stem for path in sorted(directory.glob("*.sql"))]
 
 
-def pending(conn: psycopg.Connection[Any], directory: Path = MIGRATIONS_DIR) -> list[str]:
+def pending(conn: Conn, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Versions shipped with this code that the database has not applied yet.
 
     Versions applied but not shipped (a newer release migrated first) are not
@@ -130,9 +130,7 @@ def migrate(
     return applied
 
 
-def _apply_with_retries(
-    conn: psycopg.Connection[Any], path: Path, *, attempts: int, first_backoff: float
-) -> None:
+def _apply_with_retries(conn: Conn, path: Path, *, attempts: int, first_backoff: float) -> None:
     for attempt in range(1, attempts + 1):
         try:
             _apply(conn, path)
@@ -149,7 +147,7 @@ def _apply_with_retries(
             time.sleep(delay)
 
 
-def _apply(conn: psycopg.Connection[Any], path: Path) -> None:
+def _apply(conn: Conn, path: Path) -> None:
     text = path.read_text()
     record = ("INSERT INTO schema_migrations (version) VALUES (%s)", (path.stem,))
     if not text.startswith(NO_TRANSACTION_MARKER):

@@ -170,11 +170,7 @@ def _resolve(host: str, port: int, deadline: float) -> list[str]:
 
 
 def _exchange(
-    conn: _DeadlineConnection,
-    path: str,
-    body: bytes,
-    headers: dict[str, str],
-    deadline: float,
+    conn: _DeadlineConnection, path: str, body: bytes, headers: dict[str, str], deadline: float
 ) -> int:
     """One POST and its status, by `deadline` (a monotonic time); the connection stays
     open only if its reply was read whole."""

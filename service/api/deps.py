@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
-import psycopg
 import redis
 from flask import current_app, g
 from psycopg_pool import ConnectionPool
 
 from service.adapters.upstream import Upstream
 from service.config import Settings
+from service.db import Conn
 from service.operations.context import Caller
 from service.queue import TaskQueue
 
@@ -40,7 +39,7 @@ def task_queue() -> TaskQueue:
     return current_app.extensions["queue"]
 
 
-def get_conn() -> psycopg.Connection[Any]:
+def get_conn() -> Conn:
     """A pooled connection borrowed for the rest of the request."""
     conn = g.get("conn")
     if conn is None:

@@ -30,6 +30,7 @@ import psycopg
 from flask import Response, g, request
 
 from service.api import deps
+from service.db import Conn
 from service.errors import IdempotencyInProgress, IdempotencyMismatch, InvalidRequest
 from service.store import idempotency as store
 
@@ -126,7 +127,7 @@ def finish(response: Response) -> None:
         raise
 
 
-def _rollback(conn: psycopg.Connection[Any]) -> None:
+def _rollback(conn: Conn) -> None:
     """Roll back if the connection still can; a broken one has lost the transaction."""
     if conn.broken:
         return

@@ -8,7 +8,6 @@ import hashlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import psycopg
 from flask import Blueprint, g
 from marshmallow import fields, validate
 
@@ -17,6 +16,7 @@ from service.api.expansion import Fetcher, expand
 from service.api.openapi import Returns, documented, page_of
 from service.api.params import load
 from service.api.schemas import ListParamsSchema, RequestSchema, text
+from service.db import Conn
 from service.domain import search_query
 from service.errors import InvalidRequest, NotFound
 from service.render.lists import list_object
@@ -86,8 +86,7 @@ Row = TypeVar("Row")  # what a store's get returns: a dict, or a typed row
 
 
 def fetcher(
-    get: Callable[[psycopg.Connection[Any], str, bool], Row | None],
-    render: Callable[[Row], dict[str, Any]],
+    get: Callable[[Conn, str, bool], Row | None], render: Callable[[Row], dict[str, Any]]
 ) -> Fetcher:
     """Fetch an object: the row `get` finds by id in a mode, rendered; else None."""
 

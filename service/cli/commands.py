@@ -13,9 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
 
-import psycopg
 import redis
 
 from service.adapters.stream import STREAM_KEY
@@ -28,6 +26,7 @@ from service.config import (
     retention,
     stream_retention,
 )
+from service.db import Conn
 from service.errors import InvalidRequest, NotFound
 from service.migrate import migrate as apply_migrations
 from service.operations.prune import expire_idempotency_keys, prunable, prune_events
@@ -47,7 +46,7 @@ from service.store import (
     webhook_endpoints,
 )
 
-Conn = psycopg.Connection[Any]
+Conn = Conn
 
 
 def migrate(args: argparse.Namespace) -> int:

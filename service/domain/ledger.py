@@ -151,12 +151,7 @@ class LockedPaymentRecord:
 
 
 def check_attachable(
-    invoice: Invoice,
-    *,
-    param: str,
-    amount: int,
-    currency: str,
-    customer: str | None,
+    invoice: Invoice, *, param: str, amount: int, currency: str, customer: str | None
 ) -> None:
     """Refuse a payment the invoice cannot take; `param` names the payment's parameter."""
     if invoice.status not in PAYABLE_STATUSES:

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-
 from service.adapters.upstream import Upstream
+from service.db import Conn
 from service.domain import invoices as invoice_rules
 from service.domain import ledger
 from service.domain import payment_records as record_rules
@@ -24,7 +23,7 @@ from service.store import credits, events, invoice_payments, invoices, payment_r
 
 
 def attach_payment(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     caller: Caller,
     invoice_id: str,
     *,
@@ -121,9 +120,7 @@ def attach_payment(
     return ledger.as_dict(invoice), line_rows
 
 
-def pay_out_of_band(
-    conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, *, now: int
-) -> dict[str, Any]:
+def pay_out_of_band(conn: Conn, caller: Caller, invoice_id: str, *, now: int) -> dict[str, Any]:
     """Open or uncollectible → paid outside Stripe; return the invoice row.
 
     What remains is recorded as a guaranteed payment record attached to the invoice

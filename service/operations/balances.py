@@ -14,8 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-import psycopg
-
+from service.db import Conn
 from service.domain import balances as rules
 from service.domain import money
 from service.domain.balances import Customer
@@ -39,12 +38,7 @@ class Applied:
 
 
 def create_balance_transaction(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    customer_id: str,
-    params: dict[str, Any],
-    *,
-    now: int,
+    conn: Conn, caller: Caller, customer_id: str, params: dict[str, Any], *, now: int
 ) -> dict[str, Any]:
     """Add an `adjustment` to the customer's balance in its currency (a negative amount
     credits it) and write `customer.updated`. Any currency is accepted; the first
@@ -72,7 +66,7 @@ def create_balance_transaction(
 
 
 def set_balance(
-    conn: psycopg.Connection[Any], caller: Caller, customer: Customer, balance: int, *, now: int
+    conn: Conn, caller: Caller, customer: Customer, balance: int, *, now: int
 ) -> dict[str, Any] | None:
     """A customer update's `balance=`: the `adjustment` that moves the locked customer's
     balance in its default currency to `balance` (Stripe: "You may modify the value
@@ -89,11 +83,7 @@ def set_balance(
 
 
 def update_balance_transaction(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    customer_id: str,
-    txn_id: str,
-    params: dict[str, Any],
+    conn: Conn, caller: Caller, customer_id: str, txn_id: str, params: dict[str, Any]
 ) -> dict[str, Any]:
     """Change a transaction's description or metadata, all that may change of it (Stripe
     announces no event for it)."""
@@ -112,12 +102,7 @@ def update_balance_transaction(
 
 
 def open_balance(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    customer: Customer,
-    amount: int,
-    *,
-    now: int,
+    conn: Conn, caller: Caller, customer: Customer, amount: int, *, now: int
 ) -> Customer:
     """A new customer's `balance=`: its `initial` transaction, in the default currency
     (Stripe's customer create takes no currency). Returns the customer after it; no
@@ -129,9 +114,7 @@ def open_balance(
     return replace(customer, balance=txn["ending_balance"], currency=txn["currency"])
 
 
-def apply_to_invoice(
-    conn: psycopg.Connection[Any], caller: Caller, invoice: Invoice, *, now: int
-) -> Applied:
+def apply_to_invoice(conn: Conn, caller: Caller, invoice: Invoice, *, now: int) -> Applied:
     """Finalize's part: the customer's balance in the invoice's currency starts the
     invoice, and only that one (Stripe: "A CAD invoice doesn't apply a customer credit
     balance denominated in USD or any other currency other than CAD"); a credit pays what
@@ -156,9 +139,7 @@ def apply_to_invoice(
     return Applied(starting, ending, [event])
 
 
-def return_from_invoice(
-    conn: psycopg.Connection[Any], caller: Caller, invoice: Invoice, *, now: int
-) -> list[Event]:
+def return_from_invoice(conn: Conn, caller: Caller, invoice: Invoice, *, now: int) -> list[Event]:
     """Void's part: what the invoice took from the balance at finalize goes back to it
     (`unapplied_from_invoice`). Returns the events of that move."""
     if invoice.ending_balance is None:  # only finalized invoices are voided
@@ -175,7 +156,7 @@ def return_from_invoice(
 
 
 def credit_overpayment(
-    conn: psycopg.Connection[Any], caller: Caller, invoice: Invoice, growth: int, *, now: int
+    conn: Conn, caller: Caller, invoice: Invoice, growth: int, *, now: int
 ) -> list[Event]:
     """A credit's part when it made the invoice's amount_overpaid grow by `growth`: that
     much is credited to the customer's balance in the invoice's currency
@@ -186,7 +167,7 @@ def credit_overpayment(
     ]
 
 
-def _locked_customer(conn: psycopg.Connection[Any], invoice: Invoice) -> Customer:
+def _locked_customer(conn: Conn, invoice: Invoice) -> Customer:
     customer = customers.get_for_update(conn, invoice.customer, invoice.livemode)
     if customer is None:  # invoices.customer references it
         raise RuntimeError(f"customer {invoice.customer} of invoice {invoice.id} is missing")
@@ -194,7 +175,7 @@ def _locked_customer(conn: psycopg.Connection[Any], invoice: Invoice) -> Custome
 
 
 def _invoice_move(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     caller: Caller,
     customer: Customer,
     invoice: Invoice,
@@ -260,7 +241,7 @@ def _transaction(
 
 
 def _move(
-    conn: psycopg.Connection[Any], caller: Caller, customer: Customer, txn: dict[str, Any]
+    conn: Conn, caller: Caller, customer: Customer, txn: dict[str, Any]
 ) -> tuple[dict[str, Any], Event]:
     """Append `txn` to the locked customer's balance; return it as written, with the
     `customer.updated` event of the change.

@@ -24,15 +24,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-
+from service.db import Conn
 from service.store import locks
 
 CREDITING_TYPES = frozenset({"payment_intent.succeeded"})
 
 
 def lock_in_order(
-    conn: psycopg.Connection[Any], rows: list[dict[str, Any]], *, set_wise: bool = False
+    conn: Conn, rows: list[dict[str, Any]], *, set_wise: bool = False
 ) -> list[dict[str, Any]]:
     """Lock what the claimed `rows` will touch, in lock order; return them in the
     order to handle them. Call inside the batch's transaction. `set_wise`: the rows

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
-import psycopg
 
 from service.adapters.upstream import Upstream
+from service.db import Conn
 from service.domain.balances import Customer
 from service.errors import ResourceMissing
 from service.operations.context import Caller
@@ -18,12 +16,7 @@ from service.store import customers
 
 @contextmanager
 def billing(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    customer_id: str,
-    upstream: Upstream | None,
-    *,
-    now: int,
+    conn: Conn, caller: Caller, customer_id: str, upstream: Upstream | None, *, now: int
 ) -> Iterator[Customer]:
     """The transaction of a use case that bills `customer_id`, with that customer.
 

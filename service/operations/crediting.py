@@ -23,8 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import psycopg
-
+from service.db import Conn
 from service.domain import ledger
 from service.domain.events import Event, changed_attributes, payment_intent_event_types
 from service.domain.ledger import Invoice, InvoicePayment, MirroredPaymentIntent, PaymentIntent
@@ -57,7 +56,7 @@ class Credit:
 
 
 def apply_payment_intent_update(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     pi: dict[str, Any],
     *,
     now: int,
@@ -80,7 +79,7 @@ def apply_payment_intent_update(
 
 
 def apply_payment_intent_updates(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     updates: Sequence[tuple[dict[str, Any], str | None]],
     *,
     now: int,
@@ -104,14 +103,14 @@ def apply_payment_intent_updates(
 
 
 def credit(
-    conn: psycopg.Connection[Any], one: Credit, *, now: int, out_of_band: bool = False
+    conn: Conn, one: Credit, *, now: int, out_of_band: bool = False
 ) -> tuple[Invoice, list[Event]]:
     """Make one credit (credit_all)."""
     return credit_all(conn, [one], now=now, out_of_band=out_of_band)[0]
 
 
 def attach_paid(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     caller: Caller,
     invoice: Invoice,
     line_rows: list[dict[str, Any]],
@@ -141,11 +140,7 @@ def attach_paid(
 
 
 def credit_all(
-    conn: psycopg.Connection[Any],
-    batch: Sequence[Credit],
-    *,
-    now: int,
-    out_of_band: bool = False,
+    conn: Conn, batch: Sequence[Credit], *, now: int, out_of_band: bool = False
 ) -> list[tuple[Invoice, list[Event]]]:
     """Make the credits of `batch`, in order; what one makes amount_overpaid grow by is credited to
     the customer's balance.
@@ -218,7 +213,7 @@ def _rounds(ids: list[str]) -> list[list[int]]:
 
 
 def _apply_round(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     round_: list[tuple[int, dict[str, Any], str | None]],
     written: list[list[Event]],
     *,
@@ -268,9 +263,7 @@ def _apply_round(
         invoice_payments.cancel_open_of_payment_intents(conn, canceled, now=now)
 
 
-def _succeeded_after_cancel(
-    conn: psycopg.Connection[Any], pi: PaymentIntent, inbound_event_id: str | None
-) -> None:
+def _succeeded_after_cancel(conn: Conn, pi: PaymentIntent, inbound_event_id: str | None) -> None:
     """A success for a PaymentIntent Tally had canceled: kept, and left to an operator.
 
     A canceled PaymentIntent cannot succeed at Stripe, so this one's cancel never reached
@@ -294,12 +287,7 @@ def _succeeded_after_cancel(
 
 
 def _credit_events(
-    conn: psycopg.Connection[Any],
-    c: Credit,
-    credited: Invoice,
-    *,
-    now: int,
-    out_of_band: bool,
+    conn: Conn, c: Credit, credited: Invoice, *, now: int, out_of_band: bool
 ) -> list[Event]:
     """The events of credit `c`, which left its invoice `credited`, and the overpayment's
     move of the customer's balance."""

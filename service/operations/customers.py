@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import psycopg
-
+from service.db import Conn
 from service.domain.balances import Customer
 from service.domain.events import Event, changed_attributes
 from service.domain.ids import CUSTOMER, new_id
@@ -30,9 +29,7 @@ PREFIX_ATTEMPTS = 5
 UPDATABLE = ("email", "name", "phone", "description", "metadata", "invoice_prefix")
 
 
-def create_customer(
-    conn: psycopg.Connection[Any], caller: Caller, params: dict[str, Any], *, now: int
-) -> Customer:
+def create_customer(conn: Conn, caller: Caller, params: dict[str, Any], *, now: int) -> Customer:
     """Store a new customer with its `invoice_prefix`, or one generated that no customer
     has held; a nonzero `balance` is its `initial` balance transaction. Writes
     `customer.created`, all in one transaction."""
@@ -59,9 +56,7 @@ def create_customer(
     return row
 
 
-def _insert_with_generated_prefix(
-    conn: psycopg.Connection[Any], customer: dict[str, Any]
-) -> Customer:
+def _insert_with_generated_prefix(conn: Conn, customer: dict[str, Any]) -> Customer:
     """Insert `customer` with a generated prefix. 16^8 prefixes: a clash is rare (it
     writes nothing and is retried); several in a row would mean a broken generator."""
     for _ in range(PREFIX_ATTEMPTS):
@@ -71,9 +66,7 @@ def _insert_with_generated_prefix(
     raise RuntimeError(f"no free invoice prefix in {PREFIX_ATTEMPTS} attempts")
 
 
-def _insert_with_prefix(
-    conn: psycopg.Connection[Any], customer: dict[str, Any], prefix: str
-) -> Customer | None:
+def _insert_with_prefix(conn: Conn, customer: dict[str, Any], prefix: str) -> Customer | None:
     """The customer inserted with `prefix`; None, and nothing written, when it is taken."""
     if not customers.claim_invoice_prefix(conn, prefix, customer["id"]):
         return None
@@ -87,7 +80,7 @@ def _prefix_taken(prefix: str) -> InvalidRequest:
     )
 
 
-def _locked(conn: psycopg.Connection[Any], caller: Caller, customer_id: str) -> Customer:
+def _locked(conn: Conn, caller: Caller, customer_id: str) -> Customer:
     """The customer, locked; a deleted one is missing (Stripe: deleting a customer
     "prevents any further operations to be performed")."""
     customer = customers.get_for_update(conn, customer_id, caller.livemode)
@@ -97,12 +90,7 @@ def _locked(conn: psycopg.Connection[Any], caller: Caller, customer_id: str) -> 
 
 
 def update_customer(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    customer_id: str,
-    params: dict[str, Any],
-    *,
-    now: int,
+    conn: Conn, caller: Caller, customer_id: str, params: dict[str, Any], *, now: int
 ) -> Customer:
     """Change the customer's details: metadata merges as Stripe's does, a new
     `invoice_prefix` numbers its next invoices (its sequence carries on), and `balance`
@@ -148,12 +136,7 @@ def update_customer(
 
 
 def _drafts_shown(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    drafts: list[dict[str, Any]],
-    customer: Customer,
-    *,
-    now: int,
+    conn: Conn, caller: Caller, drafts: list[dict[str, Any]], customer: Customer, *, now: int
 ) -> list[Event]:
     """Show the customer's email and name on its locked drafts; their invoice.updated."""
     before = {d["id"]: d for d in drafts}
@@ -168,9 +151,7 @@ def _drafts_shown(
     return written
 
 
-def delete_customer(
-    conn: psycopg.Connection[Any], caller: Caller, customer_id: str, *, now: int
-) -> None:
+def delete_customer(conn: Conn, caller: Caller, customer_id: str, *, now: int) -> None:
     """Mark the customer deleted and write `customer.deleted`, carrying the customer as
     it was (Stripe's payload is the customer object, not the deleted stub the API
     answers). Its invoices, items, payments and balance ledger stay as they are."""

@@ -33,10 +33,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import psycopg
-
 from service import observability
 from service.adapters.http import KeptAlive, Poster, Response
+from service.db import Conn
 from service.domain import signatures
 from service.domain.events import render_event
 from service.operations.publish_events import EnqueueDeliveries, dispatch_due_deliveries
@@ -72,7 +71,7 @@ def circuit_cooldown(consecutive_failures: int) -> float | None:
 
 
 def deliver_leased(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     leased: Sequence[tuple[int, int | None]],
     enqueue: EnqueueDeliveries,
     *,
@@ -103,7 +102,7 @@ def deliver_leased(
 
 
 def deliver_batch(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     leased: Sequence[tuple[int, int | None]],
     *,
     timeout: float,
@@ -177,7 +176,7 @@ def _by_endpoint(claimed: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
 
 
 def _release(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     endpoint_id: str,
     rows: list[dict[str, Any]],
     responses: dict[int, Response | None],
@@ -220,7 +219,7 @@ def _post_event(poster: Poster, row: dict[str, Any], bodies: dict[str, dict[str,
 
 
 def _record(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     claimed: list[dict[str, Any]],
     responses: dict[int, Response | None],
     schedule: Sequence[int],

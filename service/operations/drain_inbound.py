@@ -21,12 +21,12 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-import psycopg
 import redis
 
 from service.config import DEFAULT_STREAM_RETENTION
+from service.db import Conn
 from service.operations.process_inbound import BATCH_SIZE, MAX_CLAIMS, process_inbound_batch
 from service.operations.publish_events import EnqueueDeliveries, publish_committed
 from service.wakeups import DrainFlags, DrainShift
@@ -55,7 +55,7 @@ class Drained:
 
 
 def drain_inbound(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     stream: redis.Redis,
     tasks: DrainTasks,
     *,
@@ -78,7 +78,7 @@ def drain_inbound(
 
 
 def run_drain(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     shift: DrainShift,
     *,
     publish: Callable[[], object],

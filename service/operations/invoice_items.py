@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import psycopg
-
 from service.adapters.upstream import Upstream
+from service.db import Conn
 from service.domain import invoices as rules
 from service.domain.events import Event, changed_attributes
 from service.domain.ids import INVOICE_ITEM, INVOICE_LINE, new_id
@@ -58,7 +57,7 @@ def _item_amounts(params: dict[str, Any]) -> tuple[int, int, int]:
 
 
 def create_invoice_item(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     caller: Caller,
     params: dict[str, Any],
     *,
@@ -125,9 +124,7 @@ def create_invoice_item(
     return item
 
 
-def _locked_item(
-    conn: psycopg.Connection[Any], caller: Caller, item_id: str
-) -> tuple[InvoiceItem, Invoice | None]:
+def _locked_item(conn: Conn, caller: Caller, item_id: str) -> tuple[InvoiceItem, Invoice | None]:
     """The item and its invoice (None while pending), both locked: the invoice first,
     as the lock order says. An item can move between the read and the locks (a new
     draft pulling it in, a deleted draft releasing it), so the invoice is looked up
@@ -168,12 +165,7 @@ def _updated_amounts(item: InvoiceItem, params: dict[str, Any]) -> dict[str, int
 
 
 def _with_total(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    invoice: Invoice | None,
-    before: dict[str, Any] | None,
-    *,
-    now: int,
+    conn: Conn, caller: Caller, invoice: Invoice | None, before: dict[str, Any] | None, *, now: int
 ) -> list[Event]:
     """After a change to a draft's items: its total recomputed, and `invoice.updated`
     with what the change moved (nothing for a pending item)."""
@@ -187,12 +179,7 @@ def _with_total(
 
 
 def update_invoice_item(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    item_id: str,
-    params: dict[str, Any],
-    *,
-    now: int,
+    conn: Conn, caller: Caller, item_id: str, params: dict[str, Any], *, now: int
 ) -> InvoiceItem:
     """Change a pending item, or one on a draft (amounts, description, metadata); the
     draft's total follows. Writes `invoiceitem.updated` with the previous values and,
@@ -225,9 +212,7 @@ def update_invoice_item(
     return item
 
 
-def delete_invoice_item(
-    conn: psycopg.Connection[Any], caller: Caller, item_id: str, *, now: int
-) -> None:
+def delete_invoice_item(conn: Conn, caller: Caller, item_id: str, *, now: int) -> None:
     """Delete a pending item, or take one off a draft, whose total follows. Writes
     `invoiceitem.deleted` (the item as it was) and, for a draft's item,
     `invoice.updated`. Refused, with nothing written, once the invoice is finalized."""

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import psycopg
-
 from service.adapters.upstream import Upstream
+from service.db import Conn
 from service.domain import invoices as rules
 from service.domain.events import Event, changed_attributes
 from service.domain.ids import INVOICE, INVOICE_LINE, new_id
@@ -35,7 +34,7 @@ DAY = 86_400
 
 
 def create_invoice(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     caller: Caller,
     params: dict[str, Any],
     *,
@@ -96,9 +95,7 @@ def create_invoice(
     return invoice
 
 
-def delete_invoice(
-    conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, *, now: int
-) -> None:
+def delete_invoice(conn: Conn, caller: Caller, invoice_id: str, *, now: int) -> None:
     """Delete a draft for good; a finalized invoice is refused (it can be voided).
 
     Its items are not lost with it: they become pending again, for the customer's next
@@ -140,12 +137,7 @@ def _due_date(params: dict[str, Any], collection_method: str, *, created: int) -
 
 
 def update_invoice(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    invoice_id: str,
-    params: dict[str, Any],
-    *,
-    now: int,
+    conn: Conn, caller: Caller, invoice_id: str, params: dict[str, Any], *, now: int
 ) -> Invoice:
     """Change an invoice's non-monetary fields (all of them on a draft, fewer once
     finalized); writes `invoice.updated` with the previous values when anything changed."""
@@ -190,12 +182,7 @@ def update_invoice(
 
 
 def finalize_invoice(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    invoice_id: str,
-    *,
-    auto_advance: bool | None = None,
-    now: int,
+    conn: Conn, caller: Caller, invoice_id: str, *, auto_advance: bool | None = None, now: int
 ) -> Invoice:
     """Draft → open, with the customer's next invoice number; the total is frozen from here.
 
@@ -241,7 +228,7 @@ def finalize_invoice(
 
 
 def _with_sequence_moved(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     caller: Caller,
     invoice: Invoice,
     balance_events: list[Event],
@@ -266,9 +253,7 @@ def _with_sequence_moved(
     return [caller.event("customer.updated", render_customer(customer), now=now, previous=moved)]
 
 
-def void_invoice(
-    conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, *, now: int
-) -> Invoice:
+def void_invoice(conn: Conn, caller: Caller, invoice_id: str, *, now: int) -> Invoice:
     """Open or uncollectible → void, unless payments are open or paid; `invoice.voided`.
     What the invoice took from the customer's balance at finalize goes back to it
     (`unapplied_from_invoice`, then `customer.updated`)."""
@@ -280,9 +265,7 @@ def void_invoice(
     return invoice
 
 
-def mark_uncollectible(
-    conn: psycopg.Connection[Any], caller: Caller, invoice_id: str, *, now: int
-) -> Invoice:
+def mark_uncollectible(conn: Conn, caller: Caller, invoice_id: str, *, now: int) -> Invoice:
     """Open → uncollectible, unless payments are open; `invoice.marked_uncollectible`."""
     with conn.transaction():
         invoice = _move(
@@ -298,11 +281,7 @@ def mark_uncollectible(
 
 
 def _move(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    invoice_id: str,
-    move: rules.Move,
-    changed: dict[str, Any],
+    conn: Conn, caller: Caller, invoice_id: str, move: rules.Move, changed: dict[str, Any]
 ) -> Invoice:
     """Lock the invoice, refuse the `move` where its status or payments forbid it, and
     write `changed`; inside the caller's transaction."""

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import psycopg
-
+from service.db import Conn
 from service.domain.ledger import Invoice, as_dict
 from service.errors import NotFound
 from service.operations.context import Caller
@@ -18,7 +17,7 @@ from service.render.invoices import EMBEDDED_LINES, render_invoice, render_invoi
 from service.store import invoice_items, invoices
 
 
-def locked_invoice(conn: psycopg.Connection[Any], caller: Caller, invoice_id: str) -> Invoice:
+def locked_invoice(conn: Conn, caller: Caller, invoice_id: str) -> Invoice:
     """The invoice of the URL path, locked until the transaction ends (first: the lock
     order)."""
     invoice = invoices.get_for_update(conn, invoice_id, caller.livemode)
@@ -27,17 +26,13 @@ def locked_invoice(conn: psycopg.Connection[Any], caller: Caller, invoice_id: st
     return invoice
 
 
-def invoice_object(
-    conn: psycopg.Connection[Any], invoice: Invoice | Mapping[str, Any]
-) -> dict[str, Any]:
+def invoice_object(conn: Conn, invoice: Invoice | Mapping[str, Any]) -> dict[str, Any]:
     """The invoice in Stripe's shape, with its newest lines (one query for them)."""
     row = as_dict(invoice) if isinstance(invoice, Invoice) else dict(invoice)
     return render_invoice(row, invoice_items.lines(conn, row["id"], EMBEDDED_LINES + 1))
 
 
-def invoice_objects(
-    conn: psycopg.Connection[Any], rows: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+def invoice_objects(conn: Conn, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Many invoices in Stripe's shape, with one query for all their lines (a list page)."""
     lines = invoice_items.lines_of(conn, [row["id"] for row in rows], EMBEDDED_LINES + 1)
     return render_invoices(rows, lines)

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-
 from service.adapters.upstream import Upstream
+from service.db import Conn
 from service.domain.invoices import new_invoice_prefix
 from service.operations.context import Caller
 from service.operations.customers import PREFIX_ATTEMPTS
@@ -23,7 +22,7 @@ from service.store import customers, events, payment_intents
 
 
 def fetch_unknown_customer(
-    conn: psycopg.Connection[Any], caller: Caller, customer_id: str, upstream: Upstream | None
+    conn: Conn, caller: Caller, customer_id: str, upstream: Upstream | None
 ) -> dict[str, Any] | None:
     """Upstream's customer when Tally has none by this id in the caller's mode; None when
     Tally has it, upstream has not, or no upstream is configured. Raises
@@ -34,7 +33,7 @@ def fetch_unknown_customer(
 
 
 def fetch_unknown_payment_intent(
-    conn: psycopg.Connection[Any], caller: Caller, pi_id: str, upstream: Upstream | None
+    conn: Conn, caller: Caller, pi_id: str, upstream: Upstream | None
 ) -> dict[str, Any] | None:
     """Upstream's PaymentIntent when Tally has not mirrored it; as fetch_unknown_customer."""
     if upstream is None or payment_intents.get(conn, pi_id, caller.livemode) is not None:
@@ -43,7 +42,7 @@ def fetch_unknown_payment_intent(
 
 
 def mirror_customer(
-    conn: psycopg.Connection[Any], caller: Caller, customer: dict[str, Any] | None, *, now: int
+    conn: Conn, caller: Caller, customer: dict[str, Any] | None, *, now: int
 ) -> None:
     """Store a customer fetched from upstream under Stripe's id (nothing if None), and
     write its `customer.created`, so that webhook consumers hear of it as of any other.

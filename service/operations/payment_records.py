@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-
+from service.db import Conn
 from service.domain import ledger
 from service.domain import payment_records as record_rules
 from service.domain.ids import PAYMENT_RECORD, new_id
@@ -21,7 +20,7 @@ from service.store import credits, customers, events, invoice_payments, payment_
 
 
 def report_payment(
-    conn: psycopg.Connection[Any], caller: Caller, params: dict[str, Any], *, now: int
+    conn: Conn, caller: Caller, params: dict[str, Any], *, now: int
 ) -> dict[str, Any]:
     """Record a payment made outside Stripe: its first attempt initiated (`outcome`
     None; later reports end it) or already guaranteed, failed or canceled."""
@@ -55,12 +54,7 @@ def outcome_times(outcome: str | None, at: int | None, *, now: int) -> dict[str,
 
 
 def report_payment_attempt(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    record_id: str,
-    params: dict[str, Any],
-    *,
-    now: int,
+    conn: Conn, caller: Caller, record_id: str, params: dict[str, Any], *, now: int
 ) -> dict[str, Any]:
     """A new attempt on a record whose latest attempt failed or was canceled: initiated,
     or already ended with `outcome`. The record is not attached (check_new_attempt)."""
@@ -84,7 +78,7 @@ def report_payment_attempt(
 
 
 def report_payment_attempt_outcome(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     caller: Caller,
     record_id: str,
     outcome: str,
@@ -128,10 +122,7 @@ def report_payment_attempt_outcome(
 
 
 def report_payment_informational(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    record_id: str,
-    params: dict[str, Any],
+    conn: Conn, caller: Caller, record_id: str, params: dict[str, Any]
 ) -> dict[str, Any]:
     """Update what a record says about its payment (description, customer, metadata);
     its amounts and attempts do not move. An attached record keeps its invoice's
@@ -163,12 +154,7 @@ def report_payment_informational(
 
 
 def report_refund(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    record_id: str,
-    params: dict[str, Any],
-    *,
-    now: int,
+    conn: Conn, caller: Caller, record_id: str, params: dict[str, Any], *, now: int
 ) -> dict[str, Any]:
     """Record a refund of a guaranteed record. It is recorded on the record only
     (amount_refunded): as in Stripe, a refund does not reopen a paid invoice or
@@ -203,9 +189,7 @@ def report_refund(
         )
 
 
-def _locked_record(
-    conn: psycopg.Connection[Any], caller: Caller, record_id: str
-) -> LockedPaymentRecord:
+def _locked_record(conn: Conn, caller: Caller, record_id: str) -> LockedPaymentRecord:
     record = payment_records.get_for_update(conn, record_id, caller.livemode)
     if record is None:
         raise NotFound(f"No such payment_record: '{record_id}'", param="id")

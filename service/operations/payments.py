@@ -6,9 +6,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import psycopg
-
 from service.adapters.upstream import Upstream
+from service.db import Conn
 from service.domain import ledger
 from service.domain.ids import PAYMENT_INTENT, new_id
 from service.errors import NotFound, PaymentStateConflict, ResourceMissing
@@ -20,7 +19,7 @@ from service.store import customers, events, invoice_payments, payment_intents
 
 
 def create_payment_intent(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     caller: Caller,
     params: dict[str, Any],
     *,
@@ -60,7 +59,7 @@ def create_payment_intent(
 
 
 def cancel_payment_intent(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     caller: Caller,
     pi_id: str,
     *,

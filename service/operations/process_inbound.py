@@ -34,7 +34,7 @@ from typing import Any
 import psycopg
 
 from service import observability
-from service.db import TRANSIENT_ERRORS
+from service.db import TRANSIENT_ERRORS, Conn
 from service.domain.events import Event
 from service.errors import TallyError
 from service.operations.batch_locks import lock_in_order
@@ -59,12 +59,10 @@ CLAIM_LEASE_SECONDS = 2.0
 
 # Applies stored Stripe events, in order, as one batch; returns the events of their
 # changes, for the batch to write.
-Handler = Callable[[psycopg.Connection[Any], list[dict[str, Any]], int], list[Event]]
+Handler = Callable[[Conn, list[dict[str, Any]], int], list[Event]]
 
 
-def _payment_intents_changed(
-    conn: psycopg.Connection[Any], events: list[dict[str, Any]], now: int
-) -> list[Event]:
+def _payment_intents_changed(conn: Conn, events: list[dict[str, Any]], now: int) -> list[Event]:
     updates = []
     for event in events:
         pi = event["data"]["object"]
@@ -100,11 +98,7 @@ def retry_delay(attempts: int) -> float:
 
 
 def process_inbound_batch(
-    conn: psycopg.Connection[Any],
-    *,
-    now: int,
-    limit: int = BATCH_SIZE,
-    max_claims: int = MAX_CLAIMS,
+    conn: Conn, *, now: int, limit: int = BATCH_SIZE, max_claims: int = MAX_CLAIMS
 ) -> BatchResult:
     """Claim up to `limit` due pending events and process them in one transaction.
 
@@ -178,9 +172,7 @@ def _observe(rows: list[dict[str, Any]], settlements: list[Settlement]) -> None:
     )
 
 
-def _process_all(
-    conn: psycopg.Connection[Any], rows: list[dict[str, Any]], now: int
-) -> list[Settlement]:
+def _process_all(conn: Conn, rows: list[dict[str, Any]], now: int) -> list[Settlement]:
     """The fast path: the whole batch at once; raises on the first failure.
 
     Failures are rare, so no savepoints (two round trips each). Each run of events of
@@ -201,7 +193,7 @@ def _process_all(
     return settlements
 
 
-def _process_one(conn: psycopg.Connection[Any], row: dict[str, Any], now: int) -> Settlement:
+def _process_one(conn: Conn, row: dict[str, Any], now: int) -> Settlement:
     handler = HANDLERS.get(row["type"])
     if handler is None:
         return Settlement(row["id"], "ignored")

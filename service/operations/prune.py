@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
-
-import psycopg
 
 from service.config import Retention
+from service.db import Conn
 from service.store import history, idempotency
 
 log = logging.getLogger(__name__)
@@ -47,7 +45,7 @@ class PruneReport:
 
 
 def prune_events(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     retention: Retention,
     *,
     now: float,
@@ -83,7 +81,7 @@ def prune_events(
     return report
 
 
-def expire_idempotency_keys(conn: psycopg.Connection[Any], retention: Retention) -> int:
+def expire_idempotency_keys(conn: Conn, retention: Retention) -> int:
     """Forget Idempotency-Key results older than `retention`; returns how many."""
     with conn.transaction():
         expired = idempotency.delete_older_than(conn, retention.idempotency_hours)
@@ -92,7 +90,7 @@ def expire_idempotency_keys(conn: psycopg.Connection[Any], retention: Retention)
     return expired
 
 
-def prunable(conn: psycopg.Connection[Any], retention: Retention, *, now: float) -> PruneReport:
+def prunable(conn: Conn, retention: Retention, *, now: float) -> PruneReport:
     """What prune_events and expire_idempotency_keys would delete now, without the batch
     limits (a dry run)."""
     events = history.count_prunable_events(

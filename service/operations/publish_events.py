@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
-import psycopg
 import redis
 
 from service import observability
 from service.adapters.stream import add_entries
 from service.config import DEFAULT_STREAM_RETENTION
+from service.db import Conn
 from service.store import deliveries, outbox
 from service.wakeups import PUBLISH_AGAIN
 
@@ -43,7 +43,7 @@ EnqueueDeliveries = Callable[[list[tuple[int, int]]], None]
 
 
 def publish_events(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     stream: redis.Redis,
     *,
     limit: int = PUBLISH_BATCH,
@@ -64,9 +64,7 @@ def publish_events(
     return _publish(conn, stream, limit, retention)[0]
 
 
-def _publish(
-    conn: psycopg.Connection[Any], stream: redis.Redis, limit: int, retention: float
-) -> tuple[int, bool]:
+def _publish(conn: Conn, stream: redis.Redis, limit: int, retention: float) -> tuple[int, bool]:
     """publish_events, and whether it left the rest to the lock's holder."""
     published = 0
     while True:
@@ -81,9 +79,7 @@ def _publish(
             return published, False
 
 
-def _publish_batch(
-    conn: psycopg.Connection[Any], stream: redis.Redis, limit: int, retention: float
-) -> int | None:
+def _publish_batch(conn: Conn, stream: redis.Redis, limit: int, retention: float) -> int | None:
     """Publish up to `limit` events; None if another publisher holds the lock."""
     with conn.transaction():
         if not outbox.try_lock_publisher(conn):
@@ -105,7 +101,7 @@ class PublishTasks(Protocol):
 
 
 def publish_woken(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     stream: redis.Redis,
     tasks: PublishTasks,
     *,
@@ -120,7 +116,7 @@ def publish_woken(
 
 
 def publish_committed(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     stream: redis.Redis,
     enqueue: EnqueueDeliveries,
     *,
@@ -144,7 +140,7 @@ def publish_committed(
 
 
 def republish_events(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     stream: redis.Redis,
     *,
     from_position: int = 1,
@@ -173,7 +169,7 @@ def republish_events(
 
 
 def dispatch_due_deliveries(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     enqueue: EnqueueDeliveries,
     *,
     lease_seconds: float = DISPATCH_LEASE_SECONDS,

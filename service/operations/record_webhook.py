@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 import psycopg.errors
 
+from service.db import Conn
 from service.domain import json_input, signatures
 from service.domain.signatures import WebhookSecrets
 from service.errors import InvalidRequest, PayloadTooLarge, SignatureInvalid
@@ -37,7 +38,7 @@ class Recorded:
 
 
 def record_webhook(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     body: bytes,
     signature_header: str | None,
     *,

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-import psycopg
-
+from service.db import Conn
 from service.errors import InvalidRequest
 from service.store import inbound_events
 from service.store.inbound_events import Requeued
@@ -16,7 +14,7 @@ FAILED_ONLY = ("failed",)
 
 
 def replay_inbound(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     *,
     ids: Sequence[str] | None = None,
     received_since: datetime | None = None,

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
-
+from service.db import Conn
 from service.errors import InvalidRequest, NotFound
 from service.store import deliveries, events, webhook_endpoints
 
@@ -24,9 +22,7 @@ def _mode(livemode: bool) -> str:
     return "live" if livemode else "test"
 
 
-def resend_event(
-    conn: psycopg.Connection[Any], event_id: str, *, endpoint_id: str | None = None
-) -> list[Resent]:
+def resend_event(conn: Conn, event_id: str, *, endpoint_id: str | None = None) -> list[Resent]:
     """Make a delivery of the event pending and due now: to `endpoint_id` (subscribed to
     the event's type or not), or else to every enabled endpoint of the event's mode
     subscribed to its type. An endpoint that already has a delivery of the event gets

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-
+from service.db import Conn
 from service.errors import InvalidRequest, NotFound
 from service.store import deliveries, webhook_endpoints
 
 
-def retry_deliveries(
-    conn: psycopg.Connection[Any], endpoint_id: str, *, events_since: int
-) -> list[dict[str, Any]]:
+def retry_deliveries(conn: Conn, endpoint_id: str, *, events_since: int) -> list[dict[str, Any]]:
     """Put the endpoint's failed deliveries of events created at or after `events_since`
     (Unix seconds) back to pending, due now, with a fresh retry schedule (their attempts
     stay recorded); returns them (id, event_id, type, created). One transaction.

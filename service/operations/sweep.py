@@ -23,12 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import psycopg
 import redis
 
 from service.adapters.upstream import Upstream
 from service.config import DEFAULT_STREAM_RETENTION
-from service.db import TRANSIENT_ERRORS
+from service.db import TRANSIENT_ERRORS, Conn
 from service.errors import TallyError
 from service.operations.payments import apply_payment_intent_update
 from service.operations.publish_events import dispatch_due_deliveries, publish_events
@@ -60,7 +59,7 @@ class SweepReport:
 
 
 def redrive(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     stream: redis.Redis,
     tasks: Tasks,
     *,
@@ -90,7 +89,7 @@ def _step(name: str, run: Callable[[], Any]) -> Any:
         return None
 
 
-def check_invariants(conn: psycopg.Connection[Any], client: redis.Redis | None = None) -> int:
+def check_invariants(conn: Conn, client: redis.Redis | None = None) -> int:
     """Check the ledger invariants over what changed since the last check (everything,
     the first time); log every breach at ERROR and count them."""
     started = int(time.time())
@@ -115,7 +114,7 @@ def check_invariants(conn: psycopg.Connection[Any], client: redis.Redis | None =
 
 
 def refetch_open_payments(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     upstream: Upstream | None,
     *,
     refetch_after: int,

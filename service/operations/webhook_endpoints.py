@@ -5,8 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-import psycopg
-
+from service.db import Conn
 from service.domain.ids import WEBHOOK_ENDPOINT, WEBHOOK_SECRET, new_id
 from service.domain.metadata import merge_metadata
 from service.domain.urls import check_webhook_url
@@ -20,12 +19,7 @@ def _not_found(endpoint_id: str) -> NotFound:
 
 
 def create_webhook_endpoint(
-    conn: psycopg.Connection[Any],
-    caller: Caller,
-    params: dict[str, Any],
-    *,
-    allow_private_urls: bool,
-    now: int,
+    conn: Conn, caller: Caller, params: dict[str, Any], *, allow_private_urls: bool, now: int
 ) -> dict[str, Any]:
     """Store a new endpoint with a fresh `whsec_` secret (returned in the row)."""
     return webhook_endpoints.insert(
@@ -47,7 +41,7 @@ def create_webhook_endpoint(
 
 
 def update_webhook_endpoint(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     caller: Caller,
     endpoint_id: str,
     params: dict[str, Any],
@@ -78,15 +72,13 @@ def update_webhook_endpoint(
     return row
 
 
-def delete_webhook_endpoint(
-    conn: psycopg.Connection[Any], caller: Caller, endpoint_id: str
-) -> None:
+def delete_webhook_endpoint(conn: Conn, caller: Caller, endpoint_id: str) -> None:
     """Soft-delete: no new deliveries; pending ones are dropped when next attempted."""
     if not webhook_endpoints.delete(conn, endpoint_id, caller.livemode):
         raise _not_found(endpoint_id)
 
 
-def enable_webhook_endpoint(conn: psycopg.Connection[Any], endpoint_id: str) -> dict[str, Any]:
+def enable_webhook_endpoint(conn: Conn, endpoint_id: str) -> dict[str, Any]:
     """Re-enable an endpoint of either mode (the operator's command), e.g. one disabled
     after a failed retry schedule; returns it with `previous_status`. Deliveries that
     failed meanwhile stay failed until retried (`tally deliveries retry`)."""

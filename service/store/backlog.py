@@ -9,10 +9,10 @@ nothing waits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
 from psycopg.rows import class_row
+
+from service.db import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class Backlog:
     sweep_completed_at: float | None
 
 
-def snapshot(conn: psycopg.Connection[Any]) -> Backlog:
+def snapshot(conn: Conn) -> Backlog:
     with conn.cursor(row_factory=class_row(Backlog)) as cur:
         (row,) = cur.execute(
             """

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 
+from service.db import Conn
 
-def add(conn: psycopg.Connection[Any], txn: dict[str, Any]) -> dict[str, Any]:
+
+def add(conn: Conn, txn: dict[str, Any]) -> dict[str, Any]:
     """Append `txn` and add its amount to its customer's balance in its currency, in one
     statement: the database adds it, the transaction's ending_balance is that currency's
     balance after it, and the customer's row stays locked until commit (every move of
@@ -55,16 +56,14 @@ _BY_ID = """
 """
 
 
-def get(
-    conn: psycopg.Connection[Any], customer_id: str, txn_id: str, livemode: bool
-) -> dict[str, Any] | None:
+def get(conn: Conn, customer_id: str, txn_id: str, livemode: bool) -> dict[str, Any] | None:
     return conn.execute(
         _BY_ID, {"id": txn_id, "customer": customer_id, "livemode": livemode}
     ).fetchone()
 
 
 def get_for_update(
-    conn: psycopg.Connection[Any], customer_id: str, txn_id: str, livemode: bool
+    conn: Conn, customer_id: str, txn_id: str, livemode: bool
 ) -> dict[str, Any] | None:
     """The transaction, locked until the transaction ends (its notes are being changed)."""
     return conn.execute(
@@ -73,7 +72,7 @@ def get_for_update(
     ).fetchone()
 
 
-def update_notes(conn: psycopg.Connection[Any], txn: dict[str, Any]) -> dict[str, Any]:
+def update_notes(conn: Conn, txn: dict[str, Any]) -> dict[str, Any]:
     """Write a transaction's description and metadata, all that may change of it."""
     (row,) = conn.execute(
         """

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
+from service.db import Conn
 from service.domain.ledger import Invoice, InvoicePayment, LockedPaymentIntent
 from service.store import payment_intents
 from service.store.invoices import COLUMNS, NEWEST_LINES
@@ -122,7 +122,7 @@ OpenPayment = tuple[InvoicePayment, Invoice, list[dict[str, Any]]]
 
 
 def lock_for_attach(
-    conn: psycopg.Connection[Any], pi_id: str, invoice_id: str, livemode: bool, *, lines: int
+    conn: Conn, pi_id: str, invoice_id: str, livemode: bool, *, lines: int
 ) -> tuple[LockedPaymentIntent | None, tuple[Invoice, list[dict[str, Any]]] | None]:
     """The PaymentIntent locked with `attached_to` (payment_intents.get_for_update), and
     the invoice locked after it with its newest `lines` items
@@ -139,7 +139,7 @@ def lock_for_attach(
 
 
 def open_payments_of_payment_intents(
-    conn: psycopg.Connection[Any], pi_ids: list[str], *, lines: int
+    conn: Conn, pi_ids: list[str], *, lines: int
 ) -> list[OpenPayment]:
     """The open invoice payments of the PaymentIntents `pi_ids` (each has at most one: a
     PaymentIntent is attached once), with their invoices locked, in id order, and each
@@ -155,9 +155,7 @@ def open_payments_of_payment_intents(
     return [_payment_with_invoice(row) for row in rows]
 
 
-def open_payment_of_payment_record(
-    conn: psycopg.Connection[Any], record_id: str, *, lines: int
-) -> OpenPayment | None:
+def open_payment_of_payment_record(conn: Conn, record_id: str, *, lines: int) -> OpenPayment | None:
     """The payment record's open invoice payment, as open_payments_of_payment_intents
     finds a PaymentIntent's: its invoice locked, with that invoice's newest `lines`
     items."""
@@ -176,7 +174,7 @@ def _payment_with_invoice(row: dict[str, Any]) -> OpenPayment:
 
 
 def apply_credits(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     credits: list[tuple[str, str, int]],
     *,
     now: int,
@@ -214,7 +212,7 @@ def apply_credits(
 
 
 def attach_paid(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     payment: dict[str, Any],
     *,
     amount: int,

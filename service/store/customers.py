@@ -8,11 +8,12 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from service.db import Conn
 from service.domain.balances import Customer
 from service.domain.ledger import as_dict
 
 
-def _typed(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Customer]:
+def _typed(conn: Conn) -> psycopg.Cursor[Customer]:
     """A cursor whose rows are Customers."""
     return conn.cursor(row_factory=class_row(Customer))
 
@@ -29,15 +30,13 @@ _RETURNING = """
 """
 
 
-def _insert(
-    conn: psycopg.Connection[Any], customer: dict[str, Any], on_conflict: LiteralString
-) -> Customer | None:
+def _insert(conn: Conn, customer: dict[str, Any], on_conflict: LiteralString) -> Customer | None:
     """Insert the customer unless `on_conflict` (a constant clause) skips it."""
     params = {**customer, "metadata": Jsonb(customer["metadata"])}
     return _typed(conn).execute(_INSERT + on_conflict + _RETURNING, params).fetchone()
 
 
-def insert(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> Customer | None:
+def insert(conn: Conn, customer: dict[str, Any]) -> Customer | None:
     """Insert the customer; None, and nothing written, if its `invoice_prefix` is taken."""
     return _insert(conn, customer, "ON CONFLICT (invoice_prefix) DO NOTHING")
 
@@ -50,14 +49,12 @@ _BY_ID = """
 """
 
 
-def get(conn: psycopg.Connection[Any], customer_id: str, livemode: bool) -> Customer | None:
+def get(conn: Conn, customer_id: str, livemode: bool) -> Customer | None:
     """The customer, deleted or not (its `deleted` says)."""
     return _typed(conn).execute(_BY_ID, {"id": customer_id, "livemode": livemode}).fetchone()
 
 
-def get_billable(
-    conn: psycopg.Connection[Any], customer_id: str, livemode: bool
-) -> Customer | None:
+def get_billable(conn: Conn, customer_id: str, livemode: bool) -> Customer | None:
     """The customer unless it is missing or deleted: what invoices, items, PaymentIntents
     and payment records may name (Stripe: deleting a customer "prevents any further
     operations to be performed", and its id is then resource_missing there)."""
@@ -65,7 +62,7 @@ def get_billable(
     return None if customer is None or customer.deleted else customer
 
 
-def take_invoice_number(conn: psycopg.Connection[Any], customer_id: str) -> tuple[str, int] | None:
+def take_invoice_number(conn: Conn, customer_id: str) -> tuple[str, int] | None:
     """The customer's invoice prefix and the next number of its sequence, taken: the
     row stays locked until the transaction ends, so concurrent finalizations of one
     customer's invoices number in turn, and a rollback gives the number back. None,
@@ -82,9 +79,7 @@ def take_invoice_number(conn: psycopg.Connection[Any], customer_id: str) -> tupl
     return None if row is None else (row["invoice_prefix"], row["sequence"])
 
 
-def get_for_update(
-    conn: psycopg.Connection[Any], customer_id: str, livemode: bool
-) -> Customer | None:
+def get_for_update(conn: Conn, customer_id: str, livemode: bool) -> Customer | None:
     """The customer, its row locked until the transaction ends so its balance holds
     still. NO KEY UPDATE: inserting an invoice or item of this customer (a foreign key
     check, FOR KEY SHARE) need not wait for it."""
@@ -92,7 +87,7 @@ def get_for_update(
     return _typed(conn).execute(_BY_ID + " FOR NO KEY UPDATE", params).fetchone()
 
 
-def claim_invoice_prefix(conn: psycopg.Connection[Any], prefix: str, customer_id: str) -> bool:
+def claim_invoice_prefix(conn: Conn, prefix: str, customer_id: str) -> bool:
     """Claim `prefix` for the customer, for good (invoice_prefixes, migration 0026); True
     when it is the customer's, now or from before; False when another customer has
     claimed it, or is claiming it concurrently (then the insert waits for that one to
@@ -113,7 +108,7 @@ def claim_invoice_prefix(conn: psycopg.Connection[Any], prefix: str, customer_id
     return row is not None and row["customer"] == customer_id
 
 
-def update(conn: psycopg.Connection[Any], customer: Customer) -> Customer | None:
+def update(conn: Conn, customer: Customer) -> Customer | None:
     """Write what an update may change of a customer (its balance moves only through
     its transactions); None, and nothing written, if its `invoice_prefix` is another
     customer's."""
@@ -135,23 +130,23 @@ def update(conn: psycopg.Connection[Any], customer: Customer) -> Customer | None
     ).fetchone()
 
 
-def mark_deleted(conn: psycopg.Connection[Any], customer_id: str) -> None:
+def mark_deleted(conn: Conn, customer_id: str) -> None:
     conn.execute("UPDATE customers SET deleted = true WHERE id = %(id)s", {"id": customer_id})
 
 
-def insert_mirror(conn: psycopg.Connection[Any], customer: dict[str, Any]) -> Customer | None:
+def insert_mirror(conn: Conn, customer: dict[str, Any]) -> Customer | None:
     """Insert a customer mirrored from upstream Stripe under its own id; None, and
     nothing written, when the id is already taken (a concurrent mirror) or the prefix."""
     return _insert(conn, customer, "ON CONFLICT DO NOTHING")
 
 
-def exists(conn: psycopg.Connection[Any], customer_id: str) -> bool:
+def exists(conn: Conn, customer_id: str) -> bool:
     """Whether the id is taken, in either mode."""
     row = conn.execute("SELECT 1 FROM customers WHERE id = %(id)s", {"id": customer_id}).fetchone()
     return row is not None
 
 
-def balance_in(conn: psycopg.Connection[Any], customer_id: str, currency: str) -> int:
+def balance_in(conn: Conn, customer_id: str, currency: str) -> int:
     """The customer's balance in `currency` (0 when it has none there)."""
     row = conn.execute(
         """
@@ -163,7 +158,7 @@ def balance_in(conn: psycopg.Connection[Any], customer_id: str, currency: str) -
     return row["balance"] if row else 0
 
 
-def balances(conn: psycopg.Connection[Any], customer_id: str) -> dict[str, int]:
+def balances(conn: Conn, customer_id: str) -> dict[str, int]:
     """The customer's balance in every currency it has transactions in."""
     rows = conn.execute(
         """

@@ -17,12 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import psycopg
+from service.db import Conn
 
 
-def lease_due(
-    conn: psycopg.Connection[Any], *, batch_size: int, lease_seconds: float
-) -> list[dict[str, Any]]:
+def lease_due(conn: Conn, *, batch_size: int, lease_seconds: float) -> list[dict[str, Any]]:
     """Lease a batch of due pending deliveries, oldest due first, for each endpoint that
     has some, is not held by a batch, and whose circuit is not open; hold each such
     endpoint under the same lease. A half-open circuit (its cool-down over) lets one
@@ -75,10 +73,7 @@ def lease_due(
 
 
 def claim(
-    conn: psycopg.Connection[Any],
-    leased: Sequence[tuple[int, int | None]],
-    *,
-    hold_seconds: float,
+    conn: Conn, leased: Sequence[tuple[int, int | None]], *, hold_seconds: float
 ) -> list[dict[str, Any]]:
     """Take leased deliveries for one attempt each; returns those still pending whose
     lease token matches (a None token: those due now) and whose endpoint is free or held
@@ -177,7 +172,7 @@ _STATUS_ATTEMPTED = {
 }
 
 
-def settle_all(conn: psycopg.Connection[Any], settled: Sequence[Settled]) -> set[int]:
+def settle_all(conn: Conn, settled: Sequence[Settled]) -> set[int]:
     """Record the outcomes of claimed deliveries, and their attempts, in one statement,
     each only if its claim still stands (a claim outlived by its task was taken over;
     the new holder records instead). Returns the ids whose claim stood."""
@@ -231,7 +226,7 @@ def settle_all(conn: psycopg.Connection[Any], settled: Sequence[Settled]) -> set
     return {row["id"] for row in rows}
 
 
-def get(conn: psycopg.Connection[Any], delivery_id: int) -> dict[str, Any] | None:
+def get(conn: Conn, delivery_id: int) -> dict[str, Any] | None:
     return conn.execute(
         "SELECT id, event_id, endpoint_id, status, attempts, next_attempt_at, delivered_at"
         " FROM webhook_deliveries WHERE id = %(id)s",
@@ -239,7 +234,7 @@ def get(conn: psycopg.Connection[Any], delivery_id: int) -> dict[str, Any] | Non
     ).fetchone()
 
 
-def attempts_of(conn: psycopg.Connection[Any], delivery_id: int) -> list[dict[str, Any]]:
+def attempts_of(conn: Conn, delivery_id: int) -> list[dict[str, Any]]:
     return conn.execute(
         "SELECT status_code, latency_ms, error, attempted_at FROM webhook_delivery_attempts"
         " WHERE delivery_id = %(id)s ORDER BY id",
@@ -247,7 +242,7 @@ def attempts_of(conn: psycopg.Connection[Any], delivery_id: int) -> list[dict[st
     ).fetchall()
 
 
-def counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
+def counts(conn: Conn) -> dict[str, int]:
     """Pending deliveries, and how many of them are due now (both from the partial index)."""
     (row,) = conn.execute(
         """
@@ -258,9 +253,7 @@ def counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     return {"pending": int(row["pending"]), "due": int(row["due"])}
 
 
-def make_due(
-    conn: psycopg.Connection[Any], event_id: str, endpoint_ids: list[str]
-) -> list[dict[str, Any]]:
+def make_due(conn: Conn, event_id: str, endpoint_ids: list[str]) -> list[dict[str, Any]]:
     """A delivery of the event to each endpoint, pending and due now, with a fresh retry
     schedule: a new row, or the existing one reset (UNIQUE (event_id, endpoint_id); its
     attempts stay in webhook_delivery_attempts). Returns each with its status before
@@ -286,9 +279,7 @@ def make_due(
     ).fetchall()
 
 
-def retry_failed(
-    conn: psycopg.Connection[Any], endpoint_id: str, *, events_since: int
-) -> list[dict[str, Any]]:
+def retry_failed(conn: Conn, endpoint_id: str, *, events_since: int) -> list[dict[str, Any]]:
     """Put the endpoint's failed deliveries of events created at or after `events_since`
     (Unix seconds) back to pending, due now, with a fresh retry schedule."""
     return conn.execute(
@@ -305,7 +296,7 @@ def retry_failed(
 
 
 def attempts_to(
-    conn: psycopg.Connection[Any], endpoint_id: str, *, failed_only: bool, limit: int
+    conn: Conn, endpoint_id: str, *, failed_only: bool, limit: int
 ) -> list[dict[str, Any]]:
     """Up to `limit` of an endpoint's delivery attempts, newest first, after its deliveries
     not attempted yet; `failed_only` keeps failed attempts and failed deliveries never

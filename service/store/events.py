@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Json
 
+from service.db import Conn
 from service.domain.events import API_VERSION, Event
 
 # What follows a CTE `event` of inserted events (seq, id, livemode, type): each one
@@ -28,12 +28,12 @@ FAN_OUT = """
 """
 
 
-def add(conn: psycopg.Connection[Any], event: Event) -> None:
+def add(conn: Conn, event: Event) -> None:
     """Write one event and its deliveries; see add_all."""
     add_all(conn, [event])
 
 
-def add_all(conn: psycopg.Connection[Any], events: list[Event]) -> None:
+def add_all(conn: Conn, events: list[Event]) -> None:
     """Write `events`, in order, and their deliveries in one statement; call inside the
     transaction of the change that caused them.
 
@@ -95,13 +95,11 @@ def add_all(conn: psycopg.Connection[Any], events: list[Event]) -> None:
     )
 
 
-def get(conn: psycopg.Connection[Any], event_id: str, livemode: bool) -> dict[str, Any] | None:
+def get(conn: Conn, event_id: str, livemode: bool) -> dict[str, Any] | None:
     return get_many(conn, [(event_id, livemode)]).get(event_id)
 
 
-def get_many(
-    conn: psycopg.Connection[Any], keys: Sequence[tuple[str, bool]]
-) -> dict[str, dict[str, Any]]:
+def get_many(conn: Conn, keys: Sequence[tuple[str, bool]]) -> dict[str, dict[str, Any]]:
     """The events named by (id, livemode) pairs, as `get` reads them, by id."""
     rows = conn.execute(
         """
@@ -116,16 +114,14 @@ def get_many(
     return {row["id"]: row for row in rows}
 
 
-def find(conn: psycopg.Connection[Any], event_id: str) -> dict[str, Any] | None:
+def find(conn: Conn, event_id: str) -> dict[str, Any] | None:
     """An event's mode and type, whatever its mode (for operators, not API callers)."""
     return conn.execute(
         "SELECT id, livemode, type FROM events WHERE id = %(id)s", {"id": event_id}
     ).fetchone()
 
 
-def recent(
-    conn: psycopg.Connection[Any], *, event_type: str | None, limit: int
-) -> list[dict[str, Any]]:
+def recent(conn: Conn, *, event_type: str | None, limit: int) -> list[dict[str, Any]]:
     """Up to `limit` events of both modes, newest first, optionally of one type."""
     return conn.execute(
         """

@@ -6,9 +6,8 @@ at the cutoff. Ledger tables are never touched."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
+from service.db import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +28,7 @@ _PRUNABLE_EVENTS = """
 """
 
 
-def prune_events(conn: psycopg.Connection[Any], *, created_before: int, limit: int) -> PrunedEvents:
+def prune_events(conn: Conn, *, created_before: int, limit: int) -> PrunedEvents:
     """Delete up to `limit` events created before `created_before` (Unix seconds), with
     their deliveries, delivery attempts and stream positions, in one statement."""
     row = conn.execute(
@@ -64,7 +63,7 @@ def prune_events(conn: psycopg.Connection[Any], *, created_before: int, limit: i
     return PrunedEvents(row["events"], row["deliveries"], row["attempts"])
 
 
-def count_prunable_events(conn: psycopg.Connection[Any], *, created_before: int) -> PrunedEvents:
+def count_prunable_events(conn: Conn, *, created_before: int) -> PrunedEvents:
     """What prune_events would delete, were it given no limit."""
     row = conn.execute(
         f"""
@@ -92,7 +91,7 @@ _SETTLED_INBOUND = """
 """
 
 
-def prune_inbound_events(conn: psycopg.Connection[Any], *, settled_before: int, limit: int) -> int:
+def prune_inbound_events(conn: Conn, *, settled_before: int, limit: int) -> int:
     """Delete up to `limit` inbound events settled before `settled_before` (Unix seconds)."""
     cur = conn.execute(
         f"""
@@ -107,7 +106,7 @@ def prune_inbound_events(conn: psycopg.Connection[Any], *, settled_before: int, 
     return cur.rowcount
 
 
-def count_prunable_inbound_events(conn: psycopg.Connection[Any], *, settled_before: int) -> int:
+def count_prunable_inbound_events(conn: Conn, *, settled_before: int) -> int:
     row = conn.execute(
         f"SELECT count(*) AS n FROM ({_SETTLED_INBOUND}) AS prunable",  # noqa: S608
         {"before": settled_before},

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
+from service.db import Conn
 
 # A row without a response was reserved by the previous version, which committed the
 # reservation first; older than this, its request died and the key may be taken over.
@@ -24,7 +23,7 @@ class Claim:
     stale: bool = False
 
 
-def claim(conn: psycopg.Connection[Any], api_key_hash: str, key: str) -> Claim:
+def claim(conn: Conn, api_key_hash: str, key: str) -> Claim:
     """Take the key's lock for the rest of the transaction, without waiting, and read its
     record. Not locked means a request with this key is running now."""
     (row,) = conn.execute(
@@ -51,7 +50,7 @@ def claim(conn: psycopg.Connection[Any], api_key_hash: str, key: str) -> Claim:
 
 
 def store_response(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     *,
     api_key_hash: str,
     key: str,
@@ -89,7 +88,7 @@ def store_response(
     return row is not None
 
 
-def count_older_than(conn: psycopg.Connection[Any], hours: int) -> int:
+def count_older_than(conn: Conn, hours: int) -> int:
     row = conn.execute(
         "SELECT count(*) AS n FROM idempotency_keys"
         " WHERE created_at < now() - make_interval(hours => %(hours)s)",
@@ -98,7 +97,7 @@ def count_older_than(conn: psycopg.Connection[Any], hours: int) -> int:
     return int(row["n"]) if row else 0
 
 
-def delete_older_than(conn: psycopg.Connection[Any], hours: int) -> int:
+def delete_older_than(conn: Conn, hours: int) -> int:
     cur = conn.execute(
         "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => %(hours)s)",
         {"hours": hours},

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
+from service.db import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ class Settlement:
 
 
 def insert_if_new(
-    conn: psycopg.Connection[Any], *, event_id: str, event_type: str, livemode: bool, payload: str
+    conn: Conn, *, event_id: str, event_type: str, livemode: bool, payload: str
 ) -> bool:
     """Store the raw JSON `payload` unless the id is known; True when it was new.
 
@@ -48,7 +48,7 @@ def insert_if_new(
 
 
 def take_due(
-    conn: psycopg.Connection[Any], *, limit: int, max_claims: int, lease_seconds: float
+    conn: Conn, *, limit: int, max_claims: int, lease_seconds: float
 ) -> list[dict[str, Any]]:
     """Count a claim of up to `limit` pending events that are due, oldest first, skipping
     rows another worker holds, and commit it (call outside a transaction: one statement,
@@ -93,7 +93,7 @@ def take_due(
     ).fetchall()
 
 
-def claim_pending(conn: psycopg.Connection[Any], ids: Sequence[str]) -> list[dict[str, Any]]:
+def claim_pending(conn: Conn, ids: Sequence[str]) -> list[dict[str, Any]]:
     """Lock those of `ids` still pending, oldest first: the events a batch took
     (take_due), and again when it is redone event by event. Call inside the
     transaction that settles them.
@@ -115,7 +115,7 @@ def claim_pending(conn: psycopg.Connection[Any], ids: Sequence[str]) -> list[dic
     ).fetchall()
 
 
-def settle(conn: psycopg.Connection[Any], settlements: Sequence[Settlement]) -> None:
+def settle(conn: Conn, settlements: Sequence[Settlement]) -> None:
     """Record the outcome of each claimed event in one statement."""
     if not settlements:
         return
@@ -142,7 +142,7 @@ def settle(conn: psycopg.Connection[Any], settlements: Sequence[Settlement]) -> 
     )
 
 
-def get(conn: psycopg.Connection[Any], event_id: str) -> dict[str, Any] | None:
+def get(conn: Conn, event_id: str) -> dict[str, Any] | None:
     return conn.execute(
         """
         SELECT id, type, livemode, payload, status, outcome, attempts, last_error,
@@ -153,7 +153,7 @@ def get(conn: psycopg.Connection[Any], event_id: str) -> dict[str, Any] | None:
     ).fetchone()
 
 
-def count_stale(conn: psycopg.Connection[Any], *, grace_seconds: float) -> int:
+def count_stale(conn: Conn, *, grace_seconds: float) -> int:
     """Pending events that are due and were received more than `grace_seconds` ago."""
     row = conn.execute(
         """
@@ -166,7 +166,7 @@ def count_stale(conn: psycopg.Connection[Any], *, grace_seconds: float) -> int:
     return int(row["n"]) if row else 0
 
 
-def count_by_status(conn: psycopg.Connection[Any]) -> dict[str, int]:
+def count_by_status(conn: Conn) -> dict[str, int]:
     """Pending and failed counts (both read from partial indexes, never the whole table)."""
     (row,) = conn.execute(
         """
@@ -189,7 +189,7 @@ class Requeued:
 
 
 def requeue(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     *,
     ids: Sequence[str] | None,
     received_since: datetime | None,
@@ -228,11 +228,7 @@ def requeue(
 
 
 def recent(
-    conn: psycopg.Connection[Any],
-    *,
-    status: str | None,
-    received_since: datetime | None,
-    limit: int,
+    conn: Conn, *, status: str | None, received_since: datetime | None, limit: int
 ) -> list[dict[str, Any]]:
     """Up to `limit` events, newest first, optionally of one status and received since."""
     return conn.execute(
@@ -249,7 +245,7 @@ def recent(
     ).fetchall()
 
 
-def note_outcome(conn: psycopg.Connection[Any], event_id: str, outcome: str) -> None:
+def note_outcome(conn: Conn, event_id: str, outcome: str) -> None:
     """Say why the event, being processed in this transaction, did what it did (an
     operator reads it in `tally inbound list`); settling it leaves the note alone."""
     conn.execute(
@@ -258,7 +254,7 @@ def note_outcome(conn: psycopg.Connection[Any], event_id: str, outcome: str) -> 
     )
 
 
-def statuses(conn: psycopg.Connection[Any], ids: Sequence[str]) -> dict[str, str]:
+def statuses(conn: Conn, ids: Sequence[str]) -> dict[str, str]:
     """The status of each of `ids` that exists."""
     rows = conn.execute(
         "SELECT id, status FROM inbound_events WHERE id = ANY(%(ids)s::text[])",

@@ -12,16 +12,17 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from service.db import Conn
 from service.domain.invoices import InvoiceItem
 from service.domain.ledger import as_dict
 
 
-def _typed(conn: psycopg.Connection[Any]) -> psycopg.Cursor[InvoiceItem]:
+def _typed(conn: Conn) -> psycopg.Cursor[InvoiceItem]:
     """A cursor whose rows are InvoiceItems."""
     return conn.cursor(row_factory=class_row(InvoiceItem))
 
 
-def insert(conn: psycopg.Connection[Any], item: dict[str, Any]) -> InvoiceItem:
+def insert(conn: Conn, item: dict[str, Any]) -> InvoiceItem:
     cur = _typed(conn)
     (row,) = cur.execute(
         """
@@ -46,20 +47,18 @@ _BY_ID = """
 """
 
 
-def get(conn: psycopg.Connection[Any], item_id: str, livemode: bool) -> InvoiceItem | None:
+def get(conn: Conn, item_id: str, livemode: bool) -> InvoiceItem | None:
     return _typed(conn).execute(_BY_ID, {"id": item_id, "livemode": livemode}).fetchone()
 
 
-def get_for_update(
-    conn: psycopg.Connection[Any], item_id: str, livemode: bool
-) -> InvoiceItem | None:
+def get_for_update(conn: Conn, item_id: str, livemode: bool) -> InvoiceItem | None:
     """The item, locked until the end of the caller's transaction (after its invoice's
     lock: the lock order)."""
     params = {"id": item_id, "livemode": livemode}
     return _typed(conn).execute(_BY_ID + " FOR UPDATE", params).fetchone()
 
 
-def update(conn: psycopg.Connection[Any], item: InvoiceItem) -> InvoiceItem:
+def update(conn: Conn, item: InvoiceItem) -> InvoiceItem:
     """Write the changeable fields of `item`: its amounts, description and metadata."""
     cur = _typed(conn)
     (row,) = cur.execute(
@@ -75,11 +74,11 @@ def update(conn: psycopg.Connection[Any], item: InvoiceItem) -> InvoiceItem:
     return row
 
 
-def delete(conn: psycopg.Connection[Any], item_id: str) -> None:
+def delete(conn: Conn, item_id: str) -> None:
     conn.execute("DELETE FROM invoice_items WHERE id = %(id)s", {"id": item_id})
 
 
-def release(conn: psycopg.Connection[Any], invoice_id: str) -> list[InvoiceItem]:
+def release(conn: Conn, invoice_id: str) -> list[InvoiceItem]:
     """Take every item off `invoice_id`, pending again (no longer anyone's line), oldest
     first; call with the invoice locked."""
     cur = _typed(conn)
@@ -99,9 +98,7 @@ def release(conn: psycopg.Connection[Any], invoice_id: str) -> list[InvoiceItem]
     ).fetchall()
 
 
-def latest_pending_currency(
-    conn: psycopg.Connection[Any], customer: str, livemode: bool
-) -> str | None:
+def latest_pending_currency(conn: Conn, customer: str, livemode: bool) -> str | None:
     """The currency of the customer's newest pending item, if any."""
     row = conn.execute(
         """
@@ -114,9 +111,7 @@ def latest_pending_currency(
     return row["currency"] if row else None
 
 
-def pending_ids_for_update(
-    conn: psycopg.Connection[Any], customer: str, currency: str, livemode: bool
-) -> list[str]:
+def pending_ids_for_update(conn: Conn, customer: str, currency: str, livemode: bool) -> list[str]:
     """Lock the customer's pending items in `currency`, oldest first."""
     rows = conn.execute(
         """
@@ -131,9 +126,7 @@ def pending_ids_for_update(
     return [r["id"] for r in rows]
 
 
-def bind(
-    conn: psycopg.Connection[Any], invoice_id: str, line_ids: dict[str, str]
-) -> list[InvoiceItem]:
+def bind(conn: Conn, invoice_id: str, line_ids: dict[str, str]) -> list[InvoiceItem]:
     """Put still-pending items on `invoice_id`, each becoming the line named in `line_ids`."""
     cur = _typed(conn)
     return cur.execute(
@@ -150,7 +143,7 @@ def bind(
     ).fetchall()
 
 
-def lines(conn: psycopg.Connection[Any], invoice_id: str, limit: int) -> list[dict[str, Any]]:
+def lines(conn: Conn, invoice_id: str, limit: int) -> list[dict[str, Any]]:
     """The invoice's newest `limit` items, newest first (Stripe's order for invoice items).
     Lines stay dicts, the shape render takes and store.invoices.NEWEST_LINES returns."""
     return conn.execute(
@@ -164,9 +157,7 @@ def lines(conn: psycopg.Connection[Any], invoice_id: str, limit: int) -> list[di
     ).fetchall()
 
 
-def lines_of(
-    conn: psycopg.Connection[Any], invoice_ids: list[str], limit: int
-) -> dict[str, list[dict[str, Any]]]:
+def lines_of(conn: Conn, invoice_ids: list[str], limit: int) -> dict[str, list[dict[str, Any]]]:
     """Each invoice's newest `limit` items, newest first, for many invoices in one query."""
     rows = conn.execute(
         """
@@ -194,7 +185,7 @@ _LINE_CURSOR = sql.SQL(
 
 
 def lines_page(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     invoice_id: str,
     *,
     limit: int,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 from psycopg.rows import class_row
 
+from service.db import Conn
 from service.domain.ledger import InvoicePayment
 
 
-def insert(conn: psycopg.Connection[Any], payment: dict[str, Any]) -> InvoicePayment:
+def insert(conn: Conn, payment: dict[str, Any]) -> InvoicePayment:
     """Insert an open invoice payment; raises UniqueViolation if its payment is attached."""
     cur = conn.cursor(row_factory=class_row(InvoicePayment))
     (row,) = cur.execute(
@@ -27,7 +27,7 @@ def insert(conn: psycopg.Connection[Any], payment: dict[str, Any]) -> InvoicePay
     return row
 
 
-def get(conn: psycopg.Connection[Any], payment_id: str, livemode: bool) -> dict[str, Any] | None:
+def get(conn: Conn, payment_id: str, livemode: bool) -> dict[str, Any] | None:
     return conn.execute(
         """
         SELECT id, livemode, invoice, payment_intent, payment_record, currency,
@@ -38,9 +38,7 @@ def get(conn: psycopg.Connection[Any], payment_id: str, livemode: bool) -> dict[
     ).fetchone()
 
 
-def cancel_open_of_payment_intents(
-    conn: psycopg.Connection[Any], pi_ids: list[str], *, now: int
-) -> None:
+def cancel_open_of_payment_intents(conn: Conn, pi_ids: list[str], *, now: int) -> None:
     """Cancel the open invoice payments of the PaymentIntents `pi_ids`, in one statement."""
     conn.execute(
         """
@@ -51,9 +49,7 @@ def cancel_open_of_payment_intents(
     )
 
 
-def open_for_invoice(
-    conn: psycopg.Connection[Any], invoice_id: str
-) -> list[tuple[str, str | None]]:
+def open_for_invoice(conn: Conn, invoice_id: str) -> list[tuple[str, str | None]]:
     """(id, payment_intent) of the invoice's open payments, oldest first."""
     rows = conn.execute(
         "SELECT id, payment_intent FROM invoice_payments"
@@ -63,7 +59,7 @@ def open_for_invoice(
     return [(row["id"], row["payment_intent"]) for row in rows]
 
 
-def paid_off_stripe(conn: psycopg.Connection[Any], invoice_id: str) -> int:
+def paid_off_stripe(conn: Conn, invoice_id: str) -> int:
     """What the invoice's paid payment records (payments made outside Stripe) paid."""
     (row,) = conn.execute(
         "SELECT coalesce(sum(amount_paid), 0) AS amount FROM invoice_payments"
@@ -73,9 +69,7 @@ def paid_off_stripe(conn: psycopg.Connection[Any], invoice_id: str) -> int:
     return int(row["amount"])
 
 
-def mark_canceled(
-    conn: psycopg.Connection[Any], payment_id: str, *, now: int
-) -> dict[str, Any] | None:
+def mark_canceled(conn: Conn, payment_id: str, *, now: int) -> dict[str, Any] | None:
     return conn.execute(
         """
         UPDATE invoice_payments SET status = 'canceled', canceled_at = %(now)s
@@ -87,7 +81,7 @@ def mark_canceled(
     ).fetchone()
 
 
-def for_invoice(conn: psycopg.Connection[Any], invoice_id: str, limit: int) -> list[dict[str, Any]]:
+def for_invoice(conn: Conn, invoice_id: str, limit: int) -> list[dict[str, Any]]:
     return conn.execute(
         """
         SELECT id, livemode, invoice, payment_intent, payment_record, currency,

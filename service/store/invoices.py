@@ -18,6 +18,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from service.db import Conn
 from service.domain.ledger import Invoice, as_dict
 
 # The columns every query returning invoices selects (see above).
@@ -45,12 +46,12 @@ def _with_columns(query: str) -> bytes:
     return sql.SQL(query).format(columns=COLUMNS, newest_lines=NEWEST_LINES).as_bytes(None)
 
 
-def _typed(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Invoice]:
+def _typed(conn: Conn) -> psycopg.Cursor[Invoice]:
     """A cursor whose rows are Invoices."""
     return conn.cursor(row_factory=class_row(Invoice))
 
 
-def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> Invoice:
+def insert(conn: Conn, invoice: dict[str, Any]) -> Invoice:
     """Insert a draft."""
     cur = _typed(conn)
     (row,) = cur.execute(
@@ -70,7 +71,7 @@ def insert(conn: psycopg.Connection[Any], invoice: dict[str, Any]) -> Invoice:
     return row
 
 
-def get(conn: psycopg.Connection[Any], invoice_id: str, livemode: bool) -> Invoice | None:
+def get(conn: Conn, invoice_id: str, livemode: bool) -> Invoice | None:
     cur = _typed(conn)
     return cur.execute(
         _with_columns(
@@ -83,9 +84,7 @@ def get(conn: psycopg.Connection[Any], invoice_id: str, livemode: bool) -> Invoi
     ).fetchone()
 
 
-def get_for_update(
-    conn: psycopg.Connection[Any], invoice_id: str, livemode: bool
-) -> Invoice | None:
+def get_for_update(conn: Conn, invoice_id: str, livemode: bool) -> Invoice | None:
     """The invoice row, locked until the end of the caller's transaction."""
     cur = _typed(conn)
     return cur.execute(
@@ -101,7 +100,7 @@ def get_for_update(
 
 
 def get_for_update_with_lines(
-    conn: psycopg.Connection[Any], invoice_id: str, livemode: bool, *, lines: int
+    conn: Conn, invoice_id: str, livemode: bool, *, lines: int
 ) -> tuple[Invoice, list[dict[str, Any]]] | None:
     """The invoice, locked, with its newest `lines` invoice items, as
     store.invoice_items.lines returns them. One round trip instead of two, for
@@ -123,7 +122,7 @@ def get_for_update_with_lines(
     return Invoice(**row), line_rows
 
 
-def refresh_total(conn: psycopg.Connection[Any], invoice_id: str) -> Invoice:
+def refresh_total(conn: Conn, invoice_id: str) -> Invoice:
     """Recompute a draft's total from its items."""
     cur = _typed(conn)
     (row,) = cur.execute(
@@ -140,7 +139,7 @@ def refresh_total(conn: psycopg.Connection[Any], invoice_id: str) -> Invoice:
     return row
 
 
-def update_details(conn: psycopg.Connection[Any], invoice: Invoice) -> Invoice:
+def update_details(conn: Conn, invoice: Invoice) -> Invoice:
     """Write the editable, non-monetary fields of `invoice`."""
     cur = _typed(conn)
     (row,) = cur.execute(
@@ -158,9 +157,7 @@ def update_details(conn: psycopg.Connection[Any], invoice: Invoice) -> Invoice:
     return row
 
 
-def lock_drafts_of(
-    conn: psycopg.Connection[Any], customer_id: str, livemode: bool
-) -> list[dict[str, Any]]:
+def lock_drafts_of(conn: Conn, customer_id: str, livemode: bool) -> list[dict[str, Any]]:
     """Lock the customer's drafts, in id order; their ids and the customer details they
     show. Take before the customer's row (the lock order)."""
     return conn.execute(
@@ -175,7 +172,7 @@ def lock_drafts_of(
 
 
 def show_customer(
-    conn: psycopg.Connection[Any], invoice_ids: list[str], email: str | None, name: str | None
+    conn: Conn, invoice_ids: list[str], email: str | None, name: str | None
 ) -> list[Invoice]:
     """Write the customer's email and name on those of the (locked) drafts that show
     others; the drafts written."""
@@ -193,7 +190,7 @@ def show_customer(
     ).fetchall()
 
 
-def update_state(conn: psycopg.Connection[Any], invoice: Invoice) -> Invoice:
+def update_state(conn: Conn, invoice: Invoice) -> Invoice:
     """Write a status move of `invoice`: status, number, the transition timestamps and
     the balance it started from and left (frozen at finalize). On the table, which
     holds the frozen starting_balance: every move leaves the invoice finalized, and a
@@ -217,12 +214,12 @@ def update_state(conn: psycopg.Connection[Any], invoice: Invoice) -> Invoice:
     return row
 
 
-def delete(conn: psycopg.Connection[Any], invoice_id: str) -> None:
+def delete(conn: Conn, invoice_id: str) -> None:
     """Delete a draft (its items released first: they reference it)."""
     conn.execute("DELETE FROM invoices WHERE id = %(id)s", {"id": invoice_id})
 
 
-def has_payments(conn: psycopg.Connection[Any], invoice_id: str, statuses: tuple[str, ...]) -> bool:
+def has_payments(conn: Conn, invoice_id: str, statuses: tuple[str, ...]) -> bool:
     """Whether the invoice has an invoice payment in one of `statuses`."""
     row = conn.execute(
         "SELECT 1 FROM invoice_payments WHERE invoice = %(invoice)s AND status = ANY(%(statuses)s)"

@@ -8,12 +8,11 @@ other in a cycle.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-import psycopg
+from service.db import Conn
 
 
-def lock_payment_intents(conn: psycopg.Connection[Any], pi_ids: Sequence[str]) -> None:
+def lock_payment_intents(conn: Conn, pi_ids: Sequence[str]) -> None:
     """Lock the mirrored PaymentIntents among `pi_ids`, in id order."""
     conn.execute(
         "SELECT id FROM payment_intents WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE",
@@ -21,7 +20,7 @@ def lock_payment_intents(conn: psycopg.Connection[Any], pi_ids: Sequence[str]) -
     )
 
 
-def lock_invoices_with_open_payments(conn: psycopg.Connection[Any], pi_ids: Sequence[str]) -> None:
+def lock_invoices_with_open_payments(conn: Conn, pi_ids: Sequence[str]) -> None:
     """Lock, in id order, the invoices that any of `pi_ids` has an open payment on
     (those that crediting them will lock). Call holding the PaymentIntents' locks,
     which keep those payments from changing."""

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
+from service.db import Conn
 
 # Any constant; serialises publishers so the stream keeps the outbox's commit order.
 PUBLISH_LOCK_ID = 7_263_412
 
 
-def try_lock_publisher(conn: psycopg.Connection[Any]) -> bool:
+def try_lock_publisher(conn: Conn) -> bool:
     """Take the publisher lock unless another publisher holds it; held until the
     transaction ends."""
     row = conn.execute(
@@ -21,7 +21,7 @@ def try_lock_publisher(conn: psycopg.Connection[Any]) -> bool:
     return bool(row and row["locked"])
 
 
-def claim_unpublished(conn: psycopg.Connection[Any], *, limit: int) -> list[dict[str, Any]]:
+def claim_unpublished(conn: Conn, *, limit: int) -> list[dict[str, Any]]:
     """Up to `limit` unpublished events, oldest first. Call holding try_lock_publisher():
     publishers take turns, so no row lock is needed.
 
@@ -39,7 +39,7 @@ def claim_unpublished(conn: psycopg.Connection[Any], *, limit: int) -> list[dict
     ).fetchall()
 
 
-def mark_published(conn: psycopg.Connection[Any], event_ids: Sequence[str]) -> dict[str, int]:
+def mark_published(conn: Conn, event_ids: Sequence[str]) -> dict[str, int]:
     """Take `event_ids` out of the outbox and number them, in the order given, from the
     last position assigned; returns each one's position. Call holding try_lock_publisher(),
     before putting them on the stream.
@@ -68,7 +68,7 @@ def mark_published(conn: psycopg.Connection[Any], event_ids: Sequence[str]) -> d
 
 
 def published_from(
-    conn: psycopg.Connection[Any], *, position: int, created_since: int, limit: int
+    conn: Conn, *, position: int, created_since: int, limit: int
 ) -> list[dict[str, Any]]:
     """Up to `limit` published events at `position` or later and created at
     `created_since` or later, in position order; rows as claim_unpublished returns

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from psycopg import sql
+
+from service.db import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,7 @@ _COMPUTED_FILTERS: dict[tuple[str, str], sql.SQL] = {
 
 
 def list_page(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     table: str,
     *,
     livemode: bool,

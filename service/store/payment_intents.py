@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from service.db import Conn
 from service.domain.ledger import LockedPaymentIntent, MirroredPaymentIntent
 
 
-def insert(conn: psycopg.Connection[Any], pi: dict[str, Any]) -> dict[str, Any]:
+def insert(conn: Conn, pi: dict[str, Any]) -> dict[str, Any]:
     """A PaymentIntent created in Tally: Tally's own (origin 'tally')."""
     (row,) = conn.execute(
         """
@@ -28,7 +28,7 @@ def insert(conn: psycopg.Connection[Any], pi: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def get(conn: psycopg.Connection[Any], pi_id: str, livemode: bool) -> dict[str, Any] | None:
+def get(conn: Conn, pi_id: str, livemode: bool) -> dict[str, Any] | None:
     """The PaymentIntent, with its `origin` ('tally' or 'stripe': who owns the real one)."""
     return conn.execute(
         """
@@ -52,9 +52,7 @@ LOCKED = """
         FOR UPDATE OF p"""
 
 
-def get_for_update(
-    conn: psycopg.Connection[Any], pi_id: str, livemode: bool
-) -> LockedPaymentIntent | None:
+def get_for_update(conn: Conn, pi_id: str, livemode: bool) -> LockedPaymentIntent | None:
     """The PaymentIntent, locked, with `attached_to`: the invoice it is attached to."""
     cur = conn.cursor(row_factory=class_row(LockedPaymentIntent))
     return cur.execute(LOCKED, {"id": pi_id, "livemode": livemode}).fetchone()
@@ -101,7 +99,7 @@ APPLY_UPDATES = """
 
 
 def apply_updates(
-    conn: psycopg.Connection[Any], pis: list[dict[str, Any]], *, terminal: tuple[str, ...]
+    conn: Conn, pis: list[dict[str, Any]], *, terminal: tuple[str, ...]
 ) -> dict[str, MirroredPaymentIntent]:
     """Insert each mirror (origin 'stripe'), or bring its state up to its entry of `pis`
     unless its status is `terminal` (or it belongs to the other mode: a live event never
@@ -123,7 +121,7 @@ def apply_updates(
     return {row.id: row for row in rows}
 
 
-def update_state(conn: psycopg.Connection[Any], pi: dict[str, Any]) -> dict[str, Any]:
+def update_state(conn: Conn, pi: dict[str, Any]) -> dict[str, Any]:
     (row,) = conn.execute(
         """
         UPDATE payment_intents

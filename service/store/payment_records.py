@@ -7,11 +7,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from service.db import Conn
 from service.domain.ledger import LockedPaymentRecord
 
 # The columns every query returning payment records selects, from the view
@@ -28,7 +28,7 @@ def _with_columns(query: str) -> bytes:
     return sql.SQL(query).format(columns=COLUMNS).as_bytes(None)
 
 
-def insert(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, Any]:
+def insert(conn: Conn, record: dict[str, Any]) -> dict[str, Any]:
     (row,) = conn.execute(
         _with_columns(
             """
@@ -46,7 +46,7 @@ def insert(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, A
     return row
 
 
-def get(conn: psycopg.Connection[Any], record_id: str, livemode: bool) -> dict[str, Any] | None:
+def get(conn: Conn, record_id: str, livemode: bool) -> dict[str, Any] | None:
     return conn.execute(
         _with_columns(
             """
@@ -58,9 +58,7 @@ def get(conn: psycopg.Connection[Any], record_id: str, livemode: bool) -> dict[s
     ).fetchone()
 
 
-def get_for_update(
-    conn: psycopg.Connection[Any], record_id: str, livemode: bool
-) -> LockedPaymentRecord | None:
+def get_for_update(conn: Conn, record_id: str, livemode: bool) -> LockedPaymentRecord | None:
     """The payment record, locked, with `attached_to` (the invoice it is attached to)
     and `amount_refunded` (its refunds are written under this lock).
 
@@ -96,7 +94,7 @@ def get_for_update(
     ).fetchone()
 
 
-def update(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, Any]:
+def update(conn: Conn, record: dict[str, Any]) -> dict[str, Any]:
     """Write what a report may change (the latest attempt, description, customer,
     metadata) of a record the caller has locked; return the record after."""
     (row,) = conn.execute(
@@ -116,7 +114,7 @@ def update(conn: psycopg.Connection[Any], record: dict[str, Any]) -> dict[str, A
     return row
 
 
-def refund_reference_taken(conn: psycopg.Connection[Any], livemode: bool, reference: str) -> bool:
+def refund_reference_taken(conn: Conn, livemode: bool, reference: str) -> bool:
     return (
         conn.execute(
             """
@@ -129,7 +127,7 @@ def refund_reference_taken(conn: psycopg.Connection[Any], livemode: bool, refere
     )
 
 
-def insert_refund(conn: psycopg.Connection[Any], refund: dict[str, Any]) -> None:
+def insert_refund(conn: Conn, refund: dict[str, Any]) -> None:
     """Record a refund; raises UniqueViolation if its refund_reference is taken."""
     conn.execute(
         """

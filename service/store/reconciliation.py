@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import psycopg
+from service.db import Conn
 
 # Each query lists breaches; a name, the offending id and a detail per row. A
 # `{column IN scope}` marks where a check can be narrowed to what changed: it reads
@@ -204,7 +204,7 @@ _CHANGED = """
 """
 
 
-def breaches(conn: psycopg.Connection[Any], *, since: int | None = None) -> list[dict[str, Any]]:
+def breaches(conn: Conn, *, since: int | None = None) -> list[dict[str, Any]]:
     """Every breach found, as {check, id, detail}: among everything (a full check), or
     among what events created at `since` (Unix seconds) or later changed, so that the
     check's cost follows the traffic, not the history. A change that wrote no event,
@@ -227,13 +227,13 @@ def breaches(conn: psycopg.Connection[Any], *, since: int | None = None) -> list
     return found
 
 
-def check_watermark(conn: psycopg.Connection[Any]) -> int | None:
+def check_watermark(conn: Conn) -> int | None:
     """When the sweeper's last ledger check started (Unix seconds); None before the first."""
     row = conn.execute("SELECT checked_from FROM ledger_check_watermark").fetchone()
     return None if row is None else int(row["checked_from"])
 
 
-def set_check_watermark(conn: psycopg.Connection[Any], started: int) -> None:
+def set_check_watermark(conn: Conn, started: int) -> None:
     conn.execute(
         "INSERT INTO ledger_check_watermark (checked_from) VALUES (%(started)s)"
         " ON CONFLICT (singleton) DO UPDATE SET checked_from = excluded.checked_from",
@@ -242,7 +242,7 @@ def set_check_watermark(conn: psycopg.Connection[Any], started: int) -> None:
 
 
 def take_stale_open_payment_intents(
-    conn: psycopg.Connection[Any], *, older_than: int, now: int, limit: int
+    conn: Conn, *, older_than: int, now: int, limit: int
 ) -> list[dict[str, Any]]:
     """PaymentIntents whose invoice payment has been open for `older_than` seconds and
     not asked about upstream for as long, least recently asked first; marked as asked

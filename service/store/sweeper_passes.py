@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-import psycopg
+from service.db import Conn
 
 
-def record_completed(conn: psycopg.Connection[Any]) -> None:
+def record_completed(conn: Conn) -> None:
     conn.execute(
         """
         INSERT INTO sweeper_passes (id, completed_at) VALUES (true, now())
@@ -18,6 +17,6 @@ def record_completed(conn: psycopg.Connection[Any]) -> None:
     )
 
 
-def last_completed(conn: psycopg.Connection[Any]) -> datetime | None:
+def last_completed(conn: Conn) -> datetime | None:
     row = conn.execute("SELECT completed_at FROM sweeper_passes").fetchone()
     return row["completed_at"] if row else None

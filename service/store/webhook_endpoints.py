@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
+
+from service.db import Conn
 
 # An endpoint enabled by an operator starts afresh: its failures so far do not open its
 # circuit or count towards disabling it again.
 CIRCUIT_CLOSED = "consecutive_failures = 0, failing_since = NULL, circuit_open_until = NULL"
 
 
-def insert(conn: psycopg.Connection[Any], endpoint: dict[str, Any]) -> dict[str, Any]:
+def insert(conn: Conn, endpoint: dict[str, Any]) -> dict[str, Any]:
     (row,) = conn.execute(
         """
         INSERT INTO webhook_endpoints (id, livemode, url, secret, enabled_events, description,
@@ -29,7 +30,7 @@ def insert(conn: psycopg.Connection[Any], endpoint: dict[str, Any]) -> dict[str,
     return row
 
 
-def get(conn: psycopg.Connection[Any], endpoint_id: str, livemode: bool) -> dict[str, Any] | None:
+def get(conn: Conn, endpoint_id: str, livemode: bool) -> dict[str, Any] | None:
     return conn.execute(
         """
         SELECT id, livemode, url, enabled_events, status, description, api_version,
@@ -42,7 +43,7 @@ def get(conn: psycopg.Connection[Any], endpoint_id: str, livemode: bool) -> dict
 
 
 def update(
-    conn: psycopg.Connection[Any], endpoint_id: str, livemode: bool, changes: dict[str, Any]
+    conn: Conn, endpoint_id: str, livemode: bool, changes: dict[str, Any]
 ) -> dict[str, Any] | None:
     """Apply `changes` (url, enabled_events, description, metadata, status) to a live
     endpoint; enabling it closes its circuit."""
@@ -70,7 +71,7 @@ def update(
     return conn.execute(query, params).fetchone()
 
 
-def delete(conn: psycopg.Connection[Any], endpoint_id: str, livemode: bool) -> bool:
+def delete(conn: Conn, endpoint_id: str, livemode: bool) -> bool:
     row = conn.execute(
         """
         UPDATE webhook_endpoints SET deleted = true
@@ -82,9 +83,7 @@ def delete(conn: psycopg.Connection[Any], endpoint_id: str, livemode: bool) -> b
     return row is not None
 
 
-def disable_if_failing_since(
-    conn: psycopg.Connection[Any], endpoint_id: str, *, delivery_id: int
-) -> bool:
+def disable_if_failing_since(conn: Conn, endpoint_id: str, *, delivery_id: int) -> bool:
     """Disable the endpoint if nothing was delivered to it since `delivery_id`'s first
     attempt (it has then failed for that delivery's whole retry schedule)."""
     row = conn.execute(
@@ -104,7 +103,7 @@ def disable_if_failing_since(
 
 
 def release(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     endpoint_id: str,
     *,
     claim: int,
@@ -150,14 +149,14 @@ def release(
     return None if row is None else bool(row["disabled"])
 
 
-def count_disabled(conn: psycopg.Connection[Any]) -> int:
+def count_disabled(conn: Conn) -> int:
     row = conn.execute(
         "SELECT count(*) AS n FROM webhook_endpoints WHERE status = 'disabled' AND NOT deleted"
     ).fetchone()
     return int(row["n"]) if row else 0
 
 
-def find(conn: psycopg.Connection[Any], endpoint_id: str) -> dict[str, Any] | None:
+def find(conn: Conn, endpoint_id: str) -> dict[str, Any] | None:
     """An endpoint whatever its mode, deleted ones included (for operators)."""
     return conn.execute(
         """
@@ -168,7 +167,7 @@ def find(conn: psycopg.Connection[Any], endpoint_id: str) -> dict[str, Any] | No
     ).fetchone()
 
 
-def subscribed(conn: psycopg.Connection[Any], *, livemode: bool, event_type: str) -> list[str]:
+def subscribed(conn: Conn, *, livemode: bool, event_type: str) -> list[str]:
     """The enabled endpoints of this mode that take events of `event_type`, oldest first."""
     rows = conn.execute(
         """
@@ -182,7 +181,7 @@ def subscribed(conn: psycopg.Connection[Any], *, livemode: bool, event_type: str
     return [r["id"] for r in rows]
 
 
-def enable(conn: psycopg.Connection[Any], endpoint_id: str) -> dict[str, Any] | None:
+def enable(conn: Conn, endpoint_id: str) -> dict[str, Any] | None:
     """Set a live (not deleted) endpoint's status to enabled, whatever its mode, and close
     its circuit; returns it with its status before, or None if there is no such endpoint."""
     query = sql.SQL(
