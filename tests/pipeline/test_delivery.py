@@ -25,7 +25,7 @@ from service import queue
 from service.adapters.http import KeptAlive, Poster
 from service.adapters.stream import STREAM_KEY
 from service.app import create_app
-from service.operations.deliver import deliver_batch
+from service.operations.deliver import POSTS_AT_ONCE, deliver_batch
 from service.operations.publish_events import (
     DELIVERY_BATCH,
     dispatch_due_deliveries,
@@ -246,22 +246,35 @@ def _deliver_all(conn, deliveries_, **over):
     return deliver_batch(conn, [(d["id"], None) for d in deliveries_], **args)
 
 
-def test_a_batch_goes_over_one_kept_alive_connection(api, db, conn):
+def test_a_batch_goes_over_a_few_kept_alive_connections_the_next_batch_reuses(api, db, conn):
+    # given a receiver taking 50 ms per answer, and a batch of many deliveries for it
     rec = Receiver()
+    rec.delay = 0.05
     endpoint = _endpoint_with_event(api, rec.url)
+    kept = KeptAlive()
     try:
         rec.secret = endpoint["secret"]
+        for _ in range(2):
+            factories.open_invoice(api, 800)
         pending = _deliveries_of(db, endpoint["id"])
-        assert len(pending) >= 3
+        assert len(pending) >= 3 * POSTS_AT_ONCE
         # when the batch is sent
-        outcomes = _deliver_all(conn, pending)
-        # then every event arrived once, signed, over one connection
+        outcomes = _deliver_all(conn, pending, kept_alive=kept)
+        # then every event arrived once, signed, over more than one connection at once
+        # and no more than POSTS_AT_ONCE
         assert set(outcomes.values()) == {"succeeded"}
         assert sorted(rec.event_ids()) == sorted(d["event_id"] for d in pending)
         assert rec.rejected == []
-        assert rec.connections == 1
+        assert 1 < rec.connections <= POSTS_AT_ONCE
         assert {d["status"] for d in _deliveries_of(db, endpoint["id"])} == {"succeeded"}
+        # and the next batch goes over the connections the first left open
+        factories.open_invoice(api, 900)
+        more = [d for d in _deliveries_of(db, endpoint["id"]) if d["status"] == "pending"]
+        assert len(more) >= POSTS_AT_ONCE
+        assert set(_deliver_all(conn, more, kept_alive=kept).values()) == {"succeeded"}
+        assert rec.connections <= POSTS_AT_ONCE
     finally:
+        kept.close()
         api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
         rec.close()
 
