@@ -9,6 +9,12 @@ one task, not two. Claiming moves `next_attempt_at` again, past the HTTP timeout
 The endpoint is leased the same way, with the same token: `webhook_endpoints.
 sending_until` is set with its deliveries' `next_attempt_at`, so at most one batch is in
 flight per endpoint, and a batch that outlived its hold cannot send beside the next.
+
+Endpoints are locked FOR NO KEY UPDATE, never FOR UPDATE: every transaction that
+writes a delivery holds its endpoint FOR KEY SHARE (the foreign key's check) until it
+commits, which FOR UPDATE waits for, and SKIP LOCKED skips. Under steady crediting
+some batch is nearly always open, so dispatch skipped the endpoint most of the time,
+and deliveries waited for the sweeper or a lucky moment.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ def lease_due(conn: Conn, *, batch_size: int, lease_seconds: float) -> list[dict
               AND EXISTS (SELECT 1 FROM webhook_deliveries d
                           WHERE d.endpoint_id = e.id AND d.status = 'pending'
                             AND d.next_attempt_at <= now())
-            FOR UPDATE OF e SKIP LOCKED
+            FOR NO KEY UPDATE OF e SKIP LOCKED
         ),
         picked AS (
             SELECT due.id, ready.id AS endpoint_id
@@ -94,7 +100,7 @@ def claim(
         SELECT id FROM webhook_endpoints
         WHERE id IN (SELECT endpoint_id FROM webhook_deliveries WHERE id = ANY(%(ids)s::bigint[]))
         ORDER BY id
-        FOR UPDATE
+        FOR NO KEY UPDATE
         """,
         params,
     )

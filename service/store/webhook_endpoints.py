@@ -1,5 +1,7 @@
 """Webhook endpoints: where Tally delivers its events. Deleting is a soft delete, so
-their deliveries keep their foreign key."""
+their deliveries keep their foreign key. Rows are locked FOR NO KEY UPDATE, which a
+transaction writing a delivery (FOR KEY SHARE, its foreign key) does not hold up:
+store/deliveries.py says why that matters."""
 
 from __future__ import annotations
 
@@ -132,7 +134,8 @@ def release(
                                AND e.failing_since
                                    <= now() - make_interval(secs => %(disable_seconds)s::float8)
                           THEN 'disabled' ELSE e.status END
-        FROM (SELECT id, status FROM webhook_endpoints WHERE id = %(id)s FOR UPDATE) AS before
+        FROM (SELECT id, status FROM webhook_endpoints WHERE id = %(id)s FOR NO KEY UPDATE)
+            AS before
         WHERE e.id = before.id
           AND (extract(epoch FROM e.sending_until) * 1000000)::bigint = %(claim)s
         RETURNING e.status <> before.status AS disabled
@@ -188,7 +191,7 @@ def enable(conn: Conn, endpoint_id: str) -> dict[str, Any] | None:
         """
         UPDATE webhook_endpoints e SET status = 'enabled', {closed}
         FROM (SELECT id, status FROM webhook_endpoints
-              WHERE id = %(id)s AND NOT deleted FOR UPDATE) AS before
+              WHERE id = %(id)s AND NOT deleted FOR NO KEY UPDATE) AS before
         WHERE e.id = before.id
         RETURNING e.id, e.livemode, e.url, e.status, before.status AS previous_status
         """

@@ -527,6 +527,42 @@ def test_dispatch_sends_one_batch_per_endpoint_and_none_while_it_is_in_flight(ap
             rec.close()
 
 
+def test_a_transaction_writing_deliveries_holds_up_neither_dispatch_nor_claim(
+    api, db, conn, service_urls
+):
+    # given an endpoint with due deliveries, and a transaction left open holding the
+    # endpoint FOR KEY SHARE, as one that writes a delivery for it does (its foreign key)
+    rec = Receiver()
+    endpoint = _endpoint_with_event(api, rec.url)
+    try:
+        rec.secret = endpoint["secret"]
+        due = {d["id"] for d in _deliveries_of(db, endpoint["id"])}
+        with psycopg.connect(service_urls["DATABASE_URL"]) as writer:
+            writer.execute(
+                "SELECT 1 FROM webhook_endpoints WHERE id = %s FOR KEY SHARE", (endpoint["id"],)
+            )
+            # when due deliveries are dispatched meanwhile
+            batches: list[list[tuple[int, int]]] = []
+            dispatch_due_deliveries(conn, batches.append)
+            # then the endpoint got its batch (it was skipped as locked)
+            [batch] = [b for b in batches if b[0][0] in due]
+            assert {i for i, _ in batch} == due
+            # and the batch is claimed and sent without waiting for that transaction
+            conn.execute("SET lock_timeout = '2s'")
+            try:
+                outcomes = deliver_batch(conn, batch, timeout=5, schedule=(1,), allow_private=True)
+            finally:
+                conn.execute("RESET lock_timeout")
+            assert set(outcomes.values()) == {"succeeded"}
+            assert sorted(rec.event_ids()) == sorted(
+                d["event_id"] for d in _deliveries_of(db, endpoint["id"])
+            )
+            writer.rollback()
+    finally:
+        api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
+        rec.close()
+
+
 def _circuit(db, endpoint_id):
     return db.execute(
         "SELECT status, consecutive_failures AS failures, failing_since IS NOT NULL AS failing,"
