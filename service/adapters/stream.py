@@ -17,13 +17,12 @@ record. PostgreSQL keeps every event.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import redis
 
-from service.domain.events import render_event
+from service.domain.events import event_json
 
 STREAM_KEY = "tally:events"
 
@@ -43,18 +42,9 @@ def add_entries(stream: redis.Redis, rows: list[dict[str, Any]], retention: floa
                 "type": row["type"],
                 "livemode": "1" if row["livemode"] else "0",
                 "created": row["created"],
-                "payload": _payload(row),
+                "payload": event_json(row),
             },
             minid=oldest_kept,
             approximate=True,
         )
     pipe.execute()
-
-
-_RAW_DATA = "__tally_raw_event_data__"
-
-
-def _payload(row: dict[str, Any]) -> str:
-    """render_event's JSON, with the stored `data` text spliced in unparsed."""
-    text = json.dumps(render_event({**row, "data": _RAW_DATA}), separators=(",", ":"))
-    return text.replace(f'"{_RAW_DATA}"', row["data"], 1)

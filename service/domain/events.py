@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,17 @@ def render_event(row: dict[str, Any]) -> dict[str, Any]:
         idempotency_key=row["idempotency_key"],
         api_version=row["api_version"],
     )
+
+
+_RAW_DATA = "__tally_raw_event_data__"
+
+
+def event_json(row: dict[str, Any]) -> str:
+    """render_event's JSON for an events row whose `data` is the stored JSON text, which
+    is spliced in unparsed: parsing and re-dumping it cost a delivery or a stream entry
+    more than all the rest of its rendering."""
+    text = json.dumps(render_event({**row, "data": _RAW_DATA}), separators=(",", ":"))
+    return text.replace(f'"{_RAW_DATA}"', row["data"], 1)
 
 
 # The PaymentIntent status each payment_intent.* event type carries.
@@ -147,6 +159,7 @@ __all__ = [
     "PAYMENT_INTENT_STATUSES",
     "Event",
     "changed_attributes",
+    "event_json",
     "event_object",
     "payment_intent_event",
     "payment_intent_event_types",

@@ -27,7 +27,6 @@ row, and for as long, as one delivery's whole schedule is disabled too.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -40,7 +39,7 @@ from service import observability
 from service.adapters.http import KeptAlive, Poster, Response
 from service.db import Conn
 from service.domain import signatures
-from service.domain.events import render_event
+from service.domain.events import event_json
 from service.operations.publish_events import EnqueueDeliveries, dispatch_due_deliveries
 from service.store import deliveries, events, webhook_endpoints
 
@@ -129,7 +128,7 @@ def deliver_batch(
     # Held past the longest run, so no other task claims them while this one POSTs.
     with conn.transaction():
         claimed = deliveries.claim(conn, leased, hold_seconds=longest_batch_seconds(timeout) + 30)
-    bodies = events.get_many(conn, [(row["event_id"], row["livemode"]) for row in claimed])
+    bodies = events.get_many_as_sent(conn, [(row["event_id"], row["livemode"]) for row in claimed])
     responses: dict[int, Response | None] = {}  # None: not POSTed, the endpoint is gone
     unanswered: set[str] = set()  # endpoints a POST of this batch got no answer from
     try:
@@ -271,7 +270,7 @@ def _post_event(poster: Poster, row: dict[str, Any], bodies: dict[str, dict[str,
     event = bodies.get(row["event_id"])
     if event is None:  # webhook_deliveries.event_id references it
         raise RuntimeError(f"event {row['event_id']} of delivery {row['id']} is missing")
-    body = json.dumps(render_event(event), separators=(",", ":")).encode()
+    body = event_json(event).encode()
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": USER_AGENT,

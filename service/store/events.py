@@ -99,18 +99,38 @@ def get(conn: Conn, event_id: str, livemode: bool) -> dict[str, Any] | None:
     return get_many(conn, [(event_id, livemode)]).get(event_id)
 
 
+_BY_KEYS = """
+    FROM event_rows
+    JOIN unnest(%(ids)s::text[], %(modes)s::boolean[]) AS k(id, livemode)
+      USING (id, livemode)
+"""
+_GET_MANY = (
+    "SELECT id, livemode, type, api_version, created, data, request_id, idempotency_key,"
+    " pending_webhooks" + _BY_KEYS
+)
+# data left as its JSON text, for domain.events.event_json
+_GET_MANY_AS_SENT = (
+    "SELECT id, livemode, type, api_version, created, data::text AS data, request_id,"
+    " idempotency_key, pending_webhooks" + _BY_KEYS
+)
+
+
 def get_many(conn: Conn, keys: Sequence[tuple[str, bool]]) -> dict[str, dict[str, Any]]:
     """The events named by (id, livemode) pairs, as `get` reads them, by id."""
-    rows = conn.execute(
-        """
-        SELECT id, livemode, type, api_version, created, data, request_id, idempotency_key,
-            pending_webhooks
-        FROM event_rows
-        JOIN unnest(%(ids)s::text[], %(modes)s::boolean[]) AS k(id, livemode)
-          USING (id, livemode)
-        """,
-        {"ids": [i for i, _ in keys], "modes": [m for _, m in keys]},
-    ).fetchall()
+    return _by_id(conn.execute(_GET_MANY, _keys(keys)).fetchall())
+
+
+def get_many_as_sent(conn: Conn, keys: Sequence[tuple[str, bool]]) -> dict[str, dict[str, Any]]:
+    """As get_many, with each event's `data` left as its JSON text: a delivery sends it
+    as stored (domain.events.event_json)."""
+    return _by_id(conn.execute(_GET_MANY_AS_SENT, _keys(keys)).fetchall())
+
+
+def _keys(keys: Sequence[tuple[str, bool]]) -> dict[str, list[Any]]:
+    return {"ids": [i for i, _ in keys], "modes": [m for _, m in keys]}
+
+
+def _by_id(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {row["id"]: row for row in rows}
 
 
