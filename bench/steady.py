@@ -1,7 +1,7 @@
 """Steady-rate end to end: signed webhooks at fractions of the same run's bare-intake
 reference, through the Procfile's processes, to one loopback endpoint.
 
-    .venv/bin/python -m bench.steady [--quick] [--fractions 0.1,0.2,0.3] [--seconds 20]
+    .venv/bin/python -m bench.steady [--quick] [--fractions 0.1,0.2,0.25,0.3] [--seconds 20]
 
 1. The reference (bench/intake.py's bare intake: HMAC, INSERT, LPUSH) runs under the
    Procfile's web line and is flooded over 8 kept-alive connections: its req/s is the
@@ -94,7 +94,8 @@ from devtools.servers import RedisServer, scratch_database
 from devtools.stats import percentile
 from devtools.stripe_events import signed_webhook, stripe_event
 
-FRACTIONS = (0.1, 0.2, 0.3)
+# 0.25 resolves the knee at the issue's target (>= 0.25x).
+FRACTIONS = (0.1, 0.2, 0.25, 0.3)
 CONNECTIONS = 8
 
 
@@ -270,6 +271,11 @@ def steady_phase(stack: Any, dsn: str, redis_url: str, base: str, reference_rps:
     try:
         run_sender(url, "S", 1, warm, rates[0], warm_s)
         _settle(dsn, receiver, [f"in_S{k}" for k in range(1, warm + 1)])
+        # Statistics as a running system has them: the tables' last ANALYZE saw no
+        # delivery, event or processed webhook, and plans made on that (a sequential scan
+        # of "tiny" webhook_deliveries per event published) grow with the run.
+        with psycopg.connect(dsn, autocommit=True, application_name=BENCH_APP) as conn:
+            conn.execute("ANALYZE")
         first = warm + 1
         for fraction, rate, count in zip(fractions, rates, counts, strict=True):
             keys = [f"in_S{k}" for k in range(first, first + count)]

@@ -84,11 +84,10 @@ def _publish_batch(conn: Conn, stream: redis.Redis, limit: int, retention: float
     with conn.transaction():
         if not outbox.try_lock_publisher(conn):
             return None
-        rows = outbox.claim_unpublished(conn, limit=limit)
+        rows = outbox.take_unpublished(conn, limit=limit)
         if not rows:
             return 0
-        positions = outbox.mark_published(conn, [row["id"] for row in rows])
-        add_entries(stream, [{**row, "position": positions[row["id"]]} for row in rows], retention)
+        add_entries(stream, rows, retention)
     observability.observe_published(rows, time.time())
     return len(rows)
 
