@@ -461,9 +461,10 @@ def test_an_upstream_failure_on_cancel_is_a_retryable_api_error_and_changes_noth
     # then the caller hears a retryable api_error within the bound; B and A are unchanged
     assert_retryable_api_error(response, started, "payment_intent")
     assert b_state(db, invoice["id"], pi["id"]) == before
+    # (read A before letting a hung cancel go on: A then applies it, a race with the read)
     a.faults.fail("ok")
-    a.faults.release.set()
     assert a.api.get(f"/v1/payment_intents/{pi['id']}").json["status"] == "requires_payment_method"
+    a.faults.release.set()
 
 
 def test_a_cancel_whose_answer_was_lost_is_retried_to_success_with_the_same_key(a, b, b_app, db):
