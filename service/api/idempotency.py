@@ -1,11 +1,13 @@
 """Stripe's Idempotency-Key: the response is stored in the same transaction as the change.
 
 A POST with a key runs in one transaction on the request's connection, opened here
-before the view. The key's lock is taken without waiting, so a concurrent request with
-the same key gets a 409 and never runs a second time; a stored response is replayed.
-The operation's own `conn.transaction()` becomes a savepoint of this transaction, and
-after the view:
-- a 2xx is stored and committed with the change: both happen, or neither;
+before the view, in the same round trip as the claim. The key's lock is taken without
+waiting, so a concurrent request with the same key gets a 409 and never runs a second
+time; a stored response is replayed. The operation's own `conn.transaction()` becomes
+a savepoint of this transaction (an operation's `db.transaction()` joins it instead,
+since every outcome but a success rolls the whole back), and after the view:
+- a 2xx is stored and committed with the change, in one round trip: both happen, or
+  neither;
 - a refusal by the operation (a 4xx: attach to a paid invoice) rolls the change back
   and is stored alone, so a refusal changes nothing and its retry is refused again;
 - a refusal by parameter validation (InvalidParameter, raised by the parsing layer)
@@ -27,8 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+import psycopg.errors
 from flask import Response, g, request
 
+from service import db
 from service.api import deps
 from service.db import Conn
 from service.errors import IdempotencyInProgress, IdempotencyMismatch, InvalidRequest
@@ -64,10 +68,14 @@ def begin(params: dict[str, Any]) -> Response | None:
     ).hexdigest()
     conn = deps.get_conn()
     # The one transaction the web layer opens: see the module docstring.
-    conn.execute("BEGIN")
     g.idempotency = _Running(key, fingerprint)
-    claim = store.claim(conn, g.api_key_hash, key)
-    if claim.locked and (claim.request_hash is None or (claim.status_code is None and claim.stale)):
+    claim = store.begin_and_claim(conn, g.api_key_hash, key)
+    if claim.locked and claim.request_hash is None:
+        db.join_whole_request(conn)
+        return None
+    if claim.locked and claim.status_code is None and claim.stale:
+        store.release_stale(conn, g.api_key_hash, key)
+        db.join_whole_request(conn)
         return None
     g.pop("idempotency")
     conn.rollback()
@@ -90,6 +98,7 @@ def discard() -> None:
     """The request failed parameter validation: roll back and store nothing, so the key
     stays free for a corrected retry (see the module docstring)."""
     if g.pop("idempotency", None) is not None:
+        db.join_whole_request(None)
         _rollback(deps.get_conn())
 
 
@@ -100,16 +109,14 @@ def finish(response: Response) -> None:
     running: _Running | None = g.pop("idempotency", None)
     if running is None:
         return
+    db.join_whole_request(None)
     conn = deps.get_conn()
     status = response.status_code
     try:
         if status >= 500 or status == 409:
             _rollback(conn)
             return
-        if status >= 400:
-            conn.rollback()  # the refusal is stored on its own, in autocommit
-        stored = store.store_response(
-            conn,
+        stored = store.StoredResponse(
             api_key_hash=g.api_key_hash,
             key=running.key,
             request_hash=running.fingerprint,
@@ -117,11 +124,18 @@ def finish(response: Response) -> None:
             body=response.get_data(),
             request_id=g.request_id,
         )
-        if not stored:
+        if status >= 400:
+            conn.rollback()  # the refusal is stored on its own, in autocommit
+            store.store_response(conn, stored)
+        else:
+            store.store_response_and_commit(conn, stored)
+    except psycopg.errors.UniqueViolation as error:
+        _rollback(conn)
+        if store.is_stored_already(error):
             # Another request with this key stored its response first (it committed
             # between our claim's snapshot and our lock): ours must not happen too.
-            raise _in_progress()
-        conn.commit()
+            raise _in_progress() from None
+        raise
     except BaseException:
         _rollback(conn)
         raise
