@@ -1,13 +1,13 @@
 """Stripe's Idempotency-Key: the response is stored in the same transaction as the change.
 
 A POST with a key runs in one transaction on the request's connection, opened here
-before the view, in the same round trip as the claim. The key's lock is taken without
-waiting, so a concurrent request with the same key gets a 409 and never runs a second
-time; a stored response is replayed. The operation's own `conn.transaction()` becomes
-a savepoint of this transaction (an operation's `db.transaction()` joins it instead,
-since every outcome but a success rolls the whole back), and after the view:
-- a 2xx is stored and committed with the change, in one round trip: both happen, or
-  neither;
+before the view. The key's lock is taken without waiting, so a concurrent request with
+the same key gets a 409 and never runs a second time; a stored response is replayed.
+The operation's own `conn.transaction()` becomes a savepoint of this transaction (an
+operation's `db.transaction()` joins it instead: every outcome below but a success rolls
+the whole back, so a savepoint would cost two round trips and guard nothing), and
+after the view:
+- a 2xx is stored and committed with the change: both happen, or neither;
 - a refusal by the operation (a 4xx: attach to a paid invoice) rolls the change back
   and is stored alone, so a refusal changes nothing and its retry is refused again;
 - a refusal by parameter validation (InvalidParameter, raised by the parsing layer)
@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-import psycopg.errors
 from flask import Response, g, request
 
 from service import db
@@ -68,13 +67,10 @@ def begin(params: dict[str, Any]) -> Response | None:
     ).hexdigest()
     conn = deps.get_conn()
     # The one transaction the web layer opens: see the module docstring.
+    conn.execute("BEGIN")
     g.idempotency = _Running(key, fingerprint)
-    claim = store.begin_and_claim(conn, g.api_key_hash, key)
-    if claim.locked and claim.request_hash is None:
-        db.join_whole_request(conn)
-        return None
-    if claim.locked and claim.status_code is None and claim.stale:
-        store.release_stale(conn, g.api_key_hash, key)
+    claim = store.claim(conn, g.api_key_hash, key)
+    if claim.locked and (claim.request_hash is None or (claim.status_code is None and claim.stale)):
         db.join_whole_request(conn)
         return None
     g.pop("idempotency")
@@ -116,7 +112,10 @@ def finish(response: Response) -> None:
         if status >= 500 or status == 409:
             _rollback(conn)
             return
-        stored = store.StoredResponse(
+        if status >= 400:
+            conn.rollback()  # the refusal is stored on its own, in autocommit
+        stored = store.store_response(
+            conn,
             api_key_hash=g.api_key_hash,
             key=running.key,
             request_hash=running.fingerprint,
@@ -124,18 +123,11 @@ def finish(response: Response) -> None:
             body=response.get_data(),
             request_id=g.request_id,
         )
-        if status >= 400:
-            conn.rollback()  # the refusal is stored on its own, in autocommit
-            store.store_response(conn, stored)
-        else:
-            store.store_response_and_commit(conn, stored)
-    except psycopg.errors.UniqueViolation as error:
-        _rollback(conn)
-        if store.is_stored_already(error):
+        if not stored:
             # Another request with this key stored its response first (it committed
             # between our claim's snapshot and our lock): ours must not happen too.
-            raise _in_progress() from None
-        raise
+            raise _in_progress()
+        conn.commit()
     except BaseException:
         _rollback(conn)
         raise
