@@ -223,6 +223,10 @@ MIN_REDACTED_VALUE = 6
 
 _values: frozenset[str] = frozenset()
 _exact: re.Pattern[str] | None = None
+# The values, when each of their characters is written only as itself (raw, escaped
+# and URL-encoded forms aside): then in a line with no `\\` and no `%`, _exact can
+# match nothing but a value verbatim, which `in` finds faster. None otherwise.
+_verbatim: tuple[str, ...] | None = None
 
 
 def redact_values(values: Iterable[str | None]) -> None:
@@ -233,7 +237,7 @@ def redact_values(values: Iterable[str | None]) -> None:
     master). Values add up and are never forgotten. Each is found raw, URL-encoded
     (in part or whole) or escaped, as the formatter may write it.
     """
-    global _values, _exact
+    global _values, _exact, _verbatim
     _values = _values | {v for v in values if v and len(v) >= MIN_REDACTED_VALUE}
     # Longest first, so a value containing another is redacted whole.
     ordered = sorted(_values, key=len, reverse=True)
@@ -244,6 +248,8 @@ def redact_values(values: Iterable[str | None]) -> None:
     starts = {"\\", "%"} | {start for v in ordered for start in _forms_of(v[0])}
     lookahead = "(?=[" + "".join(re.escape(c) for c in sorted(starts)) + "])"
     _exact = re.compile(lookahead + "(?:" + "|".join(_any_form(v) for v in ordered) + ")")
+    plain = all(_forms_of(c) == {c} and c not in " \\%" for v in ordered for c in v)
+    _verbatim = tuple(ordered) if plain else None
 
 
 def _any_form(value: str) -> str:
@@ -279,8 +285,13 @@ _SECRET_MARKERS = ("sk_", "rk_", "sk%5f", "rk%5f", "whsec", "basic", "bearer")
 
 
 def redact(text: str) -> str:
-    exact = _exact
-    if exact is not None:
+    exact, verbatim = _exact, _verbatim
+    if exact is not None and (
+        verbatim is None
+        or "\\" in text
+        or "%" in text
+        or any(value in text for value in verbatim)
+    ):
         text = exact.sub(REDACTED, text)
     if text.isascii():
         lowered = text.lower()

@@ -70,3 +70,34 @@ def test_redaction_is_the_full_scan_with_or_without_the_markers(line):
     exact = observability._exact  # values other tests configured, if any
     expected = exact.sub(observability.REDACTED, line) if exact is not None else line
     assert observability.redact(line) == observability._SECRET.sub(observability.REDACTED, expected)
+
+
+LINES_WITH_VALUES = [
+    '{"message": "request", "path": "/v1/customers"}',
+    '{"m": "key sk_test_unit_value_123 in a message"}',
+    "url=sk%5Ftest_unit_value_123&x=1",
+    "escaped s\\\\k_test_unit_value_123 in a repr in JSON",
+    "secret whsec_unit_value_456, twice: whsec_unit_value_456",
+    "almost whsec_unit_value_45",
+]
+
+
+def test_configured_values_are_redacted_as_the_full_scan_would():
+    # given plain values (each character only itself), then one that is not
+    observability.redact_values(["sk_test_unit_value_123", "whsec_unit_value_456"])
+    assert observability._verbatim is not None
+    checked = [(line, observability.redact(line)) for line in LINES_WITH_VALUES]
+    observability.redact_values(["pässwörd-unit-value"])
+    assert observability._verbatim is None
+    checked += [
+        (line, observability.redact(line)) for line in [*LINES_WITH_VALUES, "p\\u00e4sswörd"]
+    ]
+    # then each line is what both scans in full make of it
+    for line, redacted in checked:
+        exact = observability._exact
+        assert exact is not None
+        full = observability._SECRET.sub(
+            observability.REDACTED, exact.sub(observability.REDACTED, line)
+        )
+        assert redacted == full, line
+    assert "unit_value" not in "".join(redacted for line, redacted in checked if "45," in line)
