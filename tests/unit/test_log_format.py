@@ -82,8 +82,12 @@ LINES_WITH_VALUES = [
 ]
 
 
-def test_configured_values_are_redacted_as_the_full_scan_would():
-    # given plain values (each character only itself), then one that is not
+def test_configured_values_are_redacted_as_the_full_scan_would(monkeypatch):
+    # given no values yet (other tests configure theirs), then plain values (each
+    # character only itself), then one that is not
+    monkeypatch.setattr(observability, "_values", frozenset())
+    monkeypatch.setattr(observability, "_exact", None)
+    monkeypatch.setattr(observability, "_verbatim", None)
     observability.redact_values(["sk_test_unit_value_123", "whsec_unit_value_456"])
     assert observability._verbatim is not None
     checked = [(line, observability.redact(line)) for line in LINES_WITH_VALUES]
