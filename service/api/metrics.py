@@ -26,7 +26,7 @@ from marshmallow import fields
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from werkzeug.datastructures import Headers
+from werkzeug.datastructures import EnvironHeaders, Headers
 
 from service import observability
 from service.adapters.stream import STREAM_KEY
@@ -239,16 +239,22 @@ def client_address(peer: str | None, headers: Headers, settings: Settings) -> st
     if peer is None or not _is_trusted(peer, trusted):
         return peer
     hops = [
-        hop.strip()
-        for value in headers.getlist("X-Forwarded-For")
-        for hop in value.split(",")
-        if hop.strip()
+        hop.strip() for value in _forwarded_for(headers) for hop in value.split(",") if hop.strip()
     ]
     for hop in reversed(hops):
         if not _is_trusted(hop, trusted):
             return hop[:64]
     # Every hop trusted (`*`): the first is the client.
     return hops[0][:64] if hops else peer
+
+
+def _forwarded_for(headers: Headers) -> list[str]:
+    if isinstance(headers, EnvironHeaders):
+        # A WSGI environ holds one value per header (the server joins repeated ones
+        # with commas): one lookup, where getlist would scan every header of the request.
+        value = headers.get("X-Forwarded-For")
+        return [] if value is None else [value]
+    return headers.getlist("X-Forwarded-For")
 
 
 @functools.lru_cache(maxsize=8)
