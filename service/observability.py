@@ -287,10 +287,7 @@ _SECRET_MARKERS = ("sk_", "rk_", "sk%5f", "rk%5f", "whsec", "basic", "bearer")
 def redact(text: str) -> str:
     exact, verbatim = _exact, _verbatim
     if exact is not None and (
-        verbatim is None
-        or "\\" in text
-        or "%" in text
-        or any(value in text for value in verbatim)
+        verbatim is None or "\\" in text or "%" in text or any(value in text for value in verbatim)
     ):
         text = exact.sub(REDACTED, text)
     if text.isascii():
