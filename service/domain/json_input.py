@@ -33,9 +33,25 @@ def loads(data: str | bytes, *, max_depth: int) -> Any:
     """Parse `data`, holding objects and arrays nested at most `max_depth` levels (the
     top-level value is level 1) and only finite numbers Python represents; or raise
     JSONRefused."""
+    out_of_range: list[str] = []
+
+    def parse_float(text: str) -> Any:
+        number = float(text)
+        if math.isfinite(number):
+            return number
+        out_of_range.append(text)
+        return _OUT_OF_RANGE
+
+    def parse_int(text: str) -> Any:
+        try:
+            return int(text)
+        except ValueError:  # over Python's limit of 4300 digits
+            out_of_range.append(text)
+            return _OUT_OF_RANGE
+
     try:
         value = json.loads(
-            data, parse_constant=_refuse_constant, parse_float=_float, parse_int=_int
+            data, parse_constant=_refuse_constant, parse_float=parse_float, parse_int=parse_int
         )
     except RecursionError:
         raise JSONRefused("it is nested too deeply") from None
@@ -43,8 +59,18 @@ def loads(data: str | bytes, *, max_depth: int) -> Any:
         raise
     except ValueError:  # including UnicodeDecodeError
         raise JSONRefused("it is not valid JSON") from None
-    _check(value, max_depth)
+    # Each level opens with a bracket, so fewer brackets than levels allowed (counted in
+    # C, strings included) need no walk; nor do numbers, when none was out of range.
+    # Any encoding json.loads takes writes `{` and `[` with their ASCII byte.
+    if out_of_range or _brackets(data) > max_depth:
+        _check(value, max_depth)
     return value
+
+
+def _brackets(data: str | bytes) -> int:
+    if isinstance(data, str):
+        return data.count("{") + data.count("[")
+    return data.count(b"{") + data.count(b"[")
 
 
 def _check(value: Any, max_depth: int) -> None:
@@ -68,15 +94,3 @@ def _check(value: Any, max_depth: int) -> None:
 
 def _refuse_constant(name: str) -> Any:
     raise JSONRefused(f"{name} is not a JSON number")
-
-
-def _float(text: str) -> Any:
-    number = float(text)
-    return number if math.isfinite(number) else _OUT_OF_RANGE
-
-
-def _int(text: str) -> Any:
-    try:
-        return int(text)
-    except ValueError:  # over Python's limit of 4300 digits
-        return _OUT_OF_RANGE

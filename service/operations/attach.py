@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from service import db
 from service.adapters.upstream import Upstream
 from service.db import Conn
 from service.domain import invoices as invoice_rules
@@ -47,7 +48,8 @@ def attach_payment(
         if payment_intent is not None
         else None
     )
-    with conn.transaction():
+    # Joins the web's idempotent transaction, if the request runs in one (db.transaction).
+    with db.transaction(conn):
         if fetched is not None:
             events.add_all(conn, apply_payment_intent_update(conn, fetched, now=now, caller=caller))
         payment: LockedPaymentIntent | LockedPaymentRecord | None

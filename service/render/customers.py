@@ -9,6 +9,7 @@ from marshmallow import Schema, fields
 
 from service.domain.balances import Customer
 from service.domain.ledger import as_dict
+from service.render.compiled import compiled_dump
 
 
 class CustomerSchema(Schema):
@@ -43,12 +44,12 @@ class CustomerSchema(Schema):
     test_clock = fields.Constant(None)
 
 
-_schema = CustomerSchema()
+_schema = compiled_dump(CustomerSchema())
 
 
 def render_customer(customer: Customer | Mapping[str, Any]) -> dict[str, Any]:
     """A customer, typed (store.customers) or as a list page's row."""
-    return _schema.dump(as_dict(customer) if isinstance(customer, Customer) else customer)
+    return _schema(as_dict(customer) if isinstance(customer, Customer) else customer)
 
 
 def render_deleted_customer(customer_id: str) -> dict[str, Any]:
@@ -74,8 +75,8 @@ class BalanceTransactionSchema(Schema):
     type = fields.String()
 
 
-_balance_transaction = BalanceTransactionSchema()
+_balance_transaction = compiled_dump(BalanceTransactionSchema())
 
 
 def render_balance_transaction(row: dict[str, Any]) -> dict[str, Any]:
-    return _balance_transaction.dump(row)
+    return _balance_transaction(row)

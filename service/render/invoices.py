@@ -10,6 +10,7 @@ from marshmallow import Schema, fields
 from service.domain.invoices import InvoiceItem
 from service.domain.ledger import as_dict
 from service.domain.money import amount_due, overpaid, remaining
+from service.render.compiled import compiled_dump
 from service.render.lists import list_object
 
 # How many lines an invoice embeds; the rest are at GET /v1/invoices/:id/lines.
@@ -200,24 +201,29 @@ class InvoiceSchema(Schema):
         }
 
 
-_invoice = InvoiceSchema()
-_line = LineItemSchema()
-_item = InvoiceItemSchema()
+_invoice = compiled_dump(InvoiceSchema())
+_line = compiled_dump(LineItemSchema())
+_item = compiled_dump(InvoiceItemSchema())
 # The fields a credit can change: credits.apply_credits moves amount_paid, status,
 # paid_at and paid_out_of_band (not shown), and these are all that show them.
-_credit_changes = InvoiceSchema(
-    only=("amount_paid", "amount_overpaid", "amount_remaining", "status", "status_transitions")
+CREDIT_CHANGES = (
+    "amount_paid",
+    "amount_overpaid",
+    "amount_remaining",
+    "status",
+    "status_transitions",
 )
+_credit_changes = compiled_dump(InvoiceSchema(only=CREDIT_CHANGES))
 
 
 def render_line_item(row: dict[str, Any]) -> dict[str, Any]:
     """An invoice item bound to an invoice, as that invoice's line."""
-    return _line.dump(row)
+    return _line(row)
 
 
 def render_invoice_item(item: InvoiceItem | Mapping[str, Any]) -> dict[str, Any]:
     """An invoice item, typed (store.invoice_items) or as a list page's row."""
-    return _item.dump(as_dict(item) if isinstance(item, InvoiceItem) else item)
+    return _item(as_dict(item) if isinstance(item, InvoiceItem) else item)
 
 
 def render_deleted(object_name: str, object_id: str) -> dict[str, Any]:
@@ -241,13 +247,13 @@ def render_lines(invoice_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
 def render_invoice(row: dict[str, Any], line_rows: list[dict[str, Any]]) -> dict[str, Any]:
     """An invoices row (from store.invoices) with its first lines embedded, from its
     newest EMBEDDED_LINES + 1 items (store.invoice_items.lines), which the caller reads."""
-    return _invoice.dump({**row, "_lines": render_lines(row["id"], line_rows)})
+    return _invoice({**row, "_lines": render_lines(row["id"], line_rows)})
 
 
 def render_credit_changes(row: dict[str, Any]) -> dict[str, Any]:
     """Of an invoice rendered, only the fields a credit can change: the "before" of a
     credit's previous_attributes, at a tenth of a full render's cost."""
-    return _credit_changes.dump(row)
+    return _credit_changes(row)
 
 
 def render_invoices(

@@ -6,6 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
+from service.render.compiled import compiled_dump
+
 
 class WebhookEndpointSchema(Schema):
     id = fields.String()
@@ -27,12 +29,12 @@ class WebhookEndpointSchema(Schema):
     url = fields.String()
 
 
-_endpoint = WebhookEndpointSchema(exclude=("secret",))
-_created = WebhookEndpointSchema()
+_endpoint = compiled_dump(WebhookEndpointSchema(exclude=("secret",)))
+_created = compiled_dump(WebhookEndpointSchema())
 
 
 def render_webhook_endpoint(row: dict[str, Any], *, with_secret: bool = False) -> dict[str, Any]:
-    return (_created if with_secret else _endpoint).dump(row)
+    return (_created if with_secret else _endpoint)(row)
 
 
 def render_deleted_webhook_endpoint(endpoint_id: str) -> dict[str, Any]:

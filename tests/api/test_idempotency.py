@@ -8,6 +8,7 @@ test-only route that makes a real change and then raises.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 import uuid
@@ -117,6 +118,55 @@ def test_one_key_sent_twice_at_once_runs_once(private_app, db):
     later = api.post("/v1/invoiceitems", body, headers)
     assert later.headers["Idempotent-Replayed"] == "true"
     assert later.get_data() == ran[0].get_data()
+
+
+def test_a_response_stored_first_by_another_request_refuses_ours_and_rolls_it_back(private_app, db):
+    # given: a route that makes a change, and meanwhile another request with the same
+    # key stores its response (it committed between this claim's snapshot and its lock)
+    @private_app.post("/v1/test_stored_meanwhile")
+    def stored_meanwhile() -> Any:
+        create_customer(deps.get_conn(), deps.caller(), {"email": email}, now=0)
+        db.execute(
+            "INSERT INTO idempotency_keys"
+            " (api_key_hash, key, request_hash, status_code, response_body, request_id)"
+            " VALUES (%s, %s, 'theirs', 200, '{}', 'req_theirs')",
+            (hashlib.sha256(TEST_KEY.encode()).hexdigest()[:32], key),
+        )
+        return {"created": True}
+
+    email = f"meanwhile-{uuid.uuid4().hex}@example.com"
+    key = f"meanwhile-{uuid.uuid4()}"
+    # when: it runs with that key
+    response = ApiClient(private_app).post(
+        "/v1/test_stored_meanwhile", {}, {"Idempotency-Key": key}
+    )
+    # then: it is told the key is in use, and its change did not happen
+    assert response.status_code == 409, response.json
+    assert response.json["error"]["code"] == "idempotency_key_in_use"
+    count = db.execute("SELECT count(*) AS n FROM customers WHERE email = %s", (email,))
+    assert count.fetchone()["n"] == 0
+    assert stored_keys(db, key) == [200]
+
+
+def test_a_stale_reservation_of_the_previous_version_is_taken_over(api, db):
+    # given: a key reserved, without a response, by a request of the previous version
+    # that died over a minute ago
+    key = f"stale-{uuid.uuid4()}"
+    db.execute(
+        "INSERT INTO idempotency_keys (api_key_hash, key, request_hash, created_at)"
+        " VALUES (%s, %s, 'whatever', now() - interval '2 minutes')",
+        (hashlib.sha256(TEST_KEY.encode()).hexdigest()[:32], key),
+    )
+    # when: the key arrives again, and then once more
+    body = {"email": f"stale-{uuid.uuid4().hex}@example.com"}
+    ran = api.post("/v1/customers", body, {"Idempotency-Key": key})
+    replayed = api.post("/v1/customers", body, {"Idempotency-Key": key})
+    # then: the request ran once, its response replaced the reservation and is replayed
+    assert ran.status_code == 200, ran.json
+    assert "Idempotent-Replayed" not in ran.headers
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.get_data() == ran.get_data()
+    assert stored_keys(db, key) == [200]
 
 
 def test_a_refusal_after_the_change_rolls_it_back_and_stores_nothing(api, db):
