@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
-from contextvars import ContextVar
 from typing import Any
 
 import psycopg
 import psycopg.errors
-from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -23,28 +20,6 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     psycopg.errors.DeadlockDetected,
     PoolTimeout,
 )
-
-
-# The connection whose open transaction is the whole request's (the web's idempotent
-# transaction, service/api/idempotency.py), which rolls back everything on a refusal.
-_whole_request: ContextVar[Conn | None] = ContextVar("tally_whole_request", default=None)
-
-
-def transaction(conn: Conn) -> AbstractContextManager[object]:
-    """`conn.transaction()`, for an operation that must be atomic; or, inside a
-    transaction opened for the whole request (`join_whole_request`), nothing: there
-    `conn.transaction()` would be a savepoint, two round trips (SAVEPOINT, RELEASE)
-    that guard nothing, since whoever opened it rolls the whole back on any refusal.
-    An operation using this must not catch its own refusals and go on writing."""
-    if _whole_request.get() is conn and conn.pgconn.transaction_status == TransactionStatus.INTRANS:
-        return nullcontext()
-    return conn.transaction()
-
-
-def join_whole_request(conn: Conn | None) -> None:
-    """`conn`'s open transaction is the whole request's, and every outcome but a
-    success rolls it back entirely (see `transaction`); None when it is over."""
-    _whole_request.set(conn)
 
 
 def pool_max_for(at_once: int) -> int:

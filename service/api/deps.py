@@ -9,7 +9,6 @@ import redis
 from flask import current_app, g
 from psycopg_pool import ConnectionPool
 
-from service import db
 from service.adapters.upstream import Upstream
 from service.config import Settings
 from service.db import Conn
@@ -50,8 +49,6 @@ def get_conn() -> Conn:
 
 
 def release_conn(_exc: BaseException | None = None) -> None:
-    # Whatever became of the request, the next one on this thread starts joined to none.
-    db.join_whole_request(None)
     conn = g.pop("conn", None)
     if conn is not None:
         current_app.extensions["pool"].putconn(conn)

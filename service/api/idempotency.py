@@ -3,9 +3,7 @@
 A POST with a key runs in one transaction on the request's connection, opened here
 before the view. The key's lock is taken without waiting, so a concurrent request with
 the same key gets a 409 and never runs a second time; a stored response is replayed.
-The operation's own `conn.transaction()` becomes a savepoint of this transaction (an
-operation's `db.transaction()` joins it instead: every outcome below but a success rolls
-the whole back, so a savepoint would cost two round trips and guard nothing), and
+The operation's own `conn.transaction()` becomes a savepoint of this transaction, and
 after the view:
 - a 2xx is stored and committed with the change: both happen, or neither;
 - a refusal by the operation (a 4xx: attach to a paid invoice) rolls the change back
@@ -31,7 +29,6 @@ from typing import Any
 import psycopg
 from flask import Response, g, request
 
-from service import db
 from service.api import deps
 from service.db import Conn
 from service.errors import IdempotencyInProgress, IdempotencyMismatch, InvalidRequest
@@ -71,7 +68,6 @@ def begin(params: dict[str, Any]) -> Response | None:
     g.idempotency = _Running(key, fingerprint)
     claim = store.claim(conn, g.api_key_hash, key)
     if claim.locked and (claim.request_hash is None or (claim.status_code is None and claim.stale)):
-        db.join_whole_request(conn)
         return None
     g.pop("idempotency")
     conn.rollback()
@@ -94,7 +90,6 @@ def discard() -> None:
     """The request failed parameter validation: roll back and store nothing, so the key
     stays free for a corrected retry (see the module docstring)."""
     if g.pop("idempotency", None) is not None:
-        db.join_whole_request(None)
         _rollback(deps.get_conn())
 
 
@@ -105,7 +100,6 @@ def finish(response: Response) -> None:
     running: _Running | None = g.pop("idempotency", None)
     if running is None:
         return
-    db.join_whole_request(None)
     conn = deps.get_conn()
     status = response.status_code
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from service import db
 from service.adapters.upstream import Upstream
 from service.db import Conn
 from service.domain import invoices as invoice_rules
@@ -48,8 +47,7 @@ def attach_payment(
         if payment_intent is not None
         else None
     )
-    # Joins the web's idempotent transaction, if the request runs in one (db.transaction).
-    with db.transaction(conn):
+    with conn.transaction():
         if fetched is not None:
             events.add_all(conn, apply_payment_intent_update(conn, fetched, now=now, caller=caller))
         payment: LockedPaymentIntent | LockedPaymentRecord | None
