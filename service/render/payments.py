@@ -6,6 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
+from service.render.compiled import compiled_dump
+
 
 class PaymentIntentSchema(Schema):
     id = fields.String()
@@ -144,6 +146,6 @@ class InvoicePaymentSchema(Schema):
         return {"canceled_at": row["canceled_at"], "paid_at": row["paid_at"]}
 
 
-render_payment_intent = PaymentIntentSchema().dump
-render_payment_record = PaymentRecordSchema().dump
-render_invoice_payment = InvoicePaymentSchema().dump
+render_payment_intent = compiled_dump(PaymentIntentSchema())
+render_payment_record = compiled_dump(PaymentRecordSchema())
+render_invoice_payment = compiled_dump(InvoicePaymentSchema())

@@ -17,6 +17,7 @@ from service.render.invoices import (
     InvoiceSchema,
     LineItemSchema,
 )
+from service.render.payments import InvoicePaymentSchema, PaymentIntentSchema, PaymentRecordSchema
 from service.render.webhook_endpoints import WebhookEndpointSchema
 
 SCHEMAS = {
@@ -28,6 +29,9 @@ SCHEMAS = {
     "balance_transaction": lambda: BalanceTransactionSchema(),
     "webhook_endpoint": lambda: WebhookEndpointSchema(exclude=("secret",)),
     "webhook_endpoint_created": lambda: WebhookEndpointSchema(),
+    "payment_intent": lambda: PaymentIntentSchema(),
+    "payment_record": lambda: PaymentRecordSchema(),
+    "invoice_payment": lambda: InvoicePaymentSchema(),
 }
 
 # Values each field type is given: the usual one first, then ones it converts.
