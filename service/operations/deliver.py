@@ -40,7 +40,7 @@ from service.adapters.http import KeptAlive, Poster, Response
 from service.db import Conn
 from service.domain import signatures
 from service.domain.events import event_json
-from service.operations.publish_events import EnqueueDeliveries, dispatch_due_deliveries
+from service.operations.publish_events import EnqueueDeliveries, lease_due_batches
 from service.store import deliveries, events, webhook_endpoints
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ CIRCUIT_FAILURES = 3
 POSTS_AT_ONCE = 4
 CIRCUIT_COOLDOWN_SECONDS = 30.0
 CIRCUIT_MAX_COOLDOWN_SECONDS = 600.0
+# How long a send task goes on sending its endpoint's next batches itself (deliver_leased).
+KEEP_GOING_SECONDS = BATCH_BUDGET_SECONDS
 
 
 def longest_batch_seconds(timeout: float) -> float:
@@ -84,24 +86,41 @@ def deliver_leased(
     allow_private: bool,
     stopping: Callable[[], bool] = lambda: False,
     kept_alive: KeptAlive | None = None,
+    keep_going_for: float = KEEP_GOING_SECONDS,
 ) -> str:
     """The `deliveries.send` task: deliver the batch, then, its endpoint being free again,
-    dispatch what came due for it meanwhile or what the batch handed back (behind the
-    batches already queued), unless it stopped answering: then its deliveries wait for
-    the next publish or sweep, and its circuit. Returns a summary for the task's log
-    line (each delivery has a line of its own)."""
-    outcomes = deliver_batch(
-        conn,
-        leased,
-        timeout=timeout,
-        schedule=schedule,
-        allow_private=allow_private,
-        stopping=stopping,
-        kept_alive=kept_alive,
-    )
-    if DEFERRED not in outcomes.values():
-        dispatch_due_deliveries(conn, enqueue)
-    counted = Counter(outcomes.values())
+    dispatch what came due meanwhile, unless it stopped answering: then its deliveries
+    wait for the next publish or sweep, and its circuit. The endpoint's own next batch
+    this task sends itself, for up to `keep_going_for` seconds, when the batch went
+    whole (a Celery message per batch cost the deliveries process more CPU than a small
+    batch's POSTs); what a batch handed back goes behind the batches already queued.
+    Returns a summary for the task's log line (each delivery has a line of its own)."""
+    started = time.monotonic()
+    counted: Counter[str] = Counter()
+    while True:
+        outcomes, endpoints = _deliver(
+            conn,
+            leased,
+            timeout=timeout,
+            schedule=schedule,
+            allow_private=allow_private,
+            stopping=stopping,
+            kept_alive=kept_alive,
+        )
+        counted.update(outcomes.values())
+        if DEFERRED in outcomes.values():
+            break
+        batches = lease_due_batches(conn)
+        own = [batch for endpoint, batch in batches.items() if endpoint in endpoints]
+        for endpoint, batch in batches.items():
+            if endpoint not in endpoints:
+                enqueue(batch)
+        went_whole = RETURNED not in outcomes.values() and not stopping()
+        if len(own) != 1 or not went_whole or time.monotonic() - started > keep_going_for:
+            for batch in own:
+                enqueue(batch)
+            break
+        leased = own[0]
     return ", ".join(f"{n} {outcome}" for outcome, n in sorted(counted.items()))
 
 
@@ -124,6 +143,30 @@ def deliver_batch(
     Safe to call twice with the same lease tokens: only one call claims them, and an
     outcome is recorded only while its claim stands.
     """
+    return _deliver(
+        conn,
+        leased,
+        timeout=timeout,
+        schedule=schedule,
+        allow_private=allow_private,
+        stopping=stopping,
+        budget=budget,
+        kept_alive=kept_alive,
+    )[0]
+
+
+def _deliver(
+    conn: Conn,
+    leased: Sequence[tuple[int, int | None]],
+    *,
+    timeout: float,
+    schedule: Sequence[int],
+    allow_private: bool,
+    stopping: Callable[[], bool] = lambda: False,
+    budget: float = BATCH_BUDGET_SECONDS,
+    kept_alive: KeptAlive | None = None,
+) -> tuple[dict[int, str], set[str]]:
+    """deliver_batch, and the endpoints of the deliveries it claimed."""
     outcomes = dict.fromkeys((delivery_id for delivery_id, _ in leased), "skipped")
     # Held past the longest run, so no other task claims them while this one POSTs.
     with conn.transaction():
@@ -163,7 +206,7 @@ def deliver_batch(
                 "outcome": outcomes[row["id"]],
             },
         )
-    return outcomes
+    return outcomes, {row["endpoint_id"] for row in claimed}
 
 
 def _post_batch(

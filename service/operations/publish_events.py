@@ -182,11 +182,23 @@ def dispatch_due_deliveries(
     If enqueueing fails (Redis down) the leases simply run out and the sweeper
     dispatches the deliveries again.
     """
+    batches = lease_due_batches(conn, lease_seconds=lease_seconds, batch_size=batch_size)
+    for batch in batches.values():
+        enqueue(batch)
+    return sum(map(len, batches.values()))
+
+
+def lease_due_batches(
+    conn: Conn,
+    *,
+    lease_seconds: float = DISPATCH_LEASE_SECONDS,
+    batch_size: int = DELIVERY_BATCH,
+) -> dict[str, list[tuple[int, int]]]:
+    """dispatch_due_deliveries' leases, each endpoint's batch by its id, not enqueued: a
+    batch left neither enqueued nor sent is due again when its lease runs out."""
     leased = deliveries.lease_due(conn, batch_size=batch_size, lease_seconds=lease_seconds)
     by_endpoint: dict[str, list[tuple[int, int]]] = {}
     # An UPDATE returns its rows in no set order; a batch goes oldest first.
     for row in sorted(leased, key=lambda r: r["id"]):
         by_endpoint.setdefault(row["endpoint_id"], []).append((row["id"], row["lease"]))
-    for batch in by_endpoint.values():
-        enqueue(batch)
-    return len(leased)
+    return by_endpoint

@@ -25,7 +25,7 @@ from service import queue
 from service.adapters.http import KeptAlive, Poster
 from service.adapters.stream import STREAM_KEY
 from service.app import create_app
-from service.operations.deliver import POSTS_AT_ONCE, deliver_batch
+from service.operations.deliver import POSTS_AT_ONCE, deliver_batch, deliver_leased
 from service.operations.publish_events import (
     DELIVERY_BATCH,
     dispatch_due_deliveries,
@@ -523,6 +523,45 @@ def test_dispatch_sends_one_batch_per_endpoint_and_none_while_it_is_in_flight(ap
         assert b not in dispatch()
     finally:
         for endpoint, rec in zip(endpoints, receivers, strict=True):
+            api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
+            rec.close()
+
+
+def test_a_send_task_sends_what_came_due_for_its_endpoint_meanwhile_itself(api, db, conn):
+    # given an endpoint's batch leased, then more events for it while it is held, and
+    # another endpoint with due deliveries
+    receivers = [Receiver(), Receiver()]
+    mine, other = (_endpoint_with_event(api, rec.url) for rec in receivers)
+    try:
+        for rec, endpoint in zip(receivers, (mine, other), strict=True):
+            rec.secret = endpoint["secret"]
+        batches: list[list[tuple[int, int]]] = []
+        dispatch_due_deliveries(conn, batches.append)
+        first = {d["id"] for d in _deliveries_of(db, mine["id"])}
+        [batch] = [b for b in batches if b[0][0] in first]
+        [others] = [
+            b for b in batches if b[0][0] in {d["id"] for d in _deliveries_of(db, other["id"])}
+        ]
+        deliver_batch(conn, others, timeout=5, schedule=(1,), allow_private=True)
+        factories.open_invoice(api, 900)
+        factories.open_invoice(api, 950)
+        meanwhile = {d["id"] for d in _deliveries_of(db, mine["id"])} - first
+        assert meanwhile
+        # when the send task runs that batch
+        queued: list[list[tuple[int, int]]] = []
+        summary = deliver_leased(
+            conn, batch, queued.append, timeout=5, schedule=(1,), allow_private=True
+        )
+        # then it also sent what came due meanwhile, queueing no task for its endpoint,
+        # and the other endpoint's new deliveries went to the queue
+        assert {d["status"] for d in _deliveries_of(db, mine["id"])} == {"succeeded"}
+        assert summary == f"{len(first) + len(meanwhile)} succeeded"
+        assert not [b for b in queued if b[0][0] in first | meanwhile]
+        assert {i for b in queued for i, _ in b} >= {
+            d["id"] for d in _deliveries_of(db, other["id"]) if d["status"] == "pending"
+        }
+    finally:
+        for endpoint, rec in zip((mine, other), receivers, strict=True):
             api.delete(f"/v1/webhook_endpoints/{endpoint['id']}")
             rec.close()
 
