@@ -135,7 +135,7 @@ def steady_rows(e2e: dict[str, Any], reference: dict[str, Any]) -> list[Figure]:
     ]
     for row in e2e["rows"]:
         f = row["fraction"]
-        name = f"{f:.1f}x = {row['rate']:.0f}/s" + ("" if row["kept_up"] else ", fell behind")
+        name = f"{f:g}x = {row['rate']:.0f}/s" + ("" if row["kept_up"] else ", fell behind")
         first = f == e2e["rows"][0]["fraction"]
         for what in ("committed", "delivered"):
             for p in ("p50", "p99", "max"):
