@@ -99,10 +99,13 @@ def get(conn: Conn, event_id: str, livemode: bool) -> dict[str, Any] | None:
     return get_many(conn, [(event_id, livemode)]).get(event_id)
 
 
+# Each event looked up by its key (LIMIT keeps the planner from making it a join,
+# which while `events` is small it plans as a hash of the whole table).
 _BY_KEYS = """
-    FROM event_rows
-    JOIN unnest(%(ids)s::text[], %(modes)s::boolean[]) AS k(id, livemode)
-      USING (id, livemode)
+    FROM unnest(%(ids)s::text[], %(modes)s::boolean[]) AS k(key, mode)
+    CROSS JOIN LATERAL (
+        SELECT * FROM event_rows e WHERE e.id = k.key AND e.livemode = k.mode LIMIT 1
+    ) AS event_rows
 """
 _GET_MANY = (
     "SELECT id, livemode, type, api_version, created, data, request_id, idempotency_key,"

@@ -54,7 +54,12 @@ def take_unpublished(conn: Conn, *, limit: int) -> list[dict[str, Any]]:
         )
         SELECT n.position, e.id, e.livemode, e.type, e.api_version, e.created,
                e.data::text AS data, e.request_id, e.idempotency_key, e.pending_webhooks
-        FROM numbered n JOIN event_rows e ON e.id = n.event_id
+        -- Each event looked up by its key (LIMIT keeps the planner from turning this
+        -- into a join): as a join, the rows taken looked like up to `limit`, and the
+        -- plan read the whole of `events` into a hash, 9 ms a publish.
+        FROM numbered n CROSS JOIN LATERAL (
+            SELECT * FROM event_rows WHERE event_rows.id = n.event_id LIMIT 1
+        ) AS e
         ORDER BY n.position
         """,
         {"limit": limit},
