@@ -222,56 +222,63 @@ def _post_batch(
     """POST the claimed deliveries, filling `responses` and `unanswered` as answers come.
 
     The first POST goes alone; once it is answered, the rest go over up to
-    POSTS_AT_ONCE connections at once (Stripe, too, sends an endpoint several events at
-    a time, in no set order). One POST at a time, a busy machine's scheduling delays
-    added up per POST, and a single endpoint could not take more than a few hundred
-    a second. Going alone first keeps an endpoint that does not answer at one POST
-    per batch. No POST starts after `deadline` (a monotonic time), once `stopping()`,
-    or to an endpoint that has left one unanswered.
+    POSTS_AT_ONCE connections at once, each object's events over one of them, in order
+    (a consumer that applies deliveries as they arrive still ends with each object's
+    latest state). One POST at a time, a busy machine's scheduling delays added up per
+    POST, and a single endpoint could not take more than a few hundred a second. Going
+    alone first keeps an endpoint that does not answer at one POST per batch. No POST
+    starts after `deadline` (a monotonic time), once `stopping()`, or to an endpoint
+    that has left one unanswered.
     """
-    rows = iter(claimed)
     lock = threading.Lock()
     halted = threading.Event()  # the caller is leaving: start nothing more
 
-    def next_row() -> dict[str, Any] | None:
-        with lock:
+    def run(rows: list[dict[str, Any]]) -> None:
+        with poster() as own:
             for row in rows:
                 if row["endpoint_deleted"] or row["endpoint_status"] != "enabled":
                     responses[row["id"]] = None
-                elif row["endpoint_id"] in unanswered:
                     continue
-                elif time.monotonic() > deadline or stopping() or halted.is_set():
-                    return None
-                else:
-                    return row
-            return None
-
-    def lane(limit: int | None = None) -> None:
-        with poster() as own:
-            sent = 0
-            while (limit is None or sent < limit) and (row := next_row()) is not None:
+                with lock:
+                    if row["endpoint_id"] in unanswered:
+                        continue
+                if time.monotonic() > deadline or stopping() or halted.is_set():
+                    return
                 response = _post_event(own, row, bodies)
-                sent += 1
                 with lock:
                     responses[row["id"]] = response
                     if response.status_code is None:
                         unanswered.add(row["endpoint_id"])
 
-    lane(limit=1)
+    run(claimed[:1])
+    lanes = _lanes(claimed[1:], bodies, POSTS_AT_ONCE)
     # The calling thread is one lane; a thread costs about 0.1 ms to start, more than a
     # POST, so a batch of three or fewer goes on alone.
-    extra = min(POSTS_AT_ONCE, len(claimed) - 1) - 1 if len(claimed) > 3 else 0
-    if not extra:
-        lane()
+    if len(claimed) <= 3 or len(lanes) <= 1:
+        run(claimed[1:])
         return
-    with ThreadPoolExecutor(extra, thread_name_prefix="delivery") as pool:
-        lanes = [pool.submit(lane) for _ in range(extra)]
+    with ThreadPoolExecutor(len(lanes) - 1, thread_name_prefix="delivery") as pool:
+        others = [pool.submit(run, lane) for lane in lanes[1:]]
         try:
-            lane()
-            for done in lanes:
+            run(lanes[0])
+            for done in others:
                 done.result()
         finally:
             halted.set()
+
+
+def _lanes(
+    rows: list[dict[str, Any]], bodies: dict[str, dict[str, Any]], count: int
+) -> list[list[dict[str, Any]]]:
+    """`rows` in at most `count` lanes, in order within each, all the events of one
+    object in the same lane; objects dealt to the lanes in turn."""
+    lanes: list[list[dict[str, Any]]] = [[] for _ in range(count)]
+    lane_of: dict[str, int] = {}
+    for row in rows:
+        body = bodies.get(row["event_id"])
+        key = body["object_id"] if body is not None else row["event_id"]
+        lanes[lane_of.setdefault(key, len(lane_of) % count)].append(row)
+    return [lane for lane in lanes if lane]
 
 
 def _by_endpoint(claimed: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

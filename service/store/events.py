@@ -114,7 +114,7 @@ _GET_MANY = (
 # data left as its JSON text, for domain.events.event_json
 _GET_MANY_AS_SENT = (
     "SELECT id, livemode, type, api_version, created, data::text AS data, request_id,"
-    " idempotency_key, pending_webhooks" + _BY_KEYS
+    " idempotency_key, pending_webhooks, data->'object'->>'id' AS object_id" + _BY_KEYS
 )
 
 
@@ -124,8 +124,8 @@ def get_many(conn: Conn, keys: Sequence[tuple[str, bool]]) -> dict[str, dict[str
 
 
 def get_many_as_sent(conn: Conn, keys: Sequence[tuple[str, bool]]) -> dict[str, dict[str, Any]]:
-    """As get_many, with each event's `data` left as its JSON text: a delivery sends it
-    as stored (domain.events.event_json)."""
+    """As get_many, with each event's `data` left as its JSON text (a delivery sends it
+    as stored: domain.events.event_json), and the id of its object, `object_id`."""
     return _by_id(conn.execute(_GET_MANY_AS_SENT, _keys(keys)).fetchall())
 
 

@@ -267,6 +267,18 @@ def test_a_batch_goes_over_a_few_kept_alive_connections_the_next_batch_reuses(ap
         assert rec.rejected == []
         assert 1 < rec.connections <= POSTS_AT_ONCE
         assert {d["status"] for d in _deliveries_of(db, endpoint["id"])} == {"succeeded"}
+        # and each object's events arrived in the order they were written
+        seq = {
+            r["id"]: r["seq"]
+            for r in db.execute(
+                "SELECT id, seq FROM events WHERE id = ANY(%s)", (rec.event_ids(),)
+            ).fetchall()
+        }
+        arrived: dict[str, list[int]] = {}
+        for r in rec.received:
+            arrived.setdefault(r["event"]["data"]["object"]["id"], []).append(seq[r["event"]["id"]])
+        assert any(len(seqs) > 1 for seqs in arrived.values())
+        assert all(seqs == sorted(seqs) for seqs in arrived.values()), arrived
         # and the next batch goes over the connections the first left open
         factories.open_invoice(api, 900)
         more = [d for d in _deliveries_of(db, endpoint["id"]) if d["status"] == "pending"]
