@@ -98,7 +98,8 @@ def deliver_leased(
     started = time.monotonic()
     counted: Counter[str] = Counter()
     while True:
-        outcomes, endpoints = _deliver(
+        endpoints: set[str] = set()
+        outcomes = deliver_batch(
             conn,
             leased,
             timeout=timeout,
@@ -106,6 +107,7 @@ def deliver_leased(
             allow_private=allow_private,
             stopping=stopping,
             kept_alive=kept_alive,
+            claimed_endpoints=endpoints,
         )
         counted.update(outcomes.values())
         if DEFERRED in outcomes.values():
@@ -134,39 +136,16 @@ def deliver_batch(
     stopping: Callable[[], bool] = lambda: False,
     budget: float = BATCH_BUDGET_SECONDS,
     kept_alive: KeptAlive | None = None,
+    claimed_endpoints: set[str] | None = None,
 ) -> dict[int, str]:
     """Attempt each (delivery id, lease token); returns each one's outcome: succeeded,
     retrying, failed, returned, deferred, or skipped (settled, leased to another task,
     its endpoint held by another batch, or taken over by one after this call outlived
-    its claim).
+    its claim). The endpoints of the deliveries it claimed go into `claimed_endpoints`.
 
     Safe to call twice with the same lease tokens: only one call claims them, and an
     outcome is recorded only while its claim stands.
     """
-    return _deliver(
-        conn,
-        leased,
-        timeout=timeout,
-        schedule=schedule,
-        allow_private=allow_private,
-        stopping=stopping,
-        budget=budget,
-        kept_alive=kept_alive,
-    )[0]
-
-
-def _deliver(
-    conn: Conn,
-    leased: Sequence[tuple[int, int | None]],
-    *,
-    timeout: float,
-    schedule: Sequence[int],
-    allow_private: bool,
-    stopping: Callable[[], bool] = lambda: False,
-    budget: float = BATCH_BUDGET_SECONDS,
-    kept_alive: KeptAlive | None = None,
-) -> tuple[dict[int, str], set[str]]:
-    """deliver_batch, and the endpoints of the deliveries it claimed."""
     outcomes = dict.fromkeys((delivery_id for delivery_id, _ in leased), "skipped")
     # Held past the longest run, so no other task claims them while this one POSTs.
     with conn.transaction():
@@ -206,7 +185,9 @@ def _deliver(
                 "outcome": outcomes[row["id"]],
             },
         )
-    return outcomes, {row["endpoint_id"] for row in claimed}
+    if claimed_endpoints is not None:
+        claimed_endpoints.update(row["endpoint_id"] for row in claimed)
+    return outcomes
 
 
 def _post_batch(
