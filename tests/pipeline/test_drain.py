@@ -269,3 +269,38 @@ def test_a_redis_that_drops_every_connection_is_tried_twice_then_given_up(settin
     # caller (a webhook, an API call) while Redis misbehaves
     assert woke is False
     assert len(accepted) == 2
+
+
+def test_a_drain_that_caught_up_waits_out_its_claim_interval_and_claims_what_came_meanwhile(
+    db, service_urls
+):
+    # given three pending events, and five more that arrive while the drain waits
+    drain(service_urls)
+    store_ignored(db, 3)
+    waits: list[float] = []
+    late: list[str] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if not late:
+            late.extend(store_ignored(db, 5))
+
+    # when a drain runs with a claim interval of half a second
+    drained = drain(service_urls, claim_every=0.5, sleep=sleep)
+
+    # then after its first batch, short of full, it waited out the rest of the interval
+    # (not the whole of it: the batch took some), and took the five in one batch
+    assert 0 < waits[0] < 0.5
+    assert (drained.batches, drained.claimed) == (2, 8)
+    assert [r["status"] for r in db.execute(
+        "SELECT status FROM inbound_events WHERE id = ANY(%s)", (late,)
+    ).fetchall()] == ["ignored"] * 5  # fmt: skip
+
+
+def test_a_drain_with_a_backlog_claims_full_batches_back_to_back(db, service_urls):
+    drain(service_urls)
+    store_ignored(db, BATCH_SIZE * 5 // 2)
+    waits: list[float] = []
+    drained = drain(service_urls, claim_every=0.5, sleep=waits.append)
+    # two full batches went without a wait; the third, short of full, waited once
+    assert drained.batches == 3 and len(waits) == 1
