@@ -3,7 +3,9 @@ pays, and which events a credit calls for."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +27,17 @@ def as_dict(row: DataclassInstance) -> dict[str, Any]:
     """A typed row (Invoice, InvoicePayment, PaymentIntent, Customer) as the dict the
     renderers take. Unlike dataclasses.asdict it copies nothing (rows are frozen,
     renderers only read), which the crediting hot path felt."""
-    return {f.name: getattr(row, f.name) for f in fields(row)}
+    names, values = _reader(type(row))
+    return dict(zip(names, values(row), strict=True))
+
+
+@functools.cache
+def _reader(kind: type[DataclassInstance]) -> tuple[tuple[str, ...], Callable[[Any], Any]]:
+    """A row type's field names, and a function reading them all at once (in C): an
+    attach read an Invoice's 26 fields one by one, and dataclasses.fields, five times."""
+    names = tuple(f.name for f in fields(kind))
+    read = operator.attrgetter(*names)
+    return names, (read if len(names) > 1 else lambda row: (read(row),))
 
 
 @dataclass(frozen=True, slots=True)
