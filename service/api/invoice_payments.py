@@ -88,7 +88,7 @@ def attach(invoice_id: str) -> dict[str, Any]:
         )
     caller = deps.caller()
     conn = deps.get_conn()
-    row, line_rows = attach_payment(
+    attached = attach_payment(
         conn,
         caller,
         invoice_id,
@@ -97,7 +97,10 @@ def attach(invoice_id: str) -> dict[str, Any]:
         upstream=deps.upstream(),
         now=int(time.time()),
     )
-    return expand(render_invoice(row, line_rows), params["expand"], caller.livemode)
+    if not attached.wrote_events:
+        deps.no_events_written()
+    invoice = render_invoice(attached.invoice, attached.line_rows)
+    return expand(invoice, params["expand"], caller.livemode)
 
 
 @bp.get("/v1/invoice_payments/<payment_id>")

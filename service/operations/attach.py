@@ -4,6 +4,7 @@ transaction. Lock order: payment intent (or record) -> invoice -> payment -> cus
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from service.adapters.upstream import Upstream
@@ -11,6 +12,7 @@ from service.db import Conn
 from service.domain import invoices as invoice_rules
 from service.domain import ledger
 from service.domain import payment_records as record_rules
+from service.domain.events import Event
 from service.domain.ids import INVOICE_PAYMENT, PAYMENT_RECORD, new_id
 from service.domain.ledger import LockedPaymentIntent, LockedPaymentRecord
 from service.errors import InvalidRequest, NotFound, ResourceMissing
@@ -22,6 +24,16 @@ from service.render.invoices import EMBEDDED_LINES
 from service.store import credits, events, invoice_payments, invoices, payment_records
 
 
+@dataclass(frozen=True, slots=True)
+class Attached:
+    """What attach_payment did: the invoice row after it, its newest EMBEDDED_LINES + 1
+    items, and whether it wrote events (none when nothing was credited or mirrored)."""
+
+    invoice: dict[str, Any]
+    line_rows: list[dict[str, Any]]
+    wrote_events: bool
+
+
 def attach_payment(
     conn: Conn,
     caller: Caller,
@@ -31,10 +43,11 @@ def attach_payment(
     payment_record: str | None,
     upstream: Upstream | None = None,
     now: int,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> Attached:
     """Attach a PaymentIntent or payment record to an invoice; return the invoice row and
     its newest EMBEDDED_LINES + 1 items, read with the lock (its lines are frozen: only
-    a finalized invoice takes payments), so the response needs no query of its own.
+    a finalized invoice takes payments), so the response needs no query of its own,
+    and whether events were written.
 
     A PaymentIntent Tally has not mirrored is fetched from `upstream` first, outside the
     transaction, and mirrored in it. A succeeded PaymentIntent or guaranteed record is
@@ -47,9 +60,11 @@ def attach_payment(
         if payment_intent is not None
         else None
     )
+    written: list[Event] = []
     with conn.transaction():
         if fetched is not None:
-            events.add_all(conn, apply_payment_intent_update(conn, fetched, now=now, caller=caller))
+            written += apply_payment_intent_update(conn, fetched, now=now, caller=caller)
+            events.add_all(conn, written)
         payment: LockedPaymentIntent | LockedPaymentRecord | None
         # The invoice is locked after the payment (the lock order); a missing invoice is
         # a 404 whatever the body says, so it is looked up before refusing the payment.
@@ -115,9 +130,10 @@ def attach_payment(
         if amount is None:
             invoice_payments.insert(conn, inpay)  # open, until its payment ends
         else:
-            invoice, written = attach_paid(conn, caller, invoice, line_rows, inpay, amount, now=now)
-            events.add_all(conn, written)
-    return ledger.as_dict(invoice), line_rows
+            invoice, paid = attach_paid(conn, caller, invoice, line_rows, inpay, amount, now=now)
+            events.add_all(conn, paid)
+            written += paid
+    return Attached(ledger.as_dict(invoice), line_rows, wrote_events=bool(written))
 
 
 def pay_out_of_band(conn: Conn, caller: Caller, invoice_id: str, *, now: int) -> dict[str, Any]:

@@ -216,3 +216,31 @@ def test_api_calls_that_write_events_wake_the_publisher_once_committed(app):
     [message] = client.lrange("events", 0, -1)
     assert json.loads(message)["headers"]["task"] == "events.publish"
     client.delete(PUBLISH_QUEUED, "events")
+
+
+def test_an_attach_wakes_the_publisher_only_when_it_credits(app, settings):
+    # given an open invoice, a PaymentIntent not yet succeeded and one succeeded
+    from tests import factories
+    from tests.conftest import ApiClient
+
+    client = app.extensions["redis"]
+    api = ApiClient(app)
+    waiting, paid = factories.open_invoice(api, 1000), factories.open_invoice(api, 1000)
+    pending_pi = factories.payment_intent(api, waiting, 1000)
+    succeeded_pi = factories.payment_intent(api, paid, 1000)
+    factories.settle(settings.database_url, succeeded_pi)
+    client.delete(PUBLISH_QUEUED, "events")
+
+    # when the one not succeeded is attached, it writes no events: nothing is sent
+    attach = f"/v1/invoices/{waiting['id']}/attach_payment"
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    assert api.post(attach, {"payment_intent": pending_pi["id"]}, key).status_code == 200
+    assert not client.exists(PUBLISH_QUEUED) and client.llen("events") == 0
+
+    # then the succeeded one is credited as it is attached, and its events wake it
+    attach = f"/v1/invoices/{paid['id']}/attach_payment"
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    assert api.post(attach, {"payment_intent": succeeded_pi["id"]}, key).json["status"] == "paid"
+    [message] = client.lrange("events", 0, -1)
+    assert json.loads(message)["headers"]["task"] == "events.publish"
+    client.delete(PUBLISH_QUEUED, "events")
