@@ -54,7 +54,12 @@ class LocalProcfile:
         self._write()
 
     def _write(self) -> None:
-        self.path.write_text("".join(f"{n}: {c}\n" for n, c in self.lines.items()))
+        # Whole or not at all: a process starting meanwhile reads this file
+        # (bin/docker-entrypoint), and a rewrite in place once let `python -m bench`'s
+        # deliveries and beat read it empty as the attach phase added its hello line.
+        staged = self.path.with_name(f".{self.path.name}.new")
+        staged.write_text("".join(f"{n}: {c}\n" for n, c in self.lines.items()))
+        staged.replace(self.path)
 
     def argv(self, name: str) -> list[str]:
         if name not in self.lines:
